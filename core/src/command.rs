@@ -1,0 +1,121 @@
+//! Commands: the only input of the state machine.
+//!
+//! Each command carries a sequence number and a timestamp assigned upstream (by the
+//! gateway's sequencer or a replay tool). The engine never reads a clock.
+
+use crate::market::MarketConfig;
+use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+
+/// A sequenced command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// Sequence number assigned upstream; copied onto every event the command causes.
+    pub seq: u64,
+    /// Upstream timestamp in nanoseconds; carried, never interpreted by matching.
+    pub ts_ns: u64,
+    /// What to do.
+    pub kind: CommandKind,
+}
+
+/// The command set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandKind {
+    /// Admin: open a new market; its id is the number of markets before it.
+    AddMarket(MarketConfig),
+    /// Admin: stop accepting new orders and replaces in a market (cancels still work).
+    HaltMarket(MarketId),
+    /// Admin: accept orders again in a halted market.
+    ResumeMarket(MarketId),
+    /// Admin: open an account so it may trade.
+    OpenAccount(AccountId),
+    /// Submit a new order.
+    NewOrder(NewOrder),
+    /// Cancel a resting order owned by `account`.
+    Cancel {
+        /// Owner of the order.
+        account: AccountId,
+        /// Order to cancel.
+        order_id: OrderId,
+    },
+    /// Change a resting order's price and/or remaining quantity.
+    CancelReplace {
+        /// Owner of the order.
+        account: AccountId,
+        /// Order to change.
+        order_id: OrderId,
+        /// New limit price.
+        price: Price,
+        /// New remaining (open) quantity.
+        qty: Qty,
+    },
+    /// Cancel every resting order of an account, optionally only in one market.
+    MassCancel {
+        /// Owner of the orders.
+        account: AccountId,
+        /// Restrict to this market, or all markets when `None`.
+        market: Option<MarketId>,
+    },
+}
+
+/// How an order executes and whether it may rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderType {
+    /// Good-till-cancel limit: matches what it can, rests the remainder.
+    Limit(Price),
+    /// Immediate-or-cancel limit: matches what it can, cancels the remainder.
+    Ioc(Price),
+    /// Fill-or-kill limit: fills completely at once or changes nothing.
+    Fok(Price),
+    /// Post-only limit: rejected if any part would take liquidity; otherwise rests.
+    PostOnly(Price),
+    /// Market: matches up to the market's protection band around the best opposite
+    /// price at arrival; the remainder is cancelled.
+    Market,
+}
+
+impl OrderType {
+    /// The explicit limit price, if the type has one.
+    pub fn limit(self) -> Option<Price> {
+        match self {
+            OrderType::Limit(p) | OrderType::Ioc(p) | OrderType::Fok(p) | OrderType::PostOnly(p) => {
+                Some(p)
+            }
+            OrderType::Market => None,
+        }
+    }
+
+    /// True if an unfilled remainder rests on the book.
+    pub fn rests(self) -> bool {
+        matches!(self, OrderType::Limit(_) | OrderType::PostOnly(_))
+    }
+}
+
+/// Self-trade prevention: what happens when an order would match its own account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StpMode {
+    /// Cancel the resting order and keep matching.
+    CancelResting,
+    /// Cancel the incoming order's remainder and stop.
+    CancelAggressor,
+    /// Reduce both by the smaller quantity without a trade and keep matching.
+    DecrementBoth,
+}
+
+/// A new order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Owner.
+    pub account: AccountId,
+    /// Market to trade.
+    pub market: MarketId,
+    /// Client-chosen id, unique among the account's resting orders.
+    pub client_id: ClientOrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Execution type and limit price.
+    pub order_type: OrderType,
+    /// Quantity in lots.
+    pub qty: Qty,
+    /// Self-trade prevention mode.
+    pub stp: StpMode,
+}

@@ -1,0 +1,642 @@
+//! The engine: applies commands to markets, accounts and the order pool, and emits events.
+//!
+//! Invariants (checked by [`Engine::verify`]): every live pool slot is linked exactly once
+//! into its book level and once into its account's order list, and is indexed by its
+//! order id and by `(account, client id)`; books are never crossed; order ids increase
+//! strictly in acceptance order. After start-up (`AddMarket`), no command allocates.
+//!
+//! Validation order for a new order (the first failing check is the reason reported):
+//! market, account, halted, quantity sign, quantity bound, tick, band, client id,
+//! market-order liquidity, post-only crossing, pool capacity, level overflow.
+
+use crate::book::Book;
+use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
+use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
+use crate::idmap::FixedMap;
+use crate::market::MarketConfig;
+use crate::pool::{Order, Pool, NIL};
+use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+
+/// Capacities fixed at start-up; nothing grows past them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most resting orders at once, across all markets.
+    pub max_orders: u32,
+    /// Account ids must be below this.
+    pub max_accounts: u32,
+    /// Most markets.
+    pub max_markets: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_orders: 1 << 16, max_accounts: 1 << 12, max_markets: 16 }
+    }
+}
+
+/// One market's live state.
+#[derive(Clone, Debug)]
+struct MarketState {
+    book: Book,
+    halted: bool,
+}
+
+/// One account's live state.
+#[derive(Clone, Copy, Debug)]
+struct AccountState {
+    open: bool,
+    head: u32,
+    tail: u32,
+}
+
+/// A read-only view of a resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// Engine id.
+    pub id: OrderId,
+    /// Client id.
+    pub client_id: ClientOrderId,
+    /// Owner.
+    pub account: AccountId,
+    /// Market.
+    pub market: MarketId,
+    /// Side.
+    pub side: Side,
+    /// Limit price.
+    pub price: Price,
+    /// Remaining quantity.
+    pub qty: Qty,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        OrderView {
+            id: o.id,
+            client_id: o.client_id,
+            account: o.account,
+            market: o.market,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+        }
+    }
+}
+
+/// Numbers the events of one command.
+struct Out<'a, S: EventSink> {
+    sink: &'a mut S,
+    seq: u64,
+    index: u32,
+}
+
+impl<S: EventSink> Out<'_, S> {
+    fn emit(&mut self, kind: EventKind) {
+        self.sink.emit(Event { seq: self.seq, index: self.index, kind });
+        self.index += 1;
+    }
+}
+
+/// The incoming side of a match.
+#[derive(Clone, Copy)]
+struct Taker {
+    id: OrderId,
+    account: AccountId,
+    side: Side,
+    limit: Price,
+    stp: StpMode,
+}
+
+/// How a match ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MatchEnd {
+    /// Ran out of quantity or of crossing liquidity.
+    Done(Qty),
+    /// Self-trade prevention cancelled the aggressor with this remainder.
+    StoppedBySelfTrade(Qty),
+}
+
+/// The deterministic matching engine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    markets: Vec<MarketState>,
+    accounts: Vec<AccountState>,
+    pool: Pool,
+    by_id: FixedMap<u64>,
+    by_client: FixedMap<(u32, u64)>,
+    next_order_id: u64,
+}
+
+impl Engine {
+    /// An engine with every pool and index allocated up front.
+    pub fn new(cfg: EngineConfig) -> Engine {
+        let mut markets = Vec::new();
+        markets.reserve_exact(cfg.max_markets as usize);
+        Engine {
+            cfg,
+            markets,
+            accounts: vec![AccountState { open: false, head: NIL, tail: NIL }; cfg.max_accounts as usize],
+            pool: Pool::with_capacity(cfg.max_orders),
+            by_id: FixedMap::with_capacity(cfg.max_orders as usize),
+            by_client: FixedMap::with_capacity(cfg.max_orders as usize),
+            next_order_id: 1,
+        }
+    }
+
+    /// The engine's capacities.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Applies one command, emitting its events to `sink`. Never panics on bad input.
+    pub fn apply<S: EventSink>(&mut self, cmd: &Command, sink: &mut S) {
+        let mut out = Out { sink, seq: cmd.seq, index: 0 };
+        if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
+            out.emit(EventKind::Rejected(reason));
+        }
+    }
+
+    fn dispatch<S: EventSink>(&mut self, kind: &CommandKind, out: &mut Out<S>) -> Result<(), RejectReason> {
+        match *kind {
+            CommandKind::AddMarket(cfg) => self.add_market(cfg, out),
+            CommandKind::HaltMarket(m) => {
+                self.market_mut(m)?.halted = true;
+                out.emit(EventKind::MarketHalted(m));
+                Ok(())
+            }
+            CommandKind::ResumeMarket(m) => {
+                self.market_mut(m)?.halted = false;
+                out.emit(EventKind::MarketResumed(m));
+                Ok(())
+            }
+            CommandKind::OpenAccount(a) => {
+                let acct = self.accounts.get_mut(a.0 as usize).ok_or(RejectReason::UnknownAccount)?;
+                if acct.open {
+                    return Err(RejectReason::AccountExists);
+                }
+                acct.open = true;
+                out.emit(EventKind::AccountOpened(a));
+                Ok(())
+            }
+            CommandKind::NewOrder(ref o) => self.new_order(o, out),
+            CommandKind::Cancel { account, order_id } => {
+                let slot = self.owned_slot(account, order_id)?;
+                self.cancel_slot(slot, CancelReason::User, out);
+                Ok(())
+            }
+            CommandKind::CancelReplace { account, order_id, price, qty } => {
+                self.replace(account, order_id, price, qty, out)
+            }
+            CommandKind::MassCancel { account, market } => {
+                self.check_account(account)?;
+                if let Some(m) = market {
+                    self.market(m)?;
+                }
+                let mut slot = self.accounts[account.0 as usize].head;
+                while slot != NIL {
+                    let next = self.pool[slot].acct_next;
+                    if market.is_none_or(|m| self.pool[slot].market == m) {
+                        self.cancel_slot(slot, CancelReason::MassCancel, out);
+                    }
+                    slot = next;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn add_market<S: EventSink>(&mut self, cfg: MarketConfig, out: &mut Out<S>) -> Result<(), RejectReason> {
+        if self.markets.len() >= self.cfg.max_markets as usize {
+            return Err(RejectReason::TooManyMarkets);
+        }
+        cfg.validate().map_err(RejectReason::InvalidMarket)?;
+        let id = MarketId(self.markets.len() as u32);
+        self.markets.push(MarketState { book: Book::new(cfg), halted: false });
+        out.emit(EventKind::MarketAdded(id));
+        Ok(())
+    }
+
+    fn market(&self, m: MarketId) -> Result<&MarketState, RejectReason> {
+        self.markets.get(m.0 as usize).ok_or(RejectReason::UnknownMarket)
+    }
+
+    fn market_mut(&mut self, m: MarketId) -> Result<&mut MarketState, RejectReason> {
+        self.markets.get_mut(m.0 as usize).ok_or(RejectReason::UnknownMarket)
+    }
+
+    fn check_account(&self, a: AccountId) -> Result<(), RejectReason> {
+        match self.accounts.get(a.0 as usize) {
+            Some(s) if s.open => Ok(()),
+            _ => Err(RejectReason::UnknownAccount),
+        }
+    }
+
+    fn owned_slot(&self, account: AccountId, id: OrderId) -> Result<u32, RejectReason> {
+        self.check_account(account)?;
+        match self.by_id.get(id.0) {
+            Some(slot) if self.pool[slot].account == account => Ok(slot),
+            _ => Err(RejectReason::UnknownOrder),
+        }
+    }
+
+    /// Checks quantity and price against a market's configuration.
+    fn check_qty_price(cfg: &MarketConfig, qty: Qty, price: Option<Price>) -> Result<(), RejectReason> {
+        if qty.0 <= 0 {
+            return Err(RejectReason::NonPositiveQty);
+        }
+        if qty > cfg.max_qty {
+            return Err(RejectReason::QtyTooLarge);
+        }
+        if let Some(p) = price {
+            if p.0 % cfg.tick != 0 {
+                return Err(RejectReason::PriceOffTick);
+            }
+            if p < cfg.min_price || p > cfg.max_price {
+                return Err(RejectReason::PriceOutOfBand);
+            }
+        }
+        Ok(())
+    }
+
+    fn best_price(&self, m: MarketId, side: Side) -> Option<Price> {
+        let book = &self.markets[m.0 as usize].book;
+        book.best(side).map(|i| book.cfg.price_of(i))
+    }
+
+    /// Rejects if adding `qty` to the level at `price` (less `minus` already there) overflows.
+    fn check_level_room(&self, m: MarketId, price: Price, minus: Qty, qty: Qty) -> Result<(), RejectReason> {
+        let level = self.markets[m.0 as usize].book.level_at(price);
+        (level.qty - minus.0).checked_add(qty.0).map(|_| ()).ok_or(RejectReason::Overflow)
+    }
+
+    fn new_order<S: EventSink>(&mut self, o: &NewOrder, out: &mut Out<S>) -> Result<(), RejectReason> {
+        let market = self.market(o.market)?;
+        self.check_account(o.account)?;
+        if market.halted {
+            return Err(RejectReason::MarketHalted);
+        }
+        let cfg = market.book.cfg;
+        Self::check_qty_price(&cfg, o.qty, o.order_type.limit())?;
+        if self.by_client.get((o.account.0, o.client_id.0)).is_some() {
+            return Err(RejectReason::DuplicateClientId);
+        }
+        let best_opposite = self.best_price(o.market, o.side.opposite());
+        let limit = match o.order_type {
+            OrderType::Market => cfg.market_limit(o.side, best_opposite.ok_or(RejectReason::NoLiquidity)?),
+            OrderType::PostOnly(p) if best_opposite.is_some_and(|b| o.side.crosses(p, b)) => {
+                return Err(RejectReason::PostOnlyWouldTake)
+            }
+            OrderType::Limit(p) | OrderType::PostOnly(p) | OrderType::Ioc(p) | OrderType::Fok(p) => p,
+        };
+        if o.order_type.rests() {
+            if self.pool.is_full() {
+                return Err(RejectReason::OrderCapacity);
+            }
+            self.check_level_room(o.market, limit, Qty(0), o.qty)?;
+        }
+
+        let id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
+        out.emit(EventKind::Accepted {
+            order_id: id,
+            account: o.account,
+            client_id: o.client_id,
+            market: o.market,
+            side: o.side,
+            price: limit,
+            qty: o.qty,
+        });
+        let taker = Taker { id, account: o.account, side: o.side, limit, stp: o.stp };
+        if matches!(o.order_type, OrderType::Fok(_)) && !self.fok_fillable(o.market, taker, o.qty) {
+            out.emit(cancelled(id, o.account, o.qty, Qty(0), CancelReason::FillOrKill));
+            return Ok(());
+        }
+        match self.match_against_book(o.market, taker, o.qty, out) {
+            MatchEnd::StoppedBySelfTrade(left) => {
+                out.emit(cancelled(id, o.account, left, Qty(0), CancelReason::SelfTrade));
+            }
+            MatchEnd::Done(left) if left.0 > 0 && o.order_type.rests() => {
+                let order = Order {
+                    id,
+                    client_id: o.client_id,
+                    account: o.account,
+                    market: o.market,
+                    side: o.side,
+                    stp: o.stp,
+                    post_only: matches!(o.order_type, OrderType::PostOnly(_)),
+                    price: limit,
+                    qty: left,
+                    ..Order::default()
+                };
+                // Capacity was checked before matching, and matching only frees slots.
+                let slot = self.pool.alloc(order).expect("pool slot reserved before matching");
+                self.by_id.insert(id.0, slot);
+                self.by_client.insert((o.account.0, o.client_id.0), slot);
+                self.link_account(slot);
+                self.rest(slot, out);
+            }
+            MatchEnd::Done(left) if left.0 > 0 => {
+                out.emit(cancelled(id, o.account, left, Qty(0), CancelReason::Unfilled));
+            }
+            MatchEnd::Done(_) => {}
+        }
+        Ok(())
+    }
+
+    /// True if a fill-or-kill order can fill `qty` completely, given its self-trade mode:
+    /// own orders it would cancel are skipped; own orders that would stop or decrement it
+    /// make it unfillable.
+    fn fok_fillable(&self, m: MarketId, t: Taker, qty: Qty) -> bool {
+        let book = &self.markets[m.0 as usize].book;
+        let side = t.side.opposite();
+        let mut need = qty.0;
+        let mut cur = book.best(side);
+        while let Some(idx) = cur {
+            if !t.side.crosses(t.limit, book.cfg.price_of(idx)) {
+                return false;
+            }
+            let mut slot = book.level(idx).head;
+            while slot != NIL {
+                let maker = &self.pool[slot];
+                if maker.account != t.account {
+                    need -= maker.qty.0;
+                    if need <= 0 {
+                        return true;
+                    }
+                } else if t.stp != StpMode::CancelResting {
+                    return false;
+                }
+                slot = maker.next;
+            }
+            cur = book.next_worse(side, idx);
+        }
+        false
+    }
+
+    /// Matches an incoming order against the opposite side in price-time priority.
+    fn match_against_book<S: EventSink>(&mut self, m: MarketId, t: Taker, qty: Qty, out: &mut Out<S>) -> MatchEnd {
+        let maker_side = t.side.opposite();
+        let mut left = qty.0;
+        while left > 0 {
+            let book = &self.markets[m.0 as usize].book;
+            let Some(idx) = book.best(maker_side) else { break };
+            let price = book.cfg.price_of(idx);
+            if !t.side.crosses(t.limit, price) {
+                break;
+            }
+            let mut slot = book.level(idx).head;
+            let mut touched = false;
+            let mut stopped = false;
+            while slot != NIL && left > 0 {
+                let maker = self.pool[slot];
+                if maker.account == t.account {
+                    match t.stp {
+                        StpMode::CancelAggressor => {
+                            stopped = true;
+                            break;
+                        }
+                        StpMode::CancelResting => {
+                            self.remove_slot(slot);
+                            out.emit(cancelled(maker.id, maker.account, maker.qty, Qty(0), CancelReason::SelfTrade));
+                        }
+                        StpMode::DecrementBoth => {
+                            let d = maker.qty.0.min(left);
+                            left -= d;
+                            self.take_from_maker(slot, d);
+                            let maker_left = Qty(maker.qty.0 - d);
+                            out.emit(cancelled(maker.id, maker.account, Qty(d), maker_left, CancelReason::SelfTrade));
+                            out.emit(cancelled(t.id, t.account, Qty(d), Qty(left), CancelReason::SelfTrade));
+                        }
+                    }
+                } else {
+                    let q = maker.qty.0.min(left);
+                    left -= q;
+                    out.emit(EventKind::Fill {
+                        market: m,
+                        maker_order: maker.id,
+                        maker_account: maker.account,
+                        taker_order: t.id,
+                        taker_account: t.account,
+                        taker_side: t.side,
+                        price,
+                        qty: Qty(q),
+                    });
+                    self.take_from_maker(slot, q);
+                }
+                touched = true;
+                slot = maker.next;
+            }
+            if touched {
+                self.emit_level(m, maker_side, price, out);
+            }
+            if stopped {
+                return MatchEnd::StoppedBySelfTrade(Qty(left));
+            }
+        }
+        MatchEnd::Done(Qty(left))
+    }
+
+    /// Removes `q` lots from a resting order, releasing it when nothing is left.
+    fn take_from_maker(&mut self, slot: u32, q: i64) {
+        if q == self.pool[slot].qty.0 {
+            self.remove_slot(slot);
+        } else {
+            let m = self.pool[slot].market;
+            self.markets[m.0 as usize].book.reduce(&mut self.pool, slot, Qty(q));
+        }
+    }
+
+    fn emit_level<S: EventSink>(&self, m: MarketId, side: Side, price: Price, out: &mut Out<S>) {
+        let level = self.markets[m.0 as usize].book.level_at(price);
+        out.emit(EventKind::Level { market: m, side, price, qty: Qty(level.qty), orders: level.count });
+    }
+
+    /// Puts an allocated, account-linked order at the back of its level and reports the level.
+    fn rest<S: EventSink>(&mut self, slot: u32, out: &mut Out<S>) {
+        let o = self.pool[slot];
+        self.markets[o.market.0 as usize].book.push_back(&mut self.pool, slot);
+        self.emit_level(o.market, o.side, o.price, out);
+    }
+
+    fn link_account(&mut self, slot: u32) {
+        let acct = &mut self.accounts[self.pool[slot].account.0 as usize];
+        self.pool[slot].acct_prev = acct.tail;
+        self.pool[slot].acct_next = NIL;
+        if acct.tail == NIL {
+            acct.head = slot;
+        } else {
+            self.pool[acct.tail].acct_next = slot;
+        }
+        acct.tail = slot;
+    }
+
+    /// Forgets an order that is not linked into any level: indexes, account list, slot.
+    fn forget_slot(&mut self, slot: u32) {
+        let o = self.pool[slot];
+        let acct = &mut self.accounts[o.account.0 as usize];
+        if o.acct_prev == NIL {
+            acct.head = o.acct_next;
+        } else {
+            self.pool[o.acct_prev].acct_next = o.acct_next;
+        }
+        if o.acct_next == NIL {
+            acct.tail = o.acct_prev;
+        } else {
+            self.pool[o.acct_next].acct_prev = o.acct_prev;
+        }
+        self.by_id.remove(o.id.0);
+        self.by_client.remove((o.account.0, o.client_id.0));
+        self.pool.release(slot);
+    }
+
+    /// Unlinks a resting order from its level and forgets it.
+    fn remove_slot(&mut self, slot: u32) {
+        let m = self.pool[slot].market;
+        self.markets[m.0 as usize].book.unlink(&mut self.pool, slot);
+        self.forget_slot(slot);
+    }
+
+    fn cancel_slot<S: EventSink>(&mut self, slot: u32, reason: CancelReason, out: &mut Out<S>) {
+        let o = self.pool[slot];
+        self.remove_slot(slot);
+        out.emit(cancelled(o.id, o.account, o.qty, Qty(0), reason));
+        self.emit_level(o.market, o.side, o.price, out);
+    }
+
+    fn replace<S: EventSink>(
+        &mut self,
+        account: AccountId,
+        order_id: OrderId,
+        price: Price,
+        qty: Qty,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
+        let slot = self.owned_slot(account, order_id)?;
+        let o = self.pool[slot];
+        let market = &self.markets[o.market.0 as usize];
+        if market.halted {
+            return Err(RejectReason::MarketHalted);
+        }
+        Self::check_qty_price(&market.book.cfg, qty, Some(price))?;
+        if price == o.price && qty <= o.qty {
+            self.markets[o.market.0 as usize].book.reduce(&mut self.pool, slot, Qty(o.qty.0 - qty.0));
+            out.emit(EventKind::Replaced { order_id, price, qty, kept_priority: true });
+            if qty != o.qty {
+                self.emit_level(o.market, o.side, price, out);
+            }
+            return Ok(());
+        }
+        let best_opposite = self.best_price(o.market, o.side.opposite());
+        if o.post_only && best_opposite.is_some_and(|b| o.side.crosses(price, b)) {
+            return Err(RejectReason::PostOnlyWouldTake);
+        }
+        let same_level = if price == o.price { o.qty } else { Qty(0) };
+        self.check_level_room(o.market, price, same_level, qty)?;
+
+        out.emit(EventKind::Replaced { order_id, price, qty, kept_priority: false });
+        self.markets[o.market.0 as usize].book.unlink(&mut self.pool, slot);
+        self.emit_level(o.market, o.side, o.price, out);
+        let taker = Taker { id: order_id, account, side: o.side, limit: price, stp: o.stp };
+        match self.match_against_book(o.market, taker, qty, out) {
+            MatchEnd::Done(left) if left.0 > 0 => {
+                self.pool[slot].price = price;
+                self.pool[slot].qty = left;
+                self.rest(slot, out);
+            }
+            MatchEnd::Done(_) => self.forget_slot(slot),
+            MatchEnd::StoppedBySelfTrade(left) => {
+                self.forget_slot(slot);
+                out.emit(cancelled(order_id, account, left, Qty(0), CancelReason::SelfTrade));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- queries -------------------------------------------------------------------
+
+    /// Number of markets.
+    pub fn market_count(&self) -> usize {
+        self.markets.len()
+    }
+
+    /// A market's configuration.
+    pub fn market_config(&self, m: MarketId) -> Option<&MarketConfig> {
+        self.markets.get(m.0 as usize).map(|s| &s.book.cfg)
+    }
+
+    /// Best price and total quantity on `side`.
+    pub fn best(&self, m: MarketId, side: Side) -> Option<(Price, Qty)> {
+        let book = &self.markets.get(m.0 as usize)?.book;
+        book.best(side).map(|i| (book.cfg.price_of(i), Qty(book.level(i).qty)))
+    }
+
+    /// Visits up to `n` levels of `side` from the best: `(price, qty, orders)`.
+    pub fn depth(&self, m: MarketId, side: Side, n: usize, f: impl FnMut(Price, Qty, u32)) {
+        if let Some(s) = self.markets.get(m.0 as usize) {
+            s.book.depth(side, n, f);
+        }
+    }
+
+    /// The orders resting at `price` on `side`, oldest first.
+    pub fn level_orders(&self, m: MarketId, side: Side, price: Price) -> impl Iterator<Item = OrderView> + '_ {
+        let head = self
+            .markets
+            .get(m.0 as usize)
+            .filter(|s| s.book.cfg.admits_price(price) && s.book.side_at(s.book.cfg.level_of(price)) == Some(side))
+            .map_or(NIL, |s| s.book.level_at(price).head);
+        std::iter::successors((head != NIL).then_some(head), |&s| {
+            let n = self.pool[s].next;
+            (n != NIL).then_some(n)
+        })
+        .map(|s| OrderView::from(&self.pool[s]))
+    }
+
+    /// A resting order by id.
+    pub fn order(&self, id: OrderId) -> Option<OrderView> {
+        self.by_id.get(id.0).map(|s| OrderView::from(&self.pool[s]))
+    }
+
+    /// Number of resting orders.
+    pub fn open_orders(&self) -> usize {
+        self.pool.live()
+    }
+
+    /// Checks every structural invariant; returns the first violation found.
+    pub fn verify(&self) -> Result<(), String> {
+        for (i, m) in self.markets.iter().enumerate() {
+            m.book.verify(&self.pool).map_err(|e| format!("market {i}: {e}"))?;
+        }
+        let mut linked = 0;
+        for (a, acct) in self.accounts.iter().enumerate() {
+            let (mut prev, mut slot) = (NIL, acct.head);
+            while slot != NIL {
+                let o = &self.pool[slot];
+                if o.account.0 as usize != a || o.acct_prev != prev {
+                    return Err(format!("account {a}: list broken at slot {slot}"));
+                }
+                if self.by_id.get(o.id.0) != Some(slot) || self.by_client.get((o.account.0, o.client_id.0)) != Some(slot) {
+                    return Err(format!("order {:?} not indexed", o.id));
+                }
+                linked += 1;
+                prev = slot;
+                slot = o.acct_next;
+            }
+            if prev != acct.tail {
+                return Err(format!("account {a}: tail mismatch"));
+            }
+        }
+        if linked != self.pool.live() || self.by_id.len() != linked || self.by_client.len() != linked {
+            return Err(format!(
+                "{linked} orders linked, {} live, {} by id, {} by client id",
+                self.pool.live(),
+                self.by_id.len(),
+                self.by_client.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn cancelled(order_id: OrderId, account: AccountId, qty: Qty, remaining: Qty, reason: CancelReason) -> EventKind {
+    EventKind::Cancelled { order_id, account, qty, remaining, reason }
+}

@@ -1,0 +1,161 @@
+//! A fixed-capacity open-addressing hash map from small keys to pool slots.
+//!
+//! Chosen over `std::collections::HashMap` because it never allocates after
+//! construction, hashes with a fixed function (no random seed), and is never iterated,
+//! so it cannot leak ordering into the event log.
+//!
+//! Invariants: the table length is a power of two and at least twice the capacity, so
+//! probes stay short and there is always an empty slot; a slot is empty exactly when
+//! its value is [`EMPTY`]; deletion shifts later entries back (no tombstones).
+
+/// Marks an empty slot.
+const EMPTY: u32 = u32::MAX;
+
+/// A key that hashes itself deterministically.
+pub trait MapKey: Copy + Eq + Default {
+    /// A well-mixed 64-bit hash.
+    fn hash64(&self) -> u64;
+}
+
+impl MapKey for u64 {
+    fn hash64(&self) -> u64 {
+        mix(*self)
+    }
+}
+
+impl MapKey for (u32, u64) {
+    fn hash64(&self) -> u64 {
+        mix(self.1 ^ mix(u64::from(self.0)))
+    }
+}
+
+/// SplitMix64 finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Fixed-capacity map from `K` to a `u32` slot index.
+#[derive(Clone, Debug)]
+pub struct FixedMap<K: MapKey> {
+    keys: Vec<K>,
+    vals: Vec<u32>,
+    mask: usize,
+    len: usize,
+    capacity: usize,
+}
+
+impl<K: MapKey> FixedMap<K> {
+    /// A map that holds up to `capacity` entries without allocating again.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let size = (capacity.max(1) * 2).next_power_of_two();
+        FixedMap {
+            keys: vec![K::default(); size],
+            vals: vec![EMPTY; size],
+            mask: size - 1,
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn find(&self, key: K) -> Result<usize, usize> {
+        let mut i = key.hash64() as usize & self.mask;
+        loop {
+            if self.vals[i] == EMPTY {
+                return Err(i);
+            }
+            if self.keys[i] == key {
+                return Ok(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: K) -> Option<u32> {
+        self.find(key).ok().map(|i| self.vals[i])
+    }
+
+    /// Inserts a new key. Returns false (and changes nothing) if the key is present or
+    /// the map is at capacity.
+    pub fn insert(&mut self, key: K, val: u32) -> bool {
+        debug_assert_ne!(val, EMPTY);
+        match self.find(key) {
+            Ok(_) => false,
+            Err(_) if self.len == self.capacity => false,
+            Err(i) => {
+                self.keys[i] = key;
+                self.vals[i] = val;
+                self.len += 1;
+                true
+            }
+        }
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: K) -> Option<u32> {
+        let mut hole = self.find(key).ok()?;
+        let val = self.vals[hole];
+        self.vals[hole] = EMPTY;
+        self.len -= 1;
+        // Backward-shift: move later entries of the probe run into the hole when their
+        // home slot does not lie strictly between the hole and their position.
+        let mut i = hole;
+        loop {
+            i = (i + 1) & self.mask;
+            if self.vals[i] == EMPTY {
+                return Some(val);
+            }
+            let home = self.keys[i].hash64() as usize & self.mask;
+            let dist_home = i.wrapping_sub(home) & self.mask;
+            let dist_hole = i.wrapping_sub(hole) & self.mask;
+            if dist_home >= dist_hole {
+                self.keys[hole] = self.keys[i];
+                self.vals[hole] = self.vals[i];
+                self.vals[i] = EMPTY;
+                hole = i;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FixedMap;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn behaves_like_a_btreemap_under_churn() {
+        let mut m = FixedMap::<u64>::with_capacity(500);
+        let mut truth = BTreeMap::new();
+        let mut x: u64 = 12345;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let k = (x >> 33) % 1500;
+            if x & 1 == 0 {
+                let inserted = m.insert(k, (k * 3) as u32);
+                let expect = !truth.contains_key(&k) && truth.len() < 500;
+                assert_eq!(inserted, expect);
+                if expect {
+                    truth.insert(k, (k * 3) as u32);
+                }
+            } else {
+                assert_eq!(m.remove(k), truth.remove(&k));
+            }
+            assert_eq!(m.len(), truth.len());
+            let probe = (x >> 13) % 1500;
+            assert_eq!(m.get(probe), truth.get(&probe).copied());
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! cascade-core: the deterministic state machine of Cascade.
+//!
+//! Commands go in through [`Engine::apply`]; events come out through an [`EventSink`].
+//! The crate does no I/O, starts no threads, reads no clock or randomness, uses no
+//! floats, and allocates only at start-up (engine construction and `AddMarket`).
+//! The same command log therefore yields the same event log, byte for byte.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod book;
+pub mod command;
+pub mod engine;
+pub mod event;
+pub mod idmap;
+pub mod market;
+pub mod pool;
+pub mod types;
+
+pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
+pub use engine::{Engine, EngineConfig, OrderView};
+pub use event::{CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
+pub use market::{MarketConfig, MarketConfigError};
+pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
