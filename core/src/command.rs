@@ -77,9 +77,10 @@ impl OrderType {
     /// The explicit limit price, if the type has one.
     pub fn limit(self) -> Option<Price> {
         match self {
-            OrderType::Limit(p) | OrderType::Ioc(p) | OrderType::Fok(p) | OrderType::PostOnly(p) => {
-                Some(p)
-            }
+            OrderType::Limit(p)
+            | OrderType::Ioc(p)
+            | OrderType::Fok(p)
+            | OrderType::PostOnly(p) => Some(p),
             OrderType::Market => None,
         }
     }

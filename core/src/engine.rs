@@ -30,7 +30,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_orders: 1 << 16, max_accounts: 1 << 12, max_markets: 16 }
+        EngineConfig {
+            max_orders: 1 << 16,
+            max_accounts: 1 << 12,
+            max_markets: 16,
+        }
     }
 }
 
@@ -91,7 +95,11 @@ struct Out<'a, S: EventSink> {
 
 impl<S: EventSink> Out<'_, S> {
     fn emit(&mut self, kind: EventKind) {
-        self.sink.emit(Event { seq: self.seq, index: self.index, kind });
+        self.sink.emit(Event {
+            seq: self.seq,
+            index: self.index,
+            kind,
+        });
         self.index += 1;
     }
 }
@@ -135,7 +143,14 @@ impl Engine {
         Engine {
             cfg,
             markets,
-            accounts: vec![AccountState { open: false, head: NIL, tail: NIL }; cfg.max_accounts as usize],
+            accounts: vec![
+                AccountState {
+                    open: false,
+                    head: NIL,
+                    tail: NIL
+                };
+                cfg.max_accounts as usize
+            ],
             pool: Pool::with_capacity(cfg.max_orders),
             by_id: FixedMap::with_capacity(cfg.max_orders as usize),
             by_client: FixedMap::with_capacity(cfg.max_orders as usize),
@@ -150,13 +165,21 @@ impl Engine {
 
     /// Applies one command, emitting its events to `sink`. Never panics on bad input.
     pub fn apply<S: EventSink>(&mut self, cmd: &Command, sink: &mut S) {
-        let mut out = Out { sink, seq: cmd.seq, index: 0 };
+        let mut out = Out {
+            sink,
+            seq: cmd.seq,
+            index: 0,
+        };
         if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
             out.emit(EventKind::Rejected(reason));
         }
     }
 
-    fn dispatch<S: EventSink>(&mut self, kind: &CommandKind, out: &mut Out<S>) -> Result<(), RejectReason> {
+    fn dispatch<S: EventSink>(
+        &mut self,
+        kind: &CommandKind,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
         match *kind {
             CommandKind::AddMarket(cfg) => self.add_market(cfg, out),
             CommandKind::HaltMarket(m) => {
@@ -170,7 +193,10 @@ impl Engine {
                 Ok(())
             }
             CommandKind::OpenAccount(a) => {
-                let acct = self.accounts.get_mut(a.0 as usize).ok_or(RejectReason::UnknownAccount)?;
+                let acct = self
+                    .accounts
+                    .get_mut(a.0 as usize)
+                    .ok_or(RejectReason::UnknownAccount)?;
                 if acct.open {
                     return Err(RejectReason::AccountExists);
                 }
@@ -184,9 +210,12 @@ impl Engine {
                 self.cancel_slot(slot, CancelReason::User, out);
                 Ok(())
             }
-            CommandKind::CancelReplace { account, order_id, price, qty } => {
-                self.replace(account, order_id, price, qty, out)
-            }
+            CommandKind::CancelReplace {
+                account,
+                order_id,
+                price,
+                qty,
+            } => self.replace(account, order_id, price, qty, out),
             CommandKind::MassCancel { account, market } => {
                 self.check_account(account)?;
                 if let Some(m) = market {
@@ -205,23 +234,34 @@ impl Engine {
         }
     }
 
-    fn add_market<S: EventSink>(&mut self, cfg: MarketConfig, out: &mut Out<S>) -> Result<(), RejectReason> {
+    fn add_market<S: EventSink>(
+        &mut self,
+        cfg: MarketConfig,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
         if self.markets.len() >= self.cfg.max_markets as usize {
             return Err(RejectReason::TooManyMarkets);
         }
         cfg.validate().map_err(RejectReason::InvalidMarket)?;
         let id = MarketId(self.markets.len() as u32);
-        self.markets.push(MarketState { book: Book::new(cfg), halted: false });
+        self.markets.push(MarketState {
+            book: Book::new(cfg),
+            halted: false,
+        });
         out.emit(EventKind::MarketAdded(id));
         Ok(())
     }
 
     fn market(&self, m: MarketId) -> Result<&MarketState, RejectReason> {
-        self.markets.get(m.0 as usize).ok_or(RejectReason::UnknownMarket)
+        self.markets
+            .get(m.0 as usize)
+            .ok_or(RejectReason::UnknownMarket)
     }
 
     fn market_mut(&mut self, m: MarketId) -> Result<&mut MarketState, RejectReason> {
-        self.markets.get_mut(m.0 as usize).ok_or(RejectReason::UnknownMarket)
+        self.markets
+            .get_mut(m.0 as usize)
+            .ok_or(RejectReason::UnknownMarket)
     }
 
     fn check_account(&self, a: AccountId) -> Result<(), RejectReason> {
@@ -240,7 +280,11 @@ impl Engine {
     }
 
     /// Checks quantity and price against a market's configuration.
-    fn check_qty_price(cfg: &MarketConfig, qty: Qty, price: Option<Price>) -> Result<(), RejectReason> {
+    fn check_qty_price(
+        cfg: &MarketConfig,
+        qty: Qty,
+        price: Option<Price>,
+    ) -> Result<(), RejectReason> {
         if qty.0 <= 0 {
             return Err(RejectReason::NonPositiveQty);
         }
@@ -264,12 +308,25 @@ impl Engine {
     }
 
     /// Rejects if adding `qty` to the level at `price` (less `minus` already there) overflows.
-    fn check_level_room(&self, m: MarketId, price: Price, minus: Qty, qty: Qty) -> Result<(), RejectReason> {
+    fn check_level_room(
+        &self,
+        m: MarketId,
+        price: Price,
+        minus: Qty,
+        qty: Qty,
+    ) -> Result<(), RejectReason> {
         let level = self.markets[m.0 as usize].book.level_at(price);
-        (level.qty - minus.0).checked_add(qty.0).map(|_| ()).ok_or(RejectReason::Overflow)
+        (level.qty - minus.0)
+            .checked_add(qty.0)
+            .map(|_| ())
+            .ok_or(RejectReason::Overflow)
     }
 
-    fn new_order<S: EventSink>(&mut self, o: &NewOrder, out: &mut Out<S>) -> Result<(), RejectReason> {
+    fn new_order<S: EventSink>(
+        &mut self,
+        o: &NewOrder,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
         let market = self.market(o.market)?;
         self.check_account(o.account)?;
         if market.halted {
@@ -282,11 +339,16 @@ impl Engine {
         }
         let best_opposite = self.best_price(o.market, o.side.opposite());
         let limit = match o.order_type {
-            OrderType::Market => cfg.market_limit(o.side, best_opposite.ok_or(RejectReason::NoLiquidity)?),
+            OrderType::Market => {
+                cfg.market_limit(o.side, best_opposite.ok_or(RejectReason::NoLiquidity)?)
+            }
             OrderType::PostOnly(p) if best_opposite.is_some_and(|b| o.side.crosses(p, b)) => {
                 return Err(RejectReason::PostOnlyWouldTake)
             }
-            OrderType::Limit(p) | OrderType::PostOnly(p) | OrderType::Ioc(p) | OrderType::Fok(p) => p,
+            OrderType::Limit(p)
+            | OrderType::PostOnly(p)
+            | OrderType::Ioc(p)
+            | OrderType::Fok(p) => p,
         };
         if o.order_type.rests() {
             if self.pool.is_full() {
@@ -306,14 +368,32 @@ impl Engine {
             price: limit,
             qty: o.qty,
         });
-        let taker = Taker { id, account: o.account, side: o.side, limit, stp: o.stp };
+        let taker = Taker {
+            id,
+            account: o.account,
+            side: o.side,
+            limit,
+            stp: o.stp,
+        };
         if matches!(o.order_type, OrderType::Fok(_)) && !self.fok_fillable(o.market, taker, o.qty) {
-            out.emit(cancelled(id, o.account, o.qty, Qty(0), CancelReason::FillOrKill));
+            out.emit(cancelled(
+                id,
+                o.account,
+                o.qty,
+                Qty(0),
+                CancelReason::FillOrKill,
+            ));
             return Ok(());
         }
         match self.match_against_book(o.market, taker, o.qty, out) {
             MatchEnd::StoppedBySelfTrade(left) => {
-                out.emit(cancelled(id, o.account, left, Qty(0), CancelReason::SelfTrade));
+                out.emit(cancelled(
+                    id,
+                    o.account,
+                    left,
+                    Qty(0),
+                    CancelReason::SelfTrade,
+                ));
             }
             MatchEnd::Done(left) if left.0 > 0 && o.order_type.rests() => {
                 let order = Order {
@@ -329,14 +409,23 @@ impl Engine {
                     ..Order::default()
                 };
                 // Capacity was checked before matching, and matching only frees slots.
-                let slot = self.pool.alloc(order).expect("pool slot reserved before matching");
+                let slot = self
+                    .pool
+                    .alloc(order)
+                    .expect("pool slot reserved before matching");
                 self.by_id.insert(id.0, slot);
                 self.by_client.insert((o.account.0, o.client_id.0), slot);
                 self.link_account(slot);
                 self.rest(slot, out);
             }
             MatchEnd::Done(left) if left.0 > 0 => {
-                out.emit(cancelled(id, o.account, left, Qty(0), CancelReason::Unfilled));
+                out.emit(cancelled(
+                    id,
+                    o.account,
+                    left,
+                    Qty(0),
+                    CancelReason::Unfilled,
+                ));
             }
             MatchEnd::Done(_) => {}
         }
@@ -374,12 +463,20 @@ impl Engine {
     }
 
     /// Matches an incoming order against the opposite side in price-time priority.
-    fn match_against_book<S: EventSink>(&mut self, m: MarketId, t: Taker, qty: Qty, out: &mut Out<S>) -> MatchEnd {
+    fn match_against_book<S: EventSink>(
+        &mut self,
+        m: MarketId,
+        t: Taker,
+        qty: Qty,
+        out: &mut Out<S>,
+    ) -> MatchEnd {
         let maker_side = t.side.opposite();
         let mut left = qty.0;
         while left > 0 {
             let book = &self.markets[m.0 as usize].book;
-            let Some(idx) = book.best(maker_side) else { break };
+            let Some(idx) = book.best(maker_side) else {
+                break;
+            };
             let price = book.cfg.price_of(idx);
             if !t.side.crosses(t.limit, price) {
                 break;
@@ -397,15 +494,33 @@ impl Engine {
                         }
                         StpMode::CancelResting => {
                             self.remove_slot(slot);
-                            out.emit(cancelled(maker.id, maker.account, maker.qty, Qty(0), CancelReason::SelfTrade));
+                            out.emit(cancelled(
+                                maker.id,
+                                maker.account,
+                                maker.qty,
+                                Qty(0),
+                                CancelReason::SelfTrade,
+                            ));
                         }
                         StpMode::DecrementBoth => {
                             let d = maker.qty.0.min(left);
                             left -= d;
                             self.take_from_maker(slot, d);
                             let maker_left = Qty(maker.qty.0 - d);
-                            out.emit(cancelled(maker.id, maker.account, Qty(d), maker_left, CancelReason::SelfTrade));
-                            out.emit(cancelled(t.id, t.account, Qty(d), Qty(left), CancelReason::SelfTrade));
+                            out.emit(cancelled(
+                                maker.id,
+                                maker.account,
+                                Qty(d),
+                                maker_left,
+                                CancelReason::SelfTrade,
+                            ));
+                            out.emit(cancelled(
+                                t.id,
+                                t.account,
+                                Qty(d),
+                                Qty(left),
+                                CancelReason::SelfTrade,
+                            ));
                         }
                     }
                 } else {
@@ -442,19 +557,29 @@ impl Engine {
             self.remove_slot(slot);
         } else {
             let m = self.pool[slot].market;
-            self.markets[m.0 as usize].book.reduce(&mut self.pool, slot, Qty(q));
+            self.markets[m.0 as usize]
+                .book
+                .reduce(&mut self.pool, slot, Qty(q));
         }
     }
 
     fn emit_level<S: EventSink>(&self, m: MarketId, side: Side, price: Price, out: &mut Out<S>) {
         let level = self.markets[m.0 as usize].book.level_at(price);
-        out.emit(EventKind::Level { market: m, side, price, qty: Qty(level.qty), orders: level.count });
+        out.emit(EventKind::Level {
+            market: m,
+            side,
+            price,
+            qty: Qty(level.qty),
+            orders: level.count,
+        });
     }
 
     /// Puts an allocated, account-linked order at the back of its level and reports the level.
     fn rest<S: EventSink>(&mut self, slot: u32, out: &mut Out<S>) {
         let o = self.pool[slot];
-        self.markets[o.market.0 as usize].book.push_back(&mut self.pool, slot);
+        self.markets[o.market.0 as usize]
+            .book
+            .push_back(&mut self.pool, slot);
         self.emit_level(o.market, o.side, o.price, out);
     }
 
@@ -519,8 +644,17 @@ impl Engine {
         }
         Self::check_qty_price(&market.book.cfg, qty, Some(price))?;
         if price == o.price && qty <= o.qty {
-            self.markets[o.market.0 as usize].book.reduce(&mut self.pool, slot, Qty(o.qty.0 - qty.0));
-            out.emit(EventKind::Replaced { order_id, price, qty, kept_priority: true });
+            self.markets[o.market.0 as usize].book.reduce(
+                &mut self.pool,
+                slot,
+                Qty(o.qty.0 - qty.0),
+            );
+            out.emit(EventKind::Replaced {
+                order_id,
+                price,
+                qty,
+                kept_priority: true,
+            });
             if qty != o.qty {
                 self.emit_level(o.market, o.side, price, out);
             }
@@ -533,10 +667,23 @@ impl Engine {
         let same_level = if price == o.price { o.qty } else { Qty(0) };
         self.check_level_room(o.market, price, same_level, qty)?;
 
-        out.emit(EventKind::Replaced { order_id, price, qty, kept_priority: false });
-        self.markets[o.market.0 as usize].book.unlink(&mut self.pool, slot);
+        out.emit(EventKind::Replaced {
+            order_id,
+            price,
+            qty,
+            kept_priority: false,
+        });
+        self.markets[o.market.0 as usize]
+            .book
+            .unlink(&mut self.pool, slot);
         self.emit_level(o.market, o.side, o.price, out);
-        let taker = Taker { id: order_id, account, side: o.side, limit: price, stp: o.stp };
+        let taker = Taker {
+            id: order_id,
+            account,
+            side: o.side,
+            limit: price,
+            stp: o.stp,
+        };
         match self.match_against_book(o.market, taker, qty, out) {
             MatchEnd::Done(left) if left.0 > 0 => {
                 self.pool[slot].price = price;
@@ -546,7 +693,13 @@ impl Engine {
             MatchEnd::Done(_) => self.forget_slot(slot),
             MatchEnd::StoppedBySelfTrade(left) => {
                 self.forget_slot(slot);
-                out.emit(cancelled(order_id, account, left, Qty(0), CancelReason::SelfTrade));
+                out.emit(cancelled(
+                    order_id,
+                    account,
+                    left,
+                    Qty(0),
+                    CancelReason::SelfTrade,
+                ));
             }
         }
         Ok(())
@@ -567,7 +720,8 @@ impl Engine {
     /// Best price and total quantity on `side`.
     pub fn best(&self, m: MarketId, side: Side) -> Option<(Price, Qty)> {
         let book = &self.markets.get(m.0 as usize)?.book;
-        book.best(side).map(|i| (book.cfg.price_of(i), Qty(book.level(i).qty)))
+        book.best(side)
+            .map(|i| (book.cfg.price_of(i), Qty(book.level(i).qty)))
     }
 
     /// Visits up to `n` levels of `side` from the best: `(price, qty, orders)`.
@@ -578,11 +732,19 @@ impl Engine {
     }
 
     /// The orders resting at `price` on `side`, oldest first.
-    pub fn level_orders(&self, m: MarketId, side: Side, price: Price) -> impl Iterator<Item = OrderView> + '_ {
+    pub fn level_orders(
+        &self,
+        m: MarketId,
+        side: Side,
+        price: Price,
+    ) -> impl Iterator<Item = OrderView> + '_ {
         let head = self
             .markets
             .get(m.0 as usize)
-            .filter(|s| s.book.cfg.admits_price(price) && s.book.side_at(s.book.cfg.level_of(price)) == Some(side))
+            .filter(|s| {
+                s.book.cfg.admits_price(price)
+                    && s.book.side_at(s.book.cfg.level_of(price)) == Some(side)
+            })
             .map_or(NIL, |s| s.book.level_at(price).head);
         std::iter::successors((head != NIL).then_some(head), |&s| {
             let n = self.pool[s].next;
@@ -604,7 +766,9 @@ impl Engine {
     /// Checks every structural invariant; returns the first violation found.
     pub fn verify(&self) -> Result<(), String> {
         for (i, m) in self.markets.iter().enumerate() {
-            m.book.verify(&self.pool).map_err(|e| format!("market {i}: {e}"))?;
+            m.book
+                .verify(&self.pool)
+                .map_err(|e| format!("market {i}: {e}"))?;
         }
         let mut linked = 0;
         for (a, acct) in self.accounts.iter().enumerate() {
@@ -614,7 +778,9 @@ impl Engine {
                 if o.account.0 as usize != a || o.acct_prev != prev {
                     return Err(format!("account {a}: list broken at slot {slot}"));
                 }
-                if self.by_id.get(o.id.0) != Some(slot) || self.by_client.get((o.account.0, o.client_id.0)) != Some(slot) {
+                if self.by_id.get(o.id.0) != Some(slot)
+                    || self.by_client.get((o.account.0, o.client_id.0)) != Some(slot)
+                {
                     return Err(format!("order {:?} not indexed", o.id));
                 }
                 linked += 1;
@@ -625,7 +791,10 @@ impl Engine {
                 return Err(format!("account {a}: tail mismatch"));
             }
         }
-        if linked != self.pool.live() || self.by_id.len() != linked || self.by_client.len() != linked {
+        if linked != self.pool.live()
+            || self.by_id.len() != linked
+            || self.by_client.len() != linked
+        {
             return Err(format!(
                 "{linked} orders linked, {} live, {} by id, {} by client id",
                 self.pool.live(),
@@ -637,6 +806,18 @@ impl Engine {
     }
 }
 
-fn cancelled(order_id: OrderId, account: AccountId, qty: Qty, remaining: Qty, reason: CancelReason) -> EventKind {
-    EventKind::Cancelled { order_id, account, qty, remaining, reason }
+fn cancelled(
+    order_id: OrderId,
+    account: AccountId,
+    qty: Qty,
+    remaining: Qty,
+    reason: CancelReason,
+) -> EventKind {
+    EventKind::Cancelled {
+        order_id,
+        account,
+        qty,
+        remaining,
+        reason,
+    }
 }

@@ -186,7 +186,15 @@ impl Event {
             EventKind::MarketResumed(m) => w.tag(3).u64(u64::from(m.0)),
             EventKind::AccountOpened(a) => w.tag(4).u64(u64::from(a.0)),
             EventKind::Rejected(r) => w.tag(5).u64(reject_code(r)),
-            EventKind::Accepted { order_id, account, client_id, market, side, price, qty } => w
+            EventKind::Accepted {
+                order_id,
+                account,
+                client_id,
+                market,
+                side,
+                price,
+                qty,
+            } => w
                 .tag(6)
                 .u64(order_id.0)
                 .u64(u64::from(account.0))
@@ -214,20 +222,37 @@ impl Event {
                 .tag(taker_side as u8)
                 .i64(price.0)
                 .i64(qty.0),
-            EventKind::Cancelled { order_id, account, qty, remaining, reason } => w
+            EventKind::Cancelled {
+                order_id,
+                account,
+                qty,
+                remaining,
+                reason,
+            } => w
                 .tag(8)
                 .u64(order_id.0)
                 .u64(u64::from(account.0))
                 .i64(qty.0)
                 .i64(remaining.0)
                 .tag(reason as u8),
-            EventKind::Replaced { order_id, price, qty, kept_priority } => w
+            EventKind::Replaced {
+                order_id,
+                price,
+                qty,
+                kept_priority,
+            } => w
                 .tag(9)
                 .u64(order_id.0)
                 .i64(price.0)
                 .i64(qty.0)
                 .tag(u8::from(kept_priority)),
-            EventKind::Level { market, side, price, qty, orders } => w
+            EventKind::Level {
+                market,
+                side,
+                price,
+                qty,
+                orders,
+            } => w
                 .tag(10)
                 .u64(u64::from(market.0))
                 .tag(side as u8)
@@ -295,7 +320,10 @@ pub struct HashSink {
 
 impl Default for HashSink {
     fn default() -> Self {
-        HashSink { hash: 0xcbf2_9ce4_8422_2325, count: 0 }
+        HashSink {
+            hash: 0xcbf2_9ce4_8422_2325,
+            count: 0,
+        }
     }
 }
 

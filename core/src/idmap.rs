@@ -141,7 +141,9 @@ mod tests {
         let mut truth = BTreeMap::new();
         let mut x: u64 = 12345;
         for _ in 0..200_000 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             let k = (x >> 33) % 1500;
             if x & 1 == 0 {
                 let inserted = m.insert(k, (k * 3) as u32);

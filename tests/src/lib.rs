@@ -1,1 +1,6 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for Cascade's integration tests: the reference book, random command
+//! streams, and invariant checks.
+
+pub mod gen;
+pub mod harness;
+pub mod reference;

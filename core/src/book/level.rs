@@ -20,5 +20,10 @@ pub struct Level {
 
 impl Level {
     /// An empty level.
-    pub const EMPTY: Level = Level { head: NIL, tail: NIL, qty: 0, count: 0 };
+    pub const EMPTY: Level = Level {
+        head: NIL,
+        tail: NIL,
+        qty: 0,
+        count: 0,
+    };
 }

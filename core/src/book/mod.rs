@@ -59,7 +59,9 @@ impl Book {
     /// The next non-empty level on `side` strictly worse than `idx`.
     pub fn next_worse(&self, side: Side, idx: usize) -> Option<usize> {
         match side {
-            Side::Buy => idx.checked_sub(1).and_then(|i| self.bids.prev_at_or_before(i)),
+            Side::Buy => idx
+                .checked_sub(1)
+                .and_then(|i| self.bids.prev_at_or_before(i)),
             Side::Sell => self.asks.next_at_or_after(idx + 1),
         }
     }
@@ -139,7 +141,9 @@ impl Book {
             self.bitmap_mut(o.side).clear(idx);
             match o.side {
                 Side::Buy if self.best_bid == Some(idx) => {
-                    self.best_bid = idx.checked_sub(1).and_then(|i| self.bids.prev_at_or_before(i));
+                    self.best_bid = idx
+                        .checked_sub(1)
+                        .and_then(|i| self.bids.prev_at_or_before(i));
                 }
                 Side::Sell if self.best_ask == Some(idx) => {
                     self.best_ask = self.asks.next_at_or_after(idx + 1);
@@ -177,7 +181,10 @@ impl Book {
                 return Err(format!("level {idx} marked on both sides"));
             }
             if (level.count == 0) != side.is_none() {
-                return Err(format!("level {idx}: count {} vs bitmap {side:?}", level.count));
+                return Err(format!(
+                    "level {idx}: count {} vs bitmap {side:?}",
+                    level.count
+                ));
             }
             let (mut qty, mut count, mut prev, mut slot) = (0i64, 0u32, NIL, level.head);
             while slot != NIL {
@@ -194,7 +201,9 @@ impl Book {
                 slot = o.next;
             }
             if prev != level.tail || qty != level.qty || count != level.count {
-                return Err(format!("level {idx}: aggregate {level:?} vs walk {qty}/{count}"));
+                return Err(format!(
+                    "level {idx}: aggregate {level:?} vs walk {qty}/{count}"
+                ));
             }
             if let Some(s) = side {
                 let t = &mut top[s as usize];
@@ -207,7 +216,10 @@ impl Book {
             }
         }
         if top[0] != self.best_bid || top[1] != self.best_ask {
-            return Err(format!("best cache {:?}/{:?} vs {top:?}", self.best_bid, self.best_ask));
+            return Err(format!(
+                "best cache {:?}/{:?} vs {top:?}",
+                self.best_bid, self.best_ask
+            ));
         }
         if let (Some(b), Some(a)) = (self.best_bid, self.best_ask) {
             if b >= a {
