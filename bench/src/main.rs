@@ -1,1 +1,193 @@
-fn main() {}
+//! `cascade-bench`: the command-line front end (demo, LOBSTER replay).
+
+use cascade_bench::lobster;
+use cascade_bench::workload::{self, Mix};
+use cascade_core::{Engine, Event, EventKind, EventSink, HashSink, MarketId, Side};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "usage:
+  cascade-bench demo [--commands N] [--seed S]
+      generate a seeded mixed workload, run it, print throughput and book/fill statistics
+  cascade-bench replay-lobster <message.csv> <orderbook.csv>
+      [--max-exec-mismatch-pct P] [--max-book-mismatch-pct P] [--explain]
+      replay LOBSTER order flow and check the engine against the exchange after every message";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("replay-lobster") => replay_lobster(&args[1..]),
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown or missing subcommand\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Splits `--flag value` pairs and bare flags from positional arguments.
+struct Args {
+    positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    fn parse(args: &[String], valued: &[&str], bare: &[&str]) -> Result<Args, String> {
+        let mut out = Args { positional: Vec::new(), flags: Vec::new() };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if valued.contains(&a.as_str()) {
+                let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+                out.flags.push((a.clone(), Some(v.clone())));
+            } else if bare.contains(&a.as_str()) {
+                out.flags.push((a.clone(), None));
+            } else if a.starts_with("--") {
+                return Err(format!("unknown option {a}\n{USAGE}"));
+            } else {
+                out.positional.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn value<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.flags.iter().find(|(n, _)| n == name) {
+            Some((_, Some(v))) => v.parse().map(Some).map_err(|_| format!("{name}: cannot parse {v:?}")),
+            _ => Ok(None),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// Counts what the demo prints.
+#[derive(Default)]
+struct Stats {
+    events: u64,
+    fills: u64,
+    volume: i64,
+    rejects: u64,
+    cancels: u64,
+}
+
+impl EventSink for Stats {
+    fn emit(&mut self, event: Event) {
+        match event.kind {
+            EventKind::Fill { qty, .. } => {
+                self.fills += 1;
+                self.volume += qty.0;
+            }
+            EventKind::Rejected(_) => self.rejects += 1,
+            EventKind::Cancelled { .. } => self.cancels += 1,
+            _ => {}
+        }
+        self.events += 1;
+    }
+}
+
+fn demo(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(args, &["--commands", "--seed"], &[])?;
+    let mix = Mix {
+        commands: args.value("--commands")?.unwrap_or(2_000_000),
+        seed: args.value("--seed")?.unwrap_or(42),
+        ..Mix::default()
+    };
+    println!(
+        "workload: seed {} | {} commands | ~56% limit adds within 50 ticks of mid, ~34% cancels, ~10% marketable | {} accounts | book near {} orders",
+        mix.seed, mix.commands, mix.accounts, mix.target_orders
+    );
+    let t = Instant::now();
+    let w = workload::generate(&mix);
+    println!("generated in {:.2} s", t.elapsed().as_secs_f64());
+
+    let mut engine = Engine::new(workload::engine_config(&mix));
+    let mut stats = Stats::default();
+    for c in &w.setup {
+        engine.apply(c, &mut stats);
+    }
+    let t = Instant::now();
+    for c in &w.commands {
+        engine.apply(c, &mut stats);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let mut hash = HashSink::default();
+    let mut again = Engine::new(workload::engine_config(&mix));
+    for c in w.setup.iter().chain(&w.commands) {
+        again.apply(c, &mut hash);
+    }
+    engine.verify().map_err(|e| format!("engine invariant broken: {e}"))?;
+
+    let m = MarketId(0);
+    let mut levels = [0usize; 2];
+    for (i, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
+        engine.depth(m, side, usize::MAX, |_, _, _| levels[i] += 1);
+    }
+    let top = |side| engine.best(m, side).map_or("-".to_owned(), |(p, q)| format!("{} x {}", p.0, q.0));
+    println!("throughput: {:.2} M commands/s ({} commands in {:.3} s, one thread, events counted)", mix.commands as f64 / secs / 1e6, mix.commands, secs);
+    println!("fills: {} ({} lots) | cancels: {} | rejects: {}", stats.fills, stats.volume, stats.cancels, stats.rejects);
+    println!("book: {} resting orders on {} bid / {} ask levels | best bid {} | best ask {}", engine.open_orders(), levels[0], levels[1], top(Side::Buy), top(Side::Sell));
+    println!("event log: {} events, hash {:016x} (same seed => same hash on every machine)", stats.events, hash.hash);
+    Ok(())
+}
+
+fn replay_lobster(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(args, &["--max-exec-mismatch-pct", "--max-book-mismatch-pct"], &["--explain"])?;
+    let [messages, orderbook] = args.positional.as_slice() else {
+        return Err(format!("replay-lobster needs <message.csv> <orderbook.csv>\n{USAGE}"));
+    };
+    let max_exec: Option<f64> = args.value("--max-exec-mismatch-pct")?;
+    let max_book: Option<f64> = args.value("--max-book-mismatch-pct")?;
+    let t = Instant::now();
+    let (msgs, rows) = lobster::load(&PathBuf::from(messages), &PathBuf::from(orderbook))?;
+    let report = lobster::replay(&msgs, &rows).map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    if args.has("--explain") {
+        for (kind, text) in &report.examples {
+            println!("{kind}: {text}");
+        }
+    }
+    let s = &report.summary;
+    println!(
+        "levels={} exec_mismatch_pct={:.3} book_mismatch_pct={:.3} hidden_executions={} crosses={} halts={}",
+        rows.levels,
+        s.exec_mismatch_pct(),
+        s.book_mismatch_pct(),
+        s.hidden_executions,
+        s.crosses,
+        s.halts
+    );
+    println!(
+        "rows={} executions={} exec_checked={} exec_mismatches={} book_mismatch_rows={} reveals={} unknown_refs={} msgs_per_sec={:.0}",
+        s.rows,
+        s.executions,
+        s.exec_checked,
+        s.exec_mismatches,
+        s.book_mismatch_rows,
+        s.reveals,
+        s.unknown_refs,
+        s.rows as f64 / secs
+    );
+    let mut over = Vec::new();
+    if max_exec.is_some_and(|m| s.exec_mismatch_pct() > m) {
+        over.push(format!("exec mismatches {:.3}% > {}%", s.exec_mismatch_pct(), max_exec.unwrap_or_default()));
+    }
+    if max_book.is_some_and(|m| s.book_mismatch_pct() > m) {
+        over.push(format!("book mismatch rows {:.3}% > {}%", s.book_mismatch_pct(), max_book.unwrap_or_default()));
+    }
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(over.join("; "))
+    }
+}

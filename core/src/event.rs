@@ -309,7 +309,11 @@ impl Writer<'_> {
     }
 }
 
-/// A sink that keeps only a 64-bit FNV-1a hash of the canonical encodings and a count.
+/// A sink that keeps only a 64-bit hash of the canonical encodings and a count.
+///
+/// The hash is FNV-1a's step applied to little-endian 64-bit words (the encoding
+/// zero-padded to a whole word) followed by a length word: stable across machines,
+/// eight times fewer steps than byte-wise FNV.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashSink {
     /// Running hash.
@@ -331,9 +335,11 @@ impl EventSink for HashSink {
     fn emit(&mut self, event: Event) {
         let mut buf = [0u8; EVENT_BYTES_MAX];
         let n = event.encode(&mut buf);
-        for &b in &buf[..n] {
-            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        for word in buf[..n.next_multiple_of(8)].chunks_exact(8) {
+            let w = u64::from_le_bytes(word.try_into().expect("8-byte chunk"));
+            self.hash = (self.hash ^ w).wrapping_mul(0x0100_0000_01b3);
         }
+        self.hash = (self.hash ^ n as u64).wrapping_mul(0x0100_0000_01b3);
         self.count += 1;
     }
 }

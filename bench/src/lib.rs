@@ -1,0 +1,5 @@
+//! cascade-bench: replay of recorded order flow, workload generation and benchmarks.
+
+pub mod lobster;
+pub mod rng;
+pub mod workload;

@@ -1,0 +1,202 @@
+//! Parsing of LOBSTER message and orderbook files (CSV of integers; the message time is
+//! decimal seconds after midnight). Errors name the file, line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One LOBSTER message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Nanoseconds after midnight.
+    pub time_ns: u64,
+    /// Event type, 1..=7.
+    pub kind: u8,
+    /// Exchange order reference.
+    pub id: i64,
+    /// Shares.
+    pub size: i64,
+    /// Dollar price × 10,000.
+    pub price: i64,
+    /// +1 buy limit order, -1 sell limit order.
+    pub direction: i8,
+}
+
+/// A parse failure, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// File being read.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (CSV field).
+    pub column: usize,
+    /// What was wrong.
+    pub what: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: column {}: {}", self.file.display(), self.line, self.column, self.what)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Dummy prices LOBSTER writes for unoccupied levels.
+pub const EMPTY_ASK: i64 = 9_999_999_999;
+/// Dummy bid price for unoccupied levels.
+pub const EMPTY_BID: i64 = -9_999_999_999;
+
+fn err(file: &Path, line: usize, column: usize, what: impl Into<String>) -> ParseError {
+    ParseError { file: file.to_owned(), line, column, what: what.into() }
+}
+
+fn int(file: &Path, line: usize, column: usize, field: &str) -> Result<i64, ParseError> {
+    field.trim().parse::<i64>().map_err(|_| err(file, line, column, format!("not an integer: {field:?}")))
+}
+
+/// Decimal seconds (e.g. `34200.017459617`) to nanoseconds.
+fn seconds_to_ns(file: &Path, line: usize, field: &str) -> Result<u64, ParseError> {
+    let bad = || err(file, line, 1, format!("not a time in seconds: {field:?}"));
+    let (whole, frac) = field.trim().split_once('.').unwrap_or((field.trim(), ""));
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    // Some files carry more than nanosecond digits (float artefacts): truncate.
+    let frac = &frac[..frac.len().min(9)];
+    let secs: u64 = whole.parse().map_err(|_| bad())?;
+    let frac_ns: u64 = if frac.is_empty() { 0 } else { frac.parse::<u64>().map_err(|_| bad())? * 10u64.pow(9 - frac.len() as u32) };
+    secs.checked_mul(1_000_000_000).and_then(|n| n.checked_add(frac_ns)).ok_or_else(bad)
+}
+
+/// Parses a whole message file.
+pub fn parse_messages(file: &Path, text: &str) -> Result<Vec<Message>, ParseError> {
+    let mut out = Vec::with_capacity(text.len() / 40);
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let mut fields = raw.split(',');
+        let mut next = |col: usize| fields.next().ok_or_else(|| err(file, line, col, "missing field (need 6)"));
+        let time_ns = seconds_to_ns(file, line, next(1)?)?;
+        let kind = int(file, line, 2, next(2)?)?;
+        let id = int(file, line, 3, next(3)?)?;
+        let size = int(file, line, 4, next(4)?)?;
+        let price = int(file, line, 5, next(5)?)?;
+        let direction = int(file, line, 6, next(6)?)?;
+        if !(1..=7).contains(&kind) {
+            return Err(err(file, line, 2, format!("event type {kind} is not 1..7")));
+        }
+        if direction != 1 && direction != -1 {
+            return Err(err(file, line, 6, format!("direction {direction} is not 1 or -1")));
+        }
+        if kind != 7 && (size < 0 || price <= 0) {
+            return Err(err(file, line, if size < 0 { 4 } else { 5 }, "size must be >= 0 and price > 0"));
+        }
+        out.push(Message { time_ns, kind: kind as u8, id, size, price, direction: direction as i8 });
+    }
+    Ok(out)
+}
+
+/// Orderbook rows: for each row, `levels` entries per side of `(price, size)`.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    /// Levels per side.
+    pub levels: usize,
+    /// Row-major `[ask p, ask q, bid p, bid q] × levels`.
+    values: Vec<i64>,
+}
+
+impl Rows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len() / (4 * self.levels)
+    }
+
+    /// True if there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Level `k` (0 = best) of `row`, ask side: `(price, size)`; `None` if unoccupied.
+    pub fn ask(&self, row: usize, k: usize) -> Option<(i64, i64)> {
+        let base = row * 4 * self.levels + 4 * k;
+        let (p, q) = (self.values[base], self.values[base + 1]);
+        (p != EMPTY_ASK && q > 0).then_some((p, q))
+    }
+
+    /// Level `k` (0 = best) of `row`, bid side: `(price, size)`; `None` if unoccupied.
+    pub fn bid(&self, row: usize, k: usize) -> Option<(i64, i64)> {
+        let base = row * 4 * self.levels + 4 * k + 2;
+        let (p, q) = (self.values[base], self.values[base + 1]);
+        (p != EMPTY_BID && q > 0).then_some((p, q))
+    }
+
+    /// Every occupied price in the file.
+    pub fn prices(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).flat_map(move |r| {
+            (0..self.levels).flat_map(move |k| [self.ask(r, k), self.bid(r, k)]).flatten().map(|(p, _)| p)
+        })
+    }
+}
+
+/// Parses a whole orderbook file; every row must have the same multiple of 4 columns.
+pub fn parse_rows(file: &Path, text: &str) -> Result<Rows, ParseError> {
+    let mut values = Vec::with_capacity(text.len() / 7);
+    let mut width = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let before = values.len();
+        for (c, field) in raw.split(',').enumerate() {
+            values.push(int(file, line, c + 1, field)?);
+        }
+        let n = values.len() - before;
+        match width {
+            None if n == 0 || n % 4 != 0 => {
+                return Err(err(file, line, n, format!("{n} columns: need 4 per level")));
+            }
+            None => width = Some(n),
+            Some(w) if w != n => return Err(err(file, line, n.min(w) + 1, format!("{n} columns, expected {w}"))),
+            Some(_) => {}
+        }
+    }
+    let levels = width.map_or(1, |w| w / 4);
+    Ok(Rows { levels, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_keep_nanosecond_precision() {
+        let m = parse_messages(Path::new("m"), "34200.017459617,5,0,1,2238200,-1\n34200.5,1,7,2,100,1\n").unwrap();
+        assert_eq!(m[0].time_ns, 34_200_017_459_617);
+        assert_eq!(m[1].time_ns, 34_200_500_000_000);
+        assert_eq!(m[1].direction, 1);
+    }
+
+    #[test]
+    fn malformed_input_names_file_line_and_column() {
+        let e = parse_messages(Path::new("m.csv"), "1.0,1,2,3,100,1\n1.0,9,2,3,100,1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 2));
+        let e = parse_messages(Path::new("m.csv"), "1.0,1,2,x,100,1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 4));
+        assert!(e.to_string().starts_with("m.csv:1: column 4"));
+        let e = parse_messages(Path::new("m.csv"), "1.0,1,2\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 4));
+        let e = parse_rows(Path::new("b.csv"), "1,2,3,4\n1,2,3\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn dummy_levels_read_as_empty() {
+        let r = parse_rows(Path::new("b"), "9999999999,0,100,5\n").unwrap();
+        assert_eq!(r.ask(0, 0), None);
+        assert_eq!(r.bid(0, 0), Some((100, 5)));
+    }
+}

@@ -1,0 +1,124 @@
+//! The seeded mixed workload used by `demo`, the throughput numbers and the allocation
+//! test: about 56% limit adds within 50 ticks of the mid, 34% cancels of live orders and
+//! 10% marketable orders (IOC and market), over many accounts, with the book held near a
+//! target number of resting orders.
+//!
+//! Commands are generated against a live engine (so cancels name real order ids), then
+//! replayed on a fresh engine: ids are assigned deterministically, so the replay sees the
+//! same ids.
+
+use crate::rng::Rng;
+use cascade_core::{
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig,
+    MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+};
+
+/// Workload shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Mix {
+    /// Generator seed.
+    pub seed: u64,
+    /// Commands after set-up.
+    pub commands: usize,
+    /// Trading accounts.
+    pub accounts: u32,
+    /// Resting orders the generator steers toward.
+    pub target_orders: usize,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix { seed: 42, commands: 2_000_000, accounts: 1_000, target_orders: 10_000 }
+    }
+}
+
+/// The workload's market: tick 1 around a mid of 100,000, band ±50%.
+pub const MARKET: MarketConfig = MarketConfig {
+    tick: 1,
+    lot_base_atoms: 1_000,
+    min_price: Price(50_000),
+    max_price: Price(150_000),
+    max_qty: Qty(1_000),
+    market_band_bps: 50,
+};
+
+/// Engine capacities that fit the workload.
+pub fn engine_config(mix: &Mix) -> EngineConfig {
+    EngineConfig { max_orders: (mix.target_orders * 4).max(1024) as u32, max_accounts: mix.accounts, max_markets: 1 }
+}
+
+/// A generated command log: set-up commands first, then the mix.
+pub struct Workload {
+    /// Set-up (market and accounts).
+    pub setup: Vec<Command>,
+    /// The measured commands.
+    pub commands: Vec<Command>,
+}
+
+/// Generates the workload.
+pub fn generate(mix: &Mix) -> Workload {
+    let mut rng = Rng::new(mix.seed);
+    let mut engine = Engine::new(engine_config(mix));
+    let mut events: Vec<Event> = Vec::new();
+    let mut seq = 0u64;
+    let mut next = |kind| {
+        seq += 1;
+        Command { seq, ts_ns: seq, kind }
+    };
+    let mut setup = vec![next(CommandKind::AddMarket(MARKET))];
+    setup.extend((0..mix.accounts).map(|a| next(CommandKind::OpenAccount(AccountId(a)))));
+    for c in &setup {
+        engine.apply(c, &mut events);
+    }
+    let mut live: Vec<(OrderId, AccountId)> = Vec::with_capacity(mix.target_orders * 2);
+    let mut commands = Vec::with_capacity(mix.commands);
+    let mut mid = 100_000i64;
+    let mut client = 0u64;
+    while commands.len() < mix.commands {
+        if rng.chance(1) {
+            mid = (mid + rng.range(-2, 2)).clamp(60_000, 140_000);
+        }
+        let roll = rng.below(100);
+        let cancel = roll < 34 || (roll < 90 && live.len() > mix.target_orders * 11 / 10);
+        let kind = if cancel && !live.is_empty() {
+            let i = rng.below(live.len() as u64) as usize;
+            let (order_id, account) = live.swap_remove(i);
+            if engine.order(order_id).is_none() {
+                continue; // filled meanwhile: pick again
+            }
+            CommandKind::Cancel { account, order_id }
+        } else {
+            let side = if rng.chance(50) { Side::Buy } else { Side::Sell };
+            let sign = if side == Side::Buy { -1 } else { 1 };
+            let order_type = if roll >= 90 {
+                if rng.chance(20) {
+                    OrderType::Market
+                } else {
+                    OrderType::Ioc(Price(mid - sign * rng.range(0, 20)))
+                }
+            } else {
+                OrderType::Limit(Price(mid + sign * rng.range(1, 50)))
+            };
+            client += 1;
+            CommandKind::NewOrder(NewOrder {
+                account: AccountId(rng.below(u64::from(mix.accounts)) as u32),
+                market: MarketId(0),
+                client_id: ClientOrderId(client),
+                side,
+                order_type,
+                qty: Qty(rng.range(1, 100)),
+                stp: StpMode::CancelResting,
+            })
+        };
+        let cmd = next(kind);
+        events.clear();
+        engine.apply(&cmd, &mut events);
+        if let (CommandKind::NewOrder(o), Some(EventKind::Accepted { order_id, .. })) = (kind, events.first().map(|e| e.kind)) {
+            if engine.order(order_id).is_some() {
+                live.push((order_id, o.account));
+            }
+        }
+        commands.push(cmd);
+    }
+    Workload { setup, commands }
+}
