@@ -42,7 +42,10 @@ struct Args {
 
 impl Args {
     fn parse(args: &[String], valued: &[&str], bare: &[&str]) -> Result<Args, String> {
-        let mut out = Args { positional: Vec::new(), flags: Vec::new() };
+        let mut out = Args {
+            positional: Vec::new(),
+            flags: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             if valued.contains(&a.as_str()) {
@@ -61,7 +64,10 @@ impl Args {
 
     fn value<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
         match self.flags.iter().find(|(n, _)| n == name) {
-            Some((_, Some(v))) => v.parse().map(Some).map_err(|_| format!("{name}: cannot parse {v:?}")),
+            Some((_, Some(v))) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}: cannot parse {v:?}")),
             _ => Ok(None),
         }
     }
@@ -126,25 +132,55 @@ fn demo(args: &[String]) -> Result<(), String> {
     for c in w.setup.iter().chain(&w.commands) {
         again.apply(c, &mut hash);
     }
-    engine.verify().map_err(|e| format!("engine invariant broken: {e}"))?;
+    engine
+        .verify()
+        .map_err(|e| format!("engine invariant broken: {e}"))?;
 
     let m = MarketId(0);
     let mut levels = [0usize; 2];
     for (i, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
         engine.depth(m, side, usize::MAX, |_, _, _| levels[i] += 1);
     }
-    let top = |side| engine.best(m, side).map_or("-".to_owned(), |(p, q)| format!("{} x {}", p.0, q.0));
-    println!("throughput: {:.2} M commands/s ({} commands in {:.3} s, one thread, events counted)", mix.commands as f64 / secs / 1e6, mix.commands, secs);
-    println!("fills: {} ({} lots) | cancels: {} | rejects: {}", stats.fills, stats.volume, stats.cancels, stats.rejects);
-    println!("book: {} resting orders on {} bid / {} ask levels | best bid {} | best ask {}", engine.open_orders(), levels[0], levels[1], top(Side::Buy), top(Side::Sell));
-    println!("event log: {} events, hash {:016x} (same seed => same hash on every machine)", stats.events, hash.hash);
+    let top = |side| {
+        engine
+            .best(m, side)
+            .map_or("-".to_owned(), |(p, q)| format!("{} x {}", p.0, q.0))
+    };
+    println!(
+        "throughput: {:.2} M commands/s ({} commands in {:.3} s, one thread, events counted)",
+        mix.commands as f64 / secs / 1e6,
+        mix.commands,
+        secs
+    );
+    println!(
+        "fills: {} ({} lots) | cancels: {} | rejects: {}",
+        stats.fills, stats.volume, stats.cancels, stats.rejects
+    );
+    println!(
+        "book: {} resting orders on {} bid / {} ask levels | best bid {} | best ask {}",
+        engine.open_orders(),
+        levels[0],
+        levels[1],
+        top(Side::Buy),
+        top(Side::Sell)
+    );
+    println!(
+        "event log: {} events, hash {:016x} (same seed => same hash on every machine)",
+        stats.events, hash.hash
+    );
     Ok(())
 }
 
 fn replay_lobster(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &["--max-exec-mismatch-pct", "--max-book-mismatch-pct"], &["--explain"])?;
+    let args = Args::parse(
+        args,
+        &["--max-exec-mismatch-pct", "--max-book-mismatch-pct"],
+        &["--explain"],
+    )?;
     let [messages, orderbook] = args.positional.as_slice() else {
-        return Err(format!("replay-lobster needs <message.csv> <orderbook.csv>\n{USAGE}"));
+        return Err(format!(
+            "replay-lobster needs <message.csv> <orderbook.csv>\n{USAGE}"
+        ));
     };
     let max_exec: Option<f64> = args.value("--max-exec-mismatch-pct")?;
     let max_book: Option<f64> = args.value("--max-book-mismatch-pct")?;
@@ -180,10 +216,18 @@ fn replay_lobster(args: &[String]) -> Result<(), String> {
     );
     let mut over = Vec::new();
     if max_exec.is_some_and(|m| s.exec_mismatch_pct() > m) {
-        over.push(format!("exec mismatches {:.3}% > {}%", s.exec_mismatch_pct(), max_exec.unwrap_or_default()));
+        over.push(format!(
+            "exec mismatches {:.3}% > {}%",
+            s.exec_mismatch_pct(),
+            max_exec.unwrap_or_default()
+        ));
     }
     if max_book.is_some_and(|m| s.book_mismatch_pct() > m) {
-        over.push(format!("book mismatch rows {:.3}% > {}%", s.book_mismatch_pct(), max_book.unwrap_or_default()));
+        over.push(format!(
+            "book mismatch rows {:.3}% > {}%",
+            s.book_mismatch_pct(),
+            max_book.unwrap_or_default()
+        ));
     }
     if over.is_empty() {
         Ok(())

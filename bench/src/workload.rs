@@ -9,8 +9,8 @@
 
 use crate::rng::Rng;
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig,
-    MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
+    MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
 };
 
 /// Workload shape.
@@ -28,7 +28,12 @@ pub struct Mix {
 
 impl Default for Mix {
     fn default() -> Self {
-        Mix { seed: 42, commands: 2_000_000, accounts: 1_000, target_orders: 10_000 }
+        Mix {
+            seed: 42,
+            commands: 2_000_000,
+            accounts: 1_000,
+            target_orders: 10_000,
+        }
     }
 }
 
@@ -44,7 +49,11 @@ pub const MARKET: MarketConfig = MarketConfig {
 
 /// Engine capacities that fit the workload.
 pub fn engine_config(mix: &Mix) -> EngineConfig {
-    EngineConfig { max_orders: (mix.target_orders * 4).max(1024) as u32, max_accounts: mix.accounts, max_markets: 1 }
+    EngineConfig {
+        max_orders: (mix.target_orders * 4).max(1024) as u32,
+        max_accounts: mix.accounts,
+        max_markets: 1,
+    }
 }
 
 /// A generated command log: set-up commands first, then the mix.
@@ -63,7 +72,11 @@ pub fn generate(mix: &Mix) -> Workload {
     let mut seq = 0u64;
     let mut next = |kind| {
         seq += 1;
-        Command { seq, ts_ns: seq, kind }
+        Command {
+            seq,
+            ts_ns: seq,
+            kind,
+        }
     };
     let mut setup = vec![next(CommandKind::AddMarket(MARKET))];
     setup.extend((0..mix.accounts).map(|a| next(CommandKind::OpenAccount(AccountId(a)))));
@@ -88,7 +101,11 @@ pub fn generate(mix: &Mix) -> Workload {
             }
             CommandKind::Cancel { account, order_id }
         } else {
-            let side = if rng.chance(50) { Side::Buy } else { Side::Sell };
+            let side = if rng.chance(50) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             let sign = if side == Side::Buy { -1 } else { 1 };
             let order_type = if roll >= 90 {
                 if rng.chance(20) {
@@ -113,7 +130,9 @@ pub fn generate(mix: &Mix) -> Workload {
         let cmd = next(kind);
         events.clear();
         engine.apply(&cmd, &mut events);
-        if let (CommandKind::NewOrder(o), Some(EventKind::Accepted { order_id, .. })) = (kind, events.first().map(|e| e.kind)) {
+        if let (CommandKind::NewOrder(o), Some(EventKind::Accepted { order_id, .. })) =
+            (kind, events.first().map(|e| e.kind))
+        {
             if engine.order(order_id).is_some() {
                 live.push((order_id, o.account));
             }

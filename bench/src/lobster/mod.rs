@@ -4,7 +4,7 @@ pub mod parse;
 pub mod replay;
 
 pub use parse::{parse_messages, parse_rows, Message, ParseError, Rows};
-pub use replay::{replay, Report, ReplayError, Summary};
+pub use replay::{replay, ReplayError, Report, Summary};
 
 use std::path::Path;
 

@@ -36,7 +36,14 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: column {}: {}", self.file.display(), self.line, self.column, self.what)
+        write!(
+            f,
+            "{}:{}: column {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.what
+        )
     }
 }
 
@@ -48,11 +55,19 @@ pub const EMPTY_ASK: i64 = 9_999_999_999;
 pub const EMPTY_BID: i64 = -9_999_999_999;
 
 fn err(file: &Path, line: usize, column: usize, what: impl Into<String>) -> ParseError {
-    ParseError { file: file.to_owned(), line, column, what: what.into() }
+    ParseError {
+        file: file.to_owned(),
+        line,
+        column,
+        what: what.into(),
+    }
 }
 
 fn int(file: &Path, line: usize, column: usize, field: &str) -> Result<i64, ParseError> {
-    field.trim().parse::<i64>().map_err(|_| err(file, line, column, format!("not an integer: {field:?}")))
+    field
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| err(file, line, column, format!("not an integer: {field:?}")))
 }
 
 /// Decimal seconds (e.g. `34200.017459617`) to nanoseconds.
@@ -65,8 +80,14 @@ fn seconds_to_ns(file: &Path, line: usize, field: &str) -> Result<u64, ParseErro
     // Some files carry more than nanosecond digits (float artefacts): truncate.
     let frac = &frac[..frac.len().min(9)];
     let secs: u64 = whole.parse().map_err(|_| bad())?;
-    let frac_ns: u64 = if frac.is_empty() { 0 } else { frac.parse::<u64>().map_err(|_| bad())? * 10u64.pow(9 - frac.len() as u32) };
-    secs.checked_mul(1_000_000_000).and_then(|n| n.checked_add(frac_ns)).ok_or_else(bad)
+    let frac_ns: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u64>().map_err(|_| bad())? * 10u64.pow(9 - frac.len() as u32)
+    };
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(frac_ns))
+        .ok_or_else(bad)
 }
 
 /// Parses a whole message file.
@@ -78,7 +99,11 @@ pub fn parse_messages(file: &Path, text: &str) -> Result<Vec<Message>, ParseErro
             continue;
         }
         let mut fields = raw.split(',');
-        let mut next = |col: usize| fields.next().ok_or_else(|| err(file, line, col, "missing field (need 6)"));
+        let mut next = |col: usize| {
+            fields
+                .next()
+                .ok_or_else(|| err(file, line, col, "missing field (need 6)"))
+        };
         let time_ns = seconds_to_ns(file, line, next(1)?)?;
         let kind = int(file, line, 2, next(2)?)?;
         let id = int(file, line, 3, next(3)?)?;
@@ -89,12 +114,29 @@ pub fn parse_messages(file: &Path, text: &str) -> Result<Vec<Message>, ParseErro
             return Err(err(file, line, 2, format!("event type {kind} is not 1..7")));
         }
         if direction != 1 && direction != -1 {
-            return Err(err(file, line, 6, format!("direction {direction} is not 1 or -1")));
+            return Err(err(
+                file,
+                line,
+                6,
+                format!("direction {direction} is not 1 or -1"),
+            ));
         }
         if kind != 7 && (size < 0 || price <= 0) {
-            return Err(err(file, line, if size < 0 { 4 } else { 5 }, "size must be >= 0 and price > 0"));
+            return Err(err(
+                file,
+                line,
+                if size < 0 { 4 } else { 5 },
+                "size must be >= 0 and price > 0",
+            ));
         }
-        out.push(Message { time_ns, kind: kind as u8, id, size, price, direction: direction as i8 });
+        out.push(Message {
+            time_ns,
+            kind: kind as u8,
+            id,
+            size,
+            price,
+            direction: direction as i8,
+        });
     }
     Ok(out)
 }
@@ -136,7 +178,10 @@ impl Rows {
     /// Every occupied price in the file.
     pub fn prices(&self) -> impl Iterator<Item = i64> + '_ {
         (0..self.len()).flat_map(move |r| {
-            (0..self.levels).flat_map(move |k| [self.ask(r, k), self.bid(r, k)]).flatten().map(|(p, _)| p)
+            (0..self.levels)
+                .flat_map(move |k| [self.ask(r, k), self.bid(r, k)])
+                .flatten()
+                .map(|(p, _)| p)
         })
     }
 }
@@ -160,7 +205,14 @@ pub fn parse_rows(file: &Path, text: &str) -> Result<Rows, ParseError> {
                 return Err(err(file, line, n, format!("{n} columns: need 4 per level")));
             }
             None => width = Some(n),
-            Some(w) if w != n => return Err(err(file, line, n.min(w) + 1, format!("{n} columns, expected {w}"))),
+            Some(w) if w != n => {
+                return Err(err(
+                    file,
+                    line,
+                    n.min(w) + 1,
+                    format!("{n} columns, expected {w}"),
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -174,7 +226,11 @@ mod tests {
 
     #[test]
     fn times_keep_nanosecond_precision() {
-        let m = parse_messages(Path::new("m"), "34200.017459617,5,0,1,2238200,-1\n34200.5,1,7,2,100,1\n").unwrap();
+        let m = parse_messages(
+            Path::new("m"),
+            "34200.017459617,5,0,1,2238200,-1\n34200.5,1,7,2,100,1\n",
+        )
+        .unwrap();
         assert_eq!(m[0].time_ns, 34_200_017_459_617);
         assert_eq!(m[1].time_ns, 34_200_500_000_000);
         assert_eq!(m[1].direction, 1);
@@ -182,7 +238,8 @@ mod tests {
 
     #[test]
     fn malformed_input_names_file_line_and_column() {
-        let e = parse_messages(Path::new("m.csv"), "1.0,1,2,3,100,1\n1.0,9,2,3,100,1\n").unwrap_err();
+        let e =
+            parse_messages(Path::new("m.csv"), "1.0,1,2,3,100,1\n1.0,9,2,3,100,1\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, 2));
         let e = parse_messages(Path::new("m.csv"), "1.0,1,2,x,100,1\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 4));

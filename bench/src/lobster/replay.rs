@@ -20,8 +20,8 @@
 
 use super::parse::{Message, Rows};
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig,
-    MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
+    MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -110,11 +110,16 @@ impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplayError::RowCountMismatch { messages, rows } => {
-                write!(f, "message file has {messages} lines but orderbook file has {rows}")
+                write!(
+                    f,
+                    "message file has {messages} lines but orderbook file has {rows}"
+                )
             }
             ReplayError::Empty => write!(f, "message file is empty"),
             ReplayError::PriceRange(s) => write!(f, "prices do not fit one market: {s}"),
-            ReplayError::Engine { line, what } => write!(f, "message line {line}: engine refused: {what}"),
+            ReplayError::Engine { line, what } => {
+                write!(f, "message line {line}: engine refused: {what}")
+            }
         }
     }
 }
@@ -140,7 +145,11 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 /// Derives one market that admits every price in the files: tick = gcd of all prices.
 fn market_for(messages: &[Message], rows: &Rows) -> Result<MarketConfig, ReplayError> {
-    let prices = messages.iter().filter(|m| (1..=4).contains(&m.kind)).map(|m| m.price).chain(rows.prices());
+    let prices = messages
+        .iter()
+        .filter(|m| (1..=4).contains(&m.kind))
+        .map(|m| m.price)
+        .chain(rows.prices());
     let (mut lo, mut hi, mut tick) = (i64::MAX, 0, 0);
     for p in prices {
         lo = lo.min(p);
@@ -158,20 +167,28 @@ fn market_for(messages: &[Message], rows: &Rows) -> Result<MarketConfig, ReplayE
         max_qty: Qty((i64::MAX / hi).min(1 << 40)),
         market_band_bps: 0,
     };
-    cfg.validate().map_err(|e| ReplayError::PriceRange(format!("{lo}..={hi} tick {tick}: {e:?}")))?;
+    cfg.validate()
+        .map_err(|e| ReplayError::PriceRange(format!("{lo}..={hi} tick {tick}: {e:?}")))?;
     Ok(cfg)
 }
 
 /// Replays `messages` against `rows` (row i = book after message i).
 pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> {
     if messages.len() != rows.len() {
-        return Err(ReplayError::RowCountMismatch { messages: messages.len(), rows: rows.len() });
+        return Err(ReplayError::RowCountMismatch {
+            messages: messages.len(),
+            rows: rows.len(),
+        });
     }
     if messages.is_empty() {
         return Err(ReplayError::Empty);
     }
     let adds = messages.iter().filter(|m| m.kind == 1).count();
-    let cfg = EngineConfig { max_orders: (adds + 65_536).min(u32::MAX as usize - 1) as u32, max_accounts: 3, max_markets: 1 };
+    let cfg = EngineConfig {
+        max_orders: (adds + 65_536).min(u32::MAX as usize - 1) as u32,
+        max_accounts: 3,
+        max_markets: 1,
+    };
     let mut r = Replayer {
         engine: Engine::new(cfg),
         rows,
@@ -194,8 +211,14 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         // order among them is not a priority statement, so they are replayed in the
         // engine's priority order and the book is compared after the last of them.
         let m = &messages[i];
-        let same_sweep = |n: &Message| n.kind == 4 && m.kind == 4 && n.time_ns == m.time_ns && n.direction == m.direction;
-        let end = i + messages[i..].iter().take_while(|n| same_sweep(n)).count().max(1);
+        let same_sweep = |n: &Message| {
+            n.kind == 4 && m.kind == 4 && n.time_ns == m.time_ns && n.direction == m.direction
+        };
+        let end = i + messages[i..]
+            .iter()
+            .take_while(|n| same_sweep(n))
+            .count()
+            .max(1);
         r.line = i + 1;
         if end - i > 1 {
             r.sweep(&messages[i..end])?;
@@ -244,7 +267,14 @@ impl Replayer<'_> {
     fn run(&mut self, kind: CommandKind) {
         self.seq += 1;
         self.events.clear();
-        self.engine.apply(&Command { seq: self.seq, ts_ns: 0, kind }, &mut self.events);
+        self.engine.apply(
+            &Command {
+                seq: self.seq,
+                ts_ns: 0,
+                kind,
+            },
+            &mut self.events,
+        );
     }
 
     fn rejected(&self) -> Option<String> {
@@ -257,19 +287,37 @@ impl Replayer<'_> {
     fn admin(&mut self, kind: CommandKind) -> Result<(), ReplayError> {
         self.run(kind);
         match self.rejected() {
-            Some(what) => Err(ReplayError::Engine { line: self.line, what }),
+            Some(what) => Err(ReplayError::Engine {
+                line: self.line,
+                what,
+            }),
             None => Ok(()),
         }
     }
 
     fn example(&mut self, kind: &'static str, text: String) {
-        if self.report.examples.iter().filter(|(k, _)| *k == kind).count() < EXAMPLES_PER_KIND {
-            self.report.examples.push((kind, format!("line {}: {text}", self.line)));
+        if self
+            .report
+            .examples
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .count()
+            < EXAMPLES_PER_KIND
+        {
+            self.report
+                .examples
+                .push((kind, format!("line {}: {text}", self.line)));
         }
     }
 
     /// Places a limit order; returns its id.
-    fn place(&mut self, account: AccountId, side: Side, order_type: OrderType, qty: i64) -> Result<OrderId, ReplayError> {
+    fn place(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        order_type: OrderType,
+        qty: i64,
+    ) -> Result<OrderId, ReplayError> {
         self.run(CommandKind::NewOrder(NewOrder {
             account,
             market: MARKET,
@@ -281,7 +329,10 @@ impl Replayer<'_> {
         }));
         match self.events.first().map(|e| e.kind) {
             Some(EventKind::Accepted { order_id, .. }) => Ok(order_id),
-            _ => Err(ReplayError::Engine { line: self.line, what: self.rejected().unwrap_or_default() }),
+            _ => Err(ReplayError::Engine {
+                line: self.line,
+                what: self.rejected().unwrap_or_default(),
+            }),
         }
     }
 
@@ -289,23 +340,39 @@ impl Replayer<'_> {
     fn reduce(&mut self, account: AccountId, id: OrderId, price: Price, left: Qty, by: i64) {
         let qty = Qty(left.0 - by);
         if qty.0 > 0 {
-            self.run(CommandKind::CancelReplace { account, order_id: id, price, qty });
+            self.run(CommandKind::CancelReplace {
+                account,
+                order_id: id,
+                price,
+                qty,
+            });
         } else {
-            self.run(CommandKind::Cancel { account, order_id: id });
+            self.run(CommandKind::Cancel {
+                account,
+                order_id: id,
+            });
         }
     }
 
     fn live(&self, lobster_id: i64) -> Option<cascade_core::OrderView> {
-        self.known.get(&lobster_id).and_then(|&id| self.engine.order(id))
+        self.known
+            .get(&lobster_id)
+            .and_then(|&id| self.engine.order(id))
     }
 
     /// Seeds the book from row 0 (the state after message 0). If message 0 added an
-    /// order, it rests behind the rest of its level, as it arrived last.
+    /// order, it rests behind the rest of its level, as it arrived last; any other
+    /// message 0 is counted but not applied, as row 0 already shows its effect.
     fn seed(&mut self, first: &Message) -> Result<(), ReplayError> {
         self.line = 1;
         for k in 0..self.rows.levels {
-            for (side, level) in [(Side::Sell, self.rows.ask(0, k)), (Side::Buy, self.rows.bid(0, k))] {
-                let Some((price, mut qty)) = level else { continue };
+            for (side, level) in [
+                (Side::Sell, self.rows.ask(0, k)),
+                (Side::Buy, self.rows.bid(0, k)),
+            ] {
+                let Some((price, mut qty)) = level else {
+                    continue;
+                };
                 if first.kind == 1 && side_of(first.direction) == side && first.price == price {
                     qty -= first.size;
                 }
@@ -314,8 +381,11 @@ impl Replayer<'_> {
                 }
             }
         }
-        if first.kind == 1 {
-            self.apply(first)?;
+        match first.kind {
+            // Cancels and executions of message 0 are already reflected in row 0.
+            2 | 3 => {}
+            4 => self.report.summary.executions += 1,
+            _ => self.apply(first)?,
         }
         Ok(())
     }
@@ -349,11 +419,26 @@ impl Replayer<'_> {
             if !side.crosses(Price(m.price), best) {
                 break;
             }
-            self.example("stale crossing level", format!("add {} at {} met resting {} at {}", m.id, m.price, side.opposite() as u8, best.0));
+            self.example(
+                "stale crossing level",
+                format!(
+                    "add {} at {} met resting {} at {}",
+                    m.id,
+                    m.price,
+                    side.opposite() as u8,
+                    best.0
+                ),
+            );
             self.row_dirty = true;
-            let stale: Vec<_> = self.engine.level_orders(MARKET, side.opposite(), best).collect();
+            let stale: Vec<_> = self
+                .engine
+                .level_orders(MARKET, side.opposite(), best)
+                .collect();
             for o in stale {
-                self.run(CommandKind::Cancel { account: o.account, order_id: o.id });
+                self.run(CommandKind::Cancel {
+                    account: o.account,
+                    order_id: o.id,
+                });
             }
         }
         let id = self.place(RESTING, side, OrderType::Limit(Price(m.price)), m.size)?;
@@ -369,15 +454,37 @@ impl Replayer<'_> {
         };
         self.report.summary.exec_checked += 1;
         let best = self.engine.best(MARKET, side).map(|(p, _)| p.0);
-        let ahead: Vec<_> =
-            self.engine.level_orders(MARKET, side, Price(m.price)).take_while(|f| f.id != o.id).collect();
+        let ahead: Vec<_> = self
+            .engine
+            .level_orders(MARKET, side, Price(m.price))
+            .take_while(|f| f.id != o.id)
+            .collect();
         let why = if best != Some(m.price) {
-            Some(("exec: better price rests", format!("order {} executed at {} but engine best is {best:?}", m.id, m.price)))
+            Some((
+                "exec: better price rests",
+                format!(
+                    "order {} executed at {} but engine best is {best:?}",
+                    m.id, m.price
+                ),
+            ))
         } else if let Some(first) = ahead.iter().find(|f| f.account != SYNTHETIC) {
-            let first_ref = self.known.iter().find(|(_, &v)| v == first.id).map(|(&k, _)| k);
-            Some(("exec: not first in queue", format!("order {} executed at {} behind order {first_ref:?}", m.id, m.price)))
+            let first_ref = self
+                .known
+                .iter()
+                .find(|(_, &v)| v == first.id)
+                .map(|(&k, _)| k);
+            Some((
+                "exec: not first in queue",
+                format!(
+                    "order {} executed at {} behind order {first_ref:?}",
+                    m.id, m.price
+                ),
+            ))
         } else if o.qty.0 < m.size {
-            Some(("exec: size exceeds order", format!("order {} executed {} but has {}", m.id, m.size, o.qty.0)))
+            Some((
+                "exec: size exceeds order",
+                format!("order {} executed {} but has {}", m.id, m.size, o.qty.0),
+            ))
         } else {
             None
         };
@@ -391,21 +498,38 @@ impl Replayer<'_> {
         // had priority over it, so that depth moves behind (its true place was never seen).
         for f in ahead {
             self.report.summary.requeued += 1;
-            self.run(CommandKind::Cancel { account: SYNTHETIC, order_id: f.id });
+            self.run(CommandKind::Cancel {
+                account: SYNTHETIC,
+                order_id: f.id,
+            });
             self.place(SYNTHETIC, side, OrderType::Limit(Price(m.price)), f.qty.0)?;
         }
-        self.place(AGGRESSOR, side.opposite(), OrderType::Ioc(Price(m.price)), m.size)?;
+        self.place(
+            AGGRESSOR,
+            side.opposite(),
+            OrderType::Ioc(Price(m.price)),
+            m.size,
+        )?;
         let mut filled = 0;
         let mut exact = true;
         for e in &self.events {
-            if let EventKind::Fill { maker_order, price, qty, .. } = e.kind {
+            if let EventKind::Fill {
+                maker_order,
+                price,
+                qty,
+                ..
+            } = e.kind
+            {
                 exact &= maker_order == o.id && price.0 == m.price;
                 filled += qty.0;
             }
         }
         if !exact || filled != m.size {
             self.report.summary.exec_mismatches += 1;
-            self.example("exec: engine filled other orders", format!("order {} size {}: filled {filled}", m.id, m.size));
+            self.example(
+                "exec: engine filled other orders",
+                format!("order {} size {}: filled {filled}", m.id, m.size),
+            );
         }
         Ok(())
     }
@@ -413,27 +537,48 @@ impl Replayer<'_> {
     /// A reference to an order the engine never saw: it was part of synthetic depth.
     fn unknown(&mut self, side: Side, price: i64, size: i64) {
         self.report.summary.unknown_refs += 1;
-        self.remove_qty(side, price, size, true);
+        self.remove_qty(side, price, size);
     }
 
-    /// Removes `qty` lots at a level: synthetic orders first (oldest first when
-    /// `from_back` is false), then — only when `from_back` — the file's own orders, newest first.
-    fn remove_qty(&mut self, side: Side, price: i64, mut qty: i64, from_back: bool) {
+    /// Removes `qty` lots that left a level without a message the engine could follow:
+    /// synthetic depth first (oldest first); then the file's own orders, preferring one
+    /// whose size is exactly what is missing (deletes of whole orders are far more common
+    /// than partial cancels), then whole orders that fit, oldest first, then part of the
+    /// oldest.
+    fn remove_qty(&mut self, side: Side, price: i64, mut qty: i64) {
         let mut orders = std::mem::take(&mut self.scratch);
         orders.clear();
-        orders.extend(self.engine.level_orders(MARKET, side, Price(price)).map(|o| (o.id, o.account, o.qty)));
-        if from_back {
-            orders.sort_by_key(|&(_, a, _)| a != SYNTHETIC); // stable: synthetic first, oldest first
-        } else {
-            orders.retain(|&(_, a, _)| a == SYNTHETIC);
-        }
-        for &(id, account, left) in &orders {
-            if qty == 0 {
-                break;
+        orders.extend(
+            self.engine
+                .level_orders(MARKET, side, Price(price))
+                .map(|o| (o.id, o.account, o.qty)),
+        );
+        orders.sort_by_key(|&(_, a, _)| a != SYNTHETIC); // stable: synthetic first, oldest first
+        let synthetic = orders
+            .iter()
+            .take_while(|&&(_, a, _)| a == SYNTHETIC)
+            .count();
+        let exact = orders[synthetic..]
+            .iter()
+            .position(|o| o.2 .0 == qty)
+            .map(|i| i + synthetic);
+        let passes: [&dyn Fn(usize, i64, i64) -> bool; 4] = [
+            &|i, _, _| i < synthetic,
+            &|i, _, _| Some(i) == exact,
+            &|_, left, want| left <= want,
+            &|_, _, _| true,
+        ];
+        for pass in passes {
+            for i in 0..orders.len() {
+                let (id, account, left) = orders[i];
+                if qty == 0 || left.0 == 0 || !pass(i, left.0, qty) {
+                    continue;
+                }
+                let by = qty.min(left.0);
+                self.reduce(account, id, Price(price), left, by);
+                orders[i].2 .0 -= by;
+                qty -= by;
             }
-            let by = qty.min(left.0);
-            self.reduce(account, id, Price(price), left, by);
-            qty -= by;
         }
         self.scratch = orders;
     }
@@ -450,8 +595,16 @@ impl Replayer<'_> {
                     self.unknown(side, m.price, m.size);
                 }
                 Some(o) => {
-                    let place = self.engine.level_orders(MARKET, side, o.price).position(|f| f.id == o.id).unwrap_or(0);
-                    let price_rank = if side == Side::Buy { -o.price.0 } else { o.price.0 };
+                    let place = self
+                        .engine
+                        .level_orders(MARKET, side, o.price)
+                        .position(|f| f.id == o.id)
+                        .unwrap_or(0);
+                    let price_rank = if side == Side::Buy {
+                        -o.price.0
+                    } else {
+                        o.price.0
+                    };
                     keyed.push((price_rank, place, m));
                 }
             }
@@ -470,18 +623,26 @@ impl Replayer<'_> {
         let mut dirty = std::mem::take(&mut self.row_dirty);
         let mut additions: Vec<(Side, i64, i64)> = Vec::new();
         for side in [Side::Sell, Side::Buy] {
-            let level = |row: usize, k: usize| if side == Side::Sell { self.rows.ask(row, k) } else { self.rows.bid(row, k) };
+            let level = |row: usize, k: usize| {
+                if side == Side::Sell {
+                    self.rows.ask(row, k)
+                } else {
+                    self.rows.bid(row, k)
+                }
+            };
             let row: Vec<(i64, i64)> = (0..n).map_while(|k| level(i, k)).collect();
             let bound = (row.len() == n).then(|| row[n - 1].0);
             let prev_bound = level(prev, n - 1).map(|(p, _)| p);
             let mut engine: Vec<(i64, i64)> = Vec::with_capacity(n + 8);
-            self.engine.depth(MARKET, side, n + 8, |p, q, _| engine.push((p.0, q.0)));
+            self.engine
+                .depth(MARKET, side, n + 8, |p, q, _| engine.push((p.0, q.0)));
             engine.retain(|&(p, _)| bound.is_none_or(|b| !worse(side, p, b)));
             let mut prices: Vec<i64> = row.iter().chain(&engine).map(|&(p, _)| p).collect();
             prices.sort_unstable();
             prices.dedup();
             for p in prices {
-                let find = |v: &[(i64, i64)]| v.iter().find(|&&(q, _)| q == p).map_or(0, |&(_, q)| q);
+                let find =
+                    |v: &[(i64, i64)]| v.iter().find(|&&(q, _)| q == p).map_or(0, |&(_, q)| q);
                 let (have, want) = (find(&engine), find(&row));
                 if have == want {
                     continue;
@@ -490,10 +651,13 @@ impl Replayer<'_> {
                     self.report.summary.reveals += 1;
                 } else {
                     dirty = true;
-                    self.example("book: level differs inside window", format!("{side:?} {p}: engine {have}, exchange {want}"));
+                    self.example(
+                        "book: level differs inside window",
+                        format!("{side:?} {p}: engine {have}, exchange {want}"),
+                    );
                 }
                 if have > want {
-                    self.remove_qty(side, p, have - want, true);
+                    self.remove_qty(side, p, have - want);
                 } else {
                     additions.push((side, p, want - have));
                 }
