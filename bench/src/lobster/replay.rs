@@ -34,7 +34,7 @@ pub const AGGRESSOR: AccountId = AccountId(1);
 pub const SYNTHETIC: AccountId = AccountId(2);
 const MARKET: MarketId = MarketId(0);
 /// Examples kept per disagreement category.
-const EXAMPLES_PER_KIND: usize = 40;
+const EXAMPLES_PER_KIND: usize = 3;
 
 /// Counts from one replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -295,7 +295,7 @@ impl Replayer<'_> {
         }
     }
 
-    fn example(&mut self, kind: &'static str, text: String) {
+    fn example(&mut self, kind: &'static str, text: &str) {
         if self
             .report
             .examples
@@ -421,7 +421,7 @@ impl Replayer<'_> {
             }
             self.example(
                 "stale crossing level",
-                format!(
+                &format!(
                     "add {} at {} met resting {} at {}",
                     m.id,
                     m.price,
@@ -490,7 +490,7 @@ impl Replayer<'_> {
         };
         if let Some((kind, text)) = why {
             self.report.summary.exec_mismatches += 1;
-            self.example(kind, text);
+            self.example(kind, &text);
             self.reduce(RESTING, o.id, o.price, o.qty, m.size.min(o.qty.0));
             return Ok(());
         }
@@ -528,7 +528,7 @@ impl Replayer<'_> {
             self.report.summary.exec_mismatches += 1;
             self.example(
                 "exec: engine filled other orders",
-                format!("order {} size {}: filled {filled}", m.id, m.size),
+                &format!("order {} size {}: filled {filled}", m.id, m.size),
             );
         }
         Ok(())
@@ -558,25 +558,25 @@ impl Replayer<'_> {
             .iter()
             .take_while(|&&(_, a, _)| a == SYNTHETIC)
             .count();
-        let exact = orders[synthetic..]
-            .iter()
-            .position(|o| o.2 .0 == qty)
-            .map(|i| i + synthetic);
-        let passes: [&dyn Fn(usize, i64, i64) -> bool; 4] = [
-            &|i, _, _| i < synthetic,
-            &|i, _, _| Some(i) == exact,
-            &|_, left, want| left <= want,
-            &|_, _, _| true,
-        ];
-        for pass in passes {
-            for i in 0..orders.len() {
-                let (id, account, left) = orders[i];
-                if qty == 0 || left.0 == 0 || !pass(i, left.0, qty) {
+        for pass in 0..4 {
+            // Pass 1 decides the exact-size candidate from what pass 0 left to remove.
+            let exact = orders[synthetic..]
+                .iter()
+                .position(|o| o.2 .0 == qty)
+                .map(|i| i + synthetic);
+            for (i, (id, account, left)) in orders.iter_mut().enumerate() {
+                let eligible = match pass {
+                    0 => i < synthetic,
+                    1 => Some(i) == exact,
+                    2 => left.0 <= qty,
+                    _ => true,
+                };
+                if qty == 0 || left.0 == 0 || !eligible {
                     continue;
                 }
                 let by = qty.min(left.0);
-                self.reduce(account, id, Price(price), left, by);
-                orders[i].2 .0 -= by;
+                self.reduce(*account, *id, Price(price), *left, by);
+                left.0 -= by;
                 qty -= by;
             }
         }
@@ -653,7 +653,7 @@ impl Replayer<'_> {
                     dirty = true;
                     self.example(
                         "book: level differs inside window",
-                        format!("{side:?} {p}: engine {have}, exchange {want}"),
+                        &format!("{side:?} {p}: engine {have}, exchange {want}"),
                     );
                 }
                 if have > want {

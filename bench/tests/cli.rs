@@ -1,0 +1,114 @@
+//! The `cascade-bench` binary: summary line last, thresholds set the exit code, bad input
+//! is a located error and never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cascade-bench"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name)
+}
+
+fn replay(extra: &[&str]) -> std::process::Output {
+    bin()
+        .arg("replay-lobster")
+        .arg(fixture("tiny_message_2.csv"))
+        .arg(fixture("tiny_orderbook_2.csv"))
+        .args(extra)
+        .output()
+        .expect("binary runs")
+}
+
+#[test]
+fn replay_prints_the_summary_line_last() {
+    let out = replay(&[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let keys: Vec<&str> = last
+        .split(' ')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "rows",
+            "executions",
+            "exec_checked",
+            "exec_mismatches",
+            "book_mismatch_rows",
+            "reveals",
+            "unknown_refs",
+            "msgs_per_sec"
+        ]
+    );
+    assert!(last.starts_with("rows=16 executions=5 exec_checked=4 exec_mismatches=1 book_mismatch_rows=1 reveals=2 unknown_refs=2 "));
+}
+
+#[test]
+fn thresholds_set_the_exit_code() {
+    // The fixture has 1 exec mismatch in 4 (25%) and 1 book mismatch row in 16 (6.25%).
+    assert!(replay(&[
+        "--max-exec-mismatch-pct",
+        "25",
+        "--max-book-mismatch-pct",
+        "6.25"
+    ])
+    .status
+    .success());
+    let out = replay(&["--max-exec-mismatch-pct", "24.9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exec mismatches 25.000% > 24.9%"));
+    assert!(!replay(&["--max-book-mismatch-pct", "6"]).status.success());
+}
+
+#[test]
+fn malformed_input_is_a_located_error_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("cascade-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad_message.csv");
+    std::fs::write(&bad, "1.0,1,5,10,100,1\n2.0,1,6,ten,100,1\n").unwrap();
+    let out = bin()
+        .arg("replay-lobster")
+        .arg(&bad)
+        .arg(fixture("tiny_orderbook_2.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad_message.csv:2: column 4: not an integer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    let out = bin()
+        .args(["replay-lobster", "/nonexistent/m.csv", "/nonexistent/b.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.csv"));
+    let out = bin().args(["demo", "--commands", "many"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demo_runs_a_small_workload() {
+    let out = bin()
+        .args(["demo", "--commands", "20000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("throughput:")
+            && stdout.contains("fills:")
+            && stdout.contains("event log:"),
+        "{stdout}"
+    );
+}
