@@ -45,6 +45,7 @@ pub const MARKET: MarketConfig = MarketConfig {
     max_price: Price(150_000),
     max_qty: Qty(1_000),
     market_band_bps: 50,
+    risk: None,
 };
 
 /// Engine capacities that fit the workload.
@@ -78,7 +79,7 @@ pub fn generate(mix: &Mix) -> Workload {
             kind,
         }
     };
-    let mut setup = vec![next(CommandKind::AddMarket(MARKET))];
+    let mut setup = vec![next(CommandKind::AddMarket(Box::new(MARKET)))];
     setup.extend((0..mix.accounts).map(|a| next(CommandKind::OpenAccount(AccountId(a)))));
     for c in &setup {
         engine.apply(c, &mut events);
@@ -125,16 +126,18 @@ pub fn generate(mix: &Mix) -> Workload {
                 order_type,
                 qty: Qty(rng.range(1, 100)),
                 stp: StpMode::CancelResting,
+                reduce_only: false,
             })
         };
         let cmd = next(kind);
         events.clear();
         engine.apply(&cmd, &mut events);
-        if let (CommandKind::NewOrder(o), Some(EventKind::Accepted { order_id, .. })) =
-            (kind, events.first().map(|e| e.kind))
+        if let Some(EventKind::Accepted {
+            order_id, account, ..
+        }) = events.first().map(|e| e.kind)
         {
             if engine.order(order_id).is_some() {
-                live.push((order_id, o.account));
+                live.push((order_id, account));
             }
         }
         commands.push(cmd);

@@ -4,10 +4,11 @@
 //! gateway's sequencer or a replay tool). The engine never reads a clock.
 
 use crate::market::MarketConfig;
+use crate::risk::Rate;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
 
 /// A sequenced command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     /// Sequence number assigned upstream; copied onto every event the command causes.
     pub seq: u64,
@@ -18,10 +19,11 @@ pub struct Command {
 }
 
 /// The command set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommandKind {
-    /// Admin: open a new market; its id is the number of markets before it.
-    AddMarket(MarketConfig),
+    /// Admin: open a new market; its id is the number of markets before it. Boxed: the
+    /// config is large and rare, and every other command stays small.
+    AddMarket(Box<MarketConfig>),
     /// Admin: stop accepting new orders and replaces in a market (cancels still work).
     HaltMarket(MarketId),
     /// Admin: accept orders again in a halted market.
@@ -54,6 +56,63 @@ pub enum CommandKind {
         account: AccountId,
         /// Restrict to this market, or all markets when `None`.
         market: Option<MarketId>,
+    },
+    /// Add collateral (quote atoms) to an account's cross balance.
+    Deposit {
+        /// Account.
+        account: AccountId,
+        /// Atoms, > 0.
+        amount: i64,
+    },
+    /// Take collateral out of the cross balance; refused if it would break initial margin.
+    Withdraw {
+        /// Account.
+        account: AccountId,
+        /// Atoms, > 0.
+        amount: i64,
+    },
+    /// Set the account's leverage in a leveraged market (initial margin rate = 1 / leverage).
+    SetLeverage {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// 1 ..= the market's max leverage.
+        leverage: u32,
+    },
+    /// Choose cross or isolated margin for one market; refused while a position or
+    /// resting orders are open there.
+    SetMarginMode {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// True for isolated.
+        isolated: bool,
+    },
+    /// Move collateral between the cross balance and a market's isolated bucket
+    /// (positive: into the bucket).
+    TransferIsolated {
+        /// Account.
+        account: AccountId,
+        /// Market (must be isolated for the account).
+        market: MarketId,
+        /// Atoms, non-zero.
+        amount: i64,
+    },
+    /// Oracle input: the mark price of a leveraged market.
+    MarkPrice {
+        /// Market.
+        market: MarketId,
+        /// New mark, inside the market's price band (need not be on tick).
+        price: Price,
+    },
+    /// Settle one funding payment at the current mark: longs pay shorts when positive.
+    FundingRate {
+        /// Market.
+        market: MarketId,
+        /// Rate applied to each position's notional at mark.
+        rate: Rate,
     },
 }
 
@@ -119,4 +178,7 @@ pub struct NewOrder {
     pub qty: Qty,
     /// Self-trade prevention mode.
     pub stp: StpMode,
+    /// Only reduce the position: must be IOC, FOK or market, opposite to the position
+    /// and no larger than it.
+    pub reduce_only: bool,
 }

@@ -15,7 +15,11 @@ use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::idmap::FixedMap;
 use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
+use crate::risk::Rate;
+
+mod margin;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+pub use margin::{AccountRisk, MarketRisk, PositionView};
 
 /// Capacities fixed at start-up; nothing grows past them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +47,16 @@ impl Default for EngineConfig {
 struct MarketState {
     book: Book,
     halted: bool,
+    /// Mark price (0 until the first `MarkPrice`).
+    mark: i64,
+    /// EWMA of absolute mark returns.
+    ewma: Rate,
+    /// Volatility margin scale applied to IM and MM.
+    scale: Rate,
+    /// Open interest: sum of long sizes (= sum of short sizes), lots.
+    oi: i64,
+    /// Collateral of the accounts holding a position here (cross balance or bucket).
+    backing: i128,
 }
 
 /// One account's live state.
@@ -51,6 +65,8 @@ struct AccountState {
     open: bool,
     head: u32,
     tail: u32,
+    /// Cross-margin collateral, quote atoms.
+    collateral: i128,
 }
 
 /// A read-only view of a resting order.
@@ -133,6 +149,10 @@ pub struct Engine {
     by_id: FixedMap<u64>,
     by_client: FixedMap<(u32, u64)>,
     next_order_id: u64,
+    /// Per (account, market): `account * max_markets + market`.
+    positions: Vec<margin::Position>,
+    /// Fees collected net of rebates, plus funding rounding dust.
+    fee_ledger: i128,
 }
 
 impl Engine {
@@ -147,7 +167,8 @@ impl Engine {
                 AccountState {
                     open: false,
                     head: NIL,
-                    tail: NIL
+                    tail: NIL,
+                    collateral: 0,
                 };
                 cfg.max_accounts as usize
             ],
@@ -155,6 +176,11 @@ impl Engine {
             by_id: FixedMap::with_capacity(cfg.max_orders as usize),
             by_client: FixedMap::with_capacity(cfg.max_orders as usize),
             next_order_id: 1,
+            positions: vec![
+                margin::Position::default();
+                cfg.max_accounts as usize * cfg.max_markets as usize
+            ],
+            fee_ledger: 0,
         }
     }
 
@@ -181,7 +207,7 @@ impl Engine {
         out: &mut Out<S>,
     ) -> Result<(), RejectReason> {
         match *kind {
-            CommandKind::AddMarket(cfg) => self.add_market(cfg, out),
+            CommandKind::AddMarket(ref cfg) => self.add_market(**cfg, out),
             CommandKind::HaltMarket(m) => {
                 self.market_mut(m)?.halted = true;
                 out.emit(EventKind::MarketHalted(m));
@@ -231,6 +257,13 @@ impl Engine {
                 }
                 Ok(())
             }
+            CommandKind::Deposit { .. }
+            | CommandKind::Withdraw { .. }
+            | CommandKind::SetLeverage { .. }
+            | CommandKind::SetMarginMode { .. }
+            | CommandKind::TransferIsolated { .. }
+            | CommandKind::MarkPrice { .. }
+            | CommandKind::FundingRate { .. } => self.risk_command(kind, out),
         }
     }
 
@@ -247,6 +280,11 @@ impl Engine {
         self.markets.push(MarketState {
             book: Book::new(cfg),
             halted: false,
+            mark: 0,
+            ewma: Rate::ZERO,
+            scale: Rate::ONE,
+            oi: 0,
+            backing: 0,
         });
         out.emit(EventKind::MarketAdded(id));
         Ok(())
@@ -356,6 +394,7 @@ impl Engine {
             }
             self.check_level_room(o.market, limit, Qty(0), o.qty)?;
         }
+        self.check_new_order_risk(o, limit)?;
 
         let id = OrderId(self.next_order_id);
         self.next_order_id += 1;
@@ -526,6 +565,7 @@ impl Engine {
                 } else {
                     let q = maker.qty.0.min(left);
                     left -= q;
+                    let (maker_fee, taker_fee) = self.fees(m, price, q);
                     out.emit(EventKind::Fill {
                         market: m,
                         maker_order: maker.id,
@@ -535,8 +575,14 @@ impl Engine {
                         taker_side: t.side,
                         price,
                         qty: Qty(q),
+                        maker_fee,
+                        taker_fee,
                     });
                     self.take_from_maker(slot, q);
+                    if self.markets[m.0 as usize].book.cfg.risk.is_some() {
+                        self.settle(m, maker.account, maker_side, price, q, maker_fee, out);
+                        self.settle(m, t.account, t.side, price, q, taker_fee, out);
+                    }
                 }
                 touched = true;
                 slot = maker.next;
@@ -556,6 +602,7 @@ impl Engine {
         if q == self.pool[slot].qty.0 {
             self.remove_slot(slot);
         } else {
+            self.adjust_open(slot, -q);
             let m = self.pool[slot].market;
             self.markets[m.0 as usize]
                 .book
@@ -580,6 +627,7 @@ impl Engine {
         self.markets[o.market.0 as usize]
             .book
             .push_back(&mut self.pool, slot);
+        self.adjust_open(slot, o.qty.0);
         self.emit_level(o.market, o.side, o.price, out);
     }
 
@@ -616,6 +664,7 @@ impl Engine {
 
     /// Unlinks a resting order from its level and forgets it.
     fn remove_slot(&mut self, slot: u32) {
+        self.adjust_open(slot, -self.pool[slot].qty.0);
         let m = self.pool[slot].market;
         self.markets[m.0 as usize].book.unlink(&mut self.pool, slot);
         self.forget_slot(slot);
@@ -644,6 +693,7 @@ impl Engine {
         }
         Self::check_qty_price(&market.book.cfg, qty, Some(price))?;
         if price == o.price && qty <= o.qty {
+            self.adjust_open(slot, qty.0 - o.qty.0);
             self.markets[o.market.0 as usize].book.reduce(
                 &mut self.pool,
                 slot,
@@ -666,6 +716,7 @@ impl Engine {
         }
         let same_level = if price == o.price { o.qty } else { Qty(0) };
         self.check_level_room(o.market, price, same_level, qty)?;
+        self.check_exposure(account, o.market, o.side, price, qty.0, o.qty.0)?;
 
         out.emit(EventKind::Replaced {
             order_id,
@@ -673,6 +724,7 @@ impl Engine {
             qty,
             kept_priority: false,
         });
+        self.adjust_open(slot, -o.qty.0);
         self.markets[o.market.0 as usize]
             .book
             .unlink(&mut self.pool, slot);
@@ -753,6 +805,21 @@ impl Engine {
         .map(|s| OrderView::from(&self.pool[s]))
     }
 
+    /// The resting orders of an account in one market, in acceptance order.
+    pub fn level_orders_of(
+        &self,
+        a: AccountId,
+        m: MarketId,
+    ) -> impl Iterator<Item = OrderView> + '_ {
+        let head = self.accounts.get(a.0 as usize).map_or(NIL, |s| s.head);
+        std::iter::successors((head != NIL).then_some(head), |&s| {
+            let n = self.pool[s].acct_next;
+            (n != NIL).then_some(n)
+        })
+        .map(|s| OrderView::from(&self.pool[s]))
+        .filter(move |o| o.market == m)
+    }
+
     /// A resting order by id.
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
         self.by_id.get(id.0).map(|s| OrderView::from(&self.pool[s]))
@@ -765,6 +832,7 @@ impl Engine {
 
     /// Checks every structural invariant; returns the first violation found.
     pub fn verify(&self) -> Result<(), String> {
+        self.verify_margin()?;
         for (i, m) in self.markets.iter().enumerate() {
             m.book
                 .verify(&self.pool)

@@ -6,6 +6,7 @@
 //! are identical exactly when their hashes from [`HashSink`] agree.
 
 use crate::market::MarketConfigError;
+use crate::risk::RiskConfigError;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
 
 /// One output event.
@@ -67,6 +68,10 @@ pub enum EventKind {
         price: Price,
         /// Traded quantity.
         qty: Qty,
+        /// Fee paid by the maker in quote atoms (negative: rebate received); 0 without risk.
+        maker_fee: i64,
+        /// Fee paid by the taker in quote atoms; 0 without risk.
+        taker_fee: i64,
     },
     /// Quantity of an order was removed without trading.
     Cancelled {
@@ -105,6 +110,84 @@ pub enum EventKind {
         /// Number of resting orders.
         orders: u32,
     },
+    /// Collateral was deposited.
+    Deposited {
+        /// Account.
+        account: AccountId,
+        /// Atoms added.
+        amount: i64,
+        /// Cross collateral after.
+        collateral: i128,
+    },
+    /// Collateral was withdrawn.
+    Withdrawn {
+        /// Account.
+        account: AccountId,
+        /// Atoms removed.
+        amount: i64,
+        /// Cross collateral after.
+        collateral: i128,
+    },
+    /// Leverage was set.
+    LeverageSet {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// New leverage.
+        leverage: u32,
+    },
+    /// Margin mode was set.
+    MarginModeSet {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// True for isolated.
+        isolated: bool,
+    },
+    /// Collateral moved between the cross balance and an isolated bucket.
+    IsolatedTransferred {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Atoms moved into the bucket (negative: out of it).
+        amount: i64,
+        /// Bucket after.
+        bucket: i128,
+    },
+    /// A new mark price was accepted.
+    MarkUpdated {
+        /// Market.
+        market: MarketId,
+        /// New mark.
+        price: Price,
+        /// Volatility margin scale after the update, as raw I32F32 bits.
+        scale_bits: i64,
+    },
+    /// A funding payment was settled for one position.
+    FundingPaid {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Atoms received (negative: paid).
+        amount: i64,
+    },
+    /// A position changed by a fill.
+    PositionChanged {
+        /// Account.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Signed size after (lots; negative is short).
+        size: i64,
+        /// Signed cost basis after (Σ price × lots of the open position).
+        cost: i128,
+        /// PnL realised by this change, before fees.
+        realised: i64,
+    },
 }
 
 /// Why a command was refused.
@@ -142,6 +225,41 @@ pub enum RejectReason {
     OrderCapacity,
     /// A level's total quantity would overflow.
     Overflow,
+    /// The command needs a leveraged market (one with a risk configuration).
+    NotLeveraged,
+    /// The leveraged market has no mark price yet.
+    NoMarkPrice,
+    /// Equity after the command would be below initial margin by `shortfall` atoms.
+    InsufficientMargin {
+        /// Missing atoms (saturated to i64).
+        shortfall: i64,
+    },
+    /// An amount is zero or negative (or zero for a transfer).
+    NonPositiveAmount,
+    /// Collateral would exceed the engine's bound.
+    CollateralLimit,
+    /// Leverage outside 1 ..= max.
+    BadLeverage,
+    /// Margin mode cannot change while a position or orders are open in the market.
+    PositionOrOrdersOpen,
+    /// The account's margin mode for this market is not isolated.
+    NotIsolated,
+    /// Reduce-only orders must be IOC, FOK or market.
+    ReduceOnlyNotImmediate,
+    /// A reduce-only order would grow or flip the position.
+    ReduceOnlyWouldIncrease,
+    /// The market's open-interest cap would be exceeded.
+    OpenInterestCap,
+    /// The account's share of the open-interest cap would be exceeded.
+    AccountOpenInterestCap,
+    /// The worst-case position would exceed the last risk-limit tier.
+    PositionLimit,
+    /// The mark moved more than the configured fraction from the previous mark.
+    BadOraclePrint,
+    /// The mark is outside the market's price band.
+    MarkOutOfBand,
+    /// A funding rate above 100% in absolute value.
+    FundingRateTooLarge,
 }
 
 /// Why quantity was removed without trading.
@@ -172,7 +290,7 @@ impl EventSink for Vec<Event> {
 }
 
 /// Most bytes one encoded event takes.
-pub const EVENT_BYTES_MAX: usize = 96;
+pub const EVENT_BYTES_MAX: usize = 128;
 
 impl Event {
     /// Writes the canonical little-endian encoding into `buf`; returns its length.
@@ -212,6 +330,8 @@ impl Event {
                 taker_side,
                 price,
                 qty,
+                maker_fee,
+                taker_fee,
             } => w
                 .tag(7)
                 .u64(u64::from(market.0))
@@ -221,7 +341,9 @@ impl Event {
                 .u64(u64::from(taker_account.0))
                 .tag(taker_side as u8)
                 .i64(price.0)
-                .i64(qty.0),
+                .i64(qty.0)
+                .i64(maker_fee)
+                .i64(taker_fee),
             EventKind::Cancelled {
                 order_id,
                 account,
@@ -259,6 +381,84 @@ impl Event {
                 .i64(price.0)
                 .i64(qty.0)
                 .u64(u64::from(orders)),
+            EventKind::Deposited {
+                account,
+                amount,
+                collateral,
+            } => w
+                .tag(11)
+                .u64(u64::from(account.0))
+                .i64(amount)
+                .i128(collateral),
+            EventKind::Withdrawn {
+                account,
+                amount,
+                collateral,
+            } => w
+                .tag(12)
+                .u64(u64::from(account.0))
+                .i64(amount)
+                .i128(collateral),
+            EventKind::LeverageSet {
+                account,
+                market,
+                leverage,
+            } => w
+                .tag(13)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .u64(u64::from(leverage)),
+            EventKind::MarginModeSet {
+                account,
+                market,
+                isolated,
+            } => w
+                .tag(14)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .tag(u8::from(isolated)),
+            EventKind::IsolatedTransferred {
+                account,
+                market,
+                amount,
+                bucket,
+            } => w
+                .tag(15)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .i64(amount)
+                .i128(bucket),
+            EventKind::MarkUpdated {
+                market,
+                price,
+                scale_bits,
+            } => w
+                .tag(16)
+                .u64(u64::from(market.0))
+                .i64(price.0)
+                .i64(scale_bits),
+            EventKind::FundingPaid {
+                account,
+                market,
+                amount,
+            } => w
+                .tag(17)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .i64(amount),
+            EventKind::PositionChanged {
+                account,
+                market,
+                size,
+                cost,
+                realised,
+            } => w
+                .tag(18)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .i64(size)
+                .i128(cost)
+                .i64(realised),
         };
         w.len
     }
@@ -272,7 +472,8 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::UnknownOrder => 3,
         RejectReason::AccountExists => 4,
         RejectReason::TooManyMarkets => 5,
-        RejectReason::InvalidMarket(e) => 100 + e as u64,
+        RejectReason::InvalidMarket(MarketConfigError::Risk(e)) => 200 + risk_code(e),
+        RejectReason::InvalidMarket(e) => 100 + market_code(e),
         RejectReason::MarketHalted => 6,
         RejectReason::NonPositiveQty => 7,
         RejectReason::QtyTooLarge => 8,
@@ -283,7 +484,38 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::DuplicateClientId => 13,
         RejectReason::OrderCapacity => 14,
         RejectReason::Overflow => 15,
+        RejectReason::NotLeveraged => 16,
+        RejectReason::NoMarkPrice => 17,
+        RejectReason::InsufficientMargin { shortfall } => (18 << 56) ^ shortfall as u64,
+        RejectReason::NonPositiveAmount => 19,
+        RejectReason::CollateralLimit => 20,
+        RejectReason::BadLeverage => 21,
+        RejectReason::PositionOrOrdersOpen => 22,
+        RejectReason::NotIsolated => 23,
+        RejectReason::ReduceOnlyNotImmediate => 24,
+        RejectReason::ReduceOnlyWouldIncrease => 25,
+        RejectReason::OpenInterestCap => 26,
+        RejectReason::AccountOpenInterestCap => 27,
+        RejectReason::PositionLimit => 28,
+        RejectReason::BadOraclePrint => 29,
+        RejectReason::MarkOutOfBand => 30,
+        RejectReason::FundingRateTooLarge => 31,
     }
+}
+
+fn market_code(e: MarketConfigError) -> u64 {
+    match e {
+        MarketConfigError::NonPositiveTickOrLot => 0,
+        MarketConfigError::BadPriceBand => 1,
+        MarketConfigError::TooManyLevels => 2,
+        MarketConfigError::BadMaxQty => 3,
+        MarketConfigError::BadMarketBand => 4,
+        MarketConfigError::Risk(_) => 5,
+    }
+}
+
+fn risk_code(e: RiskConfigError) -> u64 {
+    e as u64
 }
 
 /// Appends fixed-width little-endian fields to a buffer.
@@ -305,6 +537,9 @@ impl Writer<'_> {
         self.put(&v.to_le_bytes())
     }
     fn i64(&mut self, v: i64) -> &mut Self {
+        self.put(&v.to_le_bytes())
+    }
+    fn i128(&mut self, v: i128) -> &mut Self {
         self.put(&v.to_le_bytes())
     }
 }

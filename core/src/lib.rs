@@ -14,10 +14,12 @@ pub mod event;
 pub mod idmap;
 pub mod market;
 pub mod pool;
+pub mod risk;
 pub mod types;
 
 pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
-pub use engine::{Engine, EngineConfig, OrderView};
+pub use engine::{AccountRisk, Engine, EngineConfig, MarketRisk, OrderView, PositionView};
 pub use event::{CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
 pub use market::{MarketConfig, MarketConfigError};
+pub use risk::{Rate, RiskConfig, RiskConfigError, Tier};
 pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

@@ -4,6 +4,7 @@
 //! the band holds at most [`MAX_LEVELS`] ticks; `0 < max_qty`; `max_price * max_qty` fits in
 //! an `i64`, so every notional of one order is representable without overflow.
 
+use crate::risk::{RiskConfig, RiskConfigError};
 use crate::types::{Price, Qty, Side};
 
 /// Most price levels one market may span (dense level array of this many slots).
@@ -27,6 +28,9 @@ pub struct MarketConfig {
     pub max_qty: Qty,
     /// Market-order protection band, in basis points of the best opposite price at arrival.
     pub market_band_bps: u32,
+    /// Leverage, margin and fee parameters; `None` for a plain matching market (no
+    /// positions, no margin, no fees), as used for equity replay.
+    pub risk: Option<RiskConfig>,
 }
 
 /// Why a market configuration was refused.
@@ -42,6 +46,8 @@ pub enum MarketConfigError {
     BadMaxQty,
     /// The market-order band exceeds [`MAX_BAND_BPS`].
     BadMarketBand,
+    /// The risk parameters are invalid.
+    Risk(RiskConfigError),
 }
 
 impl MarketConfig {
@@ -62,6 +68,9 @@ impl MarketConfig {
         }
         if self.market_band_bps > MAX_BAND_BPS {
             return Err(MarketConfigError::BadMarketBand);
+        }
+        if let Some(r) = &self.risk {
+            r.validate(hi).map_err(MarketConfigError::Risk)?;
         }
         Ok(())
     }

@@ -1,22 +1,62 @@
-//! Random command streams for property tests: small markets, few accounts and ids so
-//! that collisions (duplicate client ids, self-trades, unknown orders, capacity, halts)
-//! happen often.
+//! Random command streams for property tests: three small markets (one plain, two
+//! leveraged), few accounts and ids so that collisions (duplicate client ids,
+//! self-trades, unknown orders, capacity, halts, margin shortfalls, caps) happen often.
 
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, EngineConfig, MarketConfig, MarketId, NewOrder,
-    OrderId, OrderType, Price, Qty, Side, StpMode,
+    OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode, Tier,
 };
 use proptest::prelude::*;
 
 /// Capacities of the generated engines: small, so the pool fills up.
 pub const CONFIG: EngineConfig = EngineConfig {
-    max_orders: 12,
+    max_orders: 8,
     max_accounts: 5,
     max_markets: 3,
 };
 
-/// Two markets: tick 1 on 100..=200, and tick 5 on 100..=200 (so some prices are off tick).
-pub fn markets() -> [MarketConfig; 2] {
+/// A rate of `bp` basis points (exact to the nearest 2^-32, rounded down).
+pub fn bps(bp: i64) -> Rate {
+    Rate::from_bits(bp * (1 << 32) / 10_000)
+}
+
+/// The leveraged markets' risk parameters: 10× max leverage; tiers at 400 / 900 /
+/// 1,500 atoms of notional with 2% / 4% / 8% maintenance; maker −0.02%, taker 0.07%;
+/// OI cap 24 lots, 40% of it (9 lots) per account; marks may move at most 20% at a time.
+/// Sized so that the tier limit, the account cap and the OI cap each bind sometimes.
+pub fn risk() -> RiskConfig {
+    let mut tiers = [Tier::default(); cascade_core::risk::MAX_TIERS];
+    tiers[0] = Tier {
+        max_notional: 400,
+        mm_rate: bps(200),
+    };
+    tiers[1] = Tier {
+        max_notional: 900,
+        mm_rate: bps(400),
+    };
+    tiers[2] = Tier {
+        max_notional: 1_500,
+        mm_rate: bps(800),
+    };
+    RiskConfig {
+        max_leverage: 10,
+        tiers,
+        tier_count: 3,
+        maker_fee: bps(-2),
+        taker_fee: bps(7),
+        vol_lambda: bps(2_500),
+        vol_k: bps(40_000),
+        vol_floor: Rate::ONE,
+        vol_cap: Rate::from_num(3),
+        oi_cap: 24,
+        account_oi_share_bps: 4_000,
+        max_mark_move_bps: 2_000,
+    }
+}
+
+/// Market 0: plain, tick 1 on 100..=200. Market 1: leveraged, tick 5. Market 2:
+/// leveraged, tick 1.
+pub fn markets() -> [MarketConfig; 3] {
     let base = MarketConfig {
         tick: 1,
         lot_base_atoms: 1,
@@ -24,14 +64,38 @@ pub fn markets() -> [MarketConfig; 2] {
         max_price: Price(200),
         max_qty: Qty(10),
         market_band_bps: 500,
+        risk: None,
     };
-    [base, MarketConfig { tick: 5, ..base }]
+    [
+        base,
+        MarketConfig {
+            tick: 5,
+            risk: Some(risk()),
+            ..base
+        },
+        MarketConfig {
+            risk: Some(risk()),
+            ..base
+        },
+    ]
 }
 
-/// The set-up prefix: the markets, then accounts 0..=3 (4 stays closed, 5 is out of range).
+/// The set-up prefix: the markets, accounts 0..=3 (4 stays closed, 5 is out of range),
+/// 3,000 atoms of collateral each, and marks of 150 in both leveraged markets.
 pub fn setup() -> Vec<Command> {
-    let mut kinds: Vec<CommandKind> = markets().into_iter().map(CommandKind::AddMarket).collect();
+    let mut kinds: Vec<CommandKind> = markets()
+        .into_iter()
+        .map(|m| CommandKind::AddMarket(Box::new(m)))
+        .collect();
     kinds.extend((0..4).map(|a| CommandKind::OpenAccount(AccountId(a))));
+    kinds.extend((0..4).map(|a| CommandKind::Deposit {
+        account: AccountId(a),
+        amount: 3_000,
+    }));
+    kinds.extend((1..3).map(|m| CommandKind::MarkPrice {
+        market: MarketId(m),
+        price: Price(150),
+    }));
     kinds
         .into_iter()
         .enumerate()
@@ -57,7 +121,7 @@ fn arb_account() -> impl Strategy<Value = AccountId> {
 }
 
 fn arb_market() -> impl Strategy<Value = MarketId> {
-    prop_oneof![20 => 0u32..2, 1 => Just(2u32)].prop_map(MarketId)
+    prop_oneof![20 => 0u32..3, 1 => Just(3u32)].prop_map(MarketId)
 }
 
 fn arb_order_type() -> impl Strategy<Value = OrderType> {
@@ -81,25 +145,45 @@ fn arb_stp() -> impl Strategy<Value = StpMode> {
 
 fn arb_new_order() -> impl Strategy<Value = CommandKind> {
     (
-        arb_account(),
-        arb_market(),
-        0u64..8,
-        any::<bool>(),
-        arb_order_type(),
-        arb_qty(),
-        arb_stp(),
+        (arb_account(), arb_market(), 0u64..8, any::<bool>()),
+        (
+            arb_order_type(),
+            arb_qty(),
+            arb_stp(),
+            prop::bool::weighted(0.15),
+        ),
     )
-        .prop_map(|(account, market, client, buy, order_type, qty, stp)| {
-            CommandKind::NewOrder(NewOrder {
-                account,
-                market,
-                client_id: ClientOrderId(client),
-                side: if buy { Side::Buy } else { Side::Sell },
-                order_type,
-                qty,
-                stp,
-            })
-        })
+        .prop_map(
+            |((account, market, client, buy), (order_type, qty, stp, reduce_only))| {
+                CommandKind::NewOrder(NewOrder {
+                    account,
+                    market,
+                    client_id: ClientOrderId(client),
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    order_type,
+                    qty,
+                    stp,
+                    reduce_only,
+                })
+            },
+        )
+}
+
+fn arb_money_command() -> impl Strategy<Value = CommandKind> {
+    prop_oneof![
+        3 => (arb_account(), -10i64..3_000).prop_map(|(account, amount)| CommandKind::Deposit { account, amount }),
+        4 => (arb_account(), -10i64..4_000).prop_map(|(account, amount)| CommandKind::Withdraw { account, amount }),
+        3 => (arb_account(), arb_market(), 0u32..=12)
+            .prop_map(|(account, market, leverage)| CommandKind::SetLeverage { account, market, leverage }),
+        2 => (arb_account(), arb_market(), any::<bool>())
+            .prop_map(|(account, market, isolated)| CommandKind::SetMarginMode { account, market, isolated }),
+        3 => (arb_account(), arb_market(), -2_000i64..2_000)
+            .prop_map(|(account, market, amount)| CommandKind::TransferIsolated { account, market, amount }),
+        10 => (arb_market(), prop_oneof![9 => 125i64..=175, 1 => 90i64..=210])
+            .prop_map(|(market, p)| CommandKind::MarkPrice { market, price: Price(p) }),
+        2 => (arb_market(), prop_oneof![9 => -300i64..=300, 1 => -20_000i64..=20_000])
+            .prop_map(|(market, bp)| CommandKind::FundingRate { market, rate: bps(bp) }),
+    ]
 }
 
 /// One random command body (sequence numbers are added by [`arb_stream`]).
@@ -115,6 +199,7 @@ pub fn arb_kind() -> impl Strategy<Value = CommandKind> {
         1 => arb_market().prop_map(CommandKind::HaltMarket),
         4 => arb_market().prop_map(CommandKind::ResumeMarket),
         1 => arb_account().prop_map(CommandKind::OpenAccount),
+        27 => arb_money_command(),
     ]
 }
 

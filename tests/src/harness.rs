@@ -24,6 +24,7 @@ pub const MARKET: MarketConfig = MarketConfig {
     max_price: Price(1000),
     max_qty: Qty(1000),
     market_band_bps: 1000,
+    risk: None,
 };
 
 impl Default for Harness {
@@ -41,7 +42,7 @@ impl Harness {
             seq: 0,
             next_client: 1,
         };
-        h.run(CommandKind::AddMarket(MARKET));
+        h.run(CommandKind::AddMarket(Box::new(MARKET)));
         for a in 0..10 {
             h.run(CommandKind::OpenAccount(AccountId(a)));
         }
@@ -82,6 +83,7 @@ impl Harness {
             order_type,
             qty: Qty(qty),
             stp,
+            reduce_only: false,
         }));
         self.events.iter().find_map(|e| match e.kind {
             EventKind::Accepted { order_id, .. } => Some(order_id),

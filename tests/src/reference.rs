@@ -3,9 +3,10 @@
 //! linear scan. It shares no code with the engine's book, pool or indexes, so agreement
 //! between the two on the same command stream is evidence, not tautology.
 
+use cascade_core::risk::{update_volatility, Rate};
 use cascade_core::{
     AccountId, CancelReason, Command, CommandKind, EngineConfig, Event, EventKind, MarketConfig,
-    MarketId, NewOrder, OrderId, OrderType, Price, Qty, RejectReason, Side, StpMode,
+    MarketId, NewOrder, OrderId, OrderType, Price, Qty, RejectReason, RiskConfig, Side, StpMode,
 };
 
 #[derive(Clone, Debug)]
@@ -27,6 +28,24 @@ struct RefMarket {
     cfg: MarketConfig,
     halted: bool,
     orders: Vec<RefOrder>,
+    mark: i64,
+    ewma: Rate,
+    scale: Rate,
+}
+
+/// One account's position and isolated bucket in one market.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefPos {
+    /// Signed lots.
+    pub size: i64,
+    /// Signed cost basis.
+    pub cost: i128,
+    /// Leverage set (0: market maximum).
+    pub leverage: u32,
+    /// Isolated mode.
+    pub isolated: bool,
+    /// Isolated bucket.
+    pub bucket: i128,
 }
 
 /// The reference engine.
@@ -39,6 +58,12 @@ pub struct RefEngine {
     clock: u64,
     events: Vec<Event>,
     seq: u64,
+    /// Cross collateral per account.
+    pub collateral: Vec<i128>,
+    /// `[account][market]` positions.
+    pub pos: Vec<Vec<RefPos>>,
+    /// Fees net of rebates, plus funding dust.
+    pub fee_ledger: i128,
 }
 
 /// Price priority key: smaller is better for a maker on `side`.
@@ -60,6 +85,9 @@ impl RefEngine {
             clock: 0,
             events: Vec::new(),
             seq: 0,
+            collateral: vec![0; cfg.max_accounts as usize],
+            pos: vec![vec![RefPos::default(); cfg.max_markets as usize]; cfg.max_accounts as usize],
+            fee_ledger: 0,
         }
     }
 
@@ -102,15 +130,18 @@ impl RefEngine {
 
     fn dispatch(&mut self, kind: &CommandKind) -> Result<(), RejectReason> {
         match *kind {
-            CommandKind::AddMarket(cfg) => {
+            CommandKind::AddMarket(ref cfg) => {
                 if self.markets.len() >= self.cfg.max_markets as usize {
                     return Err(RejectReason::TooManyMarkets);
                 }
                 cfg.validate().map_err(RejectReason::InvalidMarket)?;
                 self.markets.push(RefMarket {
-                    cfg,
+                    cfg: **cfg,
                     halted: false,
                     orders: Vec::new(),
+                    mark: 0,
+                    ewma: Rate::ZERO,
+                    scale: Rate::ONE,
                 });
                 self.emit(EventKind::MarketAdded(MarketId(
                     self.markets.len() as u32 - 1,
@@ -147,6 +178,13 @@ impl RefEngine {
             } => {
                 self.replace(account, order_id, price, qty)?;
             }
+            CommandKind::Deposit { .. }
+            | CommandKind::Withdraw { .. }
+            | CommandKind::SetLeverage { .. }
+            | CommandKind::SetMarginMode { .. }
+            | CommandKind::TransferIsolated { .. }
+            | CommandKind::MarkPrice { .. }
+            | CommandKind::FundingRate { .. } => self.money_command(kind)?,
             CommandKind::MassCancel { account, market } => {
                 self.account_ok(account)?;
                 if let Some(m) = market {
@@ -310,6 +348,7 @@ impl RefEngine {
                 .checked_add(o.qty.0)
                 .ok_or(RejectReason::Overflow)?;
         }
+        self.order_risk(o, limit)?;
         let id = self.next_id;
         self.next_id += 1;
         self.emit(EventKind::Accepted {
@@ -447,6 +486,7 @@ impl RefEngine {
             } else {
                 let q = maker.qty.min(left);
                 left -= q;
+                let (maker_fee, taker_fee) = self.trade_fees(m, price, q);
                 self.emit(EventKind::Fill {
                     market: MarketId(m as u32),
                     maker_order: OrderId(maker.id),
@@ -456,8 +496,14 @@ impl RefEngine {
                     taker_side: side,
                     price: Price(price),
                     qty: Qty(q),
+                    maker_fee,
+                    taker_fee,
                 });
                 self.reduce_maker(m, i, q);
+                if self.markets[m].cfg.risk.is_some() {
+                    self.trade(m, maker.account, maker_side, price, q, maker_fee);
+                    self.trade(m, account, side, price, q, taker_fee);
+                }
             }
             current_level = Some(price);
         }
@@ -511,6 +557,7 @@ impl RefEngine {
         self.sum_at(m, price.0, Some(o.id))
             .checked_add(qty.0)
             .ok_or(RejectReason::Overflow)?;
+        self.exposure(m, o.account, o.side, price.0, qty.0, o.qty)?;
         self.emit(EventKind::Replaced {
             order_id,
             price,
@@ -557,5 +604,531 @@ impl RefEngine {
             }
         }
         out
+    }
+}
+
+/// `ceil(v / 2^32)`, written out separately from the engine's helper.
+fn ceil_bits(v: i128) -> i128 {
+    let q = v >> 32;
+    if q << 32 == v {
+        q
+    } else {
+        q + 1
+    }
+}
+
+fn rate_bits(r: Rate) -> i128 {
+    i128::from(r.to_bits())
+}
+
+fn sat(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The balance backing a position: the account's cross collateral or the bucket.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RefPool {
+    Cross,
+    Isolated(usize),
+}
+
+/// Margin: every aggregate (resting quantity, open interest, backing) is recomputed by
+/// scanning, never cached.
+impl RefEngine {
+    fn risk(&self, m: usize) -> Option<RiskConfig> {
+        self.markets[m].cfg.risk
+    }
+
+    fn leveraged_markets(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.markets.len()).filter(|&m| self.risk(m).is_some())
+    }
+
+    fn pool(&self, a: u32, m: usize) -> RefPool {
+        if self.pos[a as usize][m].isolated {
+            RefPool::Isolated(m)
+        } else {
+            RefPool::Cross
+        }
+    }
+
+    fn in_pool(&self, a: u32, m: usize, pool: RefPool) -> bool {
+        self.risk(m).is_some()
+            && match pool {
+                RefPool::Cross => !self.pos[a as usize][m].isolated,
+                RefPool::Isolated(i) => i == m,
+            }
+    }
+
+    fn money(&self, a: u32, pool: RefPool) -> i128 {
+        match pool {
+            RefPool::Cross => self.collateral[a as usize],
+            RefPool::Isolated(m) => self.pos[a as usize][m].bucket,
+        }
+    }
+
+    fn money_mut(&mut self, a: u32, pool: RefPool) -> &mut i128 {
+        match pool {
+            RefPool::Cross => &mut self.collateral[a as usize],
+            RefPool::Isolated(m) => &mut self.pos[a as usize][m].bucket,
+        }
+    }
+
+    /// Resting quantity of an account on one side of a market, by scanning the book.
+    fn resting(&self, a: u32, m: usize, side: Side) -> i64 {
+        self.markets[m]
+            .orders
+            .iter()
+            .filter(|o| o.account == a && o.side == side)
+            .map(|o| o.qty)
+            .sum()
+    }
+
+    fn worst(&self, a: u32, m: usize, extra_buy: i64, extra_sell: i64) -> i128 {
+        let size = i128::from(self.pos[a as usize][m].size);
+        let buys = i128::from(self.resting(a, m, Side::Buy) + extra_buy);
+        let sells = i128::from(self.resting(a, m, Side::Sell) + extra_sell);
+        (size + buys).abs().max((size - sells).abs())
+    }
+
+    fn im(&self, a: u32, m: usize, extra: (i64, i64), lev: Option<u32>) -> i128 {
+        let r = self.risk(m).expect("leveraged");
+        let worst = self.worst(a, m, extra.0, extra.1);
+        let lev = i128::from(lev.unwrap_or(match self.pos[a as usize][m].leverage {
+            0 => r.max_leverage,
+            l => l,
+        }));
+        let scaled =
+            ceil_bits(worst * i128::from(self.markets[m].mark) * rate_bits(self.markets[m].scale));
+        (scaled + lev - 1).div_euclid(lev)
+    }
+
+    /// Maintenance as the upper envelope of the tier lines `n × rate_k − amount_k`
+    /// (equal to the tier formula because rates are non-decreasing), scaled.
+    fn mm(&self, a: u32, m: usize) -> i128 {
+        let r = self.risk(m).expect("leveraged");
+        let n = i128::from(self.pos[a as usize][m].size).abs() * i128::from(self.markets[m].mark);
+        let tiers = &r.tiers[..usize::from(r.tier_count)];
+        let mut amount = 0i128;
+        let mut best = i128::MIN;
+        for (k, t) in tiers.iter().enumerate() {
+            if k > 0 {
+                amount += i128::from(tiers[k - 1].max_notional)
+                    * (rate_bits(t.mm_rate) - rate_bits(tiers[k - 1].mm_rate));
+            }
+            best = best.max(ceil_bits(n * rate_bits(t.mm_rate) - amount));
+        }
+        ceil_bits(best * rate_bits(self.markets[m].scale))
+    }
+
+    fn upnl(&self, a: u32, m: usize) -> i128 {
+        let p = &self.pos[a as usize][m];
+        i128::from(p.size) * i128::from(self.markets[m].mark) - p.cost
+    }
+
+    /// `(equity, initial margin)` of a pool, with extra resting lots in one market.
+    fn pool_margin(
+        &self,
+        a: u32,
+        pool: RefPool,
+        at: Option<(usize, (i64, i64), Option<u32>)>,
+    ) -> (i128, i128) {
+        let mut equity = self.money(a, pool);
+        let mut im = 0;
+        for m in self
+            .leveraged_markets()
+            .filter(|&m| self.in_pool(a, m, pool))
+            .collect::<Vec<_>>()
+        {
+            equity += self.upnl(a, m);
+            im += match at {
+                Some((am, extra, lev)) if am == m => self.im(a, m, extra, lev),
+                _ => self.im(a, m, (0, 0), None),
+            };
+        }
+        (equity, im)
+    }
+
+    fn need(equity: i128, need: i128) -> Result<(), RejectReason> {
+        if equity < need {
+            Err(RejectReason::InsufficientMargin {
+                shortfall: sat(need - equity),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn open_interest(&self, m: usize) -> i64 {
+        self.pos.iter().map(|p| p[m].size.max(0)).sum()
+    }
+
+    fn order_risk(&self, o: &NewOrder, limit: i64) -> Result<(), RejectReason> {
+        let m = o.market.0 as usize;
+        if self.risk(m).is_none() {
+            return if o.reduce_only {
+                Err(RejectReason::NotLeveraged)
+            } else {
+                Ok(())
+            };
+        }
+        if self.markets[m].mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        if o.reduce_only {
+            if o.order_type.rests() {
+                return Err(RejectReason::ReduceOnlyNotImmediate);
+            }
+            let size = self.pos[o.account.0 as usize][m].size;
+            let reduces = match o.side {
+                Side::Buy => size < 0 && o.qty.0 <= -size,
+                Side::Sell => size > 0 && o.qty.0 <= size,
+            };
+            return if reduces {
+                Ok(())
+            } else {
+                Err(RejectReason::ReduceOnlyWouldIncrease)
+            };
+        }
+        self.exposure(m, o.account.0, o.side, limit, o.qty.0, 0)
+    }
+
+    fn exposure(
+        &self,
+        m: usize,
+        a: u32,
+        side: Side,
+        limit: i64,
+        add: i64,
+        removed: i64,
+    ) -> Result<(), RejectReason> {
+        let Some(r) = self.risk(m) else { return Ok(()) };
+        let mark = i128::from(self.markets[m].mark);
+        if mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        let extra = if side == Side::Buy {
+            (add - removed, 0)
+        } else {
+            (0, add - removed)
+        };
+        let worst = self.worst(a, m, extra.0, extra.1);
+        if worst * mark > i128::from(r.tiers[usize::from(r.tier_count) - 1].max_notional) {
+            return Err(RejectReason::PositionLimit);
+        }
+        if worst > i128::from(r.oi_cap) * i128::from(r.account_oi_share_bps) / 10_000 {
+            return Err(RejectReason::AccountOpenInterestCap);
+        }
+        let size = i128::from(self.pos[a as usize][m].size);
+        let after = if side == Side::Buy {
+            size + i128::from(add)
+        } else {
+            size - i128::from(add)
+        };
+        if i128::from(self.open_interest(m)) + (after.abs() - size.abs()).max(0)
+            > i128::from(r.oi_cap)
+        {
+            return Err(RejectReason::OpenInterestCap);
+        }
+        let (equity, im) = self.pool_margin(a, self.pool(a, m), Some((m, extra, None)));
+        let loss_per_lot = if side == Side::Buy {
+            i128::from(limit) - mark
+        } else {
+            mark - i128::from(limit)
+        };
+        let fee_rate = [r.taker_fee, r.maker_fee, Rate::ZERO]
+            .into_iter()
+            .max()
+            .unwrap();
+        let reserve = ceil_bits(i128::from(limit) * i128::from(add) * rate_bits(fee_rate))
+            + 2 * i128::from(add);
+        Self::need(equity, im + loss_per_lot.max(0) * i128::from(add) + reserve)
+    }
+
+    fn trade_fees(&self, m: usize, price: i64, q: i64) -> (i64, i64) {
+        let Some(r) = self.risk(m) else { return (0, 0) };
+        let n = i128::from(price) * i128::from(q);
+        // Fees round up; a rebate (negative rate) rounds its payout down.
+        let fee = |rate: Rate| {
+            if rate < 0 {
+                -((n * -rate_bits(rate)) >> 32)
+            } else {
+                ceil_bits(n * rate_bits(rate))
+            }
+        };
+        (sat(fee(r.maker_fee)), sat(fee(r.taker_fee)))
+    }
+
+    /// One side of a fill: close what is open the other way (released cost rounded up),
+    /// open the rest, credit realised PnL minus fee to the pool.
+    fn trade(&mut self, m: usize, a: u32, side: Side, price: i64, q: i64, fee: i64) {
+        let pool = self.pool(a, m);
+        let mut p = self.pos[a as usize][m];
+        let signed = if side == Side::Buy {
+            i128::from(q)
+        } else {
+            -i128::from(q)
+        };
+        let size = i128::from(p.size);
+        let mut realised = 0i128;
+        let mut rest = signed;
+        if size != 0 && (size > 0) != (signed > 0) {
+            let close = signed.abs().min(size.abs());
+            let num = p.cost * close;
+            let released = -((-num).div_euclid(size.abs()));
+            let closing = close * signed.signum();
+            realised = -closing * i128::from(price) - released;
+            p.cost -= released;
+            p.size += closing as i64;
+            rest = signed - closing;
+        }
+        p.cost += rest * i128::from(price);
+        p.size += rest as i64;
+        self.pos[a as usize][m] = p;
+        *self.money_mut(a, pool) += realised - i128::from(fee);
+        self.fee_ledger += i128::from(fee);
+        self.emit(EventKind::PositionChanged {
+            account: AccountId(a),
+            market: MarketId(m as u32),
+            size: p.size,
+            cost: p.cost,
+            realised: sat(realised),
+        });
+    }
+
+    fn leveraged(&self, a: AccountId, m: MarketId) -> Result<RiskConfig, RejectReason> {
+        self.account_ok(a)?;
+        self.market(m)?;
+        self.risk(m.0 as usize).ok_or(RejectReason::NotLeveraged)
+    }
+
+    fn release(&self, a: u32, pool: RefPool, amount: i64) -> Result<(), RejectReason> {
+        let (equity, im) = self.pool_margin(a, pool, None);
+        let amount = i128::from(amount);
+        let shortfall = (amount - self.money(a, pool)).max(amount - equity + im);
+        if shortfall > 0 {
+            Err(RejectReason::InsufficientMargin {
+                shortfall: sat(shortfall),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn money_command(&mut self, kind: &CommandKind) -> Result<(), RejectReason> {
+        match *kind {
+            CommandKind::Deposit { account, amount } => {
+                self.account_ok(account)?;
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                let a = account.0 as usize;
+                if self.collateral[a] + i128::from(amount) > 1 << 100 {
+                    return Err(RejectReason::CollateralLimit);
+                }
+                self.collateral[a] += i128::from(amount);
+                self.emit(EventKind::Deposited {
+                    account,
+                    amount,
+                    collateral: self.collateral[a],
+                });
+            }
+            CommandKind::Withdraw { account, amount } => {
+                self.account_ok(account)?;
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                self.release(account.0, RefPool::Cross, amount)?;
+                let a = account.0 as usize;
+                self.collateral[a] -= i128::from(amount);
+                self.emit(EventKind::Withdrawn {
+                    account,
+                    amount,
+                    collateral: self.collateral[a],
+                });
+            }
+            CommandKind::SetLeverage {
+                account,
+                market,
+                leverage,
+            } => {
+                let r = self.leveraged(account, market)?;
+                if leverage == 0 || leverage > r.max_leverage {
+                    return Err(RejectReason::BadLeverage);
+                }
+                let m = market.0 as usize;
+                let (equity, im) = self.pool_margin(
+                    account.0,
+                    self.pool(account.0, m),
+                    Some((m, (0, 0), Some(leverage))),
+                );
+                Self::need(equity, im)?;
+                self.pos[account.0 as usize][m].leverage = leverage;
+                self.emit(EventKind::LeverageSet {
+                    account,
+                    market,
+                    leverage,
+                });
+            }
+            CommandKind::SetMarginMode {
+                account,
+                market,
+                isolated,
+            } => {
+                self.leveraged(account, market)?;
+                let (a, m) = (account.0, market.0 as usize);
+                let busy = self.pos[a as usize][m].size != 0
+                    || self.markets[m].orders.iter().any(|o| o.account == a);
+                if busy {
+                    return Err(RejectReason::PositionOrOrdersOpen);
+                }
+                let p = &mut self.pos[a as usize][m];
+                let bucket = std::mem::take(&mut p.bucket);
+                p.isolated = isolated;
+                self.collateral[a as usize] += bucket;
+                self.emit(EventKind::MarginModeSet {
+                    account,
+                    market,
+                    isolated,
+                });
+            }
+            CommandKind::TransferIsolated {
+                account,
+                market,
+                amount,
+            } => {
+                self.leveraged(account, market)?;
+                let (a, m) = (account.0, market.0 as usize);
+                if !self.pos[a as usize][m].isolated {
+                    return Err(RejectReason::NotIsolated);
+                }
+                if amount == 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                let size = amount.saturating_abs();
+                let (from, to) = if amount > 0 {
+                    (RefPool::Cross, RefPool::Isolated(m))
+                } else {
+                    (RefPool::Isolated(m), RefPool::Cross)
+                };
+                self.release(a, from, size)?;
+                *self.money_mut(a, from) -= i128::from(size);
+                *self.money_mut(a, to) += i128::from(size);
+                let bucket = self.pos[a as usize][m].bucket;
+                self.emit(EventKind::IsolatedTransferred {
+                    account,
+                    market,
+                    amount,
+                    bucket,
+                });
+            }
+            CommandKind::MarkPrice { market, price } => {
+                self.market(market)?;
+                let m = market.0 as usize;
+                let r = self.risk(m).ok_or(RejectReason::NotLeveraged)?;
+                let cfg = self.markets[m].cfg;
+                if price < cfg.min_price || price > cfg.max_price {
+                    return Err(RejectReason::MarkOutOfBand);
+                }
+                let mk = &mut self.markets[m];
+                if mk.mark > 0 {
+                    if i128::from((price.0 - mk.mark).abs()) * 10_000
+                        > i128::from(r.max_mark_move_bps) * i128::from(mk.mark)
+                    {
+                        return Err(RejectReason::BadOraclePrint);
+                    }
+                    (mk.ewma, mk.scale) = update_volatility(&r, mk.ewma, mk.mark, price.0);
+                }
+                mk.mark = price.0;
+                let scale_bits = mk.scale.to_bits();
+                self.emit(EventKind::MarkUpdated {
+                    market,
+                    price,
+                    scale_bits,
+                });
+            }
+            CommandKind::FundingRate { market, rate } => {
+                self.market(market)?;
+                let m = market.0 as usize;
+                self.risk(m).ok_or(RejectReason::NotLeveraged)?;
+                let mark = i128::from(self.markets[m].mark);
+                if mark == 0 {
+                    return Err(RejectReason::NoMarkPrice);
+                }
+                if rate.abs() > Rate::ONE {
+                    return Err(RejectReason::FundingRateTooLarge);
+                }
+                // Longs pay when the rate is positive; each payment rounds up.
+                let pays = |size: i64| if rate > 0 { size > 0 } else { size < 0 };
+                let owed =
+                    |size: i64| ceil_bits(i128::from(size.abs()) * mark * rate_bits(rate.abs()));
+                let total: i128 = self
+                    .pos
+                    .iter()
+                    .map(|p| p[m].size)
+                    .filter(|&s| pays(s))
+                    .map(owed)
+                    .sum();
+                let receivers: i128 = self
+                    .pos
+                    .iter()
+                    .map(|p| p[m].size)
+                    .filter(|&s| s != 0 && !pays(s))
+                    .map(|s| i128::from(s.abs()))
+                    .sum();
+                if rate == 0 || total == 0 || receivers == 0 {
+                    return Ok(());
+                }
+                let mut paid = 0;
+                for a in 0..self.pos.len() {
+                    let size = self.pos[a][m].size;
+                    if size == 0 {
+                        continue;
+                    }
+                    let amount = if pays(size) {
+                        -owed(size)
+                    } else {
+                        total * i128::from(size.abs()) / receivers
+                    };
+                    if !pays(size) {
+                        paid += amount;
+                    }
+                    let pool = self.pool(a as u32, m);
+                    *self.money_mut(a as u32, pool) += amount;
+                    self.emit(EventKind::FundingPaid {
+                        account: AccountId(a as u32),
+                        market,
+                        amount: sat(amount),
+                    });
+                }
+                self.fee_ledger += total - paid;
+            }
+            _ => unreachable!("only money commands come here"),
+        }
+        Ok(())
+    }
+
+    /// `(cross equity, cross IM, cross MM)` of an account.
+    pub fn cross_margin(&self, a: u32) -> (i128, i128, i128) {
+        let (equity, im) = self.pool_margin(a, RefPool::Cross, None);
+        let mm = self
+            .leveraged_markets()
+            .filter(|&m| self.in_pool(a, m, RefPool::Cross))
+            .map(|m| self.mm(a, m))
+            .sum();
+        (equity, im, mm)
+    }
+
+    /// `(equity, IM)` of the pool that backs market `m` for the account.
+    pub fn pool_of_market(&self, a: u32, m: usize) -> (i128, i128) {
+        self.pool_margin(a, self.pool(a, m), None)
+    }
+
+    /// `(open interest, backing)` of a market, by scanning positions.
+    pub fn market_totals(&self, m: usize) -> (i64, i128) {
+        let backing = (0..self.pos.len() as u32)
+            .filter(|&a| self.pos[a as usize][m].size != 0)
+            .map(|a| self.money(a, self.pool(a, m)))
+            .sum();
+        (self.open_interest(m), backing)
     }
 }

@@ -264,7 +264,9 @@ fn self_trade_decrement_both_reduces_without_trading() {
 #[test]
 fn mass_cancel_can_be_limited_to_one_market() {
     let mut h = Harness::new();
-    h.run(CommandKind::AddMarket(cascade_tests::harness::MARKET));
+    h.run(CommandKind::AddMarket(Box::new(
+        cascade_tests::harness::MARKET,
+    )));
     let a = h.limit(1, Buy, 50, 1);
     h.run(CommandKind::NewOrder(cascade_core::NewOrder {
         account: AccountId(1),
@@ -274,6 +276,7 @@ fn mass_cancel_can_be_limited_to_one_market() {
         order_type: OrderType::Limit(Price(50)),
         qty: Qty(1),
         stp: StpMode::CancelAggressor,
+        reduce_only: false,
     }));
     h.run(CommandKind::MassCancel {
         account: AccountId(1),
@@ -358,6 +361,7 @@ fn bad_input_is_rejected_with_a_reason_not_a_panic() {
             order_type,
             qty: Qty(qty),
             stp: StpMode::CancelAggressor,
+            reduce_only: false,
         }));
         assert_eq!(h.rejected(), Some(want), "{order_type:?} qty {qty}");
     }
@@ -407,6 +411,7 @@ fn duplicate_live_client_id_is_rejected_until_the_order_is_gone() {
             order_type: OrderType::Limit(Price(price)),
             qty: Qty(1),
             stp: StpMode::CancelAggressor,
+            reduce_only: false,
         })
     };
     h.run(new(10));

@@ -3,7 +3,9 @@
 //! invariants (never crossed, levels equal their orders, fills at prices both sides
 //! accepted) must hold after every command.
 
-use cascade_core::{Engine, Event, EventKind, Side};
+use cascade_core::RejectReason;
+use cascade_core::{AccountId, Command, CommandKind, Engine, Event, EventKind, MarketId, Side};
+use cascade_tests::gen;
 use cascade_tests::gen::{arb_stream, CONFIG};
 use cascade_tests::reference::RefEngine;
 use proptest::prelude::*;
@@ -37,6 +39,99 @@ fn fills_respect_limits(events: &[Event]) -> Result<(), String> {
     Ok(())
 }
 
+/// Net deposits seen in the events: the amount every ledger together must hold.
+fn net_deposits(events: &[Event]) -> i128 {
+    events
+        .iter()
+        .map(|e| match e.kind {
+            EventKind::Deposited { amount, .. } => i128::from(amount),
+            EventKind::Withdrawn { amount, .. } => -i128::from(amount),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Ledgers, positions and margin figures of the engine against the reference's.
+fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
+    for a in 0..CONFIG.max_accounts {
+        let risk = engine.account_risk(AccountId(a)).ok_or("account")?;
+        let (equity, im, mm) = reference.cross_margin(a);
+        let got = (risk.collateral, risk.equity, risk.initial, risk.maintenance);
+        let want = (reference.collateral[a as usize], equity, im, mm);
+        if got != want {
+            return Err(format!(
+                "account {a}: (collateral, equity, IM, MM) {got:?} vs reference {want:?}"
+            ));
+        }
+        for m in 0..engine.market_count() {
+            let p = engine
+                .position(AccountId(a), MarketId(m as u32))
+                .ok_or("position")?;
+            let r = reference.pos[a as usize][m];
+            if (p.size, p.cost, p.isolated, p.bucket) != (r.size, r.cost, r.isolated, r.bucket) {
+                return Err(format!("account {a} market {m}: {p:?} vs reference {r:?}"));
+            }
+        }
+    }
+    for m in 0..engine.market_count() {
+        if let Some(mr) = engine.market_risk(MarketId(m as u32)) {
+            let want = reference.market_totals(m);
+            if (mr.open_interest, mr.backing) != want {
+                return Err(format!(
+                    "market {m}: (OI, backing) {:?} vs reference {want:?}",
+                    (mr.open_interest, mr.backing)
+                ));
+            }
+        }
+    }
+    if engine.fee_ledger() != reference.fee_ledger {
+        return Err(format!(
+            "fee ledger {} vs reference {}",
+            engine.fee_ledger(),
+            reference.fee_ledger
+        ));
+    }
+    Ok(())
+}
+
+/// An accepted order that could add exposure leaves its account at or above IM.
+fn order_left_account_above_im(
+    cmd: &Command,
+    events: &[Event],
+    reference: &RefEngine,
+) -> Result<(), String> {
+    let (account, market) = match (&cmd.kind, events.first().map(|e| e.kind)) {
+        (CommandKind::NewOrder(o), Some(EventKind::Accepted { .. })) if !o.reduce_only => {
+            (o.account, o.market)
+        }
+        (
+            CommandKind::CancelReplace { account, .. },
+            Some(EventKind::Replaced {
+                kept_priority: false,
+                ..
+            }),
+        ) => {
+            let market = events.iter().find_map(|e| match e.kind {
+                EventKind::Level { market, .. } => Some(market),
+                _ => None,
+            });
+            (*account, market.ok_or("replace without a level event")?)
+        }
+        _ => return Ok(()),
+    };
+    if gen::markets()[market.0 as usize].risk.is_none() {
+        return Ok(());
+    }
+    let (equity, im) = reference.pool_of_market(account.0, market.0 as usize);
+    if equity < im {
+        return Err(format!(
+            "account {} below IM after {cmd:?}: equity {equity} < IM {im}",
+            account.0
+        ));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
@@ -45,6 +140,7 @@ proptest! {
         let mut engine = Engine::new(CONFIG);
         let mut reference = RefEngine::new(CONFIG);
         let mut got = Vec::new();
+        let mut net = 0i128;
         for cmd in &stream {
             got.clear();
             engine.apply(cmd, &mut got);
@@ -55,8 +151,14 @@ proptest! {
             for (i, e) in got.iter().enumerate() {
                 prop_assert_eq!((e.seq, e.index as usize), (cmd.seq, i));
             }
+            net += net_deposits(&got);
+            prop_assert_eq!(engine.money_accounted(), net, "money not conserved after {:?}", cmd);
+            let ledgers = ledgers_agree(&engine, &reference);
+            prop_assert!(ledgers.is_ok(), "{:?} after {:?}", ledgers, cmd);
+            let im = order_left_account_above_im(cmd, &got, &reference);
+            prop_assert!(im.is_ok(), "{:?}", im);
             for m in 0..engine.market_count() {
-                let m = cascade_core::MarketId(m as u32);
+                let m = MarketId(m as u32);
                 for side in [Side::Buy, Side::Sell] {
                     let mut levels = Vec::new();
                     engine.depth(m, side, usize::MAX, |p, q, _| levels.push((p, q)));
@@ -93,7 +195,13 @@ fn generated_streams_reach_every_outcome() {
         }
         for e in events {
             seen.insert(match e.kind {
+                EventKind::Rejected(RejectReason::InsufficientMargin { .. }) => {
+                    "reject InsufficientMargin".to_owned()
+                }
                 EventKind::Rejected(r) => format!("reject {r:?}"),
+                EventKind::FundingPaid { .. } => "funding".to_owned(),
+                EventKind::PositionChanged { .. } => "position".to_owned(),
+                EventKind::IsolatedTransferred { .. } => "isolated transfer".to_owned(),
                 EventKind::Cancelled {
                     reason, remaining, ..
                 } => format!("cancel {reason:?} partial={}", remaining.0 > 0),
@@ -119,6 +227,22 @@ fn generated_streams_reach_every_outcome() {
         "reject PostOnlyWouldTake",
         "reject DuplicateClientId",
         "reject OrderCapacity",
+        "reject NotLeveraged",
+        "reject InsufficientMargin",
+        "reject NonPositiveAmount",
+        "reject BadLeverage",
+        "reject PositionOrOrdersOpen",
+        "reject NotIsolated",
+        "reject ReduceOnlyNotImmediate",
+        "reject ReduceOnlyWouldIncrease",
+        "reject AccountOpenInterestCap",
+        "reject PositionLimit",
+        "reject BadOraclePrint",
+        "reject MarkOutOfBand",
+        "reject FundingRateTooLarge",
+        "funding",
+        "position",
+        "isolated transfer",
         "cancel User partial=false",
         "cancel MassCancel partial=false",
         "cancel Unfilled partial=false",

@@ -166,6 +166,7 @@ fn market_for(messages: &[Message], rows: &Rows) -> Result<MarketConfig, ReplayE
         max_price: Price(hi),
         max_qty: Qty((i64::MAX / hi).min(1 << 40)),
         market_band_bps: 0,
+        risk: None,
     };
     cfg.validate()
         .map_err(|e| ReplayError::PriceRange(format!("{lo}..={hi} tick {tick}: {e:?}")))?;
@@ -200,7 +201,9 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         report: Report::default(),
         scratch: Vec::new(),
     };
-    r.admin(CommandKind::AddMarket(market_for(messages, rows)?))?;
+    r.admin(CommandKind::AddMarket(Box::new(market_for(
+        messages, rows,
+    )?)))?;
     for a in [RESTING, AGGRESSOR, SYNTHETIC] {
         r.admin(CommandKind::OpenAccount(a))?;
     }
@@ -326,6 +329,7 @@ impl Replayer<'_> {
             order_type,
             qty: Qty(qty),
             stp: StpMode::CancelAggressor,
+            reduce_only: false,
         }));
         match self.events.first().map(|e| e.kind) {
             Some(EventKind::Accepted { order_id, .. }) => Ok(order_id),

@@ -1,0 +1,791 @@
+//! Money, positions and margin: collateral (cross balance and isolated buckets), fills
+//! turned into positions and realised PnL, fees, mark price and volatility, funding,
+//! and the initial-margin check on every order.
+//!
+//! Invariants (checked by [`Engine::verify`]): for every leveraged market the long sizes
+//! sum to the short sizes and to `oi`; `backing` equals the money of the pools (cross
+//! balance or bucket) of the accounts with a position there; `buy_open`/`sell_open`
+//! equal the account's resting quantity per side. Money only moves between ledgers:
+//! `Σ collateral + Σ buckets − Σ cost + fee_ledger` changes only by deposits and
+//! withdrawals (a fill moves `price × qty` of cost between the two sides).
+
+use super::{Engine, Out};
+use crate::command::{CommandKind, NewOrder};
+use crate::event::{EventKind, EventSink, RejectReason};
+use crate::risk::{ceil_div, mul_rate_down, mul_rate_up, update_volatility, Rate, RiskConfig};
+use crate::types::{AccountId, MarketId, Price, Side};
+
+/// Largest balance any ledger may reach; deposits beyond it are refused.
+pub const MAX_COLLATERAL: i128 = 1 << 100;
+
+/// One account's state in one market.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Position {
+    /// Signed size in lots (negative: short).
+    size: i64,
+    /// Signed cost basis: Σ price × signed lots of the open position.
+    cost: i128,
+    /// Leverage chosen (0: the market's maximum).
+    leverage: u32,
+    /// Isolated margin mode.
+    isolated: bool,
+    /// Isolated bucket balance.
+    bucket: i128,
+    /// Resting buy quantity.
+    buy_open: i64,
+    /// Resting sell quantity.
+    sell_open: i64,
+}
+
+/// A read-only view of one account's position in one market.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionView {
+    /// Signed size (lots).
+    pub size: i64,
+    /// Signed cost basis (atoms).
+    pub cost: i128,
+    /// Effective leverage setting.
+    pub leverage: u32,
+    /// Isolated mode.
+    pub isolated: bool,
+    /// Isolated bucket balance.
+    pub bucket: i128,
+    /// Resting buy quantity.
+    pub buy_open: i64,
+    /// Resting sell quantity.
+    pub sell_open: i64,
+}
+
+/// Margin figures of one account's cross pool, plus its total exposure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountRisk {
+    /// Cross collateral.
+    pub collateral: i128,
+    /// Cross equity: collateral + unrealised PnL of cross positions at mark.
+    pub equity: i128,
+    /// Cross initial margin, resting orders included.
+    pub initial: i128,
+    /// Cross maintenance margin.
+    pub maintenance: i128,
+    /// Σ |size| × mark over all positions, cross and isolated.
+    pub notional: i128,
+    /// Account leverage: notional / (cross equity + isolated equities); `None` if that is ≤ 0.
+    pub leverage: Option<Rate>,
+}
+
+/// Aggregates of one leveraged market, all maintained incrementally (O(1) to read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketRisk {
+    /// Mark price (0: none yet).
+    pub mark: i64,
+    /// Volatility margin scale.
+    pub scale: Rate,
+    /// Open interest in lots (one side).
+    pub open_interest: i64,
+    /// Open interest × mark.
+    pub oi_notional: i128,
+    /// Collateral of the accounts holding positions here.
+    pub backing: i128,
+    /// Aggregate leverage ratio: oi_notional / backing; `None` if backing ≤ 0.
+    pub leverage: Option<Rate>,
+}
+
+/// Which balance backs a position.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Cross,
+    Isolated(MarketId),
+}
+
+/// `n / d` as a rate, rounded down; `None` if `d <= 0` or the ratio does not fit.
+fn ratio(n: i128, d: i128) -> Option<Rate> {
+    if d <= 0 {
+        return None;
+    }
+    let bits = n.checked_mul(1 << 32)? / d;
+    i64::try_from(bits).ok().map(Rate::from_bits)
+}
+
+fn saturate(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+impl Engine {
+    fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
+        a.0 as usize * self.cfg.max_markets as usize + m.0 as usize
+    }
+
+    fn pos(&self, a: AccountId, m: MarketId) -> &Position {
+        &self.positions[self.pos_index(a, m)]
+    }
+
+    fn risk_of(&self, m: MarketId) -> Option<&RiskConfig> {
+        self.markets[m.0 as usize].book.cfg.risk.as_ref()
+    }
+
+    fn pool_of(&self, a: AccountId, m: MarketId) -> Pool {
+        if self.pos(a, m).isolated {
+            Pool::Isolated(m)
+        } else {
+            Pool::Cross
+        }
+    }
+
+    fn pool_money(&self, a: AccountId, pool: Pool) -> i128 {
+        match pool {
+            Pool::Cross => self.accounts[a.0 as usize].collateral,
+            Pool::Isolated(m) => self.pos(a, m).bucket,
+        }
+    }
+
+    /// The leveraged markets whose positions `pool` backs.
+    fn pool_markets(&self, a: AccountId, pool: Pool) -> impl Iterator<Item = MarketId> + '_ {
+        let all = (0..self.markets.len() as u32).map(MarketId);
+        all.filter(move |&m| {
+            self.risk_of(m).is_some()
+                && match pool {
+                    Pool::Cross => !self.pos(a, m).isolated,
+                    Pool::Isolated(i) => i == m,
+                }
+        })
+    }
+
+    /// Adds `sign ×` the pool's money to the backing of every market where the pool
+    /// holds a position. Called with −1 before and +1 after any change to the pool's
+    /// money or positions, which keeps `backing` exact.
+    fn back(&mut self, a: AccountId, pool: Pool, sign: i128) {
+        let money = self.pool_money(a, pool);
+        for m in 0..self.markets.len() as u32 {
+            let m = MarketId(m);
+            let in_pool = self.risk_of(m).is_some()
+                && match pool {
+                    Pool::Cross => !self.pos(a, m).isolated,
+                    Pool::Isolated(i) => i == m,
+                };
+            if in_pool && self.pos(a, m).size != 0 {
+                self.markets[m.0 as usize].backing += sign * money;
+            }
+        }
+    }
+
+    /// Adds `delta` atoms to a pool's money.
+    fn credit(&mut self, a: AccountId, pool: Pool, delta: i128) {
+        self.back(a, pool, -1);
+        match pool {
+            Pool::Cross => self.accounts[a.0 as usize].collateral += delta,
+            Pool::Isolated(m) => {
+                let i = self.pos_index(a, m);
+                self.positions[i].bucket += delta;
+            }
+        }
+        self.back(a, pool, 1);
+    }
+
+    /// Keeps the per-side resting quantity of the order's account in step with the book.
+    pub(super) fn adjust_open(&mut self, slot: u32, delta: i64) {
+        let o = self.pool[slot];
+        let i = self.pos_index(o.account, o.market);
+        match o.side {
+            Side::Buy => self.positions[i].buy_open += delta,
+            Side::Sell => self.positions[i].sell_open += delta,
+        }
+    }
+
+    /// `(maker fee, taker fee)` of a trade: fees round up, rebates round down.
+    pub(super) fn fees(&self, m: MarketId, price: Price, q: i64) -> (i64, i64) {
+        let Some(r) = self.risk_of(m) else {
+            return (0, 0);
+        };
+        let n = i128::from(price.0) * i128::from(q);
+        let fee = |rate: Rate| {
+            if rate >= 0 {
+                mul_rate_up(n, rate)
+            } else {
+                -mul_rate_down(n, -rate)
+            }
+        };
+        (saturate(fee(r.maker_fee)), saturate(fee(r.taker_fee)))
+    }
+
+    /// Applies one side of a fill to the account's position and money.
+    ///
+    /// Increasing: `cost += signed qty × price`. Reducing `c = min(qty, |size|)` lots:
+    /// `released = ceil(cost × c / |size|)` (rounded up: the realised PnL
+    /// `−signed c × price − released` is rounded against the account), then any remainder
+    /// opens the other way. The pool receives `realised − fee`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn settle<S: EventSink>(
+        &mut self,
+        m: MarketId,
+        a: AccountId,
+        side: Side,
+        price: Price,
+        q: i64,
+        fee: i64,
+        out: &mut Out<S>,
+    ) {
+        let pool = self.pool_of(a, m);
+        self.back(a, pool, -1);
+        let i = self.pos_index(a, m);
+        let mut p = self.positions[i];
+        let old = p.size;
+        let dir: i64 = if side == Side::Buy { 1 } else { -1 };
+        let px = i128::from(price.0);
+        let mut realised: i128 = 0;
+        let mut open = q;
+        if old != 0 && old.signum() != dir {
+            let c = q.min(old.abs());
+            let released = ceil_div(p.cost * i128::from(c), i128::from(old.abs()));
+            realised = -i128::from(dir * c) * px - released;
+            p.cost -= released;
+            p.size += dir * c;
+            open = q - c;
+        }
+        p.cost += i128::from(dir * open) * px;
+        p.size += dir * open;
+        self.positions[i] = p;
+        match pool {
+            Pool::Cross => self.accounts[a.0 as usize].collateral += realised - i128::from(fee),
+            Pool::Isolated(_) => self.positions[i].bucket += realised - i128::from(fee),
+        }
+        self.fee_ledger += i128::from(fee);
+        self.markets[m.0 as usize].oi += p.size.max(0) - old.max(0);
+        self.back(a, pool, 1);
+        out.emit(EventKind::PositionChanged {
+            account: a,
+            market: m,
+            size: p.size,
+            cost: p.cost,
+            realised: saturate(realised),
+        });
+    }
+
+    /// Initial margin of one market for the account, resting orders included, with
+    /// `extra` lots added to the resting buys (+) or sells (−) side:
+    /// `ceil(ceil(worst × mark × scale) / leverage)`, where `worst` is the larger of
+    /// `|size + buys|` and `|size − sells|`.
+    fn initial_margin(
+        &self,
+        a: AccountId,
+        m: MarketId,
+        extra: (i64, i64),
+        leverage: Option<u32>,
+    ) -> i128 {
+        let (Some(r), p) = (self.risk_of(m), self.pos(a, m)) else {
+            return 0;
+        };
+        let mk = &self.markets[m.0 as usize];
+        let worst = self.worst_lots(a, m, extra);
+        if worst == 0 {
+            return 0;
+        }
+        let lev = leverage.unwrap_or(if p.leverage == 0 {
+            r.max_leverage
+        } else {
+            p.leverage
+        });
+        ceil_div(
+            mul_rate_up(worst * i128::from(mk.mark), mk.scale),
+            i128::from(lev),
+        )
+    }
+
+    fn worst_lots(&self, a: AccountId, m: MarketId, (extra_buy, extra_sell): (i64, i64)) -> i128 {
+        let p = self.pos(a, m);
+        let (size, buys, sells) = (
+            i128::from(p.size),
+            i128::from(p.buy_open + extra_buy),
+            i128::from(p.sell_open + extra_sell),
+        );
+        (size + buys).abs().max((size - sells).abs())
+    }
+
+    /// Maintenance margin of one position: the tiered base on `|size| × mark`, scaled
+    /// by volatility, rounded up.
+    fn maintenance_margin(&self, a: AccountId, m: MarketId) -> i128 {
+        let (Some(r), p) = (self.risk_of(m), self.pos(a, m)) else {
+            return 0;
+        };
+        let mk = &self.markets[m.0 as usize];
+        let n = i128::from(p.size).abs() * i128::from(mk.mark);
+        mul_rate_up(r.maintenance_base(n), mk.scale)
+    }
+
+    fn upnl(&self, a: AccountId, m: MarketId) -> i128 {
+        let p = self.pos(a, m);
+        i128::from(p.size) * i128::from(self.markets[m.0 as usize].mark) - p.cost
+    }
+
+    /// `(equity, initial margin)` of a pool, with `extra` resting lots in market `at` and
+    /// an optional leverage override there.
+    fn pool_margin(
+        &self,
+        a: AccountId,
+        pool: Pool,
+        at: Option<(MarketId, (i64, i64), Option<u32>)>,
+    ) -> (i128, i128) {
+        let mut equity = self.pool_money(a, pool);
+        let mut im = 0;
+        for m in self.pool_markets(a, pool) {
+            equity += self.upnl(a, m);
+            im += match at {
+                Some((am, extra, lev)) if am == m => self.initial_margin(a, m, extra, lev),
+                _ => self.initial_margin(a, m, (0, 0), None),
+            };
+        }
+        (equity, im)
+    }
+
+    fn require(equity: i128, need: i128) -> Result<(), RejectReason> {
+        if equity >= need {
+            Ok(())
+        } else {
+            Err(RejectReason::InsufficientMargin {
+                shortfall: saturate(need - equity),
+            })
+        }
+    }
+
+    /// Risk checks of a new order, after book validation: reduce-only, mark, position
+    /// limits, open-interest guards, initial margin.
+    pub(super) fn check_new_order_risk(
+        &self,
+        o: &NewOrder,
+        limit: Price,
+    ) -> Result<(), RejectReason> {
+        if self.risk_of(o.market).is_none() {
+            return if o.reduce_only {
+                Err(RejectReason::NotLeveraged)
+            } else {
+                Ok(())
+            };
+        }
+        if self.markets[o.market.0 as usize].mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        if o.reduce_only {
+            if o.order_type.rests() {
+                return Err(RejectReason::ReduceOnlyNotImmediate);
+            }
+            let size = self.pos(o.account, o.market).size;
+            let opposite = (size > 0 && o.side == Side::Sell) || (size < 0 && o.side == Side::Buy);
+            return if opposite && o.qty.0 <= size.abs() {
+                Ok(())
+            } else {
+                Err(RejectReason::ReduceOnlyWouldIncrease)
+            };
+        }
+        self.check_exposure(o.account, o.market, o.side, limit, o.qty.0, 0)
+    }
+
+    /// Exposure checks for adding `add` lots at `limit` on `side` (replacing `removed`
+    /// resting lots of the same side): worst-case notional within the last tier,
+    /// worst-case lots within the account's share of the OI cap, OI after a full fill
+    /// within the cap, and `equity ≥ IM + open loss + fee reserve`, where the open loss
+    /// is what filling at `limit` instead of the mark would cost and the fee reserve is
+    /// the larger fee rate on `limit × add`, rounded up, plus two atoms per lot (one
+    /// fill per lot at most, each rounding its fee up and its realised PnL down by
+    /// less than one atom), so the account still meets IM after the order trades.
+    pub(super) fn check_exposure(
+        &self,
+        a: AccountId,
+        m: MarketId,
+        side: Side,
+        limit: Price,
+        add: i64,
+        removed: i64,
+    ) -> Result<(), RejectReason> {
+        let Some(r) = self.risk_of(m) else {
+            return Ok(());
+        };
+        let mk = &self.markets[m.0 as usize];
+        if mk.mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        let extra = match side {
+            Side::Buy => (add - removed, 0),
+            Side::Sell => (0, add - removed),
+        };
+        let worst = self.worst_lots(a, m, extra);
+        let last_cap = r.tiers().last().map_or(0, |t| t.max_notional);
+        if worst * i128::from(mk.mark) > i128::from(last_cap) {
+            return Err(RejectReason::PositionLimit);
+        }
+        if worst > i128::from(r.account_cap()) {
+            return Err(RejectReason::AccountOpenInterestCap);
+        }
+        let size = self.pos(a, m).size;
+        let dir: i64 = if side == Side::Buy { 1 } else { -1 };
+        let grow = (i128::from(size) + i128::from(dir * add)).abs() - i128::from(size).abs();
+        if i128::from(mk.oi) + grow.max(0) > i128::from(r.oi_cap) {
+            return Err(RejectReason::OpenInterestCap);
+        }
+        let (equity, im) = self.pool_margin(a, self.pool_of(a, m), Some((m, extra, None)));
+        let gap = match side {
+            Side::Buy => i128::from(limit.0) - i128::from(mk.mark),
+            Side::Sell => i128::from(mk.mark) - i128::from(limit.0),
+        };
+        let open_loss = gap.max(0) * i128::from(add);
+        let fee_rate = r.taker_fee.max(r.maker_fee).max(Rate::ZERO);
+        let fee_reserve =
+            mul_rate_up(i128::from(limit.0) * i128::from(add), fee_rate) + 2 * i128::from(add);
+        Self::require(equity, im + open_loss + fee_reserve)
+    }
+
+    /// Account, money and oracle commands.
+    pub(super) fn risk_command<S: EventSink>(
+        &mut self,
+        kind: &CommandKind,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
+        match *kind {
+            CommandKind::Deposit { account, amount } => {
+                self.check_account(account)?;
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                if self.accounts[account.0 as usize].collateral + i128::from(amount)
+                    > MAX_COLLATERAL
+                {
+                    return Err(RejectReason::CollateralLimit);
+                }
+                self.credit(account, Pool::Cross, i128::from(amount));
+                let collateral = self.accounts[account.0 as usize].collateral;
+                out.emit(EventKind::Deposited {
+                    account,
+                    amount,
+                    collateral,
+                });
+            }
+            CommandKind::Withdraw { account, amount } => {
+                self.check_account(account)?;
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                self.check_pool_release(account, Pool::Cross, amount)?;
+                self.credit(account, Pool::Cross, -i128::from(amount));
+                let collateral = self.accounts[account.0 as usize].collateral;
+                out.emit(EventKind::Withdrawn {
+                    account,
+                    amount,
+                    collateral,
+                });
+            }
+            CommandKind::SetLeverage {
+                account,
+                market,
+                leverage,
+            } => {
+                let r = self.leveraged(account, market)?;
+                if leverage == 0 || leverage > r.max_leverage {
+                    return Err(RejectReason::BadLeverage);
+                }
+                let (equity, im) = self.pool_margin(
+                    account,
+                    self.pool_of(account, market),
+                    Some((market, (0, 0), Some(leverage))),
+                );
+                Self::require(equity, im)?;
+                let i = self.pos_index(account, market);
+                self.positions[i].leverage = leverage;
+                out.emit(EventKind::LeverageSet {
+                    account,
+                    market,
+                    leverage,
+                });
+            }
+            CommandKind::SetMarginMode {
+                account,
+                market,
+                isolated,
+            } => {
+                self.leveraged(account, market)?;
+                let p = *self.pos(account, market);
+                if p.size != 0 || p.buy_open != 0 || p.sell_open != 0 {
+                    return Err(RejectReason::PositionOrOrdersOpen);
+                }
+                let i = self.pos_index(account, market);
+                // No position here, so neither balance backs this market: no backing change.
+                self.accounts[account.0 as usize].collateral += p.bucket;
+                self.positions[i].bucket = 0;
+                self.positions[i].isolated = isolated;
+                out.emit(EventKind::MarginModeSet {
+                    account,
+                    market,
+                    isolated,
+                });
+            }
+            CommandKind::TransferIsolated {
+                account,
+                market,
+                amount,
+            } => {
+                self.leveraged(account, market)?;
+                if !self.pos(account, market).isolated {
+                    return Err(RejectReason::NotIsolated);
+                }
+                if amount == 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                let (from, to) = if amount > 0 {
+                    (Pool::Cross, Pool::Isolated(market))
+                } else {
+                    (Pool::Isolated(market), Pool::Cross)
+                };
+                self.check_pool_release(account, from, amount.saturating_abs())?;
+                self.credit(account, from, -i128::from(amount.saturating_abs()));
+                self.credit(account, to, i128::from(amount.saturating_abs()));
+                let bucket = self.pos(account, market).bucket;
+                out.emit(EventKind::IsolatedTransferred {
+                    account,
+                    market,
+                    amount,
+                    bucket,
+                });
+            }
+            CommandKind::MarkPrice { market, price } => self.mark_price(market, price, out)?,
+            CommandKind::FundingRate { market, rate } => self.funding(market, rate, out)?,
+            _ => unreachable!("dispatch sends only account, money and oracle commands here"),
+        }
+        Ok(())
+    }
+
+    /// The market's risk config, after checking the account and market exist.
+    fn leveraged(&self, a: AccountId, m: MarketId) -> Result<RiskConfig, RejectReason> {
+        self.check_account(a)?;
+        self.market(m)?;
+        self.risk_of(m).copied().ok_or(RejectReason::NotLeveraged)
+    }
+
+    /// Refuses taking `amount` out of a pool if it exceeds the pool's money (unrealised
+    /// profit cannot be withdrawn) or would leave equity below initial margin.
+    fn check_pool_release(
+        &self,
+        a: AccountId,
+        pool: Pool,
+        amount: i64,
+    ) -> Result<(), RejectReason> {
+        let amount = i128::from(amount);
+        let (equity, im) = self.pool_margin(a, pool, None);
+        let short_money = amount - self.pool_money(a, pool);
+        let short_margin = amount - (equity - im);
+        let shortfall = short_money.max(short_margin);
+        if shortfall > 0 {
+            return Err(RejectReason::InsufficientMargin {
+                shortfall: saturate(shortfall),
+            });
+        }
+        Ok(())
+    }
+
+    fn mark_price<S: EventSink>(
+        &mut self,
+        m: MarketId,
+        price: Price,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
+        self.market(m)?;
+        let r = *self.risk_of(m).ok_or(RejectReason::NotLeveraged)?;
+        let cfg = self.markets[m.0 as usize].book.cfg;
+        if price < cfg.min_price || price > cfg.max_price {
+            return Err(RejectReason::MarkOutOfBand);
+        }
+        let mk = &mut self.markets[m.0 as usize];
+        let prev = mk.mark;
+        if prev > 0 {
+            let moved = i128::from((price.0 - prev).abs()) * 10_000;
+            if moved > i128::from(r.max_mark_move_bps) * i128::from(prev) {
+                return Err(RejectReason::BadOraclePrint);
+            }
+            (mk.ewma, mk.scale) = update_volatility(&r, mk.ewma, prev, price.0);
+        }
+        mk.mark = price.0;
+        let scale_bits = mk.scale.to_bits();
+        out.emit(EventKind::MarkUpdated {
+            market: m,
+            price,
+            scale_bits,
+        });
+        Ok(())
+    }
+
+    /// Funding: with `rate > 0` longs pay shorts (`rate < 0`: the reverse). Each payer
+    /// pays `ceil(|size| × mark × |rate|)`; the receivers share the total pro rata to
+    /// size, each rounded down; the rounding dust goes to the fee ledger. Accounts are
+    /// settled in ascending id. `|rate| ≤ 1`.
+    fn funding<S: EventSink>(
+        &mut self,
+        m: MarketId,
+        rate: Rate,
+        out: &mut Out<S>,
+    ) -> Result<(), RejectReason> {
+        self.market(m)?;
+        self.risk_of(m).ok_or(RejectReason::NotLeveraged)?;
+        let mark = i128::from(self.markets[m.0 as usize].mark);
+        if mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        if rate.abs() > Rate::ONE {
+            return Err(RejectReason::FundingRateTooLarge);
+        }
+        let payer_sign: i64 = if rate > 0 { 1 } else { -1 };
+        let accounts = (0..self.cfg.max_accounts).map(AccountId);
+        let mut total: i128 = 0;
+        for a in accounts.clone() {
+            let size = self.pos(a, m).size;
+            if size.signum() == payer_sign {
+                total += mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
+            }
+        }
+        let receivers = i128::from(self.markets[m.0 as usize].oi);
+        if rate == 0 || total == 0 || receivers == 0 {
+            return Ok(());
+        }
+        let mut paid_out: i128 = 0;
+        for a in accounts {
+            let size = self.pos(a, m).size;
+            if size == 0 {
+                continue;
+            }
+            let amount = if size.signum() == payer_sign {
+                -mul_rate_up(i128::from(size.abs()) * mark, rate.abs())
+            } else {
+                let share = total * i128::from(size.abs()) / receivers;
+                paid_out += share;
+                share
+            };
+            self.credit(a, self.pool_of(a, m), amount);
+            out.emit(EventKind::FundingPaid {
+                account: a,
+                market: m,
+                amount: saturate(amount),
+            });
+        }
+        self.fee_ledger += total - paid_out;
+        Ok(())
+    }
+
+    // ---- queries -------------------------------------------------------------------
+
+    /// One account's position in one market.
+    pub fn position(&self, a: AccountId, m: MarketId) -> Option<PositionView> {
+        if a.0 >= self.cfg.max_accounts || m.0 as usize >= self.markets.len() {
+            return None;
+        }
+        let p = self.pos(a, m);
+        let leverage = match self.risk_of(m) {
+            Some(r) if p.leverage == 0 => r.max_leverage,
+            _ => p.leverage,
+        };
+        Some(PositionView {
+            size: p.size,
+            cost: p.cost,
+            leverage,
+            isolated: p.isolated,
+            bucket: p.bucket,
+            buy_open: p.buy_open,
+            sell_open: p.sell_open,
+        })
+    }
+
+    /// Margin and leverage of one account (O(markets)).
+    pub fn account_risk(&self, a: AccountId) -> Option<AccountRisk> {
+        let acct = self.accounts.get(a.0 as usize)?;
+        let (equity, initial) = self.pool_margin(a, Pool::Cross, None);
+        let mut maintenance = 0;
+        let mut notional = 0;
+        let mut total_equity = equity;
+        for m in (0..self.markets.len() as u32)
+            .map(MarketId)
+            .filter(|&m| self.risk_of(m).is_some())
+        {
+            let p = self.pos(a, m);
+            notional += i128::from(p.size).abs() * i128::from(self.markets[m.0 as usize].mark);
+            if p.isolated {
+                total_equity += p.bucket + self.upnl(a, m);
+            } else {
+                maintenance += self.maintenance_margin(a, m);
+            }
+        }
+        Some(AccountRisk {
+            collateral: acct.collateral,
+            equity,
+            initial,
+            maintenance,
+            notional,
+            leverage: ratio(notional, total_equity),
+        })
+    }
+
+    /// `(equity, maintenance margin)` of the isolated position in `m`.
+    pub fn isolated_risk(&self, a: AccountId, m: MarketId) -> Option<(i128, i128)> {
+        let p = self.positions.get(self.pos_index(a, m))?;
+        p.isolated
+            .then(|| (p.bucket + self.upnl(a, m), self.maintenance_margin(a, m)))
+    }
+
+    /// Open interest, aggregate leverage ratio and mark of one market (O(1)).
+    pub fn market_risk(&self, m: MarketId) -> Option<MarketRisk> {
+        let mk = self.markets.get(m.0 as usize)?;
+        mk.book.cfg.risk?;
+        let oi_notional = i128::from(mk.oi) * i128::from(mk.mark);
+        Some(MarketRisk {
+            mark: mk.mark,
+            scale: mk.scale,
+            open_interest: mk.oi,
+            oi_notional,
+            backing: mk.backing,
+            leverage: ratio(oi_notional, mk.backing),
+        })
+    }
+
+    /// Fees collected net of rebates, plus funding dust.
+    pub fn fee_ledger(&self) -> i128 {
+        self.fee_ledger
+    }
+
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger`: equals net deposits exactly.
+    pub fn money_accounted(&self) -> i128 {
+        let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
+        let positions: i128 = self.positions.iter().map(|p| p.bucket - p.cost).sum();
+        collateral + positions + self.fee_ledger
+    }
+
+    /// Checks the module invariants by brute force.
+    pub(super) fn verify_margin(&self) -> Result<(), String> {
+        for (mi, mk) in self.markets.iter().enumerate() {
+            let m = MarketId(mi as u32);
+            let (mut longs, mut shorts, mut backing) = (0i64, 0i64, 0i128);
+            for a in (0..self.cfg.max_accounts).map(AccountId) {
+                let p = self.pos(a, m);
+                let (mut buys, mut sells) = (0, 0);
+                for o in self.level_orders_of(a, m) {
+                    match o.side {
+                        Side::Buy => buys += o.qty.0,
+                        Side::Sell => sells += o.qty.0,
+                    }
+                }
+                if (buys, sells) != (p.buy_open, p.sell_open) {
+                    return Err(format!(
+                        "account {} market {mi}: open {buys}/{sells} vs {}/{}",
+                        a.0, p.buy_open, p.sell_open
+                    ));
+                }
+                longs += p.size.max(0);
+                shorts += (-p.size).max(0);
+                if p.size != 0 {
+                    backing += self.pool_money(a, self.pool_of(a, m));
+                }
+            }
+            if mk.book.cfg.risk.is_some()
+                && (longs != shorts || longs != mk.oi || backing != mk.backing)
+            {
+                return Err(format!(
+                    "market {mi}: longs {longs} shorts {shorts} oi {} backing {backing} vs {}",
+                    mk.oi, mk.backing
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! Risk parameters of a leveraged market and the integer arithmetic of margin.
+//!
+//! Rates are [`Rate`] (`fixed` I32F32); every conversion to atoms goes through
+//! [`mul_rate_up`] or [`mul_rate_down`], so each rounding names its direction.
+//! Invariants of a validated config: tiers have strictly increasing notional caps and
+//! non-decreasing rates in `(0, 1)`; the initial margin rate at maximum leverage is at
+//! least every tier's maintenance rate; `taker_fee >= 0` and `taker_fee >= -maker_fee`
+//! (a rebate never exceeds the fee that pays it); `0 < vol_floor <= vol_cap <= 16`.
+
+use fixed::types::I32F32;
+
+/// A rate or ratio: signed 32.32 fixed point.
+pub type Rate = I32F32;
+
+/// Most risk-limit tiers per market.
+pub const MAX_TIERS: usize = 8;
+
+/// One risk-limit tier: positions with notional up to `max_notional` use `mm_rate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Tier {
+    /// Largest position notional (quote atoms) in this tier.
+    pub max_notional: i64,
+    /// Maintenance margin rate.
+    pub mm_rate: Rate,
+}
+
+/// Margin, fee, volatility and guard parameters of a leveraged market.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RiskConfig {
+    /// Highest leverage an account may set (initial margin rate = 1 / leverage).
+    pub max_leverage: u32,
+    /// Risk-limit tiers, ascending; entries past `tier_count` are ignored.
+    pub tiers: [Tier; MAX_TIERS],
+    /// Number of tiers in use (1..=MAX_TIERS). The last cap is the largest position.
+    pub tier_count: u8,
+    /// Maker fee rate; negative is a rebate.
+    pub maker_fee: Rate,
+    /// Taker fee rate.
+    pub taker_fee: Rate,
+    /// EWMA weight of the newest absolute mark return, in `[0, 1]`.
+    pub vol_lambda: Rate,
+    /// Margin scale = clamp(1 + vol_k × ewma, vol_floor, vol_cap).
+    pub vol_k: Rate,
+    /// Lowest margin scale.
+    pub vol_floor: Rate,
+    /// Highest margin scale.
+    pub vol_cap: Rate,
+    /// Largest open interest (lots, one side).
+    pub oi_cap: i64,
+    /// Largest share of `oi_cap` one account's worst-case position may take, in bps.
+    pub account_oi_share_bps: u32,
+    /// Largest move of a mark update from the previous mark, in bps; larger is refused.
+    pub max_mark_move_bps: u32,
+}
+
+/// Why a risk configuration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskConfigError {
+    /// Leverage 0.
+    BadLeverage,
+    /// Tier count, caps or rates out of order or range, or MM above IM at max leverage.
+    BadTiers,
+    /// Fee rates allow a rebate larger than the fee, or a negative taker fee.
+    BadFees,
+    /// Volatility parameters out of range.
+    BadVolatility,
+    /// OI cap or account share out of range, or `max_price × oi_cap` too large.
+    BadOpenInterest,
+}
+
+/// Largest notional (quote atoms) a market may reach: keeps every i128 product far from
+/// overflow and every per-trade amount inside `i64`.
+pub const MAX_NOTIONAL: i64 = 1 << 61;
+
+impl RiskConfig {
+    /// The tiers in use.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers[..usize::from(self.tier_count).min(MAX_TIERS)]
+    }
+
+    /// Checks the module invariants; `max_price` is the market's highest price.
+    pub fn validate(&self, max_price: i64) -> Result<(), RiskConfigError> {
+        if self.max_leverage == 0 {
+            return Err(RiskConfigError::BadLeverage);
+        }
+        let tiers = self.tiers();
+        let ordered = tiers
+            .windows(2)
+            .all(|w| w[0].max_notional < w[1].max_notional && w[0].mm_rate <= w[1].mm_rate);
+        let in_range = tiers.iter().all(|t| {
+            t.max_notional > 0 && t.mm_rate > 0 && t.mm_rate < Rate::ONE
+            // MM rate ≤ IM rate at max leverage, i.e. mm × max_leverage ≤ 1, exactly.
+            && i128::from(t.mm_rate.to_bits()) * i128::from(self.max_leverage) <= 1 << 32
+        });
+        if tiers.is_empty() || usize::from(self.tier_count) > MAX_TIERS || !ordered || !in_range {
+            return Err(RiskConfigError::BadTiers);
+        }
+        if self.taker_fee < 0
+            || self.taker_fee + self.maker_fee < 0
+            || self.taker_fee >= Rate::ONE
+            || self.maker_fee >= Rate::ONE
+        {
+            return Err(RiskConfigError::BadFees);
+        }
+        let sixteen = Rate::from_num(16);
+        if self.vol_lambda < 0
+            || self.vol_lambda > Rate::ONE
+            || self.vol_k < 0
+            || self.vol_k > sixteen
+            || self.vol_floor <= 0
+            || self.vol_floor > self.vol_cap
+            || self.vol_cap > sixteen
+        {
+            return Err(RiskConfigError::BadVolatility);
+        }
+        let notional_ok = max_price
+            .checked_mul(self.oi_cap)
+            .is_some_and(|n| n <= MAX_NOTIONAL);
+        if self.oi_cap <= 0
+            || self.account_oi_share_bps == 0
+            || self.account_oi_share_bps > 10_000
+            || !notional_ok
+        {
+            return Err(RiskConfigError::BadOpenInterest);
+        }
+        Ok(())
+    }
+
+    /// Largest worst-case position (lots) one account may hold: its share of `oi_cap`,
+    /// rounded down.
+    pub fn account_cap(&self) -> i64 {
+        (i128::from(self.oi_cap) * i128::from(self.account_oi_share_bps) / 10_000) as i64
+    }
+
+    /// Maintenance margin of a position of notional `n` before volatility scaling:
+    /// `n × rate_k − amount_k` for the tier `k` holding `n` (the last tier beyond its cap),
+    /// where `amount_k = amount_{k−1} + cap_{k−1} × (rate_k − rate_{k−1})`, `amount_0 = 0`,
+    /// so the requirement is continuous across tiers. Rounded up.
+    pub fn maintenance_base(&self, n: i128) -> i128 {
+        let tiers = self.tiers();
+        let mut amount_bits: i128 = 0; // maintenance amount in atoms × 2^32 (exact)
+        for (k, t) in tiers.iter().enumerate() {
+            if k > 0 {
+                let p = &tiers[k - 1];
+                amount_bits += i128::from(p.max_notional)
+                    * i128::from(t.mm_rate.to_bits() - p.mm_rate.to_bits());
+            }
+            if n <= i128::from(t.max_notional) || k + 1 == tiers.len() {
+                return ceil_shift(n * i128::from(t.mm_rate.to_bits()) - amount_bits);
+            }
+        }
+        0
+    }
+}
+
+/// `ceil(v / 2^32)`.
+pub fn ceil_shift(v: i128) -> i128 {
+    -((-v) >> 32)
+}
+
+/// `ceil(a / b)` for `b > 0`.
+pub fn ceil_div(a: i128, b: i128) -> i128 {
+    debug_assert!(b > 0);
+    -((-a).div_euclid(b))
+}
+
+/// `ceil(atoms × rate)`: requirements and fees (rounded against the account).
+pub fn mul_rate_up(atoms: i128, rate: Rate) -> i128 {
+    ceil_shift(atoms * i128::from(rate.to_bits()))
+}
+
+/// `floor(atoms × rate)`: payouts and rebates (rounded against the account).
+pub fn mul_rate_down(atoms: i128, rate: Rate) -> i128 {
+    (atoms * i128::from(rate.to_bits())) >> 32
+}
+
+/// Updates a market's volatility state after a mark move `prev → mark` (both > 0):
+/// `r = |mark − prev| / prev` (rounded down), `ewma' = ewma + λ (r − ewma)` (floor),
+/// `scale = clamp(1 + k × ewma', floor, cap)` (k × ewma' rounded up). Returns
+/// `(ewma', scale)`.
+pub fn update_volatility(cfg: &RiskConfig, ewma: Rate, prev: i64, mark: i64) -> (Rate, Rate) {
+    let r_bits = (i128::from((mark - prev).unsigned_abs()) << 32) / i128::from(prev);
+    let r = Rate::from_bits(r_bits.min(i128::from(i64::MAX >> 8)) as i64);
+    let delta = (i128::from(cfg.vol_lambda.to_bits()) * i128::from((r - ewma).to_bits())) >> 32;
+    let ewma = Rate::from_bits((i128::from(ewma.to_bits()) + delta) as i64);
+    let scale_bits = i128::from(Rate::ONE.to_bits())
+        + ceil_shift(i128::from(cfg.vol_k.to_bits()) * i128::from(ewma.to_bits()));
+    let scale = Rate::from_bits(scale_bits.clamp(
+        i128::from(cfg.vol_floor.to_bits()),
+        i128::from(cfg.vol_cap.to_bits()),
+    ) as i64);
+    (ewma, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RiskConfig {
+        let mut tiers = [Tier::default(); MAX_TIERS];
+        tiers[0] = Tier {
+            max_notional: 1_000,
+            mm_rate: Rate::from_num(0.01),
+        };
+        tiers[1] = Tier {
+            max_notional: 10_000,
+            mm_rate: Rate::from_num(0.02),
+        };
+        tiers[2] = Tier {
+            max_notional: 100_000,
+            mm_rate: Rate::from_num(0.05),
+        };
+        RiskConfig {
+            max_leverage: 10,
+            tiers,
+            tier_count: 3,
+            maker_fee: Rate::from_num(-0.0001),
+            taker_fee: Rate::from_num(0.0005),
+            vol_lambda: Rate::from_num(0.1),
+            vol_k: Rate::from_num(10),
+            vol_floor: Rate::ONE,
+            vol_cap: Rate::from_num(3),
+            oi_cap: 1_000,
+            account_oi_share_bps: 2_500,
+            max_mark_move_bps: 5_000,
+        }
+    }
+
+    #[test]
+    fn maintenance_is_continuous_at_every_tier_boundary() {
+        let c = cfg();
+        for t in &c.tiers()[..2] {
+            let at = c.maintenance_base(i128::from(t.max_notional));
+            let above = c.maintenance_base(i128::from(t.max_notional) + 1);
+            // One atom more notional raises the requirement by at most one atom (+ rounding).
+            assert!(
+                above >= at && above - at <= 1,
+                "jump at {}: {at} -> {above}",
+                t.max_notional
+            );
+        }
+        // Past the last cap the last tier's line continues.
+        let last = c.maintenance_base(100_000);
+        assert_eq!(c.maintenance_base(200_000) - last, 5_000);
+    }
+
+    #[test]
+    fn rounding_directions() {
+        let third = Rate::from_bits(1 << 32) / 3;
+        assert_eq!(mul_rate_up(10, third), 4);
+        assert_eq!(mul_rate_down(10, third), 3);
+        assert_eq!(mul_rate_up(-10, third), -3, "up means toward +infinity");
+        assert_eq!(ceil_div(7, 2), 4);
+        assert_eq!(ceil_div(-7, 2), -3);
+        assert_eq!(ceil_shift(1), 1);
+    }
+
+    #[test]
+    fn validation_rejects_each_bad_field() {
+        let ok = cfg();
+        assert_eq!(ok.validate(100), Ok(()));
+        assert_eq!(
+            RiskConfig {
+                max_leverage: 0,
+                ..ok
+            }
+            .validate(100),
+            Err(RiskConfigError::BadLeverage)
+        );
+        assert_eq!(
+            RiskConfig {
+                max_leverage: 50,
+                ..ok
+            }
+            .validate(100),
+            Err(RiskConfigError::BadTiers),
+            "MM above IM"
+        );
+        assert_eq!(
+            RiskConfig {
+                tier_count: 0,
+                ..ok
+            }
+            .validate(100),
+            Err(RiskConfigError::BadTiers)
+        );
+        assert_eq!(
+            RiskConfig {
+                maker_fee: Rate::from_num(-0.001),
+                ..ok
+            }
+            .validate(100),
+            Err(RiskConfigError::BadFees)
+        );
+        assert_eq!(
+            RiskConfig {
+                vol_floor: Rate::ZERO,
+                ..ok
+            }
+            .validate(100),
+            Err(RiskConfigError::BadVolatility)
+        );
+        assert_eq!(
+            ok.validate(i64::MAX / 10),
+            Err(RiskConfigError::BadOpenInterest)
+        );
+    }
+
+    #[test]
+    fn volatility_scale_rises_with_moves_and_stays_in_bounds() {
+        let c = cfg();
+        let (e1, s1) = update_volatility(&c, Rate::ZERO, 100, 100);
+        assert_eq!((e1, s1), (Rate::ZERO, Rate::ONE));
+        let (e2, s2) = update_volatility(&c, e1, 100, 110); // r = 0.1, ewma = 0.01
+        assert!(e2 > 0 && s2 > Rate::ONE && s2 <= c.vol_cap);
+        let (_, s3) = update_volatility(&c, Rate::from_num(5), 100, 150);
+        assert_eq!(s3, c.vol_cap);
+    }
+}
