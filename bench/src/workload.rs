@@ -3,14 +3,20 @@
 //! 10% marketable orders (IOC and market), over many accounts, with the book held near a
 //! target number of resting orders.
 //!
+//! With `margin` on, the market is leveraged: every account deposits collateral first,
+//! every order is margin-checked, fills settle into positions with fees, and a mark price
+//! follows the mid every 100 commands.
+//!
 //! Commands are generated against a live engine (so cancels name real order ids), then
 //! replayed on a fresh engine: ids are assigned deterministically, so the replay sees the
 //! same ids.
 
 use crate::rng::Rng;
+use cascade_core::risk::MAX_TIERS;
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
-    MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+    MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side,
+    StpMode, Tier,
 };
 
 /// Workload shape.
@@ -24,6 +30,8 @@ pub struct Mix {
     pub accounts: u32,
     /// Resting orders the generator steers toward.
     pub target_orders: usize,
+    /// Leveraged market with accounts, margin checks, fees and marks.
+    pub margin: bool,
 }
 
 impl Default for Mix {
@@ -33,6 +41,7 @@ impl Default for Mix {
             commands: 2_000_000,
             accounts: 1_000,
             target_orders: 10_000,
+            margin: false,
         }
     }
 }
@@ -47,6 +56,46 @@ pub const MARKET: MarketConfig = MarketConfig {
     market_band_bps: 50,
     risk: None,
 };
+
+/// The leveraged variant's risk parameters: 20× max leverage; maintenance 0.5% / 1% /
+/// 2% up to 10^9 / 10^10 / 10^11 atoms of notional; maker −1 bp, taker 5 bp; volatility
+/// scale 1 + 10 × EWMA(λ = 5%) capped at 3; marks may move 10% at a time.
+pub fn leveraged_market() -> MarketConfig {
+    let rate = |bp: i64| Rate::from_bits(bp * (1 << 32) / 10_000);
+    let mut tiers = [Tier::default(); MAX_TIERS];
+    tiers[0] = Tier {
+        max_notional: 1_000_000_000,
+        mm_rate: rate(50),
+    };
+    tiers[1] = Tier {
+        max_notional: 10_000_000_000,
+        mm_rate: rate(100),
+    };
+    tiers[2] = Tier {
+        max_notional: 100_000_000_000,
+        mm_rate: rate(200),
+    };
+    MarketConfig {
+        risk: Some(RiskConfig {
+            max_leverage: 20,
+            tiers,
+            tier_count: 3,
+            maker_fee: rate(-1),
+            taker_fee: rate(5),
+            vol_lambda: rate(500),
+            vol_k: Rate::from_bits(10 << 32),
+            vol_floor: Rate::ONE,
+            vol_cap: Rate::from_bits(3 << 32),
+            oi_cap: 1_000_000_000,
+            account_oi_share_bps: 10_000,
+            max_mark_move_bps: 1_000,
+        }),
+        ..MARKET
+    }
+}
+
+/// Collateral each account deposits in the leveraged variant.
+pub const DEPOSIT: i64 = 10_000_000_000;
 
 /// Engine capacities that fit the workload.
 pub fn engine_config(mix: &Mix) -> EngineConfig {
@@ -79,8 +128,25 @@ pub fn generate(mix: &Mix) -> Workload {
             kind,
         }
     };
-    let mut setup = vec![next(CommandKind::AddMarket(Box::new(MARKET)))];
+    let market = if mix.margin {
+        leveraged_market()
+    } else {
+        MARKET
+    };
+    let mut setup = vec![next(CommandKind::AddMarket(Box::new(market)))];
     setup.extend((0..mix.accounts).map(|a| next(CommandKind::OpenAccount(AccountId(a)))));
+    if mix.margin {
+        setup.extend((0..mix.accounts).map(|a| {
+            next(CommandKind::Deposit {
+                account: AccountId(a),
+                amount: DEPOSIT,
+            })
+        }));
+        setup.push(next(CommandKind::MarkPrice {
+            market: MarketId(0),
+            price: Price(100_000),
+        }));
+    }
     for c in &setup {
         engine.apply(c, &mut events);
     }
@@ -91,6 +157,15 @@ pub fn generate(mix: &Mix) -> Workload {
     while commands.len() < mix.commands {
         if rng.chance(1) {
             mid = (mid + rng.range(-2, 2)).clamp(60_000, 140_000);
+        }
+        if mix.margin && commands.len() % 100 == 99 {
+            let cmd = next(CommandKind::MarkPrice {
+                market: MarketId(0),
+                price: Price(mid),
+            });
+            engine.apply(&cmd, &mut events);
+            commands.push(cmd);
+            continue;
         }
         let roll = rng.below(100);
         let cancel = roll < 34 || (roll < 90 && live.len() > mix.target_orders * 11 / 10);

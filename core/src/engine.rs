@@ -370,8 +370,8 @@ impl Engine {
         if market.halted {
             return Err(RejectReason::MarketHalted);
         }
-        let cfg = market.book.cfg;
-        Self::check_qty_price(&cfg, o.qty, o.order_type.limit())?;
+        let cfg = &market.book.cfg; // a reference: the config is large (risk parameters)
+        Self::check_qty_price(cfg, o.qty, o.order_type.limit())?;
         if self.by_client.get((o.account.0, o.client_id.0)).is_some() {
             return Err(RejectReason::DuplicateClientId);
         }

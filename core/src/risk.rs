@@ -161,6 +161,13 @@ pub fn ceil_shift(v: i128) -> i128 {
 /// `ceil(a / b)` for `b > 0`.
 pub fn ceil_div(a: i128, b: i128) -> i128 {
     debug_assert!(b > 0);
+    // Fast path: 64-bit division when both fit (the common case; i128 division is a
+    // library call several times slower).
+    if let (Ok(a), Ok(b)) = (i64::try_from(a), i64::try_from(b)) {
+        if a != i64::MIN {
+            return i128::from(-((-a).div_euclid(b)));
+        }
+    }
     -((-a).div_euclid(b))
 }
 

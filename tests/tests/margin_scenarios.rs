@@ -4,8 +4,9 @@
 
 use cascade_core::risk::MAX_TIERS;
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig, MarketId,
-    NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode, Tier,
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
+    MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side,
+    StpMode, Tier,
 };
 use cascade_tests::gen::bps;
 
@@ -15,9 +16,18 @@ const M: MarketId = MarketId(0);
 /// volatility scaling; OI cap 10,000 lots.
 fn risk(maker_bp: i64, taker_bp: i64) -> RiskConfig {
     let mut tiers = [Tier::default(); MAX_TIERS];
-    tiers[0] = Tier { max_notional: 100_000, mm_rate: bps(100) };
-    tiers[1] = Tier { max_notional: 1_000_000, mm_rate: bps(250) };
-    tiers[2] = Tier { max_notional: 10_000_000, mm_rate: bps(500) };
+    tiers[0] = Tier {
+        max_notional: 100_000,
+        mm_rate: bps(100),
+    };
+    tiers[1] = Tier {
+        max_notional: 1_000_000,
+        mm_rate: bps(250),
+    };
+    tiers[2] = Tier {
+        max_notional: 10_000_000,
+        mm_rate: bps(500),
+    };
     RiskConfig {
         max_leverage: 10,
         tiers,
@@ -43,7 +53,11 @@ struct H {
 impl H {
     /// One leveraged market (tick 1, prices 1..=100,000), accounts 0..=9, mark 1,000.
     fn new(risk: RiskConfig) -> H {
-        let mut h = H { engine: Engine::new(EngineConfig::default()), events: Vec::new(), seq: 0 };
+        let mut h = H {
+            engine: Engine::new(EngineConfig::default()),
+            events: Vec::new(),
+            seq: 0,
+        };
         let cfg = MarketConfig {
             tick: 1,
             lot_base_atoms: 1,
@@ -57,14 +71,24 @@ impl H {
         for a in 0..10 {
             h.ok(CommandKind::OpenAccount(AccountId(a)));
         }
-        h.ok(CommandKind::MarkPrice { market: M, price: Price(1_000) });
+        h.ok(CommandKind::MarkPrice {
+            market: M,
+            price: Price(1_000),
+        });
         h
     }
 
     fn run(&mut self, kind: CommandKind) -> Option<RejectReason> {
         self.seq += 1;
         self.events.clear();
-        self.engine.apply(&Command { seq: self.seq, ts_ns: 0, kind }, &mut self.events);
+        self.engine.apply(
+            &Command {
+                seq: self.seq,
+                ts_ns: 0,
+                kind,
+            },
+            &mut self.events,
+        );
         self.engine.verify().expect("invariants");
         self.events.iter().find_map(|e| match e.kind {
             EventKind::Rejected(r) => Some(r),
@@ -78,10 +102,20 @@ impl H {
     }
 
     fn deposit(&mut self, a: u32, amount: i64) {
-        self.ok(CommandKind::Deposit { account: AccountId(a), amount });
+        self.ok(CommandKind::Deposit {
+            account: AccountId(a),
+            amount,
+        });
     }
 
-    fn order(&mut self, a: u32, side: Side, order_type: OrderType, qty: i64, reduce_only: bool) -> Option<RejectReason> {
+    fn order(
+        &mut self,
+        a: u32,
+        side: Side,
+        order_type: OrderType,
+        qty: i64,
+        reduce_only: bool,
+    ) -> Option<RejectReason> {
         self.run(CommandKind::NewOrder(NewOrder {
             account: AccountId(a),
             market: M,
@@ -96,8 +130,14 @@ impl H {
 
     /// `a` sells `qty` at `price` to `b` (a rests, b takes).
     fn trade(&mut self, a: u32, b: u32, price: i64, qty: i64) {
-        assert_eq!(self.order(a, Side::Sell, OrderType::Limit(Price(price)), qty, false), None);
-        assert_eq!(self.order(b, Side::Buy, OrderType::Ioc(Price(price)), qty, false), None);
+        assert_eq!(
+            self.order(a, Side::Sell, OrderType::Limit(Price(price)), qty, false),
+            None
+        );
+        assert_eq!(
+            self.order(b, Side::Buy, OrderType::Ioc(Price(price)), qty, false),
+            None
+        );
     }
 
     fn size(&self, a: u32) -> i64 {
@@ -117,7 +157,11 @@ fn fees_round_up_and_rebates_round_down() {
     h.trade(1, 2, 1_001, 30);
     // Notional 30,030. Taker 5 bp: 15.015 → 16 (up). Maker rebate 1 bp: 3.003 → 3 (down).
     let fill = h.events.iter().find_map(|e| match e.kind {
-        EventKind::Fill { maker_fee, taker_fee, .. } => Some((maker_fee, taker_fee)),
+        EventKind::Fill {
+            maker_fee,
+            taker_fee,
+            ..
+        } => Some((maker_fee, taker_fee)),
         _ => None,
     });
     assert_eq!(fill, Some((-3, 16)));
@@ -134,7 +178,10 @@ fn realised_pnl_rounds_against_the_account() {
     h.trade(1, 2, 1_000, 1);
     h.trade(1, 2, 1_001, 2);
     // Account 2: long 3 with cost 3,002. Account 1: short 3 with cost −3,002.
-    assert_eq!((h.size(2), h.engine.position(AccountId(2), M).unwrap().cost), (3, 3_002));
+    assert_eq!(
+        (h.size(2), h.engine.position(AccountId(2), M).unwrap().cost),
+        (3, 3_002)
+    );
     h.trade(2, 1, 1_001, 1);
     // Long sells 1 at 1,001: released = ceil(3,002 / 3) = 1,001, realised = 0 (exact +0.33).
     // Short buys 1 at 1,001: released = ceil(−3,002 / 3) = −1,000, realised = −1 (exact −0.33).
@@ -142,7 +189,9 @@ fn realised_pnl_rounds_against_the_account() {
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::PositionChanged { account, realised, .. } => Some((account.0, realised)),
+            EventKind::PositionChanged {
+                account, realised, ..
+            } => Some((account.0, realised)),
             _ => None,
         })
         .collect();
@@ -157,20 +206,38 @@ fn initial_margin_rounds_up_and_rejects_with_the_exact_shortfall() {
     h.deposit(0, 1_000_000);
     h.order(0, Side::Sell, OrderType::Limit(Price(1_003)), 100, false);
     // 1 lot at mark 1,000, 10×: IM 100, no open loss, fee reserve 0 + 2 atoms → 102.
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false), Some(RejectReason::InsufficientMargin { shortfall: 102 }));
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false),
+        Some(RejectReason::InsufficientMargin { shortfall: 102 })
+    );
     h.deposit(1, 101);
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false), Some(RejectReason::InsufficientMargin { shortfall: 1 }));
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false),
+        Some(RejectReason::InsufficientMargin { shortfall: 1 })
+    );
     h.deposit(1, 1);
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false), None);
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(1_000)), 1, false),
+        None
+    );
     // Now with the resting lot: 2 lots of IM (200), an open loss of 3 for buying at 1,003
     // above the 1,000 mark, and the 2-atom reserve: 205 against 102 + 100.
     h.deposit(1, 100);
-    assert_eq!(h.order(1, Side::Buy, OrderType::Ioc(Price(1_003)), 1, false), Some(RejectReason::InsufficientMargin { shortfall: 3 }));
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Ioc(Price(1_003)), 1, false),
+        Some(RejectReason::InsufficientMargin { shortfall: 3 })
+    );
     // IM rounds up: 3 lots at mark 1,001 at 10× = 300.3 → 301.
     let mut g = H::new(risk(0, 0));
-    g.ok(CommandKind::MarkPrice { market: M, price: Price(1_001) });
+    g.ok(CommandKind::MarkPrice {
+        market: M,
+        price: Price(1_001),
+    });
     g.deposit(1, 301 + 6);
-    assert_eq!(g.order(1, Side::Buy, OrderType::Limit(Price(900)), 3, false), None);
+    assert_eq!(
+        g.order(1, Side::Buy, OrderType::Limit(Price(900)), 3, false),
+        None
+    );
     assert_eq!(g.engine.account_risk(AccountId(1)).unwrap().initial, 301);
 }
 
@@ -179,16 +246,41 @@ fn leverage_one_and_max_and_out_of_range() {
     let mut h = H::new(risk(0, 0));
     h.deposit(1, 1_000);
     for bad in [0, 11] {
-        assert_eq!(h.run(CommandKind::SetLeverage { account: AccountId(1), market: M, leverage: bad }), Some(RejectReason::BadLeverage));
+        assert_eq!(
+            h.run(CommandKind::SetLeverage {
+                account: AccountId(1),
+                market: M,
+                leverage: bad
+            }),
+            Some(RejectReason::BadLeverage)
+        );
     }
-    h.ok(CommandKind::SetLeverage { account: AccountId(1), market: M, leverage: 1 });
+    h.ok(CommandKind::SetLeverage {
+        account: AccountId(1),
+        market: M,
+        leverage: 1,
+    });
     // At 1× one lot at mark 1,000 needs the full 1,000 plus the 2-atom reserve.
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(900)), 1, false), Some(RejectReason::InsufficientMargin { shortfall: 2 }));
-    h.ok(CommandKind::SetLeverage { account: AccountId(1), market: M, leverage: 10 });
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(900)), 9, false), None);
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(900)), 1, false),
+        Some(RejectReason::InsufficientMargin { shortfall: 2 })
+    );
+    h.ok(CommandKind::SetLeverage {
+        account: AccountId(1),
+        market: M,
+        leverage: 10,
+    });
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(900)), 9, false),
+        None
+    );
     // Lowering leverage below what the resting order needs is refused: 9 lots at 1× = 9,000.
     assert_eq!(
-        h.run(CommandKind::SetLeverage { account: AccountId(1), market: M, leverage: 1 }),
+        h.run(CommandKind::SetLeverage {
+            account: AccountId(1),
+            market: M,
+            leverage: 1
+        }),
         Some(RejectReason::InsufficientMargin { shortfall: 8_000 })
     );
 }
@@ -203,21 +295,29 @@ fn funding_rounds_against_payers_and_dust_goes_to_the_fee_ledger() {
     h.trade(3, 1, 1_000, 1);
     h.trade(4, 1, 1_000, 1);
     // Account 1 long 3; accounts 2, 3, 4 short 1 each; account 5 has no position.
-    h.ok(CommandKind::FundingRate { market: M, rate: bps(5) });
+    h.ok(CommandKind::FundingRate {
+        market: M,
+        rate: bps(5),
+    });
     // Long pays ceil(3,000 × 0.0005) = ceil(1.5) = 2; each short gets floor(2 × 1/3) = 0;
     // the 2 atoms of dust go to the fee ledger.
     let paid: Vec<(u32, i64)> = h
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::FundingPaid { account, amount, .. } => Some((account.0, amount)),
+            EventKind::FundingPaid {
+                account, amount, ..
+            } => Some((account.0, amount)),
             _ => None,
         })
         .collect();
     assert_eq!(paid, vec![(1, -2), (2, 0), (3, 0), (4, 0)]);
     assert_eq!(h.engine.fee_ledger(), 2);
     // Negative rate: shorts pay ceil(1,000 × 0.001) = 1 each (rate −10 bp is a hair under 0.1%: 0.99999… → 1), long gets 3.
-    h.ok(CommandKind::FundingRate { market: M, rate: bps(-10) });
+    h.ok(CommandKind::FundingRate {
+        market: M,
+        rate: bps(-10),
+    });
     let paid: Vec<i64> = h
         .events
         .iter()
@@ -234,35 +334,104 @@ fn funding_rounds_against_payers_and_dust_goes_to_the_fee_ledger() {
 fn funding_on_zero_open_interest_pays_nothing() {
     let mut h = H::new(risk(0, 0));
     h.deposit(1, 1_000);
-    h.ok(CommandKind::FundingRate { market: M, rate: bps(50) });
+    h.ok(CommandKind::FundingRate {
+        market: M,
+        rate: bps(50),
+    });
     assert!(h.events.is_empty());
-    assert_eq!(h.run(CommandKind::FundingRate { market: M, rate: Rate::from_num(2) }), Some(RejectReason::FundingRateTooLarge));
+    assert_eq!(
+        h.run(CommandKind::FundingRate {
+            market: M,
+            rate: Rate::from_num(2)
+        }),
+        Some(RejectReason::FundingRateTooLarge)
+    );
 }
 
 #[test]
 fn edge_inputs_are_clear_rejections() {
     let mut h = H::new(risk(0, 0));
     let a = AccountId(1);
-    assert_eq!(h.run(CommandKind::Deposit { account: a, amount: 0 }), Some(RejectReason::NonPositiveAmount));
-    assert_eq!(h.run(CommandKind::Deposit { account: a, amount: i64::MIN }), Some(RejectReason::NonPositiveAmount));
-    assert_eq!(h.run(CommandKind::Deposit { account: AccountId(99_999), amount: 1 }), Some(RejectReason::UnknownAccount));
     assert_eq!(
-        h.run(CommandKind::Withdraw { account: a, amount: i64::MAX }),
-        Some(RejectReason::InsufficientMargin { shortfall: i64::MAX }),
+        h.run(CommandKind::Deposit {
+            account: a,
+            amount: 0
+        }),
+        Some(RejectReason::NonPositiveAmount)
+    );
+    assert_eq!(
+        h.run(CommandKind::Deposit {
+            account: a,
+            amount: i64::MIN
+        }),
+        Some(RejectReason::NonPositiveAmount)
+    );
+    assert_eq!(
+        h.run(CommandKind::Deposit {
+            account: AccountId(99_999),
+            amount: 1
+        }),
+        Some(RejectReason::UnknownAccount)
+    );
+    assert_eq!(
+        h.run(CommandKind::Withdraw {
+            account: a,
+            amount: i64::MAX
+        }),
+        Some(RejectReason::InsufficientMargin {
+            shortfall: i64::MAX
+        }),
         "zero collateral"
     );
     h.deposit(1, i64::MAX);
     h.deposit(1, i64::MAX);
     assert_eq!(h.collateral(1), 2 * i128::from(i64::MAX));
-    h.ok(CommandKind::Withdraw { account: a, amount: i64::MAX });
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(i64::MAX)), 1, false), Some(RejectReason::PriceOutOfBand));
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(900)), i64::MAX, false), Some(RejectReason::QtyTooLarge));
-    assert_eq!(h.run(CommandKind::MarkPrice { market: M, price: Price(0) }), Some(RejectReason::MarkOutOfBand));
-    assert_eq!(h.run(CommandKind::MarkPrice { market: M, price: Price(i64::MAX) }), Some(RejectReason::MarkOutOfBand));
+    h.ok(CommandKind::Withdraw {
+        account: a,
+        amount: i64::MAX,
+    });
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(i64::MAX)), 1, false),
+        Some(RejectReason::PriceOutOfBand)
+    );
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(900)), i64::MAX, false),
+        Some(RejectReason::QtyTooLarge)
+    );
+    assert_eq!(
+        h.run(CommandKind::MarkPrice {
+            market: M,
+            price: Price(0)
+        }),
+        Some(RejectReason::MarkOutOfBand)
+    );
+    assert_eq!(
+        h.run(CommandKind::MarkPrice {
+            market: M,
+            price: Price(i64::MAX)
+        }),
+        Some(RejectReason::MarkOutOfBand)
+    );
     // Max move is 50%: 1,000 → 1,501 is a bad print, 1,500 is fine.
-    assert_eq!(h.run(CommandKind::MarkPrice { market: M, price: Price(1_501) }), Some(RejectReason::BadOraclePrint));
-    h.ok(CommandKind::MarkPrice { market: M, price: Price(1_500) });
-    assert_eq!(h.run(CommandKind::TransferIsolated { account: a, market: M, amount: 5 }), Some(RejectReason::NotIsolated));
+    assert_eq!(
+        h.run(CommandKind::MarkPrice {
+            market: M,
+            price: Price(1_501)
+        }),
+        Some(RejectReason::BadOraclePrint)
+    );
+    h.ok(CommandKind::MarkPrice {
+        market: M,
+        price: Price(1_500),
+    });
+    assert_eq!(
+        h.run(CommandKind::TransferIsolated {
+            account: a,
+            market: M,
+            amount: 5
+        }),
+        Some(RejectReason::NotIsolated)
+    );
 }
 
 #[test]
@@ -271,23 +440,56 @@ fn isolated_margin_confines_the_position_to_its_bucket() {
     h.deposit(0, 1_000_000);
     h.order(0, Side::Sell, OrderType::Limit(Price(1_000)), 100, false);
     h.deposit(1, 10_000);
-    h.ok(CommandKind::SetMarginMode { account: AccountId(1), market: M, isolated: true });
-    h.ok(CommandKind::TransferIsolated { account: AccountId(1), market: M, amount: 204 });
+    h.ok(CommandKind::SetMarginMode {
+        account: AccountId(1),
+        market: M,
+        isolated: true,
+    });
+    h.ok(CommandKind::TransferIsolated {
+        account: AccountId(1),
+        market: M,
+        amount: 204,
+    });
     // 2 lots need IM 200 + reserve 4 = 204: exactly the bucket, whatever the cross balance.
-    assert_eq!(h.order(1, Side::Buy, OrderType::Ioc(Price(1_000)), 3, false), Some(RejectReason::InsufficientMargin { shortfall: 102 }));
-    assert_eq!(h.order(1, Side::Buy, OrderType::Ioc(Price(1_000)), 2, false), None);
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Ioc(Price(1_000)), 3, false),
+        Some(RejectReason::InsufficientMargin { shortfall: 102 })
+    );
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Ioc(Price(1_000)), 2, false),
+        None
+    );
     assert_eq!(h.size(1), 2);
     // A 10% drop costs the bucket 200 of unrealised PnL; the cross balance is untouched.
-    h.ok(CommandKind::MarkPrice { market: M, price: Price(900) });
-    assert_eq!(h.engine.isolated_risk(AccountId(1), M).map(|(equity, _)| equity), Some(4));
-    assert_eq!(h.engine.account_risk(AccountId(1)).unwrap().equity, 10_000 - 204);
+    h.ok(CommandKind::MarkPrice {
+        market: M,
+        price: Price(900),
+    });
+    assert_eq!(
+        h.engine
+            .isolated_risk(AccountId(1), M)
+            .map(|(equity, _)| equity),
+        Some(4)
+    );
+    assert_eq!(
+        h.engine.account_risk(AccountId(1)).unwrap().equity,
+        10_000 - 204
+    );
     // Taking money out of the bucket may not break its IM (2 × 900 / 10 = 180 > 4).
     assert_eq!(
-        h.run(CommandKind::TransferIsolated { account: AccountId(1), market: M, amount: -1 }),
+        h.run(CommandKind::TransferIsolated {
+            account: AccountId(1),
+            market: M,
+            amount: -1
+        }),
         Some(RejectReason::InsufficientMargin { shortfall: 177 })
     );
     assert_eq!(
-        h.run(CommandKind::SetMarginMode { account: AccountId(1), market: M, isolated: false }),
+        h.run(CommandKind::SetMarginMode {
+            account: AccountId(1),
+            market: M,
+            isolated: false
+        }),
         Some(RejectReason::PositionOrOrdersOpen)
     );
 }
@@ -300,11 +502,27 @@ fn reduce_only_passes_when_it_reduces_and_is_refused_otherwise() {
     h.trade(0, 1, 1_000, 3);
     h.order(0, Side::Buy, OrderType::Limit(Price(990)), 100, false);
     // Account 1 is long 3 at 1,000. A 40% drop leaves it far below IM.
-    h.ok(CommandKind::MarkPrice { market: M, price: Price(600) });
-    assert_eq!(h.order(1, Side::Sell, OrderType::Limit(Price(990)), 1, true), Some(RejectReason::ReduceOnlyNotImmediate));
-    assert_eq!(h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 4, true), Some(RejectReason::ReduceOnlyWouldIncrease));
-    assert_eq!(h.order(1, Side::Buy, OrderType::Ioc(Price(990)), 1, true), Some(RejectReason::ReduceOnlyWouldIncrease));
-    assert_eq!(h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 2, true), None, "reducing always passes");
+    h.ok(CommandKind::MarkPrice {
+        market: M,
+        price: Price(600),
+    });
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(990)), 1, true),
+        Some(RejectReason::ReduceOnlyNotImmediate)
+    );
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 4, true),
+        Some(RejectReason::ReduceOnlyWouldIncrease)
+    );
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Ioc(Price(990)), 1, true),
+        Some(RejectReason::ReduceOnlyWouldIncrease)
+    );
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 2, true),
+        None,
+        "reducing always passes"
+    );
     assert_eq!(h.size(1), 1);
 }
 
@@ -317,22 +535,45 @@ fn open_interest_and_account_caps_bind() {
     for a in 0..4 {
         h.deposit(a, 1_000_000);
     }
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(900)), 6, false), Some(RejectReason::AccountOpenInterestCap));
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(900)), 6, false),
+        Some(RejectReason::AccountOpenInterestCap)
+    );
     h.trade(0, 1, 1_000, 5);
     h.trade(2, 3, 1_000, 5);
     // Accounts 1 and 3 long 5, accounts 0 and 2 short 5: each at its 5-lot cap.
     assert_eq!(h.engine.market_risk(M).unwrap().open_interest, 10);
-    assert_eq!(h.order(0, Side::Sell, OrderType::Limit(Price(1_100)), 1, false), Some(RejectReason::AccountOpenInterestCap));
-    assert_eq!(h.order(1, Side::Buy, OrderType::Limit(Price(900)), 1, false), Some(RejectReason::AccountOpenInterestCap));
+    assert_eq!(
+        h.order(0, Side::Sell, OrderType::Limit(Price(1_100)), 1, false),
+        Some(RejectReason::AccountOpenInterestCap)
+    );
+    assert_eq!(
+        h.order(1, Side::Buy, OrderType::Limit(Price(900)), 1, false),
+        Some(RejectReason::AccountOpenInterestCap)
+    );
     // Short 5 buying 6 ends long 1: its worst case is 5 lots, within the cap.
-    assert_eq!(h.order(2, Side::Buy, OrderType::Limit(Price(900)), 6, false), None);
-    let mut g = H::new(RiskConfig { oi_cap: 10, account_oi_share_bps: 10_000, ..risk(0, 0) });
+    assert_eq!(
+        h.order(2, Side::Buy, OrderType::Limit(Price(900)), 6, false),
+        None
+    );
+    let mut g = H::new(RiskConfig {
+        oi_cap: 10,
+        account_oi_share_bps: 10_000,
+        ..risk(0, 0)
+    });
     for a in 0..4 {
         g.deposit(a, 1_000_000);
     }
     g.trade(0, 1, 1_000, 10);
-    assert_eq!(g.order(2, Side::Buy, OrderType::Limit(Price(900)), 1, false), Some(RejectReason::OpenInterestCap));
-    assert_eq!(g.order(1, Side::Sell, OrderType::Limit(Price(1_100)), 1, false), None, "reducing is not growth");
+    assert_eq!(
+        g.order(2, Side::Buy, OrderType::Limit(Price(900)), 1, false),
+        Some(RejectReason::OpenInterestCap)
+    );
+    assert_eq!(
+        g.order(1, Side::Sell, OrderType::Limit(Price(1_100)), 1, false),
+        None,
+        "reducing is not growth"
+    );
 }
 
 #[test]
@@ -343,13 +584,30 @@ fn leverage_ratios_are_maintained_incrementally() {
     h.trade(2, 1, 1_000, 5);
     // Account 1: notional 5,000 on equity 1,000 → 5×. Market: OI 5 × 1,000 on backing
     // 1,000 + 3,000 → 1.25×.
-    assert_eq!(h.engine.account_risk(AccountId(1)).unwrap().leverage, Some(Rate::from_num(5)));
+    assert_eq!(
+        h.engine.account_risk(AccountId(1)).unwrap().leverage,
+        Some(Rate::from_num(5))
+    );
     let m = h.engine.market_risk(M).unwrap();
-    assert_eq!((m.open_interest, m.oi_notional, m.backing), (5, 5_000, 4_000));
+    assert_eq!(
+        (m.open_interest, m.oi_notional, m.backing),
+        (5, 5_000, 4_000)
+    );
     assert_eq!(m.leverage, Some(Rate::from_num(1.25)));
     // Mark +10%: account 1 equity 1,500 on notional 5,500 → 3.666…; market 5,500 / 4,000.
-    h.ok(CommandKind::MarkPrice { market: M, price: Price(1_100) });
-    let lev = h.engine.account_risk(AccountId(1)).unwrap().leverage.unwrap();
+    h.ok(CommandKind::MarkPrice {
+        market: M,
+        price: Price(1_100),
+    });
+    let lev = h
+        .engine
+        .account_risk(AccountId(1))
+        .unwrap()
+        .leverage
+        .unwrap();
     assert_eq!(lev, Rate::from_bits((5_500i64 << 32) / 1_500));
-    assert_eq!(h.engine.market_risk(M).unwrap().leverage, Some(Rate::from_num(1.375)));
+    assert_eq!(
+        h.engine.market_risk(M).unwrap().leverage,
+        Some(Rate::from_num(1.375))
+    );
 }

@@ -4,19 +4,32 @@
 use cascade_bench::workload::{self, Mix};
 use cascade_core::{Engine, Event, EventSink};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 /// Counts every allocation and reallocation made by this test binary.
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread (tests run in parallel threads; each counts its own).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: allocations during thread teardown are simply not counted.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: every method forwards to the system allocator with the caller's arguments
-// unchanged; the only addition is a relaxed counter increment, which cannot affect the
-// allocation's validity.
+// unchanged; the only addition is a counter increment, which cannot affect the
+// allocation's validity (the counter is a const-initialised thread-local Cell, which
+// never allocates).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +38,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,15 +59,28 @@ impl EventSink for CountSink {
 
 #[test]
 fn mixed_workload_allocates_nothing_after_warm_up() {
-    let mix = Mix {
+    allocates_nothing_after_warm_up(Mix {
         commands: 300_000,
         ..Mix::default()
-    };
+    });
+}
+
+#[test]
+fn margin_checked_workload_allocates_nothing_after_warm_up() {
+    allocates_nothing_after_warm_up(Mix {
+        commands: 300_000,
+        margin: true,
+        ..Mix::default()
+    });
+}
+
+/// Warms up on 50,000 commands, then counts allocations over the rest.
+fn allocates_nothing_after_warm_up(mix: Mix) {
     let w = workload::generate(&mix);
-    let at_start = ALLOCATIONS.load(Ordering::Relaxed);
+    let at_start = allocations();
     let mut engine = Engine::new(workload::engine_config(&mix));
     assert!(
-        ALLOCATIONS.load(Ordering::Relaxed) > at_start,
+        allocations() > at_start,
         "the counter must see start-up allocations"
     );
     let mut sink = CountSink::default();
@@ -62,12 +88,12 @@ fn mixed_workload_allocates_nothing_after_warm_up() {
     for c in w.setup.iter().chain(warm) {
         engine.apply(c, &mut sink);
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let events_before = sink.0;
     for c in measured {
         engine.apply(c, &mut sink);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations() - before;
     let events = sink.0 - events_before;
     eprintln!(
         "{} commands, {events} events, {allocations} allocations after warm-up",
