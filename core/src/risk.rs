@@ -129,7 +129,16 @@ impl RiskConfig {
     /// Largest worst-case position (lots) one account may hold: its share of `oi_cap`,
     /// rounded down.
     pub fn account_cap(&self) -> i64 {
-        (i128::from(self.oi_cap) * i128::from(self.account_oi_share_bps) / 10_000) as i64
+        // i64 first: i128 division by a constant is a library call, and this runs per order.
+        match self
+            .oi_cap
+            .checked_mul(i64::from(self.account_oi_share_bps))
+        {
+            Some(v) => v / 10_000,
+            None => {
+                (i128::from(self.oi_cap) * i128::from(self.account_oi_share_bps) / 10_000) as i64
+            }
+        }
     }
 
     /// Maintenance margin of a position of notional `n` before volatility scaling:

@@ -327,10 +327,16 @@ impl Engine {
         let mut equity = self.pool_money(a, pool);
         let mut im = 0;
         for m in self.pool_markets(a, pool) {
+            let p = self.pos(a, m);
+            let focus = at.filter(|&(am, _, _)| am == m);
+            // Hot path: a market with nothing open and no hypothetical order adds nothing.
+            if p.size == 0 && p.buy_open == 0 && p.sell_open == 0 && focus.is_none() {
+                continue;
+            }
             equity += self.upnl(a, m);
-            im += match at {
-                Some((am, extra, lev)) if am == m => self.initial_margin(a, m, extra, lev),
-                _ => self.initial_margin(a, m, (0, 0), None),
+            im += match focus {
+                Some((_, extra, lev)) => self.initial_margin(a, m, extra, lev),
+                None => self.initial_margin(a, m, (0, 0), None),
             };
         }
         (equity, im)
