@@ -106,9 +106,15 @@ fn demo_runs_a_small_workload() {
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("throughput:")
-            && stdout.contains("fills:")
-            && stdout.contains("event log:"),
+        [
+            "throughput, plain book:",
+            "margin-checked / plain cost:",
+            "fills:",
+            "aggregate leverage ratio",
+            "event log:"
+        ]
+        .iter()
+        .all(|line| stdout.contains(line)),
         "{stdout}"
     );
 }
