@@ -10,6 +10,11 @@ use std::time::Instant;
 const USAGE: &str = "usage:
   cascade-bench demo [--commands N] [--seed S]
       generate a seeded mixed workload, run it, print throughput and book/fill statistics
+  cascade-bench throughput [--commands N] [--runs R]
+      best-of-R commands/s on one engine thread for the plain and the margin-checked workload
+  cascade-bench latency [--rates R1,R2,..] [--commands N] [--margin] [--hgrm DIR]
+      open-loop latency at fixed offered rates, generator -> ring -> pinned engine thread,
+      measured from each command's intended send time (coordinated omission corrected)
   cascade-bench replay-lobster <message.csv> <orderbook.csv>
       [--max-exec-mismatch-pct P] [--max-book-mismatch-pct P] [--explain]
       replay LOBSTER order flow and check the engine against the exchange after every message";
@@ -19,6 +24,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("replay-lobster") => replay_lobster(&args[1..]),
+        Some("throughput") => throughput(&args[1..]),
+        Some("latency") => latency(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -219,6 +226,102 @@ fn demo(args: &[String]) -> Result<(), String> {
         "event log: {} events, hash {:016x} (same seed => same hash on every machine)",
         hash.count, hash.hash
     );
+    Ok(())
+}
+
+fn throughput(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(args, &["--commands", "--runs"], &[])?;
+    let runs: usize = args.value("--runs")?.unwrap_or(5);
+    let plain = Mix {
+        commands: args.value("--commands")?.unwrap_or(2_000_000),
+        ..Mix::default()
+    };
+    println!(
+        "machine: {} cores visible; one engine thread; best of {runs} runs each",
+        available_cores()
+    );
+    for mix in [
+        plain,
+        Mix {
+            margin: true,
+            ..plain
+        },
+    ] {
+        let w = workload::generate(&mix);
+        let (_, _, secs) = run_workload(&mix, &w, runs.max(1));
+        let name = if mix.margin {
+            "margin-checked"
+        } else {
+            "plain book"
+        };
+        println!(
+            "workload={name} commands={} secs={secs:.4} commands_per_sec={:.0} ns_per_command={:.1}",
+            mix.commands,
+            mix.commands as f64 / secs,
+            secs * 1e9 / mix.commands as f64
+        );
+    }
+    Ok(())
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+fn latency(args: &[String]) -> Result<(), String> {
+    use cascade_bench::latency as lat;
+    let args = Args::parse(args, &["--rates", "--commands", "--hgrm"], &["--margin"])?;
+    let rates: Vec<u64> = match args.value::<String>("--rates")? {
+        Some(list) => list
+            .split(',')
+            .map(|r| {
+                r.trim()
+                    .parse()
+                    .map_err(|_| format!("--rates: cannot parse {r:?}"))
+            })
+            .collect::<Result<_, _>>()?,
+        None => vec![500_000, 1_000_000, 2_000_000, 5_000_000],
+    };
+    if rates.contains(&0) {
+        return Err("--rates: rates must be positive".into());
+    }
+    let mix = Mix {
+        commands: args.value("--commands")?.unwrap_or(1_000_000),
+        margin: args.has("--margin"),
+        ..Mix::default()
+    };
+    let hgrm_dir: Option<PathBuf> = args.value::<String>("--hgrm")?.map(PathBuf::from);
+    if let Some(dir) = &hgrm_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let w = workload::generate(&mix);
+    let commands = std::sync::Arc::new(w.commands);
+    println!(
+        "open loop: {} commands per rate ({} workload), generator on core 1 -> ring of {} -> engine on core 0; {} cores visible; ns from intended send time",
+        mix.commands,
+        if mix.margin { "margin-checked" } else { "plain" },
+        lat::RING_CAPACITY,
+        available_cores()
+    );
+    for rate in rates {
+        let r = lat::run(
+            Engine::new(workload::engine_config(&mix)),
+            &w.setup,
+            &commands,
+            rate,
+        );
+        println!(
+            "rate={rate} latency_ns: {} | in-engine_ns: {} | ring_full_waits={}",
+            lat::summary(&r.latency),
+            lat::summary(&r.service),
+            r.ring_full
+        );
+        if let Some(dir) = &hgrm_dir {
+            let path = dir.join(format!("latency_{rate}.hgrm"));
+            std::fs::write(&path, lat::hgrm(&r.latency))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -118,3 +118,53 @@ fn demo_runs_a_small_workload() {
         "{stdout}"
     );
 }
+
+#[test]
+fn throughput_reports_both_workloads() {
+    let out = bin()
+        .args(["throughput", "--commands", "20000", "--runs", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("workload=plain book commands=20000 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("workload=margin-checked commands=20000 "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn latency_runs_open_loop_and_writes_hgrm() {
+    let dir = std::env::temp_dir().join(format!("cascade-hgrm-{}", std::process::id()));
+    let out = bin()
+        .args([
+            "latency",
+            "--rates",
+            "50000",
+            "--commands",
+            "5000",
+            "--hgrm",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("rate=50000 latency_ns: p50="), "{stdout}");
+    let hgrm = std::fs::read_to_string(dir.join("latency_50000.hgrm")).unwrap();
+    // The last cumulative count is every command.
+    let last_total: u64 = hgrm
+        .lines()
+        .rfind(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.contains("Percentile"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert_eq!(last_total, 5000);
+    std::fs::remove_dir_all(&dir).ok();
+    let bad = bin().args(["latency", "--rates", "0"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
