@@ -61,7 +61,7 @@ pub const MARKET: MarketConfig = MarketConfig {
 /// 2% up to 10^9 / 10^10 / 10^11 atoms of notional; maker −1 bp, taker 5 bp; volatility
 /// scale 1 + 10 × EWMA(λ = 5%) capped at 3; marks may move 10% at a time.
 pub fn leveraged_market() -> MarketConfig {
-    let rate = |bp: i64| Rate::from_bits(bp * (1 << 32) / 10_000);
+    let rate = cascade_core::risk::bps;
     let mut tiers = [Tier::default(); MAX_TIERS];
     tiers[0] = Tier {
         max_notional: 1_000_000_000,

@@ -277,6 +277,14 @@ pub enum CancelReason {
     SelfTrade,
 }
 
+/// The rejection reason among a command's events, if it was rejected.
+pub fn rejection(events: &[Event]) -> Option<RejectReason> {
+    events.iter().find_map(|e| match e.kind {
+        EventKind::Rejected(r) => Some(r),
+        _ => None,
+    })
+}
+
 /// Receives events from the engine.
 pub trait EventSink {
     /// Takes one event.

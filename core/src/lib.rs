@@ -19,7 +19,7 @@ pub mod types;
 
 pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 pub use engine::{AccountRisk, Engine, EngineConfig, MarketRisk, OrderView, PositionView};
-pub use event::{CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
+pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
 pub use market::{MarketConfig, MarketConfigError};
 pub use risk::{Rate, RiskConfig, RiskConfigError, Tier};
 pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

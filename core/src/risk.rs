@@ -12,6 +12,11 @@ use fixed::types::I32F32;
 /// A rate or ratio: signed 32.32 fixed point.
 pub type Rate = I32F32;
 
+/// A rate of `bp` basis points: `bp / 10_000`, rounded toward zero to a multiple of 2^-32.
+pub fn bps(bp: i64) -> Rate {
+    Rate::from_bits(bp * (1 << 32) / 10_000)
+}
+
 /// Most risk-limit tiers per market.
 pub const MAX_TIERS: usize = 8;
 
@@ -102,7 +107,7 @@ impl RiskConfig {
         {
             return Err(RiskConfigError::BadFees);
         }
-        let sixteen = Rate::from_num(16);
+        let sixteen = Rate::from_bits(16 << 32);
         if self.vol_lambda < 0
             || self.vol_lambda > Rate::ONE
             || self.vol_k < 0
@@ -216,26 +221,26 @@ mod tests {
         let mut tiers = [Tier::default(); MAX_TIERS];
         tiers[0] = Tier {
             max_notional: 1_000,
-            mm_rate: Rate::from_num(0.01),
+            mm_rate: bps(100),
         };
         tiers[1] = Tier {
             max_notional: 10_000,
-            mm_rate: Rate::from_num(0.02),
+            mm_rate: bps(200),
         };
         tiers[2] = Tier {
             max_notional: 100_000,
-            mm_rate: Rate::from_num(0.05),
+            mm_rate: bps(500),
         };
         RiskConfig {
             max_leverage: 10,
             tiers,
             tier_count: 3,
-            maker_fee: Rate::from_num(-0.0001),
-            taker_fee: Rate::from_num(0.0005),
-            vol_lambda: Rate::from_num(0.1),
-            vol_k: Rate::from_num(10),
+            maker_fee: bps(-1),
+            taker_fee: bps(5),
+            vol_lambda: bps(1_000),
+            vol_k: Rate::from_bits(10 << 32),
             vol_floor: Rate::ONE,
-            vol_cap: Rate::from_num(3),
+            vol_cap: Rate::from_bits(3 << 32),
             oi_cap: 1_000,
             account_oi_share_bps: 2_500,
             max_mark_move_bps: 5_000,
@@ -258,6 +263,14 @@ mod tests {
         // Past the last cap the last tier's line continues.
         let last = c.maintenance_base(100_000);
         assert_eq!(c.maintenance_base(200_000) - last, 5_000);
+    }
+
+    #[test]
+    fn basis_points_round_toward_zero() {
+        assert_eq!(bps(10_000), Rate::ONE);
+        // 5 bp = 2,147,483.648 / 2^32: the fraction is dropped.
+        assert_eq!(bps(5).to_bits(), 2_147_483);
+        assert_eq!(bps(-5).to_bits(), -2_147_483);
     }
 
     #[test]
@@ -302,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             RiskConfig {
-                maker_fee: Rate::from_num(-0.001),
+                maker_fee: bps(-10),
                 ..ok
             }
             .validate(100),
@@ -329,7 +342,7 @@ mod tests {
         assert_eq!((e1, s1), (Rate::ZERO, Rate::ONE));
         let (e2, s2) = update_volatility(&c, e1, 100, 110); // r = 0.1, ewma = 0.01
         assert!(e2 > 0 && s2 > Rate::ONE && s2 <= c.vol_cap);
-        let (_, s3) = update_volatility(&c, Rate::from_num(5), 100, 150);
+        let (_, s3) = update_volatility(&c, Rate::from_bits(5 << 32), 100, 150);
         assert_eq!(s3, c.vol_cap);
     }
 }

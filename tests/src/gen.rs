@@ -15,10 +15,7 @@ pub const CONFIG: EngineConfig = EngineConfig {
     max_markets: 3,
 };
 
-/// A rate of `bp` basis points (exact to the nearest 2^-32, rounded down).
-pub fn bps(bp: i64) -> Rate {
-    Rate::from_bits(bp * (1 << 32) / 10_000)
-}
+pub use cascade_core::risk::bps;
 
 /// The leveraged markets' risk parameters: 10× max leverage; tiers at 400 / 900 /
 /// 1,500 atoms of notional with 2% / 4% / 8% maintenance; maker −0.02%, taker 0.07%;

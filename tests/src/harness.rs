@@ -121,10 +121,7 @@ impl Harness {
 
     /// The rejection reason of the last command, if it was rejected.
     pub fn rejected(&self) -> Option<RejectReason> {
-        self.events.iter().find_map(|e| match e.kind {
-            EventKind::Rejected(r) => Some(r),
-            _ => None,
-        })
+        cascade_core::rejection(&self.events)
     }
 
     /// Ids of the orders resting at `price` on `side`, oldest first.

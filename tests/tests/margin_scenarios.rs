@@ -2,13 +2,13 @@
 //! isolated confinement, caps and leverage queries. Expected numbers are worked out in
 //! the comments from the formulas in docs/SEMANTICS.md.
 
+use cascade_core::risk::bps;
 use cascade_core::risk::MAX_TIERS;
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
     MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side,
     StpMode, Tier,
 };
-use cascade_tests::gen::bps;
 
 const M: MarketId = MarketId(0);
 
@@ -90,10 +90,7 @@ impl H {
             &mut self.events,
         );
         self.engine.verify().expect("invariants");
-        self.events.iter().find_map(|e| match e.kind {
-            EventKind::Rejected(r) => Some(r),
-            _ => None,
-        })
+        cascade_core::rejection(&self.events)
     }
 
     fn ok(&mut self, kind: CommandKind) {

@@ -281,10 +281,7 @@ impl Replayer<'_> {
     }
 
     fn rejected(&self) -> Option<String> {
-        self.events.iter().find_map(|e| match e.kind {
-            EventKind::Rejected(r) => Some(format!("{r:?}")),
-            _ => None,
-        })
+        cascade_core::rejection(&self.events).map(|r| format!("{r:?}"))
     }
 
     fn admin(&mut self, kind: CommandKind) -> Result<(), ReplayError> {
