@@ -40,20 +40,33 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
+/// The machine's cores, read once: `get_core_ids` reports only the calling thread's
+/// affinity, so after the engine thread pins itself to core 0 a later call (and every
+/// thread it spawns, which inherits the mask) would see core 0 alone and the generator
+/// would share the engine's core.
+fn cores() -> &'static [core_affinity::CoreId] {
+    static CORES: std::sync::OnceLock<Vec<core_affinity::CoreId>> = std::sync::OnceLock::new();
+    CORES.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
+}
+
 /// Pins the calling thread to `core` if the machine has it; returns whether it did.
 fn pin(core: usize) -> bool {
-    core_affinity::get_core_ids()
-        .and_then(|ids| ids.get(core).copied())
+    cores()
+        .get(core)
+        .copied()
         .is_some_and(core_affinity::set_for_current)
 }
 
 /// Runs `commands` (after `setup`, unmeasured) on a fresh engine at `rate` commands/s.
+/// With `engine: None` the engine thread only takes indices off the ring: the harness's
+/// own floor (clock reads, ring hand-off between cores), measured the same way.
 pub fn run(
-    engine: Engine,
+    engine: Option<Engine>,
     setup: &[Command],
     commands: &Arc<Vec<Command>>,
     rate: u64,
 ) -> RateResult {
+    let _ = cores(); // before anything is pinned
     let ring: Arc<ArrayQueue<u32>> = Arc::new(ArrayQueue::new(RING_CAPACITY));
     let period_ns = 1e9 / rate as f64;
     let n = commands.len();
@@ -84,8 +97,10 @@ pub fn run(
     pin(0);
     let mut engine = engine;
     let mut sink = Count::default();
-    for c in setup {
-        engine.apply(c, &mut sink);
+    if let Some(engine) = engine.as_mut() {
+        for c in setup {
+            engine.apply(c, &mut sink);
+        }
     }
     let (mut latency, mut service) = (histogram(), histogram());
     let mut done = 0;
@@ -96,7 +111,9 @@ pub fn run(
         };
         let i = i as usize;
         let t0 = Instant::now();
-        engine.apply(&commands[i], &mut sink);
+        if let Some(engine) = engine.as_mut() {
+            engine.apply(&commands[i], &mut sink);
+        }
         let t1 = Instant::now();
         service.saturating_record(t1.duration_since(t0).as_nanos() as u64);
         latency.saturating_record(t1.saturating_duration_since(intended(i)).as_nanos() as u64);

@@ -304,8 +304,9 @@ fn latency(args: &[String]) -> Result<(), String> {
         available_cores()
     );
     for rate in rates {
+        let floor = lat::run(None, &w.setup, &commands, rate);
         let r = lat::run(
-            Engine::new(workload::engine_config(&mix)),
+            Some(Engine::new(workload::engine_config(&mix))),
             &w.setup,
             &commands,
             rate,
@@ -315,6 +316,10 @@ fn latency(args: &[String]) -> Result<(), String> {
             lat::summary(&r.latency),
             lat::summary(&r.service),
             r.ring_full
+        );
+        println!(
+            "rate={rate} harness_floor_ns (ring only, no engine): {}",
+            lat::summary(&floor.latency)
         );
         if let Some(dir) = &hgrm_dir {
             let path = dir.join(format!("latency_{rate}.hgrm"));
