@@ -138,18 +138,6 @@ impl Engine {
         }
     }
 
-    /// The leveraged markets whose positions `pool` backs.
-    fn pool_markets(&self, a: AccountId, pool: Pool) -> impl Iterator<Item = MarketId> + '_ {
-        let all = (0..self.markets.len() as u32).map(MarketId);
-        all.filter(move |&m| {
-            self.risk_of(m).is_some()
-                && match pool {
-                    Pool::Cross => !self.pos(a, m).isolated,
-                    Pool::Isolated(i) => i == m,
-                }
-        })
-    }
-
     /// Adds `sign ×` the pool's money to the backing of every market where the pool
     /// holds a position. Called with −1 before and +1 after any change to the pool's
     /// money or positions, which keeps `backing` exact.
@@ -260,36 +248,6 @@ impl Engine {
         });
     }
 
-    /// Initial margin of one market for the account, resting orders included, with
-    /// `extra` lots added to the resting buys (+) or sells (−) side:
-    /// `ceil(ceil(worst × mark × scale) / leverage)`, where `worst` is the larger of
-    /// `|size + buys|` and `|size − sells|`.
-    fn initial_margin(
-        &self,
-        a: AccountId,
-        m: MarketId,
-        extra: (i64, i64),
-        leverage: Option<u32>,
-    ) -> i128 {
-        let (Some(r), p) = (self.risk_of(m), self.pos(a, m)) else {
-            return 0;
-        };
-        let mk = &self.markets[m.0 as usize];
-        let worst = self.worst_lots(a, m, extra);
-        if worst == 0 {
-            return 0;
-        }
-        let lev = leverage.unwrap_or(if p.leverage == 0 {
-            r.max_leverage
-        } else {
-            p.leverage
-        });
-        ceil_div(
-            mul_rate_up(worst * i128::from(mk.mark), mk.scale),
-            i128::from(lev),
-        )
-    }
-
     fn worst_lots(&self, a: AccountId, m: MarketId, (extra_buy, extra_sell): (i64, i64)) -> i128 {
         let p = self.pos(a, m);
         let (size, buys, sells) = (
@@ -316,8 +274,10 @@ impl Engine {
         i128::from(p.size) * i128::from(self.markets[m.0 as usize].mark) - p.cost
     }
 
-    /// `(equity, initial margin)` of a pool, with `extra` resting lots in market `at` and
-    /// an optional leverage override there.
+    /// `(equity, initial margin)` of a pool, with `extra` resting lots (buys, sells) in
+    /// market `at` and an optional leverage override there. Each market's IM is
+    /// `ceil(ceil(worst × mark × scale) / leverage)`, where `worst` is the larger of
+    /// `|size + buys|` and `|size − sells|`.
     fn pool_margin(
         &self,
         a: AccountId,
@@ -326,18 +286,42 @@ impl Engine {
     ) -> (i128, i128) {
         let mut equity = self.pool_money(a, pool);
         let mut im = 0;
-        for m in self.pool_markets(a, pool) {
-            let p = self.pos(a, m);
-            let focus = at.filter(|&(am, _, _)| am == m);
-            // Hot path: a market with nothing open and no hypothetical order adds nothing.
+        let base = self.pos_index(a, MarketId(0));
+        let markets = match pool {
+            Pool::Cross => 0..self.markets.len(),
+            Pool::Isolated(m) => m.0 as usize..m.0 as usize + 1,
+        };
+        // One pass with direct indexing: this runs on every order in a leveraged market.
+        for mi in markets {
+            let mk = &self.markets[mi];
+            let Some(r) = mk.book.cfg.risk.as_ref() else {
+                continue;
+            };
+            let p = &self.positions[base + mi];
+            if pool == Pool::Cross && p.isolated {
+                continue;
+            }
+            let focus = at.filter(|&(am, _, _)| am.0 as usize == mi);
             if p.size == 0 && p.buy_open == 0 && p.sell_open == 0 && focus.is_none() {
                 continue;
             }
-            equity += self.upnl(a, m);
-            im += match focus {
-                Some((_, extra, lev)) => self.initial_margin(a, m, extra, lev),
-                None => self.initial_margin(a, m, (0, 0), None),
-            };
+            let ((extra_buy, extra_sell), lev) = focus.map_or(((0, 0), None), |(_, e, l)| (e, l));
+            let size = i128::from(p.size);
+            let worst = (size + i128::from(p.buy_open + extra_buy))
+                .abs()
+                .max((size - i128::from(p.sell_open + extra_sell)).abs());
+            let lev = lev.unwrap_or(if p.leverage == 0 {
+                r.max_leverage
+            } else {
+                p.leverage
+            });
+            equity += size * i128::from(mk.mark) - p.cost;
+            if worst != 0 {
+                im += ceil_div(
+                    mul_rate_up(worst * i128::from(mk.mark), mk.scale),
+                    i128::from(lev),
+                );
+            }
         }
         (equity, im)
     }
