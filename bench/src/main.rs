@@ -354,13 +354,15 @@ fn replay_lobster(args: &[String]) -> Result<(), String> {
     }
     let s = &report.summary;
     println!(
-        "levels={} exec_mismatch_pct={:.3} book_mismatch_pct={:.3} hidden_executions={} crosses={} halts={}",
+        "levels={} exec_mismatch_pct={:.3} book_mismatch_pct={:.3} hidden_executions={} crosses={} halts={} requeued={} crossed_rows={}",
         rows.levels,
         s.exec_mismatch_pct(),
         s.book_mismatch_pct(),
         s.hidden_executions,
         s.crosses,
-        s.halts
+        s.halts,
+        s.requeued,
+        s.crossed_rows
     );
     println!(
         "rows={} executions={} exec_checked={} exec_mismatches={} book_mismatch_rows={} reveals={} unknown_refs={} msgs_per_sec={:.0}",

@@ -186,6 +186,36 @@ impl Rows {
     }
 }
 
+/// A row must be shaped like a book: sizes not negative; on each side occupied levels
+/// first, then only dummy ones; asks strictly ascending, bids strictly descending. (A
+/// crossed row is accepted here and skipped by the replay.)
+fn check_row(file: &Path, line: usize, row: &[i64]) -> Result<(), ParseError> {
+    for (side, dummy) in [(0usize, EMPTY_ASK), (2, EMPTY_BID)] {
+        let mut prev: Option<i64> = None;
+        let mut ended = false;
+        for (k, level) in row.chunks_exact(4).enumerate() {
+            let (price, size) = (level[side], level[side + 1]);
+            let col = 4 * k + side + 1;
+            if size < 0 {
+                return Err(err(file, line, col + 1, "negative size"));
+            }
+            if price == dummy || size == 0 {
+                ended = true;
+                continue;
+            }
+            if ended {
+                return Err(err(file, line, col, "occupied level after an empty one"));
+            }
+            let ordered = prev.is_none_or(|p| if side == 0 { price > p } else { price < p });
+            if !ordered || price <= 0 {
+                return Err(err(file, line, col, "levels out of price order"));
+            }
+            prev = Some(price);
+        }
+    }
+    Ok(())
+}
+
 /// Parses a whole orderbook file; every row must have the same multiple of 4 columns.
 pub fn parse_rows(file: &Path, text: &str) -> Result<Rows, ParseError> {
     let mut values = Vec::with_capacity(text.len() / 7);
@@ -215,6 +245,7 @@ pub fn parse_rows(file: &Path, text: &str) -> Result<Rows, ParseError> {
             }
             Some(_) => {}
         }
+        check_row(file, line, &values[before..])?;
     }
     let levels = width.map_or(1, |w| w / 4);
     Ok(Rows { levels, values })
@@ -246,8 +277,13 @@ mod tests {
         assert!(e.to_string().starts_with("m.csv:1: column 4"));
         let e = parse_messages(Path::new("m.csv"), "1.0,1,2\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 4));
-        let e = parse_rows(Path::new("b.csv"), "1,2,3,4\n1,2,3\n").unwrap_err();
+        let e = parse_rows(Path::new("b.csv"), "3,2,1,4\n1,2,3\n").unwrap_err();
         assert_eq!(e.line, 2);
+        let e = parse_rows(Path::new("b.csv"), "101,5,99,5,100,5,98,5\n").unwrap_err();
+        assert_eq!(
+            (e.column, e.what.as_str()),
+            (5, "levels out of price order")
+        );
     }
 
     #[test]
