@@ -2,5 +2,6 @@
 
 pub mod latency;
 pub mod lobster;
+pub mod peers;
 pub mod rng;
 pub mod workload;

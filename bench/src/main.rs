@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Some("replay-lobster") => replay_lobster(&args[1..]),
         Some("throughput") => throughput(&args[1..]),
         Some("latency") => latency(&args[1..]),
+        Some("peers") => peers(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -328,6 +329,93 @@ fn latency(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(not(feature = "peers"))]
+fn peers(_: &[String]) -> Result<(), String> {
+    Err("this build has no peer books: cargo run --release -p cascade-bench --features peers -- peers".into())
+}
+
+#[cfg(feature = "peers")]
+fn peers(args: &[String]) -> Result<(), String> {
+    use cascade_bench::peers::{self, Tally};
+    let args = Args::parse(args, &["--commands", "--runs"], &[])?;
+    let n: usize = args.value("--commands")?.unwrap_or(2_000_000);
+    let runs: usize = args.value::<usize>("--runs")?.unwrap_or(3).max(1);
+    let ops = peers::generate(n, 42, 10_000);
+    let adds = ops
+        .iter()
+        .filter(|o| matches!(o, peers::Op::Add { .. }))
+        .count();
+    let markets = ops
+        .iter()
+        .filter(|o| matches!(o, peers::Op::Market { .. }))
+        .count();
+    println!(
+        "workload: {n} operations ({adds} non-crossing limit adds, {} cancels, {markets} market orders), book near 10,000 orders, one taker; best of {runs} runs; latency = one clock read pair per operation",
+        n - adds - markets
+    );
+    let mut rows = Vec::new();
+    // A fresh set of books for every run; `i` picks one (0 is Cascade).
+    let fresh = |i: usize| peers::all_books(n).swap_remove(i);
+    for i in 0..peers::all_books(1).len() {
+        let name = fresh(i).name();
+        let mut best = f64::INFINITY;
+        let mut tally = Tally::default();
+        for _ in 0..runs {
+            let mut book = fresh(i);
+            tally = Tally::default();
+            let t = Instant::now();
+            for op in &ops {
+                book.apply(op, &mut tally);
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+            .map_err(|e| e.to_string())?;
+        let mut book = fresh(i);
+        let mut ignore = Tally::default();
+        for op in &ops {
+            let t = Instant::now();
+            book.apply(op, &mut ignore);
+            hist.saturating_record(t.elapsed().as_nanos() as u64);
+        }
+        rows.push((name, n as f64 / best, hist, tally));
+    }
+    let fastest_peer = rows.iter().skip(1).map(|r| r.1).fold(0.0, f64::max);
+    let reference = rows[0].3;
+    let mut differ: Vec<&str> = Vec::new();
+    for (name, rate, hist, tally) in &rows {
+        let same = if tally == &reference {
+            "same fills and volume as cascade".to_owned()
+        } else if tally.fills == 0 && tally.volume == reference.volume {
+            "same volume as cascade (reports no fills)".to_owned()
+        } else {
+            differ.push(name);
+            format!(
+                "DIFFERS from cascade ({} fills, {} lots)",
+                reference.fills, reference.volume
+            )
+        };
+        println!(
+            "{name:<24} {:>7.2} M ops/s  {:>5.2}x fastest peer | p50={} p99={} p99.9={} ns | fills={} volume={} | {same}",
+            rate / 1e6,
+            rate / fastest_peer,
+            hist.value_at_percentile(50.0),
+            hist.value_at_percentile(99.0),
+            hist.value_at_percentile(99.9),
+            tally.fills,
+            tally.volume
+        );
+    }
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "fills or volume differ from cascade's: {}",
+            differ.join(", ")
+        ))
+    }
 }
 
 fn replay_lobster(args: &[String]) -> Result<(), String> {

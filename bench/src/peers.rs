@@ -1,0 +1,385 @@
+//! Side-by-side comparison with order-book crates from crates.io on one deterministic
+//! workload (`cascade-bench peers`, built with `--features peers`).
+//!
+//! Fairness: every book gets the same operations with the same ids, in the subset all of
+//! them support — resting limit adds that never cross (each add is placed behind the
+//! best opposite price at generation time), cancels by id, and market orders — with one
+//! taker that never rests, so no self-trade prevention is involved. Every book must then
+//! report the same number of fills and the same traded volume; the run says so, or says
+//! which book differs. Peers' semantics that differ: `lobster` and `rust-order-book` use
+//! unsigned integer prices, `orderbook-rs` u128 prices and its own id type and is built
+//! for concurrent access; `rust-order-book` assigns its own order ids (mapped here).
+
+use crate::rng::Rng;
+use crate::workload::MARKET;
+use cascade_core::{
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
+    EventSink, MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+};
+
+/// One operation of the shared workload; ids are dense from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// A resting limit order that does not cross.
+    Add {
+        /// Workload id.
+        id: u64,
+        /// True for a bid.
+        buy: bool,
+        /// Price in ticks.
+        price: u64,
+        /// Lots.
+        qty: u64,
+    },
+    /// Cancel a workload id (it may have been filled meanwhile).
+    Cancel {
+        /// Workload id.
+        id: u64,
+    },
+    /// A market order from the taker.
+    Market {
+        /// Workload id.
+        id: u64,
+        /// True for a buy.
+        buy: bool,
+        /// Lots.
+        qty: u64,
+    },
+}
+
+/// What a book reported for a whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Fills (maker orders touched).
+    pub fills: u64,
+    /// Lots traded.
+    pub volume: u64,
+}
+
+/// An order book under comparison.
+pub trait Book {
+    /// Display name with version.
+    fn name(&self) -> &'static str;
+    /// Applies one operation and adds its fills to `tally`.
+    fn apply(&mut self, op: &Op, tally: &mut Tally);
+}
+
+/// Cascade, through its public command API.
+pub struct Cascade {
+    engine: Engine,
+    ids: Vec<OrderId>,
+    sink: CascadeSink,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct CascadeSink {
+    accepted: Option<OrderId>,
+    tally: Tally,
+}
+
+impl EventSink for CascadeSink {
+    fn emit(&mut self, event: Event) {
+        match event.kind {
+            EventKind::Accepted { order_id, .. } => self.accepted = Some(order_id),
+            EventKind::Fill { qty, .. } => {
+                self.tally.fills += 1;
+                self.tally.volume += qty.0 as u64;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The comparison market: the workload's, with a 100% market band (a market order
+/// walks the book as far as it must, as the peers' do).
+const PEER_MARKET: MarketConfig = MarketConfig {
+    market_band_bps: 10_000,
+    ..MARKET
+};
+const TAKER: AccountId = AccountId(0);
+const MAKERS: u32 = 1_000;
+
+impl Cascade {
+    /// A fresh engine sized for `ops` operations.
+    pub fn new(ops: usize) -> Cascade {
+        let cfg = EngineConfig {
+            max_orders: 1 << 17,
+            max_accounts: MAKERS + 1,
+            max_markets: 1,
+        };
+        let mut c = Cascade {
+            engine: Engine::new(cfg),
+            ids: vec![OrderId(0); ops],
+            sink: CascadeSink::default(),
+            seq: 0,
+        };
+        c.run(CommandKind::AddMarket(Box::new(PEER_MARKET)));
+        for a in 0..=MAKERS {
+            c.run(CommandKind::OpenAccount(AccountId(a)));
+        }
+        c
+    }
+
+    fn run(&mut self, kind: CommandKind) {
+        self.seq += 1;
+        self.engine.apply(
+            &Command {
+                seq: self.seq,
+                ts_ns: 0,
+                kind,
+            },
+            &mut self.sink,
+        );
+    }
+
+    fn order(&mut self, id: u64, account: AccountId, buy: bool, order_type: OrderType, qty: u64) {
+        self.sink.accepted = None;
+        self.run(CommandKind::NewOrder(NewOrder {
+            account,
+            market: MarketId(0),
+            client_id: ClientOrderId(id),
+            side: if buy { Side::Buy } else { Side::Sell },
+            order_type,
+            qty: Qty(qty as i64),
+            stp: StpMode::CancelResting,
+            reduce_only: false,
+        }));
+        if let Some(oid) = self.sink.accepted {
+            self.ids[id as usize] = oid;
+        }
+    }
+}
+
+impl Book for Cascade {
+    fn name(&self) -> &'static str {
+        "cascade"
+    }
+
+    fn apply(&mut self, op: &Op, tally: &mut Tally) {
+        self.sink.tally = Tally::default();
+        match *op {
+            Op::Add {
+                id,
+                buy,
+                price,
+                qty,
+            } => {
+                let maker = AccountId(1 + (id % u64::from(MAKERS)) as u32);
+                self.order(id, maker, buy, OrderType::Limit(Price(price as i64)), qty);
+            }
+            Op::Cancel { id } => {
+                let order_id = self.ids[id as usize];
+                let account = AccountId(1 + (id % u64::from(MAKERS)) as u32);
+                self.run(CommandKind::Cancel { account, order_id });
+            }
+            Op::Market { id, buy, qty } => self.order(id, TAKER, buy, OrderType::Market, qty),
+        }
+        tally.fills += self.sink.tally.fills;
+        tally.volume += self.sink.tally.volume;
+    }
+}
+
+/// Generates `n` operations: ~56% adds 1–50 ticks behind the mid (and behind the best
+/// opposite price), ~34% cancels of live ids, ~10% market orders of 1–100 lots; the
+/// book is steered toward `target` resting orders.
+pub fn generate(n: usize, seed: u64, target: usize) -> Vec<Op> {
+    let mut rng = Rng::new(seed);
+    let mut book = Cascade::new(n);
+    let mut live: Vec<u64> = Vec::with_capacity(target * 2);
+    let mut ops = Vec::with_capacity(n);
+    let mut mid = 100_000i64;
+    let mut ignore = Tally::default();
+    while ops.len() < n {
+        if rng.chance(1) {
+            mid = (mid + rng.range(-2, 2)).clamp(60_000, 140_000);
+        }
+        let id = ops.len() as u64;
+        let roll = rng.below(100);
+        let op = if (roll < 34 || (roll < 90 && live.len() > target * 11 / 10)) && !live.is_empty()
+        {
+            let i = rng.below(live.len() as u64) as usize;
+            let victim = live.swap_remove(i);
+            if book.engine.order(book.ids[victim as usize]).is_none() {
+                continue; // filled meanwhile
+            }
+            Op::Cancel { id: victim }
+        } else if roll >= 90 {
+            Op::Market {
+                id,
+                buy: rng.chance(50),
+                qty: rng.range(1, 100) as u64,
+            }
+        } else {
+            let buy = rng.chance(50);
+            let behind = rng.range(1, 50);
+            let price = if buy {
+                let best_ask = book
+                    .engine
+                    .best(MarketId(0), Side::Sell)
+                    .map_or(i64::MAX, |(p, _)| p.0);
+                (mid - behind).min(best_ask - 1)
+            } else {
+                let best_bid = book
+                    .engine
+                    .best(MarketId(0), Side::Buy)
+                    .map_or(0, |(p, _)| p.0);
+                (mid + behind).max(best_bid + 1)
+            };
+            live.push(id);
+            Op::Add {
+                id,
+                buy,
+                price: price as u64,
+                qty: rng.range(1, 100) as u64,
+            }
+        };
+        book.apply(&op, &mut ignore);
+        ops.push(op);
+    }
+    ops
+}
+
+#[cfg(feature = "peers")]
+pub use adapters::{all_books, Lobster, OrderbookRs, RustOrderBook};
+
+#[cfg(feature = "peers")]
+mod adapters {
+    use super::{Book, Op, Tally};
+
+    /// `lobster` 0.7.
+    pub struct Lobster(lobster::OrderBook);
+
+    impl Book for Lobster {
+        fn name(&self) -> &'static str {
+            "lobster 0.7"
+        }
+
+        fn apply(&mut self, op: &Op, tally: &mut Tally) {
+            use lobster::{OrderEvent, OrderType, Side};
+            let side = |buy| if buy { Side::Bid } else { Side::Ask };
+            let event = match *op {
+                Op::Add {
+                    id,
+                    buy,
+                    price,
+                    qty,
+                } => self.0.execute(OrderType::Limit {
+                    id: u128::from(id),
+                    side: side(buy),
+                    qty,
+                    price,
+                }),
+                Op::Cancel { id } => self.0.execute(OrderType::Cancel { id: u128::from(id) }),
+                Op::Market { id, buy, qty } => self.0.execute(OrderType::Market {
+                    id: u128::from(id),
+                    side: side(buy),
+                    qty,
+                }),
+            };
+            if let OrderEvent::Filled { fills, .. } | OrderEvent::PartiallyFilled { fills, .. } =
+                event
+            {
+                tally.fills += fills.len() as u64;
+                tally.volume += fills.iter().map(|f| f.qty).sum::<u64>();
+            }
+        }
+    }
+
+    /// `rust-order-book` 0.0.2 (assigns its own order ids).
+    pub struct RustOrderBook {
+        book: rust_order_book::OrderBook,
+        ids: Vec<Option<rust_order_book::OrderId>>,
+    }
+
+    impl Book for RustOrderBook {
+        fn name(&self) -> &'static str {
+            "rust-order-book 0.0.2"
+        }
+
+        fn apply(&mut self, op: &Op, tally: &mut Tally) {
+            use rust_order_book::{Side, TimeInForce};
+            let side = |buy| if buy { Side::Buy } else { Side::Sell };
+            match *op {
+                Op::Add {
+                    id,
+                    buy,
+                    price,
+                    qty,
+                } => {
+                    if let Ok(r) =
+                        self.book
+                            .limit_raw(side(buy), qty, price, Some(TimeInForce::GTC), None)
+                    {
+                        self.ids[id as usize] = Some(r.order_id);
+                    }
+                }
+                Op::Cancel { id } => {
+                    if let Some(oid) = self.ids[id as usize] {
+                        let _ = self.book.cancel(oid);
+                    }
+                }
+                Op::Market { buy, qty, .. } => {
+                    if let Ok(r) = self.book.market_raw(side(buy), qty) {
+                        // It does not list fills: count the volume only.
+                        tally.volume += r.executed_qty.0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `orderbook-rs` 0.15 (concurrent design; used here from one thread).
+    pub struct OrderbookRs(orderbook_rs::OrderBook<()>);
+
+    impl Book for OrderbookRs {
+        fn name(&self) -> &'static str {
+            "orderbook-rs 0.15"
+        }
+
+        fn apply(&mut self, op: &Op, tally: &mut Tally) {
+            use orderbook_rs::{Id, Side, TimeInForce};
+            let side = |buy| if buy { Side::Buy } else { Side::Sell };
+            match *op {
+                Op::Add {
+                    id,
+                    buy,
+                    price,
+                    qty,
+                } => {
+                    let _ = self.0.add_limit_order(
+                        Id::from_u64(id),
+                        u128::from(price),
+                        qty,
+                        side(buy),
+                        TimeInForce::Gtc,
+                        None,
+                    );
+                }
+                Op::Cancel { id } => {
+                    let _ = self.0.cancel_order(Id::from_u64(id));
+                }
+                Op::Market { id, buy, qty } => {
+                    if let Ok(m) = self.0.submit_market_order(Id::from_u64(id), qty, side(buy)) {
+                        let trades = m.trades().as_vec();
+                        tally.fills += trades.len() as u64;
+                        tally.volume += trades.iter().map(|t| t.quantity().as_u64()).sum::<u64>();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fresh instances of Cascade (first) and every peer, for `ops` operations.
+    pub fn all_books(ops: usize) -> Vec<Box<dyn Book>> {
+        vec![
+            Box::new(super::Cascade::new(ops)),
+            Box::new(Lobster(lobster::OrderBook::default())),
+            Box::new(RustOrderBook {
+                book: rust_order_book::OrderBookBuilder::new("BENCH").build(),
+                ids: vec![None; ops],
+            }),
+            Box::new(OrderbookRs(orderbook_rs::OrderBook::new("BENCH"))),
+        ]
+    }
+}
