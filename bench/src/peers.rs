@@ -151,6 +151,13 @@ impl Cascade {
     }
 }
 
+impl Cascade {
+    /// Resting orders in the engine.
+    pub fn open_orders(&self) -> usize {
+        self.engine.open_orders()
+    }
+}
+
 impl Book for Cascade {
     fn name(&self) -> &'static str {
         "cascade"

@@ -18,5 +18,8 @@ fn adds_never_trade_and_market_orders_do() {
             Op::Cancel { .. } => assert_eq!(tally.fills, 0),
         }
     }
-    assert!(market_fills > 1_000, "market orders must trade: {market_fills}");
+    assert!(
+        market_fills > 1_000,
+        "market orders must trade: {market_fills}"
+    );
 }
