@@ -14,7 +14,7 @@ use crate::rng::Rng;
 use crate::workload::MARKET;
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
-    EventSink, MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Side, StpMode,
+    EventSink, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Side, StpMode,
 };
 
 /// One operation of the shared workload; ids are dense from 0.
@@ -64,29 +64,19 @@ pub trait Book {
     fn apply(&mut self, op: &Op, tally: &mut Tally);
 }
 
-/// Cascade, through its public command API.
+/// Cascade, through its public command API: workload ids are client order ids, and
+/// cancels go by client id, so the adapter keeps no id map of its own.
 pub struct Cascade {
     engine: Engine,
-    ids: Vec<OrderId>,
-    sink: CascadeSink,
+    sink: Tally,
     seq: u64,
 }
 
-#[derive(Default)]
-struct CascadeSink {
-    accepted: Option<OrderId>,
-    tally: Tally,
-}
-
-impl EventSink for CascadeSink {
+impl EventSink for Tally {
     fn emit(&mut self, event: Event) {
-        match event.kind {
-            EventKind::Accepted { order_id, .. } => self.accepted = Some(order_id),
-            EventKind::Fill { qty, .. } => {
-                self.tally.fills += 1;
-                self.tally.volume += qty.0 as u64;
-            }
-            _ => {}
+        if let EventKind::Fill { qty, .. } = event.kind {
+            self.fills += 1;
+            self.volume += qty.0 as u64;
         }
     }
 }
@@ -101,17 +91,16 @@ const TAKER: AccountId = AccountId(0);
 const MAKERS: u32 = 1_000;
 
 impl Cascade {
-    /// A fresh engine sized for `ops` operations.
-    pub fn new(ops: usize) -> Cascade {
+    /// A fresh engine with the comparison market and accounts.
+    pub fn new() -> Cascade {
         let cfg = EngineConfig {
-            max_orders: 1 << 17,
+            max_orders: 1 << 15,
             max_accounts: MAKERS + 1,
             max_markets: 1,
         };
         let mut c = Cascade {
             engine: Engine::new(cfg),
-            ids: vec![OrderId(0); ops],
-            sink: CascadeSink::default(),
+            sink: Tally::default(),
             seq: 0,
         };
         c.run(CommandKind::AddMarket(Box::new(PEER_MARKET)));
@@ -121,6 +110,7 @@ impl Cascade {
         c
     }
 
+    #[inline]
     fn run(&mut self, kind: CommandKind) {
         self.seq += 1;
         self.engine.apply(
@@ -134,7 +124,6 @@ impl Cascade {
     }
 
     fn order(&mut self, id: u64, account: AccountId, buy: bool, order_type: OrderType, qty: u64) {
-        self.sink.accepted = None;
         self.run(CommandKind::NewOrder(NewOrder {
             account,
             market: MarketId(0),
@@ -145,17 +134,18 @@ impl Cascade {
             stp: StpMode::CancelResting,
             reduce_only: false,
         }));
-        if let Some(oid) = self.sink.accepted {
-            self.ids[id as usize] = oid;
-        }
     }
 }
 
-impl Cascade {
-    /// Resting orders in the engine.
-    pub fn open_orders(&self) -> usize {
-        self.engine.open_orders()
+impl Default for Cascade {
+    fn default() -> Self {
+        Self::new()
     }
+}
+
+/// The maker account of a workload id.
+fn maker(id: u64) -> AccountId {
+    AccountId(1 + (id % u64::from(MAKERS)) as u32)
 }
 
 impl Book for Cascade {
@@ -164,26 +154,28 @@ impl Book for Cascade {
     }
 
     fn apply(&mut self, op: &Op, tally: &mut Tally) {
-        self.sink.tally = Tally::default();
+        self.sink = Tally::default();
         match *op {
             Op::Add {
                 id,
                 buy,
                 price,
                 qty,
-            } => {
-                let maker = AccountId(1 + (id % u64::from(MAKERS)) as u32);
-                self.order(id, maker, buy, OrderType::Limit(Price(price as i64)), qty);
-            }
-            Op::Cancel { id } => {
-                let order_id = self.ids[id as usize];
-                let account = AccountId(1 + (id % u64::from(MAKERS)) as u32);
-                self.run(CommandKind::Cancel { account, order_id });
-            }
+            } => self.order(
+                id,
+                maker(id),
+                buy,
+                OrderType::Limit(Price(price as i64)),
+                qty,
+            ),
+            Op::Cancel { id } => self.run(CommandKind::CancelByClientId {
+                account: maker(id),
+                client_id: ClientOrderId(id),
+            }),
             Op::Market { id, buy, qty } => self.order(id, TAKER, buy, OrderType::Market, qty),
         }
-        tally.fills += self.sink.tally.fills;
-        tally.volume += self.sink.tally.volume;
+        tally.fills += self.sink.fills;
+        tally.volume += self.sink.volume;
     }
 }
 
@@ -192,7 +184,7 @@ impl Book for Cascade {
 /// book is steered toward `target` resting orders.
 pub fn generate(n: usize, seed: u64, target: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed);
-    let mut book = Cascade::new(n);
+    let mut book = Cascade::new();
     let mut live: Vec<u64> = Vec::with_capacity(target * 2);
     let mut ops = Vec::with_capacity(n);
     let mut mid = 100_000i64;
@@ -207,7 +199,11 @@ pub fn generate(n: usize, seed: u64, target: usize) -> Vec<Op> {
         {
             let i = rng.below(live.len() as u64) as usize;
             let victim = live.swap_remove(i);
-            if book.engine.order(book.ids[victim as usize]).is_none() {
+            if book
+                .engine
+                .order_by_client(maker(victim), ClientOrderId(victim))
+                .is_none()
+            {
                 continue; // filled meanwhile
             }
             Op::Cancel { id: victim }
@@ -380,7 +376,7 @@ mod adapters {
     /// Fresh instances of Cascade (first) and every peer, for `ops` operations.
     pub fn all_books(ops: usize) -> Vec<Box<dyn Book>> {
         vec![
-            Box::new(super::Cascade::new(ops)),
+            Box::new(super::Cascade::new()),
             Box::new(Lobster(lobster::OrderBook::default())),
             Box::new(RustOrderBook {
                 book: rust_order_book::OrderBookBuilder::new("BENCH").build(),

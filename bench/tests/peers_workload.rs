@@ -7,7 +7,7 @@ use cascade_bench::peers::{generate, Book, Cascade, Op, Tally};
 fn adds_never_trade_and_market_orders_do() {
     let ops = generate(50_000, 7, 2_000);
     assert_eq!(ops, generate(50_000, 7, 2_000), "same seed, same workload");
-    let mut book = Cascade::new(ops.len());
+    let mut book = Cascade::new();
     let mut market_fills = 0;
     for op in &ops {
         let mut tally = Tally::default();

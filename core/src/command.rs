@@ -39,6 +39,13 @@ pub enum CommandKind {
         /// Order to cancel.
         order_id: OrderId,
     },
+    /// Cancel a resting order of `account` by its client order id.
+    CancelByClientId {
+        /// Owner of the order.
+        account: AccountId,
+        /// The client id the order was placed with.
+        client_id: ClientOrderId,
+    },
     /// Change a resting order's price and/or remaining quantity.
     CancelReplace {
         /// Owner of the order.

@@ -236,6 +236,15 @@ impl Engine {
                 self.cancel_slot(slot, CancelReason::User, out);
                 Ok(())
             }
+            CommandKind::CancelByClientId { account, client_id } => {
+                self.check_account(account)?;
+                let slot = self
+                    .by_client
+                    .get((account.0, client_id.0))
+                    .ok_or(RejectReason::UnknownOrder)?;
+                self.cancel_slot(slot, CancelReason::User, out);
+                Ok(())
+            }
             CommandKind::CancelReplace {
                 account,
                 order_id,
@@ -818,6 +827,17 @@ impl Engine {
         })
         .map(|s| OrderView::from(&self.pool[s]))
         .filter(move |o| o.market == m)
+    }
+
+    /// A resting order by its owner and client id.
+    pub fn order_by_client(
+        &self,
+        account: AccountId,
+        client_id: ClientOrderId,
+    ) -> Option<OrderView> {
+        self.by_client
+            .get((account.0, client_id.0))
+            .map(|s| OrderView::from(&self.pool[s]))
     }
 
     /// A resting order by id.

@@ -189,6 +189,8 @@ pub fn arb_kind() -> impl Strategy<Value = CommandKind> {
     prop_oneof![
         60 => arb_new_order(),
         15 => (arb_account(), id.clone()).prop_map(|(account, order_id)| CommandKind::Cancel { account, order_id }),
+        5 => (arb_account(), 0u64..8)
+            .prop_map(|(account, c)| CommandKind::CancelByClientId { account, client_id: ClientOrderId(c) }),
         25 => (arb_account(), id, arb_price(), arb_qty())
             .prop_map(|(account, order_id, price, qty)| CommandKind::CancelReplace { account, order_id, price, qty }),
         2 => (arb_account(), proptest::option::of(arb_market()))

@@ -170,6 +170,17 @@ impl RefEngine {
                 let (m, i) = self.find_owned(account, order_id)?;
                 self.cancel_at(m, i, CancelReason::User);
             }
+            CommandKind::CancelByClientId { account, client_id } => {
+                self.account_ok(account)?;
+                let found = self.markets.iter().enumerate().find_map(|(mi, mk)| {
+                    mk.orders
+                        .iter()
+                        .position(|o| o.account == account.0 && o.client == client_id.0)
+                        .map(|i| (mi, i))
+                });
+                let (m, i) = found.ok_or(RejectReason::UnknownOrder)?;
+                self.cancel_at(m, i, CancelReason::User);
+            }
             CommandKind::CancelReplace {
                 account,
                 order_id,

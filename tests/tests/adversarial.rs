@@ -139,7 +139,7 @@ fn net_deposits(events: &[Event]) -> i128 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000), ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_commands_never_panic_and_keep_invariants(kinds in proptest::collection::vec(arb_command(), 1..60)) {

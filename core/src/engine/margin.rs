@@ -495,10 +495,12 @@ impl Engine {
                     return Err(RejectReason::PositionOrOrdersOpen);
                 }
                 let i = self.pos_index(account, market);
-                // No position here, so neither balance backs this market: no backing change.
-                self.accounts[account.0 as usize].collateral += p.bucket;
+                // The bucket backs nothing (no position here), but the cross balance it
+                // returns to backs the account's other cross positions: credit() keeps
+                // their backing exact.
                 self.positions[i].bucket = 0;
                 self.positions[i].isolated = isolated;
+                self.credit(account, Pool::Cross, p.bucket);
                 out.emit(EventKind::MarginModeSet {
                     account,
                     market,
