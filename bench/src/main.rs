@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Some("throughput") => throughput(&args[1..]),
         Some("latency") => latency(&args[1..]),
         Some("peers") => peers(&args[1..]),
+        Some("scaling") => scaling(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -327,6 +328,64 @@ fn latency(args: &[String]) -> Result<(), String> {
             std::fs::write(&path, lat::hgrm(&r.latency))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
+    }
+    Ok(())
+}
+
+/// ns per measured command of a workload, best of two runs on fresh engines.
+fn ns_per_command(mix: &Mix) -> f64 {
+    let w = workload::generate(mix);
+    let (_, _, secs) = run_workload(mix, &w, 2);
+    secs * 1e9 / mix.commands as f64
+}
+
+fn scaling(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(args, &["--max-orders", "--max-accounts", "--commands"], &[])?;
+    let max_orders: usize = args.value("--max-orders")?.unwrap_or(1_000_000);
+    let max_accounts: u32 = args.value("--max-accounts")?.unwrap_or(1_000_000);
+    let commands: usize = args.value("--commands")?.unwrap_or(500_000);
+    let base = Mix {
+        commands,
+        prefill: true,
+        ..Mix::default()
+    };
+    println!("{commands} measured commands per point after an unmeasured prefill; best of 2; ratios against the first point of each curve, same run");
+    println!("resting orders | narrow book (adds within 50 ticks) ns/cmd | wide book (adds within 20,000 ticks) ns/cmd | wide/narrow");
+    let mut first = None;
+    for n in [1_000usize, 10_000, 100_000, 1_000_000, 10_000_000]
+        .into_iter()
+        .filter(|&n| n <= max_orders)
+    {
+        let narrow = ns_per_command(&Mix {
+            target_orders: n,
+            ..base
+        });
+        let wide = ns_per_command(&Mix {
+            target_orders: n,
+            spread_ticks: 20_000,
+            ..base
+        });
+        let f = *first.get_or_insert(narrow);
+        println!(
+            "{n:>14} | {narrow:>8.1} ({:.2}x) | {wide:>8.1} ({:.2}x) | {:.2}x",
+            narrow / f,
+            wide / f,
+            wide / narrow
+        );
+    }
+    println!("accounts (margin-checked, book near 10,000 orders) | ns/cmd");
+    let mut first = None;
+    for a in [1_000u32, 10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|&a| a <= max_accounts)
+    {
+        let ns = ns_per_command(&Mix {
+            accounts: a,
+            margin: true,
+            ..base
+        });
+        let f = *first.get_or_insert(ns);
+        println!("{a:>10} | {ns:>8.1} ({:.2}x)", ns / f);
     }
     Ok(())
 }

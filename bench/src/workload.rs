@@ -32,6 +32,10 @@ pub struct Mix {
     pub target_orders: usize,
     /// Leveraged market with accounts, margin checks, fees and marks.
     pub margin: bool,
+    /// Limit adds are placed 1..=`spread_ticks` from the mid (50: a narrow book).
+    pub spread_ticks: i64,
+    /// Start with `target_orders` resting orders placed in the (unmeasured) set-up.
+    pub prefill: bool,
 }
 
 impl Default for Mix {
@@ -42,6 +46,8 @@ impl Default for Mix {
             accounts: 1_000,
             target_orders: 10_000,
             margin: false,
+            spread_ticks: 50,
+            prefill: false,
         }
     }
 }
@@ -100,7 +106,7 @@ pub const DEPOSIT: i64 = 10_000_000_000;
 /// Engine capacities that fit the workload.
 pub fn engine_config(mix: &Mix) -> EngineConfig {
     EngineConfig {
-        max_orders: (mix.target_orders * 4).max(1024) as u32,
+        max_orders: (mix.target_orders * 2 + 16_384) as u32,
         max_accounts: mix.accounts,
         max_markets: 1,
     }
@@ -147,13 +153,45 @@ pub fn generate(mix: &Mix) -> Workload {
             price: Price(100_000),
         }));
     }
-    for c in &setup {
-        engine.apply(c, &mut events);
-    }
     let mut live: Vec<(OrderId, AccountId)> = Vec::with_capacity(mix.target_orders * 2);
-    let mut commands = Vec::with_capacity(mix.commands);
     let mut mid = 100_000i64;
     let mut client = 0u64;
+    let limit_order = |rng: &mut Rng, client: &mut u64, mid: i64| {
+        let side = if rng.chance(50) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let sign = if side == Side::Buy { -1 } else { 1 };
+        *client += 1;
+        NewOrder {
+            account: AccountId(rng.below(u64::from(mix.accounts)) as u32),
+            market: MarketId(0),
+            client_id: ClientOrderId(*client),
+            side,
+            order_type: OrderType::Limit(Price(mid + sign * rng.range(1, mix.spread_ticks))),
+            qty: Qty(rng.range(1, 100)),
+            stp: StpMode::CancelResting,
+            reduce_only: false,
+        }
+    };
+    if mix.prefill {
+        for _ in 0..mix.target_orders {
+            let o = limit_order(&mut rng, &mut client, mid);
+            setup.push(next(CommandKind::NewOrder(o)));
+        }
+    }
+    for c in &setup {
+        events.clear();
+        engine.apply(c, &mut events);
+        if let Some(EventKind::Accepted {
+            order_id, account, ..
+        }) = events.first().map(|e| e.kind)
+        {
+            live.push((order_id, account));
+        }
+    }
+    let mut commands = Vec::with_capacity(mix.commands);
     while commands.len() < mix.commands {
         if rng.chance(1) {
             mid = (mid + rng.range(-2, 2)).clamp(60_000, 140_000);
@@ -190,7 +228,7 @@ pub fn generate(mix: &Mix) -> Workload {
                     OrderType::Ioc(Price(mid - sign * rng.range(0, 20)))
                 }
             } else {
-                OrderType::Limit(Price(mid + sign * rng.range(1, 50)))
+                OrderType::Limit(Price(mid + sign * rng.range(1, mix.spread_ticks)))
             };
             client += 1;
             CommandKind::NewOrder(NewOrder {

@@ -168,3 +168,29 @@ fn latency_runs_open_loop_and_writes_hgrm() {
     let bad = bin().args(["latency", "--rates", "0"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[test]
+fn scaling_prints_both_curves() {
+    let out = bin()
+        .args([
+            "scaling",
+            "--max-orders",
+            "10000",
+            "--max-accounts",
+            "10000",
+            "--commands",
+            "5000",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(" | ") && l.trim_start().starts_with(char::is_numeric))
+            .count(),
+        4,
+        "{stdout}"
+    );
+}
