@@ -340,8 +340,18 @@ fn ns_per_command(mix: &Mix) -> f64 {
 }
 
 fn scaling(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &["--max-orders", "--max-accounts", "--commands"], &[])?;
+    let args = Args::parse(
+        args,
+        &[
+            "--max-orders",
+            "--max-accounts",
+            "--max-markets",
+            "--commands",
+        ],
+        &[],
+    )?;
     let max_orders: usize = args.value("--max-orders")?.unwrap_or(1_000_000);
+    let max_markets: u32 = args.value("--max-markets")?.unwrap_or(1_000);
     let max_accounts: u32 = args.value("--max-accounts")?.unwrap_or(1_000_000);
     let commands: usize = args.value("--commands")?.unwrap_or(500_000);
     let base = Mix {
@@ -386,6 +396,16 @@ fn scaling(args: &[String]) -> Result<(), String> {
         });
         let f = *first.get_or_insert(ns);
         println!("{a:>10} | {ns:>8.1} ({:.2}x)", ns / f);
+    }
+    println!("markets (plain, orders spread uniformly, book near 10,000 orders in all) | ns/cmd");
+    let mut first = None;
+    for m in [1u32, 10, 100, 1_000]
+        .into_iter()
+        .filter(|&m| m <= max_markets)
+    {
+        let ns = ns_per_command(&Mix { markets: m, ..base });
+        let f = *first.get_or_insert(ns);
+        println!("{m:>10} | {ns:>8.1} ({:.2}x)", ns / f);
     }
     Ok(())
 }

@@ -36,6 +36,9 @@ pub struct Mix {
     pub spread_ticks: i64,
     /// Start with `target_orders` resting orders placed in the (unmeasured) set-up.
     pub prefill: bool,
+    /// Plain markets the orders are spread over uniformly (more than one: each spans
+    /// 95,000..=105,000 so a thousand of them fit in memory; ignored with `margin`).
+    pub markets: u32,
 }
 
 impl Default for Mix {
@@ -48,6 +51,7 @@ impl Default for Mix {
             margin: false,
             spread_ticks: 50,
             prefill: false,
+            markets: 1,
         }
     }
 }
@@ -108,7 +112,7 @@ pub fn engine_config(mix: &Mix) -> EngineConfig {
     EngineConfig {
         max_orders: (mix.target_orders * 2 + 16_384) as u32,
         max_accounts: mix.accounts,
-        max_markets: 1,
+        max_markets: mix.markets.max(1),
     }
 }
 
@@ -139,7 +143,27 @@ pub fn generate(mix: &Mix) -> Workload {
     } else {
         MARKET
     };
-    let mut setup = vec![next(CommandKind::AddMarket(Box::new(market)))];
+    let many = mix.markets > 1 && !mix.margin;
+    let mut setup = if many {
+        let narrow = MarketConfig {
+            min_price: Price(95_000),
+            max_price: Price(105_000),
+            ..MARKET
+        };
+        (0..mix.markets)
+            .map(|_| next(CommandKind::AddMarket(Box::new(narrow))))
+            .collect()
+    } else {
+        vec![next(CommandKind::AddMarket(Box::new(market)))]
+    };
+    // Only draw a market when there is a choice, so the one-market workload is unchanged.
+    let pick_market = |rng: &mut Rng| {
+        if many {
+            MarketId(rng.below(u64::from(mix.markets)) as u32)
+        } else {
+            MarketId(0)
+        }
+    };
     setup.extend((0..mix.accounts).map(|a| next(CommandKind::OpenAccount(AccountId(a)))));
     if mix.margin {
         setup.extend((0..mix.accounts).map(|a| {
@@ -166,7 +190,7 @@ pub fn generate(mix: &Mix) -> Workload {
         *client += 1;
         NewOrder {
             account: AccountId(rng.below(u64::from(mix.accounts)) as u32),
-            market: MarketId(0),
+            market: pick_market(rng),
             client_id: ClientOrderId(*client),
             side,
             order_type: OrderType::Limit(Price(mid + sign * rng.range(1, mix.spread_ticks))),
@@ -194,7 +218,12 @@ pub fn generate(mix: &Mix) -> Workload {
     let mut commands = Vec::with_capacity(mix.commands);
     while commands.len() < mix.commands {
         if rng.chance(1) {
-            mid = (mid + rng.range(-2, 2)).clamp(60_000, 140_000);
+            let (lo, hi) = if many {
+                (96_000, 104_000)
+            } else {
+                (60_000, 140_000)
+            };
+            mid = (mid + rng.range(-2, 2)).clamp(lo, hi);
         }
         if mix.margin && commands.len() % 100 == 99 {
             let cmd = next(CommandKind::MarkPrice {
@@ -233,7 +262,7 @@ pub fn generate(mix: &Mix) -> Workload {
             client += 1;
             CommandKind::NewOrder(NewOrder {
                 account: AccountId(rng.below(u64::from(mix.accounts)) as u32),
-                market: MarketId(0),
+                market: pick_market(&mut rng),
                 client_id: ClientOrderId(client),
                 side,
                 order_type,

@@ -170,7 +170,7 @@ fn latency_runs_open_loop_and_writes_hgrm() {
 }
 
 #[test]
-fn scaling_prints_both_curves() {
+fn scaling_prints_all_three_curves() {
     let out = bin()
         .args([
             "scaling",
@@ -178,6 +178,8 @@ fn scaling_prints_both_curves() {
             "10000",
             "--max-accounts",
             "10000",
+            "--max-markets",
+            "10",
             "--commands",
             "5000",
         ])
@@ -190,7 +192,7 @@ fn scaling_prints_both_curves() {
             .lines()
             .filter(|l| l.contains(" | ") && l.trim_start().starts_with(char::is_numeric))
             .count(),
-        4,
+        6,
         "{stdout}"
     );
 }
