@@ -1,6 +1,6 @@
 //! A fixed-capacity open-addressing hash map from small keys to pool slots.
 //!
-//! Chosen over `std::collections::HashMap` because it never allocates after
+//! Chosen over the standard library's hash map because it never allocates after
 //! construction, hashes with a fixed function (no random seed), and is never iterated,
 //! so it cannot leak ordering into the event log.
 //!
