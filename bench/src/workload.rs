@@ -12,11 +12,11 @@
 //! same ids.
 
 use crate::rng::Rng;
-use cascade_core::risk::MAX_TIERS;
+use cascade_core::risk::tier_table;
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
     MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side,
-    StpMode, Tier,
+    StpMode,
 };
 
 /// Workload shape.
@@ -72,24 +72,16 @@ pub const MARKET: MarketConfig = MarketConfig {
 /// scale 1 + 10 × EWMA(λ = 5%) capped at 3; marks may move 10% at a time.
 pub fn leveraged_market() -> MarketConfig {
     let rate = cascade_core::risk::bps;
-    let mut tiers = [Tier::default(); MAX_TIERS];
-    tiers[0] = Tier {
-        max_notional: 1_000_000_000,
-        mm_rate: rate(50),
-    };
-    tiers[1] = Tier {
-        max_notional: 10_000_000_000,
-        mm_rate: rate(100),
-    };
-    tiers[2] = Tier {
-        max_notional: 100_000_000_000,
-        mm_rate: rate(200),
-    };
+    let (tiers, tier_count) = tier_table(&[
+        (1_000_000_000, rate(50)),
+        (10_000_000_000, rate(100)),
+        (100_000_000_000, rate(200)),
+    ]);
     MarketConfig {
         risk: Some(RiskConfig {
             max_leverage: 20,
             tiers,
-            tier_count: 3,
+            tier_count,
             maker_fee: rate(-1),
             taker_fee: rate(5),
             vol_lambda: rate(500),

@@ -20,6 +20,20 @@ pub fn bps(bp: i64) -> Rate {
 /// Most risk-limit tiers per market.
 pub const MAX_TIERS: usize = 8;
 
+/// The `tiers`/`tier_count` pair of a [`RiskConfig`] from `(max_notional, mm_rate)`
+/// rows, ascending. Panics (a programmer error) with more than [`MAX_TIERS`] rows.
+pub fn tier_table(rows: &[(i64, Rate)]) -> ([Tier; MAX_TIERS], u8) {
+    assert!(rows.len() <= MAX_TIERS, "at most {MAX_TIERS} risk tiers");
+    let mut tiers = [Tier::default(); MAX_TIERS];
+    for (t, &(max_notional, mm_rate)) in tiers.iter_mut().zip(rows) {
+        *t = Tier {
+            max_notional,
+            mm_rate,
+        };
+    }
+    (tiers, rows.len() as u8)
+}
+
 /// One risk-limit tier: positions with notional up to `max_notional` use `mm_rate`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tier {
@@ -218,23 +232,12 @@ mod tests {
     use super::*;
 
     fn cfg() -> RiskConfig {
-        let mut tiers = [Tier::default(); MAX_TIERS];
-        tiers[0] = Tier {
-            max_notional: 1_000,
-            mm_rate: bps(100),
-        };
-        tiers[1] = Tier {
-            max_notional: 10_000,
-            mm_rate: bps(200),
-        };
-        tiers[2] = Tier {
-            max_notional: 100_000,
-            mm_rate: bps(500),
-        };
+        let (tiers, tier_count) =
+            tier_table(&[(1_000, bps(100)), (10_000, bps(200)), (100_000, bps(500))]);
         RiskConfig {
             max_leverage: 10,
             tiers,
-            tier_count: 3,
+            tier_count,
             maker_fee: bps(-1),
             taker_fee: bps(5),
             vol_lambda: bps(1_000),

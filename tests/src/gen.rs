@@ -4,7 +4,7 @@
 
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, EngineConfig, MarketConfig, MarketId, NewOrder,
-    OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode, Tier,
+    OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode,
 };
 use proptest::prelude::*;
 
@@ -22,23 +22,12 @@ pub use cascade_core::risk::bps;
 /// OI cap 24 lots, 40% of it (9 lots) per account; marks may move at most 20% at a time.
 /// Sized so that the tier limit, the account cap and the OI cap each bind sometimes.
 pub fn risk() -> RiskConfig {
-    let mut tiers = [Tier::default(); cascade_core::risk::MAX_TIERS];
-    tiers[0] = Tier {
-        max_notional: 400,
-        mm_rate: bps(200),
-    };
-    tiers[1] = Tier {
-        max_notional: 900,
-        mm_rate: bps(400),
-    };
-    tiers[2] = Tier {
-        max_notional: 1_500,
-        mm_rate: bps(800),
-    };
+    let (tiers, tier_count) =
+        cascade_core::risk::tier_table(&[(400, bps(200)), (900, bps(400)), (1_500, bps(800))]);
     RiskConfig {
         max_leverage: 10,
         tiers,
-        tier_count: 3,
+        tier_count,
         maker_fee: bps(-2),
         taker_fee: bps(7),
         vol_lambda: bps(2_500),

@@ -3,11 +3,11 @@
 //! engine must never panic (tests run with overflow checks on, so an unchecked overflow
 //! would panic here), must keep its invariants, and must conserve money.
 
-use cascade_core::risk::{bps, MAX_TIERS};
+use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
     MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side,
-    StpMode, Tier,
+    StpMode,
 };
 use proptest::prelude::*;
 
@@ -19,15 +19,7 @@ const CONFIG: EngineConfig = EngineConfig {
 
 /// Prices 2^20 ± 4,096 (8,193 levels), quantities up to 2^20, OI cap 2^20 lots.
 fn markets() -> [MarketConfig; 2] {
-    let mut tiers = [Tier::default(); MAX_TIERS];
-    tiers[0] = Tier {
-        max_notional: 1 << 50,
-        mm_rate: bps(100),
-    };
-    tiers[1] = Tier {
-        max_notional: 1 << 60,
-        mm_rate: bps(500),
-    };
+    let (tiers, tier_count) = tier_table(&[(1 << 50, bps(100)), (1 << 60, bps(500))]);
     let plain = MarketConfig {
         tick: 1,
         lot_base_atoms: 1,
@@ -40,7 +32,7 @@ fn markets() -> [MarketConfig; 2] {
     let risk = RiskConfig {
         max_leverage: 10,
         tiers,
-        tier_count: 2,
+        tier_count,
         maker_fee: bps(-1),
         taker_fee: bps(5),
         vol_lambda: bps(5_000),

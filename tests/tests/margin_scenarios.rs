@@ -3,11 +3,11 @@
 //! the comments from the formulas in docs/SEMANTICS.md.
 
 use cascade_core::risk::bps;
-use cascade_core::risk::MAX_TIERS;
+use cascade_core::risk::tier_table;
 use cascade_core::{
     AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
     MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side,
-    StpMode, Tier,
+    StpMode,
 };
 
 const M: MarketId = MarketId(0);
@@ -15,23 +15,15 @@ const M: MarketId = MarketId(0);
 /// Tiers 100,000 / 1,000,000 / 10,000,000 atoms at 1% / 2.5% / 5%; 10× max leverage; no
 /// volatility scaling; OI cap 10,000 lots.
 fn risk(maker_bp: i64, taker_bp: i64) -> RiskConfig {
-    let mut tiers = [Tier::default(); MAX_TIERS];
-    tiers[0] = Tier {
-        max_notional: 100_000,
-        mm_rate: bps(100),
-    };
-    tiers[1] = Tier {
-        max_notional: 1_000_000,
-        mm_rate: bps(250),
-    };
-    tiers[2] = Tier {
-        max_notional: 10_000_000,
-        mm_rate: bps(500),
-    };
+    let (tiers, tier_count) = tier_table(&[
+        (100_000, bps(100)),
+        (1_000_000, bps(250)),
+        (10_000_000, bps(500)),
+    ]);
     RiskConfig {
         max_leverage: 10,
         tiers,
-        tier_count: 3,
+        tier_count,
         maker_fee: bps(maker_bp),
         taker_fee: bps(taker_bp),
         vol_lambda: Rate::ZERO,
