@@ -154,6 +154,7 @@ fn match_k_levels(c: &mut Criterion) {
             max_orders: 4096,
             max_accounts: 16,
             max_markets: 1,
+            liquidation_ring: 64,
         });
         let mut seq = 0;
         let mut run = |engine: &mut Engine, kind| {

@@ -97,6 +97,7 @@ impl Cascade {
             max_orders: 1 << 15,
             max_accounts: MAKERS + 1,
             max_markets: 1,
+            liquidation_ring: 64,
         };
         let mut c = Cascade {
             engine: Engine::new(cfg),

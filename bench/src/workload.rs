@@ -91,6 +91,7 @@ pub fn leveraged_market() -> MarketConfig {
             oi_cap: 1_000_000_000,
             account_oi_share_bps: 10_000,
             max_mark_move_bps: 1_000,
+            liquidation: None,
         }),
         ..MARKET
     }
@@ -105,6 +106,7 @@ pub fn engine_config(mix: &Mix) -> EngineConfig {
         max_orders: (mix.target_orders * 2 + 16_384) as u32,
         max_accounts: mix.accounts,
         max_markets: mix.markets.max(1),
+        liquidation_ring: 64,
     }
 }
 

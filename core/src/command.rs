@@ -64,6 +64,11 @@ pub enum CommandKind {
         /// Restrict to this market, or all markets when `None`.
         market: Option<MarketId>,
     },
+    /// Admin: add atoms to the insurance fund.
+    InsuranceDeposit {
+        /// Atoms, > 0.
+        amount: i64,
+    },
     /// Add collateral (quote atoms) to an account's cross balance.
     Deposit {
         /// Account.

@@ -17,7 +17,10 @@ use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
+mod liquidation;
 mod margin;
+mod trigger;
+use crate::ring::Ring;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
 pub use margin::{AccountRisk, MarketRisk, PositionView};
 
@@ -30,6 +33,8 @@ pub struct EngineConfig {
     pub max_accounts: u32,
     /// Most markets.
     pub max_markets: u32,
+    /// Capacity of the liquidation ring (never changes the output).
+    pub liquidation_ring: u32,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +43,7 @@ impl Default for EngineConfig {
             max_orders: 1 << 16,
             max_accounts: 1 << 12,
             max_markets: 16,
+            liquidation_ring: 64,
         }
     }
 }
@@ -57,6 +63,12 @@ struct MarketState {
     oi: i64,
     /// Collateral of the accounts holding a position here (cross balance or bucket).
     backing: i128,
+    /// Liquidation trigger index (markets with liquidation parameters only).
+    trigger: Option<trigger::TriggerIndex>,
+    /// Signed size of the insurance fund's position (taken over by backstops).
+    fund_size: i64,
+    /// Cost basis of the insurance fund's position, booked at the mark when taken over.
+    fund_cost: i128,
 }
 
 /// One account's live state.
@@ -67,6 +79,8 @@ struct AccountState {
     tail: u32,
     /// Cross-margin collateral, quote atoms.
     collateral: i128,
+    /// Queued for the end-of-command liquidation check.
+    queued: bool,
 }
 
 /// A read-only view of a resting order.
@@ -128,6 +142,8 @@ struct Taker {
     side: Side,
     limit: Price,
     stp: StpMode,
+    /// A liquidation order: pays no taker fee, its fills are flagged.
+    liquidation: bool,
 }
 
 /// How a match ended.
@@ -153,6 +169,22 @@ pub struct Engine {
     positions: Vec<margin::Position>,
     /// Fees collected net of rebates, plus funding rounding dust.
     fee_ledger: i128,
+    /// Insurance fund balance (never negative).
+    insurance: i128,
+    /// Markets with liquidation parameters.
+    liquidating_markets: u32,
+    /// Trigger-index links, parallel to `positions`.
+    links: Vec<trigger::Link>,
+    /// Accounts to check for liquidation at the end of the command (or round).
+    to_check: Vec<u32>,
+    /// Pools below maintenance margin in the current round.
+    candidates: Vec<liquidation::Candidate>,
+    /// The liquidation ring.
+    ring: Ring<liquidation::Candidate>,
+    /// ADL scratch: (rank, account, lots held, lots taken).
+    adl_ranks: Vec<(Rate, u32, i64, i64)>,
+    /// Value traded by the current liquidation order.
+    liquidated_value: i128,
 }
 
 impl Engine {
@@ -169,6 +201,7 @@ impl Engine {
                     head: NIL,
                     tail: NIL,
                     collateral: 0,
+                    queued: false,
                 };
                 cfg.max_accounts as usize
             ],
@@ -181,6 +214,14 @@ impl Engine {
                 cfg.max_accounts as usize * cfg.max_markets as usize
             ],
             fee_ledger: 0,
+            insurance: 0,
+            liquidating_markets: 0,
+            links: Vec::new(),
+            to_check: Vec::with_capacity(cfg.max_accounts as usize),
+            candidates: Vec::new(),
+            ring: Ring::new(cfg.liquidation_ring as usize),
+            adl_ranks: Vec::new(),
+            liquidated_value: 0,
         }
     }
 
@@ -198,6 +239,9 @@ impl Engine {
         };
         if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
             out.emit(EventKind::Rejected(reason));
+        }
+        if !self.to_check.is_empty() {
+            self.resolve_liquidations(&mut out);
         }
     }
 
@@ -272,7 +316,8 @@ impl Engine {
             | CommandKind::SetMarginMode { .. }
             | CommandKind::TransferIsolated { .. }
             | CommandKind::MarkPrice { .. }
-            | CommandKind::FundingRate { .. } => self.risk_command(kind, out),
+            | CommandKind::FundingRate { .. }
+            | CommandKind::InsuranceDeposit { .. } => self.risk_command(kind, out),
         }
     }
 
@@ -294,7 +339,20 @@ impl Engine {
             scale: Rate::ONE,
             oi: 0,
             backing: 0,
+            trigger: None,
+            fund_size: 0,
+            fund_cost: 0,
         });
+        if cfg.risk.is_some_and(|r| r.liquidation.is_some()) {
+            // Allocated here, at start-up: the index, the links of every position and the
+            // liquidation scratch space.
+            let n = self.positions.len();
+            self.links.resize(n, trigger::Link::default());
+            self.candidates.reserve(self.cfg.max_accounts as usize * 2);
+            self.adl_ranks.reserve(self.cfg.max_accounts as usize);
+            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(&cfg));
+            self.liquidating_markets += 1;
+        }
         out.emit(EventKind::MarketAdded(id));
         Ok(())
     }
@@ -422,6 +480,7 @@ impl Engine {
             side: o.side,
             limit,
             stp: o.stp,
+            liquidation: false,
         };
         if matches!(o.order_type, OrderType::Fok(_)) && !self.fok_fillable(o.market, taker, o.qty) {
             out.emit(cancelled(
@@ -574,7 +633,11 @@ impl Engine {
                 } else {
                     let q = maker.qty.0.min(left);
                     left -= q;
-                    let (maker_fee, taker_fee) = self.fees(m, price, q);
+                    let (maker_fee, mut taker_fee) = self.fees(m, price, q);
+                    if t.liquidation {
+                        taker_fee = 0;
+                        self.liquidated_value += i128::from(price.0) * i128::from(q);
+                    }
                     out.emit(EventKind::Fill {
                         market: m,
                         maker_order: maker.id,
@@ -586,6 +649,7 @@ impl Engine {
                         qty: Qty(q),
                         maker_fee,
                         taker_fee,
+                        liquidation: t.liquidation,
                     });
                     self.take_from_maker(slot, q);
                     if self.markets[m.0 as usize].book.cfg.risk.is_some() {
@@ -744,6 +808,7 @@ impl Engine {
             side: o.side,
             limit: price,
             stp: o.stp,
+            liquidation: false,
         };
         match self.match_against_book(o.market, taker, qty, out) {
             MatchEnd::Done(left) if left.0 > 0 => {
@@ -853,6 +918,7 @@ impl Engine {
     /// Checks every structural invariant; returns the first violation found.
     pub fn verify(&self) -> Result<(), String> {
         self.verify_margin()?;
+        self.verify_triggers()?;
         for (i, m) in self.markets.iter().enumerate() {
             m.book
                 .verify(&self.pool)

@@ -70,8 +70,10 @@ pub enum EventKind {
         qty: Qty,
         /// Fee paid by the maker in quote atoms (negative: rebate received); 0 without risk.
         maker_fee: i64,
-        /// Fee paid by the taker in quote atoms; 0 without risk.
+        /// Fee paid by the taker in quote atoms; 0 without risk and for liquidation orders.
         taker_fee: i64,
+        /// The taker is a liquidation order.
+        liquidation: bool,
     },
     /// Quantity of an order was removed without trading.
     Cancelled {
@@ -188,6 +190,86 @@ pub enum EventKind {
         /// PnL realised by this change, before fees.
         realised: i64,
     },
+    /// A pool fell below maintenance margin and is about to be liquidated.
+    MarginCall {
+        /// Account.
+        account: AccountId,
+        /// The isolated market, or `None` for the cross pool.
+        market: Option<MarketId>,
+        /// Pool equity at the mark.
+        equity: i128,
+        /// Pool maintenance margin.
+        maintenance: i128,
+    },
+    /// The pool's orders are cancelled; its positions are being liquidated.
+    LiquidationStarted {
+        /// Account.
+        account: AccountId,
+        /// The isolated market, or `None` for the cross pool.
+        market: Option<MarketId>,
+        /// Pool equity after the cancels.
+        equity: i128,
+        /// Pool maintenance margin after the cancels.
+        maintenance: i128,
+    },
+    /// An IOC liquidation order entered the book; its trades are `Fill`s flagged
+    /// `liquidation`.
+    LiquidationOrder {
+        /// Engine-assigned id.
+        order_id: OrderId,
+        /// Account being liquidated.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Side (reduces the position).
+        side: Side,
+        /// Limit price.
+        price: Price,
+        /// Quantity.
+        qty: Qty,
+    },
+    /// The insurance fund took over part of a position at the bankruptcy price.
+    Backstop {
+        /// Account being liquidated.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Lots taken over.
+        qty: Qty,
+        /// Bankruptcy price.
+        price: Price,
+    },
+    /// Auto-deleveraging closed part of an opposite position at the bankruptcy price.
+    AdlFill {
+        /// Market.
+        market: MarketId,
+        /// Bankrupt account.
+        account: AccountId,
+        /// Account deleveraged.
+        counterparty: AccountId,
+        /// Lots.
+        qty: Qty,
+        /// Bankruptcy price.
+        price: Price,
+    },
+    /// The pool's liquidation ended.
+    LiquidationFinished {
+        /// Account.
+        account: AccountId,
+        /// The isolated market, or `None` for the cross pool.
+        market: Option<MarketId>,
+        /// Liquidation fee paid to the insurance fund.
+        fee: i64,
+        /// Pool equity after the fee.
+        equity: i128,
+    },
+    /// The insurance fund's balance changed.
+    InsuranceFund {
+        /// Balance after.
+        balance: i128,
+        /// Change (negative: paid out).
+        change: i128,
+    },
 }
 
 /// Why a command was refused.
@@ -275,6 +357,8 @@ pub enum CancelReason {
     FillOrKill,
     /// Self-trade prevention.
     SelfTrade,
+    /// The owner's pool is being liquidated.
+    Liquidation,
 }
 
 /// The rejection reason among a command's events, if it was rejected.
@@ -340,6 +424,7 @@ impl Event {
                 qty,
                 maker_fee,
                 taker_fee,
+                liquidation,
             } => w
                 .tag(7)
                 .u64(u64::from(market.0))
@@ -351,7 +436,8 @@ impl Event {
                 .i64(price.0)
                 .i64(qty.0)
                 .i64(maker_fee)
-                .i64(taker_fee),
+                .i64(taker_fee)
+                .tag(u8::from(liquidation)),
             EventKind::Cancelled {
                 order_id,
                 account,
@@ -467,6 +553,81 @@ impl Event {
                 .i64(size)
                 .i128(cost)
                 .i64(realised),
+            EventKind::MarginCall {
+                account,
+                market,
+                equity,
+                maintenance,
+            } => w
+                .tag(19)
+                .u64(u64::from(account.0))
+                .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
+                .i128(equity)
+                .i128(maintenance),
+            EventKind::LiquidationStarted {
+                account,
+                market,
+                equity,
+                maintenance,
+            } => w
+                .tag(20)
+                .u64(u64::from(account.0))
+                .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
+                .i128(equity)
+                .i128(maintenance),
+            EventKind::LiquidationOrder {
+                order_id,
+                account,
+                market,
+                side,
+                price,
+                qty,
+            } => w
+                .tag(21)
+                .u64(order_id.0)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .tag(side as u8)
+                .i64(price.0)
+                .i64(qty.0),
+            EventKind::Backstop {
+                account,
+                market,
+                qty,
+                price,
+            } => w
+                .tag(22)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .i64(qty.0)
+                .i64(price.0),
+            EventKind::AdlFill {
+                market,
+                account,
+                counterparty,
+                qty,
+                price,
+            } => w
+                .tag(23)
+                .u64(u64::from(market.0))
+                .u64(u64::from(account.0))
+                .u64(u64::from(counterparty.0))
+                .i64(qty.0)
+                .i64(price.0),
+            EventKind::LiquidationFinished {
+                account,
+                market,
+                fee,
+                equity,
+            } => w
+                .tag(24)
+                .u64(u64::from(account.0))
+                .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
+                .i64(fee)
+                .i128(equity),
+            EventKind::InsuranceFund { balance, change } => {
+                w.tag(25).i128(balance).i128(change)
+            }
         };
         w.len
     }

@@ -14,6 +14,7 @@ pub mod event;
 pub mod idmap;
 pub mod market;
 pub mod pool;
+pub mod ring;
 pub mod risk;
 pub mod types;
 
@@ -21,5 +22,5 @@ pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 pub use engine::{AccountRisk, Engine, EngineConfig, MarketRisk, OrderView, PositionView};
 pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
 pub use market::{MarketConfig, MarketConfigError};
-pub use risk::{Rate, RiskConfig, RiskConfigError, Tier};
+pub use risk::{AdlMode, LiquidationConfig, Rate, RiskConfig, RiskConfigError, Tier};
 pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

@@ -70,6 +70,36 @@ pub struct RiskConfig {
     pub account_oi_share_bps: u32,
     /// Largest move of a mark update from the previous mark, in bps; larger is refused.
     pub max_mark_move_bps: u32,
+    /// Liquidation parameters; `None`: positions are never liquidated (margin-model
+    /// studies and tests of the margin rules alone).
+    pub liquidation: Option<LiquidationConfig>,
+}
+
+/// How auto-deleveraging chooses the opposite positions that absorb a loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdlMode {
+    /// Whole positions in rank order: unrealised PnL% × effective leverage (PnL% ÷
+    /// leverage for losing positions), highest first, ties by account id.
+    Queue,
+    /// The uncovered size spread over profitable opposite positions in proportion to
+    /// their size; losing positions only if the profitable ones are not enough.
+    ProRata,
+}
+
+/// Liquidation parameters of a leveraged market.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiquidationConfig {
+    /// Partial liquidation aims at maintenance margin × (1 + `buffer`).
+    pub buffer: Rate,
+    /// A position whose notional at mark would fall below this is closed whole.
+    pub min_notional: i64,
+    /// Band of the first liquidation order around the mark, in bps, at zero depth; it
+    /// widens linearly to twice this at depth ≥ 1 (equity ≤ 0).
+    pub band_bps: u32,
+    /// Base liquidation fee rate; see `SEMANTICS.md` for the formula.
+    pub fee_rate: Rate,
+    /// Auto-deleveraging mode.
+    pub adl: AdlMode,
 }
 
 /// Why a risk configuration was refused.
@@ -85,6 +115,8 @@ pub enum RiskConfigError {
     BadVolatility,
     /// OI cap or account share out of range, or `max_price × oi_cap` too large.
     BadOpenInterest,
+    /// Liquidation parameters out of range, or `vol_cap × mm_rate ≥ 1` for some tier.
+    BadLiquidation,
 }
 
 /// Largest notional (quote atoms) a market may reach: keeps every i128 product far from
@@ -142,6 +174,23 @@ impl RiskConfig {
         {
             return Err(RiskConfigError::BadOpenInterest);
         }
+        if let Some(l) = &self.liquidation {
+            // Equity − MM must grow with a long's price (and shrink with a short's):
+            // vol_cap × every rate < 1, exactly.
+            let cap_ok = tiers.iter().all(|t| {
+                i128::from(self.vol_cap.to_bits()) * i128::from(t.mm_rate.to_bits()) < 1 << 64
+            });
+            if !cap_ok
+                || l.buffer < 0
+                || l.buffer > Rate::from_bits(16 << 32)
+                || l.min_notional < 0
+                || l.band_bps > 5_000
+                || l.fee_rate < 0
+                || l.fee_rate >= Rate::ONE
+            {
+                return Err(RiskConfigError::BadLiquidation);
+            }
+        }
         Ok(())
     }
 
@@ -160,24 +209,75 @@ impl RiskConfig {
         }
     }
 
-    /// Maintenance margin of a position of notional `n` before volatility scaling:
-    /// `n × rate_k − amount_k` for the tier `k` holding `n` (the last tier beyond its cap),
-    /// where `amount_k = amount_{k−1} + cap_{k−1} × (rate_k − rate_{k−1})`, `amount_0 = 0`,
-    /// so the requirement is continuous across tiers. Rounded up.
-    pub fn maintenance_base(&self, n: i128) -> i128 {
+    /// The maintenance lines `(rate bits, amount bits)` of the tiers, both × 2^32:
+    /// tier `k` requires `n × rate_k − amount_k`, where `amount_0 = 0` and
+    /// `amount_k = amount_{k−1} + cap_{k−1} × (rate_k − rate_{k−1})`, so the requirement
+    /// is continuous across tiers and equals the upper envelope of the lines (rates rise).
+    fn lines(&self) -> impl Iterator<Item = (i128, i128)> + '_ {
         let tiers = self.tiers();
-        let mut amount_bits: i128 = 0; // maintenance amount in atoms × 2^32 (exact)
-        for (k, t) in tiers.iter().enumerate() {
+        let mut amount_bits: i128 = 0; // exact
+        tiers.iter().enumerate().map(move |(k, t)| {
             if k > 0 {
                 let p = &tiers[k - 1];
                 amount_bits += i128::from(p.max_notional)
                     * i128::from(t.mm_rate.to_bits() - p.mm_rate.to_bits());
             }
-            if n <= i128::from(t.max_notional) || k + 1 == tiers.len() {
-                return ceil_shift(n * i128::from(t.mm_rate.to_bits()) - amount_bits);
+            (i128::from(t.mm_rate.to_bits()), amount_bits)
+        })
+    }
+
+    /// Maintenance margin of a position of notional `n` before volatility scaling:
+    /// `n × rate_k − amount_k` for the tier `k` holding `n` (the last tier beyond its
+    /// cap); see [`RiskConfig::lines`]. Rounded up.
+    pub fn maintenance_base(&self, n: i128) -> i128 {
+        let last = self.tiers().len().saturating_sub(1);
+        for (k, (rate, amount)) in self.lines().enumerate() {
+            if k == last || n <= i128::from(self.tiers[k].max_notional) {
+                return ceil_shift(n * rate - amount);
             }
         }
         0
+    }
+
+    /// A conservative trigger price of a position that is alone in its pool: with `size`
+    /// lots, cost basis `cost` and pool money `money`, if the position is below
+    /// maintenance margin at mark `p` under any scale up to `vol_cap`, then `p <= t` for
+    /// a long and `p >= t` for a short. Derivation and rounding: `SEMANTICS.md`.
+    pub fn trigger_price(&self, size: i64, cost: i128, money: i128) -> i64 {
+        const ONE: i128 = 1 << 32;
+        let cap = i128::from(self.vol_cap.to_bits());
+        let u = i128::from(size).abs();
+        let mut t: Option<i128> = None;
+        for (rate, amount) in self.lines() {
+            let cap_rate = (cap * rate + ONE - 1) >> 32; // ceil(cap × rate), × 2^32
+            let cap_amount = ((amount >> 32) * cap) >> 32; // floor(cap × amount), atoms
+            let tk = if size > 0 {
+                // size·p·(1 − cap·r) < cost − money − cap·A + cap + 1 (cap + 1 ≤ 17)
+                let x = cost - money - cap_amount + 17;
+                if x <= 0 {
+                    i128::MIN
+                } else if cap_rate >= ONE {
+                    i128::MAX
+                } else {
+                    x.checked_mul(ONE).map_or(i128::MAX, |n| {
+                        ceil_div(n, u * (ONE - cap_rate))
+                    })
+                }
+            } else {
+                // |size|·p·(1 + cap·r) > money − cost + cap·A − 17
+                let y = money - cost + cap_amount - 17;
+                y.checked_mul(ONE).map_or(
+                    if y > 0 { i128::MAX } else { i128::MIN },
+                    |n| n.div_euclid(u * (ONE + cap_rate)),
+                )
+            };
+            t = Some(match t {
+                None => tk,
+                Some(v) if size > 0 => v.max(tk),
+                Some(v) => v.min(tk),
+            });
+        }
+        t.unwrap_or(0).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 }
 
@@ -247,6 +347,7 @@ mod tests {
             oi_cap: 1_000,
             account_oi_share_bps: 2_500,
             max_mark_move_bps: 5_000,
+            liquidation: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub const CONFIG: EngineConfig = EngineConfig {
     max_orders: 8,
     max_accounts: 5,
     max_markets: 3,
+    liquidation_ring: 64,
 };
 
 pub use cascade_core::risk::bps;
@@ -37,6 +38,7 @@ pub fn risk() -> RiskConfig {
         oi_cap: 24,
         account_oi_share_bps: 4_000,
         max_mark_move_bps: 2_000,
+        liquidation: None,
     }
 }
 

@@ -64,6 +64,8 @@ pub struct RefEngine {
     pub pos: Vec<Vec<RefPos>>,
     /// Fees net of rebates, plus funding dust.
     pub fee_ledger: i128,
+    /// Insurance fund balance (only deposits: the reference has no liquidation).
+    pub insurance: i128,
 }
 
 /// Price priority key: smaller is better for a maker on `side`.
@@ -88,6 +90,7 @@ impl RefEngine {
             collateral: vec![0; cfg.max_accounts as usize],
             pos: vec![vec![RefPos::default(); cfg.max_markets as usize]; cfg.max_accounts as usize],
             fee_ledger: 0,
+            insurance: 0,
         }
     }
 
@@ -196,6 +199,19 @@ impl RefEngine {
             | CommandKind::TransferIsolated { .. }
             | CommandKind::MarkPrice { .. }
             | CommandKind::FundingRate { .. } => self.money_command(kind)?,
+            CommandKind::InsuranceDeposit { amount } => {
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                if self.insurance + i128::from(amount) > 1 << 100 {
+                    return Err(RejectReason::CollateralLimit);
+                }
+                self.insurance += i128::from(amount);
+                self.emit(EventKind::InsuranceFund {
+                    balance: self.insurance,
+                    change: i128::from(amount),
+                });
+            }
             CommandKind::MassCancel { account, market } => {
                 self.account_ok(account)?;
                 if let Some(m) = market {
@@ -509,6 +525,7 @@ impl RefEngine {
                     qty: Qty(q),
                     maker_fee,
                     taker_fee,
+                    liquidation: false,
                 });
                 self.reduce_maker(m, i, q);
                 if self.markets[m].cfg.risk.is_some() {

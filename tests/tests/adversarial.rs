@@ -15,6 +15,7 @@ const CONFIG: EngineConfig = EngineConfig {
     max_orders: 32,
     max_accounts: 4,
     max_markets: 3,
+    liquidation_ring: 64,
 };
 
 /// Prices 2^20 ± 4,096 (8,193 levels), quantities up to 2^20, OI cap 2^20 lots.
@@ -42,6 +43,7 @@ fn markets() -> [MarketConfig; 2] {
         oi_cap: 1 << 20,
         account_oi_share_bps: 10_000,
         max_mark_move_bps: 10_000,
+        liquidation: None,
     };
     [
         plain,

@@ -33,6 +33,7 @@ fn risk(maker_bp: i64, taker_bp: i64) -> RiskConfig {
         oi_cap: 10_000,
         account_oi_share_bps: 10_000,
         max_mark_move_bps: 5_000,
+        liquidation: None,
     }
 }
 

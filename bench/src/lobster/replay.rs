@@ -191,6 +191,7 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         max_orders: (adds + 65_536).min(u32::MAX as usize - 1) as u32,
         max_accounts: 3,
         max_markets: 1,
+        liquidation_ring: 64,
     };
     let mut r = Replayer {
         engine: Engine::new(cfg),

@@ -22,19 +22,19 @@ pub const MAX_COLLATERAL: i128 = 1 << 100;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Position {
     /// Signed size in lots (negative: short).
-    size: i64,
+    pub(super) size: i64,
     /// Signed cost basis: Σ price × signed lots of the open position.
-    cost: i128,
+    pub(super) cost: i128,
     /// Leverage chosen (0: the market's maximum).
-    leverage: u32,
+    pub(super) leverage: u32,
     /// Isolated margin mode.
-    isolated: bool,
+    pub(super) isolated: bool,
     /// Isolated bucket balance.
-    bucket: i128,
+    pub(super) bucket: i128,
     /// Resting buy quantity.
-    buy_open: i64,
+    pub(super) buy_open: i64,
     /// Resting sell quantity.
-    sell_open: i64,
+    pub(super) sell_open: i64,
 }
 
 /// A read-only view of one account's position in one market.
@@ -91,9 +91,12 @@ pub struct MarketRisk {
 }
 
 /// Which balance backs a position.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pool {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(super) enum PoolId {
+    /// The account's cross balance and all its non-isolated positions.
+    #[default]
     Cross,
+    /// One isolated position and its bucket.
     Isolated(MarketId),
 }
 
@@ -106,49 +109,72 @@ fn ratio(n: i128, d: i128) -> Option<Rate> {
     i64::try_from(bits).ok().map(Rate::from_bits)
 }
 
-fn saturate(v: i128) -> i64 {
+/// Applies a trade of `q` lots at `price` on `side` to a position; returns the realised
+/// PnL. Increasing: `cost += signed qty × price`. Reducing `c = min(q, |size|)` lots:
+/// `released = ceil(cost × c / |size|)` (rounded up: the realised PnL
+/// `−signed c × price − released` is rounded against the holder), then any remainder
+/// opens the other way.
+pub(super) fn trade(size: &mut i64, cost: &mut i128, side: Side, q: i64, price: i64) -> i128 {
+    let dir: i64 = if side == Side::Buy { 1 } else { -1 };
+    let px = i128::from(price);
+    let mut realised: i128 = 0;
+    let mut open = q;
+    if *size != 0 && size.signum() != dir {
+        let c = q.min(size.abs());
+        let released = ceil_div(*cost * i128::from(c), i128::from(size.abs()));
+        realised = -i128::from(dir * c) * px - released;
+        *cost -= released;
+        *size += dir * c;
+        open = q - c;
+    }
+    *cost += i128::from(dir * open) * px;
+    *size += dir * open;
+    realised
+}
+
+pub(super) fn saturate(v: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 impl Engine {
-    fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
+    pub(super) fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
         a.0 as usize * self.cfg.max_markets as usize + m.0 as usize
     }
 
-    fn pos(&self, a: AccountId, m: MarketId) -> &Position {
+    pub(super) fn pos(&self, a: AccountId, m: MarketId) -> &Position {
         &self.positions[self.pos_index(a, m)]
     }
 
-    fn risk_of(&self, m: MarketId) -> Option<&RiskConfig> {
+    pub(super) fn risk_of(&self, m: MarketId) -> Option<&RiskConfig> {
         self.markets[m.0 as usize].book.cfg.risk.as_ref()
     }
 
-    fn pool_of(&self, a: AccountId, m: MarketId) -> Pool {
+    pub(super) fn pool_of(&self, a: AccountId, m: MarketId) -> PoolId {
         if self.pos(a, m).isolated {
-            Pool::Isolated(m)
+            PoolId::Isolated(m)
         } else {
-            Pool::Cross
+            PoolId::Cross
         }
     }
 
-    fn pool_money(&self, a: AccountId, pool: Pool) -> i128 {
+    pub(super) fn pool_money(&self, a: AccountId, pool: PoolId) -> i128 {
         match pool {
-            Pool::Cross => self.accounts[a.0 as usize].collateral,
-            Pool::Isolated(m) => self.pos(a, m).bucket,
+            PoolId::Cross => self.accounts[a.0 as usize].collateral,
+            PoolId::Isolated(m) => self.pos(a, m).bucket,
         }
     }
 
     /// Adds `sign ×` the pool's money to the backing of every market where the pool
     /// holds a position. Called with −1 before and +1 after any change to the pool's
     /// money or positions, which keeps `backing` exact.
-    fn back(&mut self, a: AccountId, pool: Pool, sign: i128) {
+    pub(super) fn back(&mut self, a: AccountId, pool: PoolId, sign: i128) {
         let money = self.pool_money(a, pool);
         for m in 0..self.markets.len() as u32 {
             let m = MarketId(m);
             let in_pool = self.risk_of(m).is_some()
                 && match pool {
-                    Pool::Cross => !self.pos(a, m).isolated,
-                    Pool::Isolated(i) => i == m,
+                    PoolId::Cross => !self.pos(a, m).isolated,
+                    PoolId::Isolated(i) => i == m,
                 };
             if in_pool && self.pos(a, m).size != 0 {
                 self.markets[m.0 as usize].backing += sign * money;
@@ -157,16 +183,17 @@ impl Engine {
     }
 
     /// Adds `delta` atoms to a pool's money.
-    fn credit(&mut self, a: AccountId, pool: Pool, delta: i128) {
+    pub(super) fn credit(&mut self, a: AccountId, pool: PoolId, delta: i128) {
         self.back(a, pool, -1);
         match pool {
-            Pool::Cross => self.accounts[a.0 as usize].collateral += delta,
-            Pool::Isolated(m) => {
+            PoolId::Cross => self.accounts[a.0 as usize].collateral += delta,
+            PoolId::Isolated(m) => {
                 let i = self.pos_index(a, m);
                 self.positions[i].bucket += delta;
             }
         }
         self.back(a, pool, 1);
+        self.touch(a, pool);
     }
 
     /// Keeps the per-side resting quantity of the order's account in step with the book.
@@ -195,12 +222,8 @@ impl Engine {
         (saturate(fee(r.maker_fee)), saturate(fee(r.taker_fee)))
     }
 
-    /// Applies one side of a fill to the account's position and money.
-    ///
-    /// Increasing: `cost += signed qty × price`. Reducing `c = min(qty, |size|)` lots:
-    /// `released = ceil(cost × c / |size|)` (rounded up: the realised PnL
-    /// `−signed c × price − released` is rounded against the account), then any remainder
-    /// opens the other way. The pool receives `realised − fee`.
+    /// Applies one side of a fill to the account's position ([`trade`]) and money: the
+    /// pool receives `realised − fee`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn settle<S: EventSink>(
         &mut self,
@@ -217,28 +240,16 @@ impl Engine {
         let i = self.pos_index(a, m);
         let mut p = self.positions[i];
         let old = p.size;
-        let dir: i64 = if side == Side::Buy { 1 } else { -1 };
-        let px = i128::from(price.0);
-        let mut realised: i128 = 0;
-        let mut open = q;
-        if old != 0 && old.signum() != dir {
-            let c = q.min(old.abs());
-            let released = ceil_div(p.cost * i128::from(c), i128::from(old.abs()));
-            realised = -i128::from(dir * c) * px - released;
-            p.cost -= released;
-            p.size += dir * c;
-            open = q - c;
-        }
-        p.cost += i128::from(dir * open) * px;
-        p.size += dir * open;
+        let realised = trade(&mut p.size, &mut p.cost, side, q, price.0);
         self.positions[i] = p;
         match pool {
-            Pool::Cross => self.accounts[a.0 as usize].collateral += realised - i128::from(fee),
-            Pool::Isolated(_) => self.positions[i].bucket += realised - i128::from(fee),
+            PoolId::Cross => self.accounts[a.0 as usize].collateral += realised - i128::from(fee),
+            PoolId::Isolated(_) => self.positions[i].bucket += realised - i128::from(fee),
         }
         self.fee_ledger += i128::from(fee);
         self.markets[m.0 as usize].oi += p.size.max(0) - old.max(0);
         self.back(a, pool, 1);
+        self.touch(a, pool);
         out.emit(EventKind::PositionChanged {
             account: a,
             market: m,
@@ -260,7 +271,7 @@ impl Engine {
 
     /// Maintenance margin of one position: the tiered base on `|size| × mark`, scaled
     /// by volatility, rounded up.
-    fn maintenance_margin(&self, a: AccountId, m: MarketId) -> i128 {
+    pub(super) fn maintenance_margin(&self, a: AccountId, m: MarketId) -> i128 {
         let (Some(r), p) = (self.risk_of(m), self.pos(a, m)) else {
             return 0;
         };
@@ -281,15 +292,15 @@ impl Engine {
     fn pool_margin(
         &self,
         a: AccountId,
-        pool: Pool,
+        pool: PoolId,
         at: Option<(MarketId, (i64, i64), Option<u32>)>,
     ) -> (i128, i128) {
         let mut equity = self.pool_money(a, pool);
         let mut im = 0;
         let base = self.pos_index(a, MarketId(0));
         let markets = match pool {
-            Pool::Cross => 0..self.markets.len(),
-            Pool::Isolated(m) => m.0 as usize..m.0 as usize + 1,
+            PoolId::Cross => 0..self.markets.len(),
+            PoolId::Isolated(m) => m.0 as usize..m.0 as usize + 1,
         };
         // One pass with direct indexing: this runs on every order in a leveraged market.
         for mi in markets {
@@ -298,7 +309,7 @@ impl Engine {
                 continue;
             };
             let p = &self.positions[base + mi];
-            if pool == Pool::Cross && p.isolated {
+            if pool == PoolId::Cross && p.isolated {
                 continue;
             }
             let focus = at.filter(|&(am, _, _)| am.0 as usize == mi);
@@ -324,6 +335,27 @@ impl Engine {
             }
         }
         (equity, im)
+    }
+
+    /// `(equity, maintenance margin, holds a position)` of a pool at the current marks.
+    pub(super) fn pool_maintenance(&self, a: AccountId, pool: PoolId) -> (i128, i128, bool) {
+        let mut equity = self.pool_money(a, pool);
+        let (mut mm, mut held) = (0, false);
+        let (first, last) = match pool {
+            PoolId::Cross => (0, self.markets.len()),
+            PoolId::Isolated(m) => (m.0 as usize, m.0 as usize + 1),
+        };
+        for mi in first..last {
+            let m = MarketId(mi as u32);
+            let p = self.pos(a, m);
+            if self.risk_of(m).is_none() || p.size == 0 || (pool == PoolId::Cross && p.isolated) {
+                continue;
+            }
+            held = true;
+            equity += self.upnl(a, m);
+            mm += self.maintenance_margin(a, m);
+        }
+        (equity, mm, held)
     }
 
     fn require(equity: i128, need: i128) -> Result<(), RejectReason> {
@@ -439,7 +471,7 @@ impl Engine {
                 {
                     return Err(RejectReason::CollateralLimit);
                 }
-                self.credit(account, Pool::Cross, i128::from(amount));
+                self.credit(account, PoolId::Cross, i128::from(amount));
                 let collateral = self.accounts[account.0 as usize].collateral;
                 out.emit(EventKind::Deposited {
                     account,
@@ -452,8 +484,8 @@ impl Engine {
                 if amount <= 0 {
                     return Err(RejectReason::NonPositiveAmount);
                 }
-                self.check_pool_release(account, Pool::Cross, amount)?;
-                self.credit(account, Pool::Cross, -i128::from(amount));
+                self.check_pool_release(account, PoolId::Cross, amount)?;
+                self.credit(account, PoolId::Cross, -i128::from(amount));
                 let collateral = self.accounts[account.0 as usize].collateral;
                 out.emit(EventKind::Withdrawn {
                     account,
@@ -500,7 +532,7 @@ impl Engine {
                 // their backing exact.
                 self.positions[i].bucket = 0;
                 self.positions[i].isolated = isolated;
-                self.credit(account, Pool::Cross, p.bucket);
+                self.credit(account, PoolId::Cross, p.bucket);
                 out.emit(EventKind::MarginModeSet {
                     account,
                     market,
@@ -520,9 +552,9 @@ impl Engine {
                     return Err(RejectReason::NonPositiveAmount);
                 }
                 let (from, to) = if amount > 0 {
-                    (Pool::Cross, Pool::Isolated(market))
+                    (PoolId::Cross, PoolId::Isolated(market))
                 } else {
-                    (Pool::Isolated(market), Pool::Cross)
+                    (PoolId::Isolated(market), PoolId::Cross)
                 };
                 self.check_pool_release(account, from, amount.saturating_abs())?;
                 self.credit(account, from, -i128::from(amount.saturating_abs()));
@@ -534,6 +566,15 @@ impl Engine {
                     amount,
                     bucket,
                 });
+            }
+            CommandKind::InsuranceDeposit { amount } => {
+                if amount <= 0 {
+                    return Err(RejectReason::NonPositiveAmount);
+                }
+                if self.insurance + i128::from(amount) > MAX_COLLATERAL {
+                    return Err(RejectReason::CollateralLimit);
+                }
+                self.change_fund(i128::from(amount), out);
             }
             CommandKind::MarkPrice { market, price } => self.mark_price(market, price, out)?,
             CommandKind::FundingRate { market, rate } => self.funding(market, rate, out)?,
@@ -554,7 +595,7 @@ impl Engine {
     fn check_pool_release(
         &self,
         a: AccountId,
-        pool: Pool,
+        pool: PoolId,
         amount: i64,
     ) -> Result<(), RejectReason> {
         let amount = i128::from(amount);
@@ -593,6 +634,7 @@ impl Engine {
         }
         mk.mark = price.0;
         let scale_bits = mk.scale.to_bits();
+        self.mark_moved(m.0 as usize);
         out.emit(EventKind::MarkUpdated {
             market: m,
             price,
@@ -683,7 +725,7 @@ impl Engine {
     /// Margin and leverage of one account (O(markets)).
     pub fn account_risk(&self, a: AccountId) -> Option<AccountRisk> {
         let acct = self.accounts.get(a.0 as usize)?;
-        let (equity, initial) = self.pool_margin(a, Pool::Cross, None);
+        let (equity, initial) = self.pool_margin(a, PoolId::Cross, None);
         let mut maintenance = 0;
         let mut notional = 0;
         let mut total_equity = equity;
@@ -736,18 +778,43 @@ impl Engine {
         self.fee_ledger
     }
 
-    /// `Σ collateral + Σ buckets − Σ cost + fee ledger`: equals net deposits exactly.
+    /// Insurance fund balance.
+    pub fn insurance_fund(&self) -> i128 {
+        self.insurance
+    }
+
+    /// `(size, cost)` of the position the insurance fund took over in a market.
+    pub fn fund_position(&self, m: MarketId) -> Option<(i64, i128)> {
+        self.markets.get(m.0 as usize).map(|mk| (mk.fund_size, mk.fund_cost))
+    }
+
+    /// `(equity, maintenance margin)` of an account's cross pool, or of its isolated
+    /// position in `m` when `market` is `Some(m)` and that position is isolated.
+    pub fn pool_risk(&self, a: AccountId, market: Option<MarketId>) -> Option<(i128, i128)> {
+        self.accounts.get(a.0 as usize)?;
+        let pool = match market {
+            Some(m) if self.position(a, m)?.isolated => PoolId::Isolated(m),
+            _ => PoolId::Cross,
+        };
+        let (e, mm, _) = self.pool_maintenance(a, pool);
+        Some((e, mm))
+    }
+
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + insurance fund − Σ fund cost`:
+    /// equals net deposits (insurance deposits included) exactly.
     pub fn money_accounted(&self) -> i128 {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
         let positions: i128 = self.positions.iter().map(|p| p.bucket - p.cost).sum();
-        collateral + positions + self.fee_ledger
+        let fund: i128 = self.markets.iter().map(|m| m.fund_cost).sum();
+        collateral + positions + self.fee_ledger + self.insurance - fund
     }
 
     /// Checks the module invariants by brute force.
     pub(super) fn verify_margin(&self) -> Result<(), String> {
         for (mi, mk) in self.markets.iter().enumerate() {
             let m = MarketId(mi as u32);
-            let (mut longs, mut shorts, mut backing) = (0i64, 0i64, 0i128);
+            let (mut longs, mut shorts, mut backing) =
+                (mk.fund_size.max(0), (-mk.fund_size).max(0), 0i128);
             for a in (0..self.cfg.max_accounts).map(AccountId) {
                 let p = self.pos(a, m);
                 let (mut buys, mut sells) = (0, 0);

@@ -1,0 +1,503 @@
+//! The liquidation waterfall: after each external command, every pool that fell below
+//! maintenance margin is liquidated in a fixed order, and the cascade continues until
+//! no pool with a position is below maintenance margin.
+//!
+//! Order: rounds; a round's pools are those queued by the previous round (the command
+//! itself for the first), sorted by margin ratio (equity ÷ MM, worst first), then
+//! account id, then cross before isolated markets ascending. They pass through a bounded
+//! ring; a full ring is drained one item before the next push. A pool's orders are
+//! sized when it reaches the book, so ring capacity never changes the output.
+//!
+//! Per pool: margin call; cancel its resting orders; then, position by position
+//! (ascending market), while the pool is below MM: (1) an IOC liquidation order for the
+//! size that restores MM × (1 + buffer), limited to the band price; (2) an IOC for the
+//! whole position limited to the bankruptcy price; (3) the rest is taken over by the
+//! insurance fund at the bankruptcy price as far as the fund can pay for it, and
+//! auto-deleveraged at the bankruptcy price beyond that. Finally the dynamic
+//! liquidation fee goes to the insurance fund. Formulas: `SEMANTICS.md`.
+
+use super::margin::{saturate, trade, PoolId};
+use super::{Engine, Out, Taker};
+use crate::command::StpMode;
+use crate::event::{CancelReason, EventKind, EventSink};
+use crate::pool::NIL;
+use crate::risk::{ceil_div, mul_rate_up, AdlMode, LiquidationConfig, Rate};
+use crate::types::{AccountId, MarketId, OrderId, Price, Qty, Side};
+use std::cmp::Ordering;
+
+/// A pool queued for liquidation, with its figures when it was queued.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Candidate {
+    account: AccountId,
+    pool: PoolId,
+    equity: i128,
+    mm: i128,
+}
+
+impl Candidate {
+    /// Worst margin ratio first, then account id, then cross before isolated.
+    fn order(&self, o: &Candidate) -> Ordering {
+        // equity / mm < o.equity / o.mm  ⇔  equity × o.mm < o.equity × mm (mm > 0);
+        // equities are clamped so the products fit (both are below their MM anyway).
+        let clamp = |e: i128| e.clamp(-(1 << 64), 1 << 64);
+        (clamp(self.equity) * o.mm)
+            .cmp(&(clamp(o.equity) * self.mm))
+            .then(self.account.0.cmp(&o.account.0))
+            .then(pool_rank(self.pool).cmp(&pool_rank(o.pool)))
+    }
+}
+
+fn pool_rank(p: PoolId) -> u64 {
+    match p {
+        PoolId::Cross => 0,
+        PoolId::Isolated(m) => 1 + u64::from(m.0),
+    }
+}
+
+fn pool_market(p: PoolId) -> Option<MarketId> {
+    match p {
+        PoolId::Cross => None,
+        PoolId::Isolated(m) => Some(m),
+    }
+}
+
+/// `min((mm − equity) / mm, 1)` as a rate, rounded up; `mm > 0`.
+fn depth(equity: i128, mm: i128) -> Rate {
+    if equity <= 0 {
+        return Rate::ONE;
+    }
+    Rate::from_bits(ceil_div((mm - equity) << 32, mm).clamp(0, 1 << 32) as i64)
+}
+
+/// Rounds `p` to a multiple of `tick`: up if `up`, else down.
+fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
+    let down = p.div_euclid(tick) * tick;
+    if up && down != p {
+        down + tick
+    } else {
+        down
+    }
+}
+
+impl Engine {
+    /// Runs the cascade to its end: the waterfall for every pool queued so far, and for
+    /// every pool its liquidations push below maintenance margin.
+    pub(super) fn resolve_liquidations<S: EventSink>(&mut self, out: &mut Out<S>) {
+        loop {
+            self.collect_candidates();
+            if self.candidates.is_empty() {
+                return;
+            }
+            for k in 0..self.candidates.len() {
+                let c = self.candidates[k];
+                if let Err(c) = self.ring.push(c) {
+                    let first = self.ring.pop().expect("a full ring holds an item");
+                    self.liquidate(first, out);
+                    self.ring.push(c).expect("one slot was just freed");
+                }
+            }
+            while let Some(c) = self.ring.pop() {
+                self.liquidate(c, out);
+            }
+        }
+    }
+
+    /// Turns the queued accounts into the sorted, de-duplicated pools below MM.
+    fn collect_candidates(&mut self) {
+        self.candidates.clear();
+        let mut k = 0;
+        while k < self.to_check.len() {
+            let a = AccountId(self.to_check[k]);
+            k += 1;
+            self.accounts[a.0 as usize].queued = false;
+            let mut cross_done = false;
+            for m in 0..self.markets.len() {
+                let i = self.pos_index(a, MarketId(m as u32));
+                if !self.may_trigger(m, i) {
+                    continue;
+                }
+                let pool = self.pool_of(a, MarketId(m as u32));
+                if pool == PoolId::Cross {
+                    if cross_done {
+                        continue;
+                    }
+                    cross_done = true;
+                }
+                let (equity, mm, held) = self.pool_maintenance(a, pool);
+                if held && equity < mm {
+                    self.candidates.push(Candidate {
+                        account: a,
+                        pool,
+                        equity,
+                        mm,
+                    });
+                }
+            }
+        }
+        self.to_check.clear();
+        self.candidates.sort_unstable_by(Candidate::order);
+    }
+
+    fn liquidation_config(&self, m: MarketId) -> Option<LiquidationConfig> {
+        self.risk_of(m).and_then(|r| r.liquidation)
+    }
+
+    /// The waterfall for one pool.
+    fn liquidate<S: EventSink>(&mut self, c: Candidate, out: &mut Out<S>) {
+        let (a, pool) = (c.account, c.pool);
+        let (equity, mm, held) = self.pool_maintenance(a, pool);
+        if !held || equity >= mm {
+            return; // restored by an earlier liquidation in this round
+        }
+        let market = pool_market(pool);
+        out.emit(EventKind::MarginCall {
+            account: a,
+            market,
+            equity,
+            maintenance: mm,
+        });
+        let mut slot = self.accounts[a.0 as usize].head;
+        while slot != NIL {
+            let next = self.pool[slot].acct_next;
+            let m = self.pool[slot].market;
+            if self.risk_of(m).is_some() && self.pool_of(a, m) == pool {
+                self.cancel_slot(slot, CancelReason::Liquidation, out);
+            }
+            slot = next;
+        }
+        // Resting orders carry no maintenance margin: the re-check gives the same figures.
+        let (equity, mm, _) = self.pool_maintenance(a, pool);
+        out.emit(EventKind::LiquidationStarted {
+            account: a,
+            market,
+            equity,
+            maintenance: mm,
+        });
+        let deep = depth(equity, mm);
+        let mut fee_due: i128 = 0;
+        for mi in 0..self.markets.len() {
+            let m = MarketId(mi as u32);
+            let Some(cfg) = self.liquidation_config(m) else {
+                continue;
+            };
+            if self.pos(a, m).size == 0 || self.pool_of(a, m) != pool {
+                continue;
+            }
+            let mut value: i128 = 0;
+            for step in 0..3 {
+                let (e, mm, _) = self.pool_maintenance(a, pool);
+                let size = self.pos(a, m).size;
+                if e >= mm || size == 0 {
+                    break;
+                }
+                let mark = self.markets[mi].mark;
+                let u = size.abs();
+                // Bankruptcy price: closing here at it leaves the pool's equity at ≥ 0.
+                let bk = if size > 0 {
+                    i128::from(mark) - e.div_euclid(i128::from(u))
+                } else {
+                    i128::from(mark) + e.div_euclid(i128::from(u))
+                };
+                let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
+                value += match step {
+                    0 => {
+                        let (q, limit) = self.partial_order(a, m, &cfg, e, mm, deep, bk);
+                        self.liquidation_order(a, m, q, limit, out)
+                    }
+                    1 => {
+                        let tick = self.markets[mi].book.cfg.tick;
+                        self.liquidation_order(a, m, u, to_tick(bk, tick, size > 0), out)
+                    }
+                    _ => self.backstop(a, m, bk, out),
+                };
+            }
+            let scale = self.markets[mi].scale;
+            fee_due += mul_rate_up(
+                mul_rate_up(mul_rate_up(value, cfg.fee_rate), scale),
+                Rate::ONE + deep,
+            );
+            if self.pool_maintenance(a, pool).0 >= self.pool_maintenance(a, pool).1 {
+                break;
+            }
+        }
+        let (e, mm, _) = self.pool_maintenance(a, pool);
+        let fee = fee_due.min((e - mm).max(0));
+        if fee > 0 {
+            self.credit(a, pool, -fee);
+            self.change_fund(fee, out);
+        }
+        out.emit(EventKind::LiquidationFinished {
+            account: a,
+            market,
+            fee: saturate(fee),
+            equity: e - fee,
+        });
+    }
+
+    /// `(lots, limit)` of the first liquidation order: the size that brings the pool to
+    /// MM × (1 + buffer) if filled at the mark, or the whole position when the pool's
+    /// equity is ≤ 0 or the rest would be under the minimum notional; limited to the
+    /// band price, never beyond the bankruptcy price.
+    #[allow(clippy::too_many_arguments)]
+    fn partial_order(
+        &self,
+        a: AccountId,
+        m: MarketId,
+        cfg: &LiquidationConfig,
+        equity: i128,
+        mm: i128,
+        deep: Rate,
+        bk: i64,
+    ) -> (i64, i64) {
+        let mk = &self.markets[m.0 as usize];
+        let size = self.pos(a, m).size;
+        let u = i128::from(size.abs());
+        let target = mul_rate_up(mm, Rate::ONE + cfg.buffer);
+        let target_m = mul_rate_up(self.maintenance_margin(a, m), Rate::ONE + cfg.buffer);
+        let mut q = if equity <= 0 || target - equity >= target_m {
+            u
+        } else {
+            ceil_div(u * (target - equity), target_m).clamp(1, u)
+        };
+        if (u - q) * i128::from(mk.mark) < i128::from(cfg.min_notional) {
+            q = u;
+        }
+        let band = mul_rate_up(
+            mul_rate_up(i128::from(mk.mark), crate::risk::bps(i64::from(cfg.band_bps))),
+            Rate::ONE + deep,
+        ) as i64;
+        let tick = mk.book.cfg.tick;
+        let limit = if size > 0 {
+            to_tick(mk.mark - band, tick, true).max(to_tick(bk, tick, true))
+        } else {
+            to_tick(mk.mark + band, tick, false).min(to_tick(bk, tick, false))
+        };
+        (q as i64, limit)
+    }
+
+    /// Sends an IOC liquidation order closing up to `q` lots of the account's position at
+    /// `limit` or better; returns the value traded (Σ price × lots). No taker fee.
+    fn liquidation_order<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        m: MarketId,
+        q: i64,
+        limit: i64,
+        out: &mut Out<S>,
+    ) -> i128 {
+        let cfg = &self.markets[m.0 as usize].book.cfg;
+        if q <= 0 || limit < cfg.min_price.0 || limit > cfg.max_price.0 {
+            return 0; // no admissible price at or better than the bankruptcy price
+        }
+        let side = if self.pos(a, m).size > 0 {
+            Side::Sell
+        } else {
+            Side::Buy
+        };
+        let id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
+        out.emit(EventKind::LiquidationOrder {
+            order_id: id,
+            account: a,
+            market: m,
+            side,
+            price: Price(limit),
+            qty: Qty(q),
+        });
+        let taker = Taker {
+            id,
+            account: a,
+            side,
+            limit: Price(limit),
+            stp: StpMode::CancelResting,
+            liquidation: true,
+        };
+        self.liquidated_value = 0;
+        self.match_against_book(m, taker, Qty(q), out);
+        self.liquidated_value
+    }
+
+    /// Closes the rest of the position at the bankruptcy price: the insurance fund takes
+    /// over as many lots as it can pay for, auto-deleveraging takes the rest. Returns
+    /// the value closed.
+    fn backstop<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        m: MarketId,
+        bk: i64,
+        out: &mut Out<S>,
+    ) -> i128 {
+        let size = self.pos(a, m).size;
+        let lots = size.abs();
+        let close = if size > 0 { Side::Sell } else { Side::Buy };
+        let covered = self.fund_can_take(m, close.opposite(), lots, bk);
+        if covered > 0 {
+            self.settle(m, a, close, Price(bk), covered, 0, out);
+            let gain = self.fund_trade(m, close.opposite(), covered, bk);
+            out.emit(EventKind::Backstop {
+                account: a,
+                market: m,
+                qty: Qty(covered),
+                price: Price(bk),
+            });
+            self.change_fund(gain, out);
+        }
+        if covered < lots {
+            self.deleverage(a, m, close, lots - covered, bk, out);
+        }
+        i128::from(lots) * i128::from(bk)
+    }
+
+    /// Money change of the fund if it trades `q` lots on `side` at the bankruptcy price
+    /// `bk`, booking them at the mark: its realised PnL plus `q × (mark − bk)` (buying).
+    fn fund_gain(&self, m: MarketId, side: Side, q: i64, bk: i64) -> i128 {
+        let mk = &self.markets[m.0 as usize];
+        let (mut size, mut cost) = (mk.fund_size, mk.fund_cost);
+        let realised = trade(&mut size, &mut cost, side, q, mk.mark);
+        let edge = i128::from(q) * i128::from(mk.mark - bk);
+        realised + if side == Side::Buy { edge } else { -edge }
+    }
+
+    /// Most lots (≤ `lots`) the fund can take over without its balance going negative.
+    fn fund_can_take(&self, m: MarketId, side: Side, lots: i64, bk: i64) -> i64 {
+        let ok = |q: i64| self.insurance + self.fund_gain(m, side, q, bk) >= 0;
+        if ok(lots) {
+            return lots;
+        }
+        // The feasible set is a prefix [0, q*]: the gain is piecewise linear with at most
+        // two pieces and the full size is infeasible.
+        let (mut lo, mut hi) = (0, lots);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if ok(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Books `q` lots on `side` into the fund's position at the mark; returns its money change.
+    fn fund_trade(&mut self, m: MarketId, side: Side, q: i64, bk: i64) -> i128 {
+        let gain = self.fund_gain(m, side, q, bk);
+        let mk = &mut self.markets[m.0 as usize];
+        let old = mk.fund_size;
+        trade(&mut mk.fund_size, &mut mk.fund_cost, side, q, mk.mark);
+        // The fund's money moves by `gain` in change_fund; here only its position.
+        mk.oi += mk.fund_size.max(0) - old.max(0);
+        gain
+    }
+
+    /// Moves the insurance fund by `delta` and reports it.
+    pub(super) fn change_fund<S: EventSink>(&mut self, delta: i128, out: &mut Out<S>) {
+        self.insurance += delta;
+        out.emit(EventKind::InsuranceFund {
+            balance: self.insurance,
+            change: delta,
+        });
+    }
+
+    /// Auto-deleveraging: closes `need` lots of the bankrupt account's position on
+    /// `close` at `bk` against opposite positions chosen by the market's ADL mode.
+    fn deleverage<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        m: MarketId,
+        close: Side,
+        need: i64,
+        bk: i64,
+        out: &mut Out<S>,
+    ) {
+        let mode = self.liquidation_config(m).map_or(AdlMode::Queue, |c| c.adl);
+        // Opposite holders: their size has the sign of the bankrupt account's close.
+        let want_sign: i64 = if close == Side::Buy { 1 } else { -1 };
+        self.adl_ranks.clear();
+        for b in 0..self.cfg.max_accounts {
+            let p = self.pos(AccountId(b), m);
+            if b != a.0 && p.size.signum() == want_sign {
+                let rank = self.adl_rank(AccountId(b), m);
+                self.adl_ranks.push((rank, b, p.size.abs(), 0));
+            }
+        }
+        // Highest rank first, ties by account id.
+        self.adl_ranks
+            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        let mut left = need;
+        if mode == AdlMode::ProRata {
+            let profitable: i128 = self
+                .adl_ranks
+                .iter()
+                .filter(|r| r.0 > 0)
+                .map(|r| i128::from(r.2))
+                .sum();
+            if profitable > 0 {
+                let take = i128::from(need).min(profitable);
+                for r in self.adl_ranks.iter_mut().filter(|r| r.0 > 0) {
+                    r.3 = (take * i128::from(r.2) / profitable) as i64;
+                    left -= r.3;
+                }
+            }
+        }
+        // What pro-rata rounding left (or all of it, in queue mode): rank order.
+        for r in &mut self.adl_ranks {
+            let extra = left.min(r.2 - r.3);
+            r.3 += extra;
+            left -= extra;
+        }
+        for k in 0..self.adl_ranks.len() {
+            let (_, b, _, q) = self.adl_ranks[k];
+            if q == 0 {
+                continue;
+            }
+            let b = AccountId(b);
+            self.settle(m, a, close, Price(bk), q, 0, out);
+            self.settle(m, b, close.opposite(), Price(bk), q, 0, out);
+            out.emit(EventKind::AdlFill {
+                market: m,
+                account: a,
+                counterparty: b,
+                qty: Qty(q),
+                price: Price(bk),
+            });
+        }
+        if left > 0 {
+            // Only the fund itself holds the rest of the opposite side: it takes it.
+            self.settle(m, a, close, Price(bk), left, 0, out);
+            let gain = self.fund_trade(m, close.opposite(), left, bk);
+            out.emit(EventKind::Backstop {
+                account: a,
+                market: m,
+                qty: Qty(left),
+                price: Price(bk),
+            });
+            self.change_fund(gain, out);
+        }
+    }
+
+    /// ADL rank of a position: unrealised PnL% × effective leverage when in profit,
+    /// PnL% ÷ effective leverage otherwise (I32F32, saturating, truncated).
+    fn adl_rank(&self, b: AccountId, m: MarketId) -> Rate {
+        let p = self.pos(b, m);
+        let mark = i128::from(self.markets[m.0 as usize].mark);
+        let upnl = i128::from(p.size) * mark - p.cost;
+        let notional = i128::from(p.size).abs() * mark;
+        let (equity, _, _) = self.pool_maintenance(b, self.pool_of(b, m));
+        let frac = |n: i128, d: i128| -> Rate {
+            if d <= 0 {
+                return Rate::MAX;
+            }
+            let bits = n.saturating_mul(1 << 32) / d;
+            Rate::from_bits(bits.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
+        };
+        let pct = frac(upnl, p.cost.abs().max(1));
+        let lev = frac(notional, equity);
+        if upnl >= 0 {
+            pct.saturating_mul(lev)
+        } else if lev == Rate::ZERO {
+            Rate::MIN
+        } else {
+            pct.saturating_div(lev)
+        }
+    }
+}

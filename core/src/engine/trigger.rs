@@ -1,0 +1,371 @@
+//! The liquidation trigger index: finds the positions that may have fallen below
+//! maintenance margin without scanning every account.
+//!
+//! A position alone in its pool (isolated, or the only cross position of its account)
+//! is keyed by its conservative trigger price ([`RiskConfig::trigger_price`]), which
+//! depends only on size, cost and pool money, not on the mark or the current volatility
+//! scale: it is recomputed when those change (fills, funding, money commands), never on
+//! a mark move. Keys sit in price buckets over the market's band, one list per bucket
+//! and side, with a hierarchical bitmap of non-empty buckets per side; a mark move visits
+//! the buckets at or beyond the mark, i.e. O(log buckets + candidates + one bucket).
+//! Positions of cross pools that hold several markets sit in a per-market list and are
+//! re-checked on every mark move of that market. Every candidate is then checked exactly.
+//!
+//! Invariants (checked by `verify_triggers`): every position with a non-zero size in a
+//! market with liquidation parameters is in exactly one list of that market — its key's
+//! bucket and side if it is alone in its pool, the multi-market list otherwise — with
+//! `lots = |size|`; bucket bits are set exactly for non-empty buckets; `heat` sums `lots`.
+
+use super::{margin::PoolId, Engine};
+use crate::book::bitmap::Bitmap;
+use crate::market::MarketConfig;
+use crate::pool::NIL;
+use crate::risk::RiskConfig;
+use crate::types::{AccountId, MarketId, Price};
+
+/// Most trigger buckets per market.
+pub const MAX_BUCKETS: usize = 4096;
+
+/// Where a position is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(super) enum Slot {
+    /// Not indexed: flat, no liquidation in this market, or a key outside the band that
+    /// no admissible mark can reach.
+    #[default]
+    None,
+    /// Long, liquidatable at marks ≤ key; in this bucket.
+    Long(u32),
+    /// Short, liquidatable at marks ≥ key; in this bucket.
+    Short(u32),
+    /// Part of a cross pool holding several markets.
+    Multi,
+}
+
+/// One position's links, parallel to the engine's positions.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Link {
+    next: u32,
+    prev: u32,
+    slot: Slot,
+    key: i64,
+    lots: i64,
+}
+
+/// One market's trigger buckets.
+#[derive(Clone, Debug)]
+pub(super) struct TriggerIndex {
+    lo: i64,
+    hi: i64,
+    /// Prices per bucket.
+    width: i64,
+    long_head: Vec<u32>,
+    short_head: Vec<u32>,
+    multi_head: u32,
+    long_bits: Bitmap,
+    short_bits: Bitmap,
+    /// Lots per bucket, longs then shorts: the liquidation heatmap.
+    heat: Vec<i64>,
+}
+
+impl TriggerIndex {
+    /// An empty index over the market's band.
+    pub(super) fn new(cfg: &MarketConfig) -> TriggerIndex {
+        let levels = cfg.levels();
+        let n = levels.min(MAX_BUCKETS);
+        let width = (levels.div_ceil(n)) as i64 * cfg.tick;
+        let n = ((cfg.max_price.0 - cfg.min_price.0) / width + 1) as usize;
+        TriggerIndex {
+            lo: cfg.min_price.0,
+            hi: cfg.max_price.0,
+            width,
+            long_head: vec![NIL; n],
+            short_head: vec![NIL; n],
+            multi_head: NIL,
+            long_bits: Bitmap::new(n),
+            short_bits: Bitmap::new(n),
+            heat: vec![0; 2 * n],
+        }
+    }
+
+    fn bucket(&self, price: i64) -> u32 {
+        ((price.clamp(self.lo, self.hi) - self.lo) / self.width) as u32
+    }
+
+    /// Number of buckets.
+    fn buckets(&self) -> usize {
+        self.long_head.len()
+    }
+}
+
+impl Engine {
+    /// Unlinks position `i` from whatever list holds it.
+    fn unlink_position(&mut self, m: usize, i: usize) {
+        let l = self.links[i];
+        let ix = self.markets[m].trigger.as_mut().expect("linked only where indexed");
+        let head = match l.slot {
+            Slot::None => return,
+            Slot::Long(b) => {
+                ix.heat[b as usize] -= l.lots;
+                &mut ix.long_head[b as usize]
+            }
+            Slot::Short(b) => {
+                ix.heat[ix.long_head.len() + b as usize] -= l.lots;
+                &mut ix.short_head[b as usize]
+            }
+            Slot::Multi => &mut ix.multi_head,
+        };
+        if l.prev == NIL {
+            *head = l.next;
+        } else {
+            self.links[l.prev as usize].next = l.next;
+        }
+        if l.next != NIL {
+            self.links[l.next as usize].prev = l.prev;
+        }
+        let ix = self.markets[m].trigger.as_mut().expect("indexed");
+        match l.slot {
+            Slot::Long(b) if ix.long_head[b as usize] == NIL => ix.long_bits.clear(b as usize),
+            Slot::Short(b) if ix.short_head[b as usize] == NIL => ix.short_bits.clear(b as usize),
+            _ => {}
+        }
+        self.links[i].slot = Slot::None;
+    }
+
+    fn link_position(&mut self, m: usize, i: usize, slot: Slot, key: i64, lots: i64) {
+        let ix = self.markets[m].trigger.as_mut().expect("indexed");
+        let head = match slot {
+            Slot::None => return,
+            Slot::Long(b) => {
+                ix.heat[b as usize] += lots;
+                ix.long_bits.set(b as usize);
+                &mut ix.long_head[b as usize]
+            }
+            Slot::Short(b) => {
+                ix.heat[ix.long_head.len() + b as usize] += lots;
+                ix.short_bits.set(b as usize);
+                &mut ix.short_head[b as usize]
+            }
+            Slot::Multi => &mut ix.multi_head,
+        };
+        let old = *head;
+        *head = i as u32;
+        if old != NIL {
+            self.links[old as usize].prev = i as u32;
+        }
+        self.links[i] = Link {
+            next: old,
+            prev: NIL,
+            slot,
+            key,
+            lots,
+        };
+    }
+
+    /// Re-keys every position of a pool after its money or positions changed, and queues
+    /// the account for the end-of-command check.
+    pub(super) fn touch(&mut self, a: AccountId, pool: PoolId) {
+        if self.liquidating_markets == 0 {
+            return;
+        }
+        let (first, last) = match pool {
+            PoolId::Cross => (0, self.markets.len()),
+            PoolId::Isolated(m) => (m.0 as usize, m.0 as usize + 1),
+        };
+        let base = self.pos_index(a, MarketId(0));
+        let mut held = 0;
+        for m in first..last {
+            let p = &self.positions[base + m];
+            if p.size != 0 && self.markets[m].trigger.is_some() && (p.isolated == (pool != PoolId::Cross)) {
+                held += 1;
+            }
+        }
+        let money = self.pool_money(a, pool);
+        for m in first..last {
+            let p = self.positions[base + m];
+            let Some(r) = self.markets[m].book.cfg.risk.as_ref().filter(|_| self.markets[m].trigger.is_some()) else {
+                continue;
+            };
+            if p.isolated != (pool != PoolId::Cross) {
+                continue;
+            }
+            let (slot, key) = if p.size == 0 {
+                (Slot::None, 0)
+            } else if held > 1 {
+                (Slot::Multi, 0)
+            } else {
+                let key = r.trigger_price(p.size, p.cost, money);
+                (self.slot_for(m, p.size, key), key)
+            };
+            let i = base + m;
+            self.unlink_position(m, i);
+            self.link_position(m, i, slot, key, p.size.abs());
+        }
+        self.queue_check(a);
+    }
+
+    fn slot_for(&self, m: usize, size: i64, key: i64) -> Slot {
+        let ix = self.markets[m].trigger.as_ref().expect("indexed");
+        if size > 0 && key >= ix.lo {
+            Slot::Long(ix.bucket(key))
+        } else if size < 0 && key <= ix.hi {
+            Slot::Short(ix.bucket(key))
+        } else {
+            Slot::None
+        }
+    }
+
+    /// Adds an account to the accounts checked at the end of the command.
+    pub(super) fn queue_check(&mut self, a: AccountId) {
+        let acct = &mut self.accounts[a.0 as usize];
+        if !acct.queued {
+            acct.queued = true;
+            self.to_check.push(a.0);
+        }
+    }
+
+    /// True if position `i` in market `m` may be below maintenance margin at the mark.
+    pub(super) fn may_trigger(&self, m: usize, i: usize) -> bool {
+        let mark = self.markets[m].mark;
+        let l = &self.links[i];
+        match l.slot {
+            Slot::None => false,
+            Slot::Long(_) => mark <= l.key,
+            Slot::Short(_) => mark >= l.key,
+            Slot::Multi => true,
+        }
+    }
+
+    /// Queues the holders that may have crossed their trigger after a mark move.
+    pub(super) fn mark_moved(&mut self, m: usize) {
+        let Some(ix) = self.markets[m].trigger.as_ref() else {
+            return;
+        };
+        let mark = self.markets[m].mark;
+        let at = ix.bucket(mark) as usize;
+        let multi = ix.multi_head;
+        let (mut long_b, mut short_b) = (
+            ix.long_bits.next_at_or_after(at),
+            ix.short_bits.prev_at_or_before(at),
+        );
+        // Longs: buckets at or above the mark's; shorts: at or below.
+        while let Some(b) = long_b {
+            let mut i = self.markets[m].trigger.as_ref().expect("indexed").long_head[b];
+            while i != NIL {
+                let l = self.links[i as usize];
+                if b != at || mark <= l.key {
+                    self.queue_check(self.account_of(i as usize));
+                }
+                i = l.next;
+            }
+            let ix = self.markets[m].trigger.as_ref().expect("indexed");
+            long_b = if b + 1 < ix.buckets() { ix.long_bits.next_at_or_after(b + 1) } else { None };
+        }
+        while let Some(b) = short_b {
+            let mut i = self.markets[m].trigger.as_ref().expect("indexed").short_head[b];
+            while i != NIL {
+                let l = self.links[i as usize];
+                if b != at || mark >= l.key {
+                    self.queue_check(self.account_of(i as usize));
+                }
+                i = l.next;
+            }
+            let ix = self.markets[m].trigger.as_ref().expect("indexed");
+            short_b = if b > 0 { ix.short_bits.prev_at_or_before(b - 1) } else { None };
+        }
+        let mut i = multi;
+        while i != NIL {
+            let l = self.links[i as usize];
+            self.queue_check(self.account_of(i as usize));
+            i = l.next;
+        }
+    }
+
+    fn account_of(&self, i: usize) -> AccountId {
+        AccountId((i / self.cfg.max_markets as usize) as u32)
+    }
+
+    /// The liquidation heatmap of a market: `f(low price, high price, long lots, short
+    /// lots)` for every bucket, ascending, where a position counts in the bucket of its
+    /// trigger price at the volatility cap (the highest mark at which a long could be
+    /// liquidated; the lowest for a short). Multi-market cross positions are not in it.
+    /// O(buckets).
+    pub fn liquidation_heatmap(&self, m: MarketId, mut f: impl FnMut(Price, Price, i64, i64)) {
+        let Some(ix) = self.markets.get(m.0 as usize).and_then(|s| s.trigger.as_ref()) else {
+            return;
+        };
+        let n = ix.buckets();
+        for b in 0..n {
+            let lo = ix.lo + b as i64 * ix.width;
+            let hi = (lo + ix.width - 1).min(ix.hi);
+            f(Price(lo), Price(hi), ix.heat[b], ix.heat[n + b]);
+        }
+    }
+
+    /// Checks the index against a brute-force scan: every held position is linked once,
+    /// in the right list, under the key its pool implies now.
+    pub(super) fn verify_triggers(&self) -> Result<(), String> {
+        for (m, mk) in self.markets.iter().enumerate() {
+            let Some(ix) = mk.trigger.as_ref() else {
+                continue;
+            };
+            let r: &RiskConfig = mk.book.cfg.risk.as_ref().expect("indexed markets are leveraged");
+            let n = ix.buckets();
+            let mut heat = vec![0i64; 2 * n];
+            let mut linked = 0usize;
+            let heads = ix.long_head.iter().map(|&h| (h, true)).chain(ix.short_head.iter().map(|&h| (h, false))).chain([(ix.multi_head, false)]);
+            for (b, (head, _)) in heads.enumerate() {
+                let (mut prev, mut i) = (NIL, head);
+                while i != NIL {
+                    let l = self.links[i as usize];
+                    if l.prev != prev || i as usize % self.cfg.max_markets as usize != m {
+                        return Err(format!("market {m}: trigger list {b} broken at {i}"));
+                    }
+                    if b < 2 * n {
+                        heat[b] += l.lots;
+                    }
+                    linked += 1;
+                    prev = i;
+                    i = l.next;
+                }
+            }
+            if heat != ix.heat {
+                return Err(format!("market {m}: heatmap out of step"));
+            }
+            for b in 0..n {
+                if ix.long_bits.get(b) != (ix.long_head[b] != NIL) || ix.short_bits.get(b) != (ix.short_head[b] != NIL) {
+                    return Err(format!("market {m}: bucket bit {b} wrong"));
+                }
+            }
+            let mut expected = 0usize;
+            for a in (0..self.cfg.max_accounts).map(AccountId) {
+                let i = self.pos_index(a, MarketId(m as u32));
+                let p = &self.positions[i];
+                let pool = if p.isolated { PoolId::Isolated(MarketId(m as u32)) } else { PoolId::Cross };
+                let held = (0..self.markets.len()).filter(|&k| {
+                    let q = &self.positions[self.pos_index(a, MarketId(k as u32))];
+                    q.size != 0 && self.markets[k].trigger.is_some() && match pool {
+                        PoolId::Cross => !q.isolated,
+                        PoolId::Isolated(x) => x.0 as usize == k,
+                    }
+                }).count();
+                let want = if p.size == 0 {
+                    Slot::None
+                } else if held > 1 {
+                    Slot::Multi
+                } else {
+                    self.slot_for(m, p.size, r.trigger_price(p.size, p.cost, self.pool_money(a, pool)))
+                };
+                let l = &self.links[i];
+                let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_)) || l.key == r.trigger_price(p.size, p.cost, self.pool_money(a, pool));
+                if l.slot != want || !key_ok || (want != Slot::None && l.lots != p.size.abs()) {
+                    return Err(format!("market {m} account {}: linked {:?} want {want:?}", a.0, l.slot));
+                }
+                expected += usize::from(want != Slot::None);
+            }
+            if expected != linked {
+                return Err(format!("market {m}: {linked} linked, {expected} expected"));
+            }
+        }
+        Ok(())
+    }
+}
