@@ -71,15 +71,49 @@ pub fn markets() -> [MarketConfig; 3] {
 /// The set-up prefix: the markets, accounts 0..=3 (4 stays closed, 5 is out of range),
 /// 3,000 atoms of collateral each, and marks of 150 in both leveraged markets.
 pub fn setup() -> Vec<Command> {
-    let mut kinds: Vec<CommandKind> = markets()
+    setup_with(markets(), 3_000, None)
+}
+
+/// Liquidation parameters of the generated liquidating markets: buffer 10%, minimum
+/// notional 100, band 2%, fee 0.5%.
+pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfig {
+    cascade_core::LiquidationConfig {
+        buffer: bps(1_000),
+        min_notional: 100,
+        band_bps: 200,
+        fee_rate: bps(50),
+        adl,
+    }
+}
+
+/// [`markets`] with liquidation on: market 1 deleverages pro rata, market 2 by queue.
+pub fn liquidating_markets() -> [MarketConfig; 3] {
+    let mut m = markets();
+    for (i, adl) in [(1, cascade_core::AdlMode::ProRata), (2, cascade_core::AdlMode::Queue)] {
+        let mut r = m[i].risk.expect("leveraged");
+        r.liquidation = Some(liquidation(adl));
+        m[i].risk = Some(r);
+    }
+    m
+}
+
+/// The set-up prefix for `markets` with `deposit` atoms per account and, if given, an
+/// insurance fund deposit.
+pub fn setup_with(
+    markets: [MarketConfig; 3],
+    deposit: i64,
+    insurance: Option<i64>,
+) -> Vec<Command> {
+    let mut kinds: Vec<CommandKind> = markets
         .into_iter()
         .map(|m| CommandKind::AddMarket(Box::new(m)))
         .collect();
     kinds.extend((0..4).map(|a| CommandKind::OpenAccount(AccountId(a))));
     kinds.extend((0..4).map(|a| CommandKind::Deposit {
         account: AccountId(a),
-        amount: 3_000,
+        amount: deposit,
     }));
+    kinds.extend(insurance.map(|amount| CommandKind::InsuranceDeposit { amount }));
     kinds.extend((1..3).map(|m| CommandKind::MarkPrice {
         market: MarketId(m),
         price: Price(150),
@@ -195,14 +229,71 @@ pub fn arb_kind() -> impl Strategy<Value = CommandKind> {
 
 /// The set-up prefix followed by `1..=max_len` random commands, sequenced from 1.
 pub fn arb_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
-    proptest::collection::vec(arb_kind(), 1..=max_len).prop_map(|kinds| {
-        let mut cmds = setup();
-        let start = cmds.len() as u64 + 1;
-        cmds.extend(kinds.into_iter().enumerate().map(|(i, kind)| Command {
-            seq: start + i as u64,
-            ts_ns: i as u64,
-            kind,
-        }));
-        cmds
-    })
+    proptest::collection::vec(arb_kind(), 1..=max_len).prop_map(|kinds| sequence(setup(), kinds))
+}
+
+/// A stream on [`liquidating_markets`]: small deposits (60..=400 atoms per account, so
+/// mark moves liquidate), an insurance fund of 0..=200 atoms, then random commands.
+pub fn arb_liquidation_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+    let step = prop_oneof![
+        3 => arb_kind().prop_map(|k| vec![k]),
+        2 => arb_trade(),
+        1 => (1u32..3, 125i64..=175).prop_map(|(m, p)| vec![CommandKind::MarkPrice {
+            market: MarketId(m),
+            price: Price(p),
+        }]),
+    ];
+    (
+        60i64..=400,
+        prop_oneof![Just(None), (1i64..=200).prop_map(Some)],
+        proptest::collection::vec(step, 1..=max_len),
+    )
+        .prop_map(|(deposit, fund, steps)| {
+            // Smaller top-ups, so that accounts stay close to their margin.
+            let kinds = steps.into_iter().flatten().map(|k| match k {
+                CommandKind::Deposit { account, amount } => CommandKind::Deposit {
+                    account,
+                    amount: amount / 20,
+                },
+                k => k,
+            });
+            sequence(setup_with(liquidating_markets(), deposit, fund), kinds.collect())
+        })
+}
+
+/// A resting order of one account and an IOC of another that crosses it: builds
+/// positions quickly.
+fn arb_trade() -> impl Strategy<Value = Vec<CommandKind>> {
+    (0u32..4, 0u32..4, 1u32..3, any::<bool>(), 28i64..=32, 1i64..=9, 0u64..8).prop_map(
+        |(maker, taker, market, buy, p, qty, client)| {
+            let side = if buy { Side::Buy } else { Side::Sell };
+            let order = |account, side, order_type| {
+                CommandKind::NewOrder(NewOrder {
+                    account: AccountId(account),
+                    market: MarketId(market),
+                    client_id: ClientOrderId(client),
+                    side,
+                    order_type,
+                    qty: Qty(qty),
+                    stp: StpMode::CancelResting,
+                    reduce_only: false,
+                })
+            };
+            let price = Price(p * 5);
+            vec![
+                order(maker, side, OrderType::Limit(price)),
+                order(taker, side.opposite(), OrderType::Ioc(price)),
+            ]
+        },
+    )
+}
+
+fn sequence(mut cmds: Vec<Command>, kinds: Vec<CommandKind>) -> Vec<Command> {
+    let start = cmds.len() as u64 + 1;
+    cmds.extend(kinds.into_iter().enumerate().map(|(i, kind)| Command {
+        seq: start + i as u64,
+        ts_ns: i as u64,
+        kind,
+    }));
+    cmds
 }

@@ -184,6 +184,7 @@ impl Engine {
                 continue;
             }
             let mut value: i128 = 0;
+            let mut last_order = None;
             for step in 0..3 {
                 let (e, mm, _) = self.pool_maintenance(a, pool);
                 let size = self.pos(a, m).size;
@@ -199,24 +200,29 @@ impl Engine {
                     i128::from(mark) + e.div_euclid(i128::from(u))
                 };
                 let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
-                value += match step {
-                    0 => {
-                        let (q, limit) = self.partial_order(a, m, &cfg, e, mm, deep, bk);
-                        self.liquidation_order(a, m, q, limit, out)
+                let tick = self.markets[mi].book.cfg.tick;
+                let order = match step {
+                    0 => self.partial_order(a, m, &cfg, e, mm, deep, bk),
+                    1 => (u, to_tick(bk, tick, size > 0)),
+                    _ => {
+                        value += self.backstop(a, m, bk, out);
+                        break;
                     }
-                    1 => {
-                        let tick = self.markets[mi].book.cfg.tick;
-                        self.liquidation_order(a, m, u, to_tick(bk, tick, size > 0), out)
-                    }
-                    _ => self.backstop(a, m, bk, out),
                 };
+                // The second order is skipped when it would repeat an unfilled first one.
+                if last_order != Some((order, 0)) {
+                    let traded = self.liquidation_order(a, m, order.0, order.1, out);
+                    value += traded;
+                    last_order = Some((order, traded));
+                }
             }
             let scale = self.markets[mi].scale;
             fee_due += mul_rate_up(
                 mul_rate_up(mul_rate_up(value, cfg.fee_rate), scale),
                 Rate::ONE + deep,
             );
-            if self.pool_maintenance(a, pool).0 >= self.pool_maintenance(a, pool).1 {
+            let (e, mm, _) = self.pool_maintenance(a, pool);
+            if e >= mm {
                 break;
             }
         }

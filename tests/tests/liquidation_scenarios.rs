@@ -1,0 +1,393 @@
+//! Hand-checked liquidation scenarios. Every expected number is worked out in the
+//! comments from the formulas in docs/SEMANTICS.md ("Liquidation").
+//!
+//! Common set-up: markets with one maintenance tier of 2.5% (the rate is
+//! `bps(250)` = 0.0249999999..., so MM = ceil(notional × 0.025 − ε)), 20× max leverage,
+//! no fees, no volatility scaling (scale 1), liquidation buffer 0, minimum notional 0,
+//! band 1% (bps(100) = 0.0099999999...), liquidation fee 1%. Marks start at 1,000.
+
+use cascade_core::risk::{bps, tier_table};
+use cascade_core::{
+    AccountId, AdlMode, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event,
+    EventKind, LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate,
+    RiskConfig, Side, StpMode,
+};
+
+fn risk(adl: AdlMode) -> RiskConfig {
+    let (tiers, tier_count) = tier_table(&[(1_000_000_000, bps(250))]);
+    RiskConfig {
+        max_leverage: 20,
+        tiers,
+        tier_count,
+        maker_fee: Rate::ZERO,
+        taker_fee: Rate::ZERO,
+        vol_lambda: Rate::ZERO,
+        vol_k: Rate::ZERO,
+        vol_floor: Rate::ONE,
+        vol_cap: Rate::ONE,
+        oi_cap: 1_000_000,
+        account_oi_share_bps: 10_000,
+        max_mark_move_bps: 5_000,
+        liquidation: Some(LiquidationConfig {
+            buffer: Rate::ZERO,
+            min_notional: 0,
+            band_bps: 100,
+            fee_rate: bps(100),
+            adl,
+        }),
+    }
+}
+
+struct H {
+    engine: Engine,
+    events: Vec<Event>,
+    seq: u64,
+    client: u64,
+}
+
+impl H {
+    /// `markets` leveraged markets (tick 1, prices 1..=100,000), accounts 0..=9 open.
+    fn new(markets: u32, adl: AdlMode) -> H {
+        let mut h = H {
+            engine: Engine::new(EngineConfig::default()),
+            events: Vec::new(),
+            seq: 0,
+            client: 0,
+        };
+        for m in 0..markets {
+            let cfg = MarketConfig {
+                tick: 1,
+                lot_base_atoms: 1,
+                min_price: Price(1),
+                max_price: Price(100_000),
+                max_qty: Qty(1_000),
+                market_band_bps: 1_000,
+                risk: Some(risk(adl)),
+            };
+            h.ok(CommandKind::AddMarket(Box::new(cfg)));
+            h.mark(m, 1_000);
+        }
+        for a in 0..10 {
+            h.ok(CommandKind::OpenAccount(AccountId(a)));
+        }
+        h
+    }
+
+    fn run(&mut self, kind: CommandKind) -> &[Event] {
+        self.seq += 1;
+        self.events.clear();
+        self.engine.apply(
+            &Command {
+                seq: self.seq,
+                ts_ns: 0,
+                kind,
+            },
+            &mut self.events,
+        );
+        self.engine.verify().expect("invariants");
+        &self.events
+    }
+
+    fn ok(&mut self, kind: CommandKind) {
+        let k = format!("{kind:?}");
+        let events = self.run(kind);
+        assert_eq!(cascade_core::rejection(events), None, "{k}");
+    }
+
+    fn mark(&mut self, m: u32, price: i64) {
+        self.ok(CommandKind::MarkPrice {
+            market: MarketId(m),
+            price: Price(price),
+        });
+    }
+
+    fn deposit(&mut self, a: u32, amount: i64) {
+        self.ok(CommandKind::Deposit {
+            account: AccountId(a),
+            amount,
+        });
+    }
+
+    fn isolate(&mut self, a: u32, m: u32, bucket: i64) {
+        self.ok(CommandKind::SetMarginMode {
+            account: AccountId(a),
+            market: MarketId(m),
+            isolated: true,
+        });
+        self.ok(CommandKind::TransferIsolated {
+            account: AccountId(a),
+            market: MarketId(m),
+            amount: bucket,
+        });
+    }
+
+    fn order(&mut self, a: u32, m: u32, side: Side, order_type: OrderType, qty: i64) {
+        self.client += 1;
+        self.ok(CommandKind::NewOrder(NewOrder {
+            account: AccountId(a),
+            market: MarketId(m),
+            client_id: ClientOrderId(self.client),
+            side,
+            order_type,
+            qty: Qty(qty),
+            stp: StpMode::CancelResting,
+            reduce_only: false,
+        }));
+    }
+
+    /// `maker` rests `qty` at 1,000 on the opposite side of `taker`, who takes it.
+    fn trade(&mut self, m: u32, taker: u32, maker: u32, taker_side: Side, qty: i64) {
+        self.order(maker, m, taker_side.opposite(), OrderType::Limit(Price(1_000)), qty);
+        self.order(taker, m, taker_side, OrderType::Ioc(Price(1_000)), qty);
+    }
+
+    fn size(&self, a: u32, m: u32) -> i64 {
+        self.engine
+            .position(AccountId(a), MarketId(m))
+            .expect("position")
+            .size
+    }
+
+    fn kinds(&self) -> Vec<EventKind> {
+        self.events.iter().map(|e| e.kind).collect()
+    }
+}
+
+fn fills(events: &[EventKind]) -> Vec<(i64, i64, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            EventKind::Fill {
+                price,
+                qty,
+                liquidation,
+                ..
+            } => Some((price.0, qty.0, liquidation)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn adl_fills(events: &[EventKind]) -> Vec<(u32, i64, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            EventKind::AdlFill {
+                counterparty,
+                qty,
+                price,
+                ..
+            } => Some((counterparty.0, qty.0, price.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Isolated long of 20 lots at 1,000 with a 1,100 bucket; account 2 is short; account
+/// 3 bids 10 @ 960 and 100 @ `deep_bid`.
+fn isolated_long(adl: AdlMode, deep_bid: i64) -> H {
+    let mut h = H::new(1, adl);
+    h.deposit(1, 5_000);
+    h.isolate(1, 0, 1_100);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    // IM = 20 × 1,000 / 20 = 1,000, plus the fee reserve of 2 atoms per lot: 1,040 ≤ 1,100.
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(960)), 10);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(deep_bid)), 100);
+    h
+}
+
+#[test]
+fn isolated_long_is_liquidated_partially() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.mark(0, 955);
+    let ev = h.kinds();
+    // Equity = 1,100 + 20 × (955 − 1,000) = 200; MM = ceil(19,100 × 0.025 − ε) = 478.
+    assert!(ev.contains(&EventKind::MarginCall {
+        account: AccountId(1),
+        market: Some(MarketId(0)),
+        equity: 200,
+        maintenance: 478,
+    }));
+    // Size to restore MM: ceil(20 × (478 − 200) / 478) = 12 lots. Bankruptcy price
+    // 955 − floor(200 / 20) = 945. Depth (478 − 200) / 478 = 0.5816; band
+    // ceil(ceil(955 × 0.01 − ε) × 1.5816) = ceil(10 × 1.5816) = 16 → 939; the limit is
+    // the higher of band and bankruptcy price: 945.
+    assert!(ev.contains(&EventKind::LiquidationOrder {
+        order_id: cascade_core::OrderId(5),
+        account: AccountId(1),
+        market: MarketId(0),
+        side: Side::Sell,
+        price: Price(945),
+        qty: Qty(12),
+    }));
+    // Fills 10 @ 960 and 2 @ 950, no taker fee.
+    assert_eq!(fills(&ev), vec![(960, 10, true), (950, 2, true)]);
+    // Realised 11,500 − 12,000 = −500 → bucket 600; 8 lots left: equity
+    // 600 + 8 × 955 − 8,000 = 240 ≥ MM ceil(7,640 × 0.025 − ε) = 191: no second order.
+    // Fee: ceil(ceil(11,500 × 0.01 − ε) × 1.5816) = ceil(115 × 1.5816) = 182, capped at
+    // equity − MM = 49, leaving the pool exactly at MM.
+    assert_eq!(h.size(1, 0), 8);
+    assert!(ev.contains(&EventKind::LiquidationFinished {
+        account: AccountId(1),
+        market: Some(MarketId(0)),
+        fee: 49,
+        equity: 191,
+    }));
+    assert_eq!(h.engine.insurance_fund(), 49);
+    assert_eq!(h.engine.pool_risk(AccountId(1), Some(MarketId(0))), Some((191, 191)));
+}
+
+#[test]
+fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
+    let mut h = H::new(2, AdlMode::Queue);
+    h.deposit(1, 2_000);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    // Cross: long 20 in market 0 and long 10 in market 1, both at 1,000.
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.trade(1, 1, 2, Side::Buy, 10);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(925)), 100);
+    h.mark(0, 930);
+    let ev = h.kinds();
+    // Equity = 2,000 + 20 × (930 − 1,000) = 600; MM = ceil(18,600 × 0.025 − ε) +
+    // ceil(10,000 × 0.025 − ε) = 465 + 250 = 715; depth 115 / 715 = 0.1608.
+    assert!(ev.contains(&EventKind::MarginCall {
+        account: AccountId(1),
+        market: None,
+        equity: 600,
+        maintenance: 715,
+    }));
+    // Market 0 first: ceil(20 × (715 − 600) / 465) = 5 lots, limit
+    // max(930 − ceil(10 × 1.1608), 930 − floor(600 / 20)) = max(918, 900) = 918.
+    // Fills 5 @ 925: realised 4,625 − 5,000 = −375 → collateral 1,625; equity
+    // 1,625 + 15 × 930 − 15,000 = 575 < MM 349 + 250 = 599: the whole 15 lots follow,
+    // limited to the new bankruptcy price 930 − floor(575 / 15) = 892; they fill @ 925:
+    // realised 13,875 − 15,000 = −1,125 → collateral 500 ≥ MM 250 (market 1 only).
+    assert_eq!(fills(&ev), vec![(925, 5, true), (925, 15, true)]);
+    let orders: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match *e {
+            EventKind::LiquidationOrder { price, qty, .. } => Some((price.0, qty.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders, vec![(918, 5), (892, 15)]);
+    assert_eq!((h.size(1, 0), h.size(1, 1)), (0, 10));
+    // Fee: ceil(ceil(18,500 × 0.01 − ε) × 1.1608) = ceil(185 × 1.1608) = 215 ≤ 500 − 250.
+    assert!(ev.contains(&EventKind::LiquidationFinished {
+        account: AccountId(1),
+        market: None,
+        fee: 215,
+        equity: 285,
+    }));
+    assert_eq!(h.engine.insurance_fund(), 215);
+}
+
+#[test]
+fn a_gap_through_bankruptcy_is_taken_over_by_the_insurance_fund() {
+    let mut h = isolated_long(AdlMode::Queue, 900);
+    h.ok(CommandKind::InsuranceDeposit { amount: 10_000 });
+    h.ok(CommandKind::CancelByClientId {
+        account: AccountId(3),
+        client_id: ClientOrderId(3), // the 960 bid
+    });
+    h.mark(0, 930);
+    let ev = h.kinds();
+    // Equity = 1,100 − 1,400 = −300 < 0: depth 1, the whole position at the bankruptcy
+    // price 930 − floor(−300 / 20) = 945. The best bid is 900: nothing fills, and the
+    // same order is not sent twice.
+    assert!(fills(&ev).is_empty());
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, EventKind::LiquidationOrder { .. }))
+            .count(),
+        1
+    );
+    // The fund takes the 20 lots at 945, booked at the mark 930: it pays 20 × 15 = 300.
+    assert!(ev.contains(&EventKind::Backstop {
+        account: AccountId(1),
+        market: MarketId(0),
+        qty: Qty(20),
+        price: Price(945),
+    }));
+    assert!(ev.contains(&EventKind::InsuranceFund {
+        balance: 9_700,
+        change: -300,
+    }));
+    // The account ends flat at exactly zero: 1,100 + 20 × 945 − 20,000 = 0; no fee left.
+    assert_eq!(h.size(1, 0), 0);
+    assert_eq!(h.engine.fund_position(MarketId(0)), Some((20, 18_600)));
+    assert!(ev.contains(&EventKind::LiquidationFinished {
+        account: AccountId(1),
+        market: Some(MarketId(0)),
+        fee: 0,
+        equity: 0,
+    }));
+    assert!(adl_fills(&ev).is_empty());
+}
+
+/// The gap scenario with three profitable shorts: account 2 short 20 (100,000 deposit),
+/// account 4 short 5 (2,000), account 5 short 5 (5,000); account 6 long 10; and an
+/// insurance fund of `fund`.
+fn adl_scenario(adl: AdlMode, fund: i64) -> H {
+    let mut h = H::new(1, adl);
+    h.deposit(1, 5_000);
+    h.isolate(1, 0, 1_100);
+    for (a, d) in [(2, 100_000), (3, 1_000_000), (4, 2_000), (5, 5_000), (6, 100_000)] {
+        h.deposit(a, d);
+    }
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.order(4, 0, Side::Sell, OrderType::Limit(Price(1_000)), 5);
+    h.order(5, 0, Side::Sell, OrderType::Limit(Price(1_000)), 5);
+    h.order(6, 0, Side::Buy, OrderType::Ioc(Price(1_000)), 10);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(900)), 100);
+    if fund > 0 {
+        h.ok(CommandKind::InsuranceDeposit { amount: fund });
+    }
+    h.mark(0, 930);
+    h
+}
+
+#[test]
+fn an_empty_fund_deleverages_in_queue_rank_order() {
+    let h = adl_scenario(AdlMode::Queue, 0);
+    let ev = h.kinds();
+    // Ranks at mark 930 (PnL% × effective leverage): account 4: upnl 350, 350 / 5,000 =
+    // 7% × 4,650 / 2,350 = 0.139; account 5: 7% × 4,650 / 5,350 = 0.061; account 2:
+    // 7% × 18,600 / 101,400 = 0.013. The fund covers nothing (it would pay 15 per lot),
+    // so 20 lots are deleveraged at the bankruptcy price 945: 5 + 5 + 10.
+    assert_eq!(adl_fills(&ev), vec![(4, 5, 945), (5, 5, 945), (2, 10, 945)]);
+    assert_eq!((h.size(2, 0), h.size(4, 0), h.size(5, 0)), (-10, 0, 0));
+    assert_eq!(h.engine.insurance_fund(), 0);
+    assert_eq!(h.size(1, 0), 0);
+}
+
+#[test]
+fn adl_takes_only_what_the_fund_cannot_cover_in_both_modes() {
+    for (mode, expected) in [
+        // Queue: rank order 4, 5, 2.
+        (AdlMode::Queue, vec![(4, 5, 945), (5, 5, 945), (2, 4, 945)]),
+        // Pro rata over 30 profitable lots: floor(14 × 20/30) = 9, floor(14 × 5/30) = 2
+        // and 2; the one lot rounding left goes by rank, to account 4.
+        (AdlMode::ProRata, vec![(4, 3, 945), (5, 2, 945), (2, 9, 945)]),
+    ] {
+        // A fund of 100 pays for floor(100 / 15) = 6 lots (90 atoms): 14 lots are left.
+        let h = adl_scenario(mode, 100);
+        let ev = h.kinds();
+        assert!(ev.contains(&EventKind::Backstop {
+            account: AccountId(1),
+            market: MarketId(0),
+            qty: Qty(6),
+            price: Price(945),
+        }));
+        assert_eq!(h.engine.insurance_fund(), 10);
+        let got = adl_fills(&ev); // emitted in rank order
+        assert_eq!(got, expected, "{mode:?}");
+        // Deleveraged notional = exactly the uncovered lots at the bankruptcy price.
+        let notional: i64 = got.iter().map(|&(_, q, p)| q * p).sum();
+        assert_eq!(notional, 14 * 945, "{mode:?}");
+        assert_eq!(h.size(1, 0), 0);
+    }
+}
