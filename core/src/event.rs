@@ -625,9 +625,7 @@ impl Event {
                 .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
                 .i64(fee)
                 .i128(equity),
-            EventKind::InsuranceFund { balance, change } => {
-                w.tag(25).i128(balance).i128(change)
-            }
+            EventKind::InsuranceFund { balance, change } => w.tag(25).i128(balance).i128(change),
         };
         w.len
     }

@@ -259,17 +259,16 @@ impl RiskConfig {
                 } else if cap_rate >= ONE {
                     i128::MAX
                 } else {
-                    x.checked_mul(ONE).map_or(i128::MAX, |n| {
-                        ceil_div(n, u * (ONE - cap_rate))
-                    })
+                    x.checked_mul(ONE)
+                        .map_or(i128::MAX, |n| ceil_div(n, u * (ONE - cap_rate)))
                 }
             } else {
                 // |size|·p·(1 + cap·r) > money − cost + cap·A − 17
                 let y = money - cost + cap_amount - 17;
-                y.checked_mul(ONE).map_or(
-                    if y > 0 { i128::MAX } else { i128::MIN },
-                    |n| n.div_euclid(u * (ONE + cap_rate)),
-                )
+                y.checked_mul(ONE)
+                    .map_or(if y > 0 { i128::MAX } else { i128::MIN }, |n| {
+                        n.div_euclid(u * (ONE + cap_rate))
+                    })
             };
             t = Some(match t {
                 None => tk,
@@ -277,7 +276,8 @@ impl RiskConfig {
                 Some(v) => v.min(tk),
             });
         }
-        t.unwrap_or(0).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        t.unwrap_or(0)
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 }
 

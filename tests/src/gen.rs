@@ -89,7 +89,10 @@ pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfi
 /// [`markets`] with liquidation on: market 1 deleverages pro rata, market 2 by queue.
 pub fn liquidating_markets() -> [MarketConfig; 3] {
     let mut m = markets();
-    for (i, adl) in [(1, cascade_core::AdlMode::ProRata), (2, cascade_core::AdlMode::Queue)] {
+    for (i, adl) in [
+        (1, cascade_core::AdlMode::ProRata),
+        (2, cascade_core::AdlMode::Queue),
+    ] {
         let mut r = m[i].risk.expect("leveraged");
         r.liquidation = Some(liquidation(adl));
         m[i].risk = Some(r);
@@ -257,15 +260,26 @@ pub fn arb_liquidation_stream(max_len: usize) -> impl Strategy<Value = Vec<Comma
                 },
                 k => k,
             });
-            sequence(setup_with(liquidating_markets(), deposit, fund), kinds.collect())
+            sequence(
+                setup_with(liquidating_markets(), deposit, fund),
+                kinds.collect(),
+            )
         })
 }
 
 /// A resting order of one account and an IOC of another that crosses it: builds
 /// positions quickly.
 fn arb_trade() -> impl Strategy<Value = Vec<CommandKind>> {
-    (0u32..4, 0u32..4, 1u32..3, any::<bool>(), 28i64..=32, 1i64..=9, 0u64..8).prop_map(
-        |(maker, taker, market, buy, p, qty, client)| {
+    (
+        0u32..4,
+        0u32..4,
+        1u32..3,
+        any::<bool>(),
+        28i64..=32,
+        1i64..=9,
+        0u64..8,
+    )
+        .prop_map(|(maker, taker, market, buy, p, qty, client)| {
             let side = if buy { Side::Buy } else { Side::Sell };
             let order = |account, side, order_type| {
                 CommandKind::NewOrder(NewOrder {
@@ -284,8 +298,7 @@ fn arb_trade() -> impl Strategy<Value = Vec<CommandKind>> {
                 order(maker, side, OrderType::Limit(price)),
                 order(taker, side.opposite(), OrderType::Ioc(price)),
             ]
-        },
-    )
+        })
 }
 
 fn sequence(mut cmds: Vec<Command>, kinds: Vec<CommandKind>) -> Vec<Command> {

@@ -37,7 +37,10 @@ fn inflow(cmd: &Command, events: &[Event]) -> i128 {
 fn check(engine: &Engine, net: i128) -> Result<(), String> {
     engine.verify()?; // books, ledgers, positions sum to zero (fund included), trigger index
     if engine.money_accounted() != net {
-        return Err(format!("money {} vs net deposits {net}", engine.money_accounted()));
+        return Err(format!(
+            "money {} vs net deposits {net}",
+            engine.money_accounted()
+        ));
     }
     if engine.insurance_fund() < 0 {
         return Err(format!("insurance fund {}", engine.insurance_fund()));
@@ -45,7 +48,8 @@ fn check(engine: &Engine, net: i128) -> Result<(), String> {
     for a in (0..gen::CONFIG.max_accounts).map(AccountId) {
         let pools = [None, Some(MarketId(1)), Some(MarketId(2))];
         for market in pools {
-            let isolated = market.is_some_and(|m| engine.position(a, m).is_some_and(|p| p.isolated));
+            let isolated =
+                market.is_some_and(|m| engine.position(a, m).is_some_and(|p| p.isolated));
             if market.is_some() && !isolated {
                 continue;
             }
@@ -123,5 +127,8 @@ fn streams_reach_every_stage_of_the_waterfall() {
         }
     }
     println!("liquidations {started}, backstops {backstops}, ADL fills {adl} over 300 streams");
-    assert!(started > 50 && backstops > 0 && adl > 0, "{started} {backstops} {adl}");
+    assert!(
+        started > 50 && backstops > 0 && adl > 0,
+        "{started} {backstops} {adl}"
+    );
 }

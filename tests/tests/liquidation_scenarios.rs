@@ -137,7 +137,13 @@ impl H {
 
     /// `maker` rests `qty` at 1,000 on the opposite side of `taker`, who takes it.
     fn trade(&mut self, m: u32, taker: u32, maker: u32, taker_side: Side, qty: i64) {
-        self.order(maker, m, taker_side.opposite(), OrderType::Limit(Price(1_000)), qty);
+        self.order(
+            maker,
+            m,
+            taker_side.opposite(),
+            OrderType::Limit(Price(1_000)),
+            qty,
+        );
         self.order(taker, m, taker_side, OrderType::Ioc(Price(1_000)), qty);
     }
 
@@ -236,7 +242,10 @@ fn isolated_long_is_liquidated_partially() {
         equity: 191,
     }));
     assert_eq!(h.engine.insurance_fund(), 49);
-    assert_eq!(h.engine.pool_risk(AccountId(1), Some(MarketId(0))), Some((191, 191)));
+    assert_eq!(
+        h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
+        Some((191, 191))
+    );
 }
 
 #[test]
@@ -335,7 +344,13 @@ fn adl_scenario(adl: AdlMode, fund: i64) -> H {
     let mut h = H::new(1, adl);
     h.deposit(1, 5_000);
     h.isolate(1, 0, 1_100);
-    for (a, d) in [(2, 100_000), (3, 1_000_000), (4, 2_000), (5, 5_000), (6, 100_000)] {
+    for (a, d) in [
+        (2, 100_000),
+        (3, 1_000_000),
+        (4, 2_000),
+        (5, 5_000),
+        (6, 100_000),
+    ] {
         h.deposit(a, d);
     }
     h.trade(0, 1, 2, Side::Buy, 20);
@@ -371,7 +386,10 @@ fn adl_takes_only_what_the_fund_cannot_cover_in_both_modes() {
         (AdlMode::Queue, vec![(4, 5, 945), (5, 5, 945), (2, 4, 945)]),
         // Pro rata over 30 profitable lots: floor(14 × 20/30) = 9, floor(14 × 5/30) = 2
         // and 2; the one lot rounding left goes by rank, to account 4.
-        (AdlMode::ProRata, vec![(4, 3, 945), (5, 2, 945), (2, 9, 945)]),
+        (
+            AdlMode::ProRata,
+            vec![(4, 3, 945), (5, 2, 945), (2, 9, 945)],
+        ),
     ] {
         // A fund of 100 pays for floor(100 / 15) = 6 lots (90 atoms): 14 lots are left.
         let h = adl_scenario(mode, 100);

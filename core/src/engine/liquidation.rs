@@ -269,7 +269,10 @@ impl Engine {
             q = u;
         }
         let band = mul_rate_up(
-            mul_rate_up(i128::from(mk.mark), crate::risk::bps(i64::from(cfg.band_bps))),
+            mul_rate_up(
+                i128::from(mk.mark),
+                crate::risk::bps(i64::from(cfg.band_bps)),
+            ),
             Rate::ONE + deep,
         ) as i64;
         let tick = mk.book.cfg.tick;
@@ -468,14 +471,26 @@ impl Engine {
             });
         }
         if left > 0 {
-            // Only the fund itself holds the rest of the opposite side: it takes it.
-            self.settle(m, a, close, Price(bk), left, 0, out);
-            let gain = self.fund_trade(m, close.opposite(), left, bk);
+            // Only the fund itself holds the rest of the opposite side. It takes it back at
+            // the bankruptcy price if it can pay for that, else at the price that leaves it
+            // at zero: the loss it cannot pay stays with the bankrupt account as a negative
+            // balance (bad debt nobody else holds exposure to absorb).
+            let side = close.opposite();
+            let mark = self.markets[m.0 as usize].mark;
+            let room = (self.fund_gain(m, side, left, mark) + self.insurance)
+                .div_euclid(i128::from(left))
+                .clamp(-i128::from(mark), i128::from(i64::MAX / 2)) as i64;
+            let price = match side {
+                Side::Buy => bk.min(mark + room).max(1),
+                Side::Sell => bk.max(mark - room),
+            };
+            self.settle(m, a, close, Price(price), left, 0, out);
+            let gain = self.fund_trade(m, side, left, price);
             out.emit(EventKind::Backstop {
                 account: a,
                 market: m,
                 qty: Qty(left),
-                price: Price(bk),
+                price: Price(price),
             });
             self.change_fund(gain, out);
         }

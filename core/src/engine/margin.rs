@@ -785,7 +785,9 @@ impl Engine {
 
     /// `(size, cost)` of the position the insurance fund took over in a market.
     pub fn fund_position(&self, m: MarketId) -> Option<(i64, i128)> {
-        self.markets.get(m.0 as usize).map(|mk| (mk.fund_size, mk.fund_cost))
+        self.markets
+            .get(m.0 as usize)
+            .map(|mk| (mk.fund_size, mk.fund_cost))
     }
 
     /// `(equity, maintenance margin)` of an account's cross pool, or of its isolated

@@ -101,7 +101,10 @@ impl Engine {
     /// Unlinks position `i` from whatever list holds it.
     fn unlink_position(&mut self, m: usize, i: usize) {
         let l = self.links[i];
-        let ix = self.markets[m].trigger.as_mut().expect("linked only where indexed");
+        let ix = self.markets[m]
+            .trigger
+            .as_mut()
+            .expect("linked only where indexed");
         let head = match l.slot {
             Slot::None => return,
             Slot::Long(b) => {
@@ -175,14 +178,23 @@ impl Engine {
         let mut held = 0;
         for m in first..last {
             let p = &self.positions[base + m];
-            if p.size != 0 && self.markets[m].trigger.is_some() && (p.isolated == (pool != PoolId::Cross)) {
+            if p.size != 0
+                && self.markets[m].trigger.is_some()
+                && (p.isolated == (pool != PoolId::Cross))
+            {
                 held += 1;
             }
         }
         let money = self.pool_money(a, pool);
         for m in first..last {
             let p = self.positions[base + m];
-            let Some(r) = self.markets[m].book.cfg.risk.as_ref().filter(|_| self.markets[m].trigger.is_some()) else {
+            let Some(r) = self.markets[m]
+                .book
+                .cfg
+                .risk
+                .as_ref()
+                .filter(|_| self.markets[m].trigger.is_some())
+            else {
                 continue;
             };
             if p.isolated != (pool != PoolId::Cross) {
@@ -258,10 +270,18 @@ impl Engine {
                 i = l.next;
             }
             let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            long_b = if b + 1 < ix.buckets() { ix.long_bits.next_at_or_after(b + 1) } else { None };
+            long_b = if b + 1 < ix.buckets() {
+                ix.long_bits.next_at_or_after(b + 1)
+            } else {
+                None
+            };
         }
         while let Some(b) = short_b {
-            let mut i = self.markets[m].trigger.as_ref().expect("indexed").short_head[b];
+            let mut i = self.markets[m]
+                .trigger
+                .as_ref()
+                .expect("indexed")
+                .short_head[b];
             while i != NIL {
                 let l = self.links[i as usize];
                 if b != at || mark >= l.key {
@@ -270,7 +290,11 @@ impl Engine {
                 i = l.next;
             }
             let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            short_b = if b > 0 { ix.short_bits.prev_at_or_before(b - 1) } else { None };
+            short_b = if b > 0 {
+                ix.short_bits.prev_at_or_before(b - 1)
+            } else {
+                None
+            };
         }
         let mut i = multi;
         while i != NIL {
@@ -290,7 +314,11 @@ impl Engine {
     /// liquidated; the lowest for a short). Multi-market cross positions are not in it.
     /// O(buckets).
     pub fn liquidation_heatmap(&self, m: MarketId, mut f: impl FnMut(Price, Price, i64, i64)) {
-        let Some(ix) = self.markets.get(m.0 as usize).and_then(|s| s.trigger.as_ref()) else {
+        let Some(ix) = self
+            .markets
+            .get(m.0 as usize)
+            .and_then(|s| s.trigger.as_ref())
+        else {
             return;
         };
         let n = ix.buckets();
@@ -308,11 +336,21 @@ impl Engine {
             let Some(ix) = mk.trigger.as_ref() else {
                 continue;
             };
-            let r: &RiskConfig = mk.book.cfg.risk.as_ref().expect("indexed markets are leveraged");
+            let r: &RiskConfig = mk
+                .book
+                .cfg
+                .risk
+                .as_ref()
+                .expect("indexed markets are leveraged");
             let n = ix.buckets();
             let mut heat = vec![0i64; 2 * n];
             let mut linked = 0usize;
-            let heads = ix.long_head.iter().map(|&h| (h, true)).chain(ix.short_head.iter().map(|&h| (h, false))).chain([(ix.multi_head, false)]);
+            let heads = ix
+                .long_head
+                .iter()
+                .map(|&h| (h, true))
+                .chain(ix.short_head.iter().map(|&h| (h, false)))
+                .chain([(ix.multi_head, false)]);
             for (b, (head, _)) in heads.enumerate() {
                 let (mut prev, mut i) = (NIL, head);
                 while i != NIL {
@@ -332,7 +370,9 @@ impl Engine {
                 return Err(format!("market {m}: heatmap out of step"));
             }
             for b in 0..n {
-                if ix.long_bits.get(b) != (ix.long_head[b] != NIL) || ix.short_bits.get(b) != (ix.short_head[b] != NIL) {
+                if ix.long_bits.get(b) != (ix.long_head[b] != NIL)
+                    || ix.short_bits.get(b) != (ix.short_head[b] != NIL)
+                {
                     return Err(format!("market {m}: bucket bit {b} wrong"));
                 }
             }
@@ -340,25 +380,41 @@ impl Engine {
             for a in (0..self.cfg.max_accounts).map(AccountId) {
                 let i = self.pos_index(a, MarketId(m as u32));
                 let p = &self.positions[i];
-                let pool = if p.isolated { PoolId::Isolated(MarketId(m as u32)) } else { PoolId::Cross };
-                let held = (0..self.markets.len()).filter(|&k| {
-                    let q = &self.positions[self.pos_index(a, MarketId(k as u32))];
-                    q.size != 0 && self.markets[k].trigger.is_some() && match pool {
-                        PoolId::Cross => !q.isolated,
-                        PoolId::Isolated(x) => x.0 as usize == k,
-                    }
-                }).count();
+                let pool = if p.isolated {
+                    PoolId::Isolated(MarketId(m as u32))
+                } else {
+                    PoolId::Cross
+                };
+                let held = (0..self.markets.len())
+                    .filter(|&k| {
+                        let q = &self.positions[self.pos_index(a, MarketId(k as u32))];
+                        q.size != 0
+                            && self.markets[k].trigger.is_some()
+                            && match pool {
+                                PoolId::Cross => !q.isolated,
+                                PoolId::Isolated(x) => x.0 as usize == k,
+                            }
+                    })
+                    .count();
                 let want = if p.size == 0 {
                     Slot::None
                 } else if held > 1 {
                     Slot::Multi
                 } else {
-                    self.slot_for(m, p.size, r.trigger_price(p.size, p.cost, self.pool_money(a, pool)))
+                    self.slot_for(
+                        m,
+                        p.size,
+                        r.trigger_price(p.size, p.cost, self.pool_money(a, pool)),
+                    )
                 };
                 let l = &self.links[i];
-                let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_)) || l.key == r.trigger_price(p.size, p.cost, self.pool_money(a, pool));
+                let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_))
+                    || l.key == r.trigger_price(p.size, p.cost, self.pool_money(a, pool));
                 if l.slot != want || !key_ok || (want != Slot::None && l.lots != p.size.abs()) {
-                    return Err(format!("market {m} account {}: linked {:?} want {want:?}", a.0, l.slot));
+                    return Err(format!(
+                        "market {m} account {}: linked {:?} want {want:?}",
+                        a.0, l.slot
+                    ));
                 }
                 expected += usize::from(want != Slot::None);
             }
