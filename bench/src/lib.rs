@@ -1,5 +1,6 @@
 //! cascade-bench: replay of recorded order flow, workload generation and benchmarks.
 
+pub mod cascade;
 pub mod latency;
 pub mod lobster;
 pub mod peers;

@@ -1,0 +1,306 @@
+//! The cascade simulator: a generated population of leveraged accounts on one BTC-like
+//! perpetual, market makers' bid and ask ladders, and a mark path (a synthetic crash in
+//! steps, or a recorded one) applied through the real engine.
+//!
+//! Units: one price unit is $0.1 (tick 1) and one lot is one contract, so a notional in
+//! atoms is price units × lots. The market spans $50,000..$200,000.
+
+use crate::rng::Rng;
+use cascade_core::risk::{bps, tier_table};
+use cascade_core::{
+    AccountId, AdlMode, ClientOrderId, Command, CommandKind, EngineConfig, Event, EventKind,
+    EventSink, LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate,
+    RiskConfig, Side, StpMode,
+};
+use std::path::Path;
+
+/// The simulated market.
+pub const MARKET: MarketId = MarketId(0);
+
+/// Accounts `0..MAKERS` are market makers; the rest are traders.
+pub const MAKERS: u32 = 8;
+
+/// The population and market parameters of one simulation.
+#[derive(Clone, Copy, Debug)]
+pub struct Population {
+    /// Number of accounts, market makers included.
+    pub accounts: u32,
+    /// Seed of the population.
+    pub seed: u64,
+    /// Starting mark (price units of $0.1).
+    pub start: i64,
+    /// Auto-deleveraging mode.
+    pub adl: AdlMode,
+    /// Insurance fund seed, in bps of the traders' open interest notional.
+    pub fund_bps: i64,
+    /// Resting bid liquidity of the makers, in percent of the traders' open interest.
+    pub depth_percent: i64,
+    /// Largest mark move one update may make, in bps (recorded paths gap).
+    pub max_move_bps: u32,
+}
+
+impl Population {
+    /// `accounts` accounts around a $121,662 start (the 2025-10-10 open), queue ADL.
+    pub fn new(accounts: u32) -> Population {
+        Population {
+            accounts: accounts.max(MAKERS + 2),
+            seed: 7,
+            start: 1_216_620,
+            adl: AdlMode::Queue,
+            fund_bps: 10,
+            depth_percent: 40,
+            max_move_bps: 2_000,
+        }
+    }
+
+    /// Engine capacities: the accounts, one market, room for the ladders.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            max_orders: 1 << 12,
+            max_accounts: self.accounts,
+            max_markets: 1,
+            liquidation_ring: 1_024,
+        }
+    }
+
+    /// The market: maintenance tiers 0.5% / 1% / 2% / 3% at 10^8 / 10^9 / 10^10 /
+    /// 10^12 atoms, 25× maximum leverage, maker 0.02%, taker 0.05%, mild volatility
+    /// scaling (cap 1.5), liquidation buffer 25%, band 0.5%, fee 0.5%, positions under
+    /// 10 lots' notional closed whole.
+    pub fn market(&self) -> MarketConfig {
+        let (tiers, tier_count) = tier_table(&[
+            (100_000_000, bps(50)),
+            (1_000_000_000, bps(100)),
+            (10_000_000_000, bps(200)),
+            (1_000_000_000_000, bps(300)),
+        ]);
+        MarketConfig {
+            tick: 1,
+            lot_base_atoms: 1,
+            min_price: Price(500_000),
+            max_price: Price(2_000_000),
+            max_qty: Qty(1 << 40),
+            market_band_bps: 1_000,
+            risk: Some(RiskConfig {
+                max_leverage: 25,
+                tiers,
+                tier_count,
+                maker_fee: bps(2),
+                taker_fee: bps(5),
+                vol_lambda: bps(1_000),
+                vol_k: Rate::from_num(10),
+                vol_floor: Rate::ONE,
+                vol_cap: bps(15_000),
+                oi_cap: 1 << 39,
+                account_oi_share_bps: 10_000,
+                max_mark_move_bps: self.max_move_bps,
+                liquidation: Some(LiquidationConfig {
+                    buffer: bps(2_500),
+                    min_notional: 10 * self.start,
+                    band_bps: 50,
+                    fee_rate: bps(50),
+                    adl: self.adl,
+                }),
+            }),
+        }
+    }
+
+    /// The commands that build the population: traders in long/short pairs trading at
+    /// the start price with leverage drawn from 1× to 24× (skewed low) and deposits of
+    /// 0.2 to 20 lots' notional; then the makers' ladders (bids every 0.5% down to
+    /// −35%, asks every 0.5% up to +10%) and the insurance fund.
+    pub fn setup(&self) -> Vec<CommandKind> {
+        const LEVERAGE: [i64; 10] = [1, 2, 2, 3, 3, 5, 5, 10, 20, 24];
+        let mut rng = Rng::new(self.seed);
+        let p0 = self.start;
+        let mut out = vec![
+            CommandKind::AddMarket(Box::new(self.market())),
+            CommandKind::MarkPrice {
+                market: MARKET,
+                price: Price(p0),
+            },
+        ];
+        out.extend((0..self.accounts).map(|a| CommandKind::OpenAccount(AccountId(a))));
+        let deposit = |account: u32, amount: i64| CommandKind::Deposit {
+            account: AccountId(account),
+            amount,
+        };
+        let mut open_interest: i64 = 0;
+        let mut a = MAKERS;
+        while a + 1 < self.accounts {
+            let (long, short) = if rng.chance(50) {
+                (a, a + 1)
+            } else {
+                (a + 1, a)
+            };
+            let money = p0 * rng.range(20, 2_000) / 100;
+            let lev = LEVERAGE[rng.below(10) as usize];
+            let size = (money * lev / p0).max(1);
+            let short_lev = LEVERAGE[rng.below(10) as usize];
+            // Deposits: the target leverage, plus the fee reserve and a rounding margin.
+            let need = |lev: i64| size * p0 / lev + size * p0 / 1_000 + 10 * size;
+            out.push(deposit(long, need(lev)));
+            out.push(deposit(short, need(short_lev)));
+            out.push(CommandKind::NewOrder(new_order(
+                short,
+                Side::Sell,
+                p0,
+                size,
+            )));
+            out.push(CommandKind::NewOrder(NewOrder {
+                order_type: OrderType::Ioc(Price(p0)),
+                ..new_order(long, Side::Buy, p0, size)
+            }));
+            open_interest += size;
+            a += 2;
+        }
+        let oi_notional = i128::from(open_interest) * i128::from(p0);
+        let bid_levels = 70;
+        let per_level =
+            (open_interest * self.depth_percent / 100 / bid_levels / i64::from(MAKERS)).max(1);
+        for m in 0..MAKERS {
+            out.push(deposit(m, i64::MAX / 4));
+            for k in 0..bid_levels {
+                let price = p0 - p0 * (k + 1) * 5 / 1_000;
+                out.push(CommandKind::NewOrder(NewOrder {
+                    client_id: ClientOrderId(1 + k as u64),
+                    ..new_order(m, Side::Buy, price, per_level)
+                }));
+            }
+            for k in 0..20 {
+                let price = p0 + p0 * (k + 1) * 5 / 1_000;
+                out.push(CommandKind::NewOrder(NewOrder {
+                    client_id: ClientOrderId(1_000 + k as u64),
+                    ..new_order(m, Side::Sell, price, per_level)
+                }));
+            }
+        }
+        let fund = (oi_notional * i128::from(self.fund_bps) / 10_000) as i64;
+        if fund > 0 {
+            out.push(CommandKind::InsuranceDeposit { amount: fund });
+        }
+        out
+    }
+}
+
+fn new_order(account: u32, side: Side, price: i64, qty: i64) -> NewOrder {
+    NewOrder {
+        account: AccountId(account),
+        market: MARKET,
+        client_id: ClientOrderId(0),
+        side,
+        order_type: OrderType::Limit(Price(price)),
+        qty: Qty(qty),
+        stp: StpMode::CancelResting,
+        reduce_only: false,
+    }
+}
+
+/// A crash of `percent`% from `start` in `steps` equal steps (rounded down to a tick).
+pub fn crash_path(start: i64, percent: i64, steps: i64) -> Vec<i64> {
+    (1..=steps)
+        .map(|k| start - start * percent * k / (100 * steps))
+        .collect()
+}
+
+/// A recorded mark path from a Binance kline CSV (`open_time,open,high,low,close,...`):
+/// per minute, the low then the close, in $0.1 units (rounded to nearest).
+pub fn load_mark_path(path: &Path) -> Result<Vec<i64>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split(',').collect();
+        if n == 0 && cols.first().is_some_and(|c| c.parse::<f64>().is_err()) {
+            continue; // header
+        }
+        let field = |i: usize| -> Result<i64, String> {
+            let s = cols
+                .get(i)
+                .ok_or_else(|| format!("{}:{}: too few columns", path.display(), n + 1))?;
+            parse_tenths(s).ok_or_else(|| format!("{}:{}: bad price {s:?}", path.display(), n + 1))
+        };
+        out.push(field(3)?);
+        out.push(field(4)?);
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no rows", path.display()));
+    }
+    Ok(out)
+}
+
+/// A decimal price in $0.1 units, rounded half up, without floats.
+fn parse_tenths(s: &str) -> Option<i64> {
+    let (int, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    let whole: i64 = int.parse().ok()?;
+    let digits: Vec<u32> = frac
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<_>>()?;
+    let tenth = i64::from(digits.first().copied().unwrap_or(0));
+    let up = i64::from(digits.get(1).is_some_and(|&d| d >= 5));
+    Some(whole * 10 + tenth + up)
+}
+
+/// Counts the liquidation events of a run, without allocating.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Events seen.
+    pub events: u64,
+    /// Pools liquidated (`LiquidationStarted`).
+    pub liquidations: u64,
+    /// Liquidation fills against the book.
+    pub liquidation_fills: u64,
+    /// Backstops by the insurance fund.
+    pub backstops: u64,
+    /// Auto-deleveraging fills.
+    pub adl_fills: u64,
+    /// Rejected commands.
+    pub rejects: u64,
+    /// Lowest insurance fund balance seen.
+    pub fund_low: Option<i128>,
+}
+
+impl EventSink for Tally {
+    fn emit(&mut self, e: Event) {
+        self.events += 1;
+        match e.kind {
+            EventKind::LiquidationStarted { .. } => self.liquidations += 1,
+            EventKind::Fill {
+                liquidation: true, ..
+            } => self.liquidation_fills += 1,
+            EventKind::Backstop { .. } => self.backstops += 1,
+            EventKind::AdlFill { .. } => self.adl_fills += 1,
+            EventKind::Rejected(_) => self.rejects += 1,
+            EventKind::InsuranceFund { balance, .. } => {
+                self.fund_low = Some(self.fund_low.map_or(balance, |l| l.min(balance)));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Sequences command bodies from `first`.
+pub fn sequence(kinds: Vec<CommandKind>, first: u64) -> Vec<Command> {
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Command {
+            seq: first + i as u64,
+            ts_ns: 0,
+            kind,
+        })
+        .collect()
+}
+
+/// The mark updates of a path, sequenced from `first`.
+pub fn mark_commands(path: &[i64], first: u64) -> Vec<Command> {
+    sequence(
+        path.iter()
+            .map(|&p| CommandKind::MarkPrice {
+                market: MARKET,
+                price: Price(p),
+            })
+            .collect(),
+        first,
+    )
+}
