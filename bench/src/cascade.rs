@@ -64,7 +64,7 @@ impl Population {
     }
 
     /// The market: maintenance tiers 0.5% / 1% / 2% / 3% at 10^8 / 10^9 / 10^10 /
-    /// 10^12 atoms, 25× maximum leverage, maker 0.02%, taker 0.05%, mild volatility
+    /// 10^15 atoms, 25× maximum leverage, maker 0.02%, taker 0.05%, mild volatility
     /// scaling (cap 1.5), liquidation buffer 25%, band 0.5%, fee 0.5%, positions under
     /// 10 lots' notional closed whole.
     pub fn market(&self) -> MarketConfig {
@@ -72,7 +72,7 @@ impl Population {
             (100_000_000, bps(50)),
             (1_000_000_000, bps(100)),
             (10_000_000_000, bps(200)),
-            (1_000_000_000_000, bps(300)),
+            (1_000_000_000_000_000, bps(300)),
         ]);
         MarketConfig {
             tick: 1,
@@ -158,8 +158,10 @@ impl Population {
         let bid_levels = 70;
         let per_level =
             (open_interest * self.depth_percent / 100 / bid_levels / i64::from(MAKERS)).max(1);
+        // Makers hold their whole ladder's notional: leverage ≤ 1 if every bid fills.
+        let maker_money = per_level * bid_levels * p0;
         for m in 0..MAKERS {
-            out.push(deposit(m, i64::MAX / 4));
+            out.push(deposit(m, maker_money));
             for k in 0..bid_levels {
                 let price = p0 - p0 * (k + 1) * 5 / 1_000;
                 out.push(CommandKind::NewOrder(NewOrder {

@@ -7,6 +7,40 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod cascade_cmd;
+
+/// Counts heap allocations (all threads) so `cascade` can report them per command.
+struct CountingAlloc;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+// SAFETY: every method forwards its arguments unchanged to the system allocator, which
+// upholds the GlobalAlloc contract; the only addition is a relaxed counter increment.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's layout obligations pass through unchanged.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `System` with this layout (every allocation does).
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: as for `dealloc`; `size` is the caller's, unchanged.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Heap allocations so far (including reallocations).
+fn alloc_count() -> u64 {
+    ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 const USAGE: &str = "usage:
   cascade-bench demo [--commands N] [--seed S]
       generate a seeded mixed workload, run it, print throughput and book/fill statistics
@@ -17,7 +51,11 @@ const USAGE: &str = "usage:
       measured from each command's intended send time (coordinated omission corrected)
   cascade-bench replay-lobster <message.csv> <orderbook.csv>
       [--max-exec-mismatch-pct P] [--max-book-mismatch-pct P] [--explain]
-      replay LOBSTER order flow and check the engine against the exchange after every message";
+      replay LOBSTER order flow and check the engine against the exchange after every message
+  cascade-bench cascade [--accounts N] [--path KLINE.csv | --percent P --steps S]
+      [--adl queue|pro-rata] [--seed S] [--fund-bps B] [--depth PCT] [--progress]
+      run a crash (default 30% in 30 steps) or a recorded mark path over a generated
+      population (default 100,000 accounts): liquidations, ADL, insurance fund, time";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +66,7 @@ fn main() -> ExitCode {
         Some("latency") => latency(&args[1..]),
         Some("peers") => peers(&args[1..]),
         Some("scaling") => scaling(&args[1..]),
+        Some("cascade") => cascade_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

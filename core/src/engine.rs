@@ -181,8 +181,16 @@ pub struct Engine {
     candidates: Vec<liquidation::Candidate>,
     /// The liquidation ring.
     ring: Ring<liquidation::Candidate>,
-    /// ADL scratch: (rank, account, lots held, lots taken).
-    adl_ranks: Vec<(Rate, u32, i64, i64)>,
+    /// ADL ranking of the current round: (rank, account, lots when ranked).
+    adl_ranks: Vec<(Rate, u32, i64)>,
+    /// Profitable entries of `adl_ranks` as (lots, index), largest first: pro-rata weights.
+    adl_sizes: Vec<(i64, u32)>,
+    /// Σ lots of `adl_sizes`.
+    adl_weight: i128,
+    /// The (market, closing side) `adl_ranks` was built for in this round.
+    adl_cache: Option<(MarketId, Side)>,
+    /// First entry of `adl_ranks` not yet passed over in this round.
+    adl_cursor: usize,
     /// Value traded by the current liquidation order.
     liquidated_value: i128,
 }
@@ -221,6 +229,10 @@ impl Engine {
             candidates: Vec::new(),
             ring: Ring::new(cfg.liquidation_ring as usize),
             adl_ranks: Vec::new(),
+            adl_sizes: Vec::new(),
+            adl_weight: 0,
+            adl_cache: None,
+            adl_cursor: 0,
             liquidated_value: 0,
         }
     }
@@ -251,7 +263,7 @@ impl Engine {
         out: &mut Out<S>,
     ) -> Result<(), RejectReason> {
         match *kind {
-            CommandKind::AddMarket(ref cfg) => self.add_market(**cfg, out),
+            CommandKind::AddMarket(ref cfg) => self.add_market(cfg, out),
             CommandKind::HaltMarket(m) => {
                 self.market_mut(m)?.halted = true;
                 out.emit(EventKind::MarketHalted(m));
@@ -323,7 +335,7 @@ impl Engine {
 
     fn add_market<S: EventSink>(
         &mut self,
-        cfg: MarketConfig,
+        cfg: &MarketConfig,
         out: &mut Out<S>,
     ) -> Result<(), RejectReason> {
         if self.markets.len() >= self.cfg.max_markets as usize {
@@ -332,7 +344,7 @@ impl Engine {
         cfg.validate().map_err(RejectReason::InvalidMarket)?;
         let id = MarketId(self.markets.len() as u32);
         self.markets.push(MarketState {
-            book: Book::new(cfg),
+            book: Book::new(*cfg),
             halted: false,
             mark: 0,
             ewma: Rate::ZERO,
@@ -350,7 +362,8 @@ impl Engine {
             self.links.resize(n, trigger::Link::default());
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
-            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(&cfg));
+            self.adl_sizes.reserve(self.cfg.max_accounts as usize);
+            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
             self.liquidating_markets += 1;
         }
         out.emit(EventKind::MarketAdded(id));

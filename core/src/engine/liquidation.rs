@@ -84,6 +84,7 @@ impl Engine {
     /// every pool its liquidations push below maintenance margin.
     pub(super) fn resolve_liquidations<S: EventSink>(&mut self, out: &mut Out<S>) {
         loop {
+            self.adl_cache = None;
             self.collect_candidates();
             if self.candidates.is_empty() {
                 return;
@@ -421,54 +422,55 @@ impl Engine {
         let mode = self.liquidation_config(m).map_or(AdlMode::Queue, |c| c.adl);
         // Opposite holders: their size has the sign of the bankrupt account's close.
         let want_sign: i64 = if close == Side::Buy { 1 } else { -1 };
-        self.adl_ranks.clear();
-        for b in 0..self.cfg.max_accounts {
-            let p = self.pos(AccountId(b), m);
-            if b != a.0 && p.size.signum() == want_sign {
-                let rank = self.adl_rank(AccountId(b), m);
-                self.adl_ranks.push((rank, b, p.size.abs(), 0));
-            }
+        if self.adl_cache != Some((m, close)) {
+            self.rank_holders(m, want_sign);
+            self.adl_cache = Some((m, close));
+            self.adl_cursor = 0;
         }
-        // Highest rank first, ties by account id.
-        self.adl_ranks
-            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        // Lots a ranked holder can give now: the ranking is the round's, sizes are live.
+        let avail = |e: &Engine, b: u32| -> i64 {
+            let size = e.pos(AccountId(b), m).size;
+            if b != a.0 && size.signum() == want_sign {
+                size.abs()
+            } else {
+                0
+            }
+        };
         let mut left = need;
-        if mode == AdlMode::ProRata {
-            let profitable: i128 = self
-                .adl_ranks
-                .iter()
-                .filter(|r| r.0 > 0)
-                .map(|r| i128::from(r.2))
-                .sum();
-            if profitable > 0 {
-                let take = i128::from(need).min(profitable);
-                for r in self.adl_ranks.iter_mut().filter(|r| r.0 > 0) {
-                    r.3 = (take * i128::from(r.2) / profitable) as i64;
-                    left -= r.3;
+        if mode == AdlMode::ProRata && self.adl_weight > 0 {
+            // Shares of the round's profitable sizes: floor(total × lots / weight) is
+            // non-zero only for the largest positions, a prefix of `adl_sizes`.
+            let total = i128::from(need).min(self.adl_weight);
+            for k in 0..self.adl_sizes.len() {
+                let (lots, i) = self.adl_sizes[k];
+                let share = (total * i128::from(lots) / self.adl_weight) as i64;
+                if share == 0 {
+                    break;
+                }
+                let b = self.adl_ranks[i as usize].1;
+                let q = share.min(avail(self, b)).min(left);
+                if q > 0 {
+                    self.adl_trade(a, AccountId(b), m, close, q, bk, out);
+                    left -= q;
                 }
             }
         }
-        // What pro-rata rounding left (or all of it, in queue mode): rank order.
-        for r in &mut self.adl_ranks {
-            let extra = left.min(r.2 - r.3);
-            r.3 += extra;
-            left -= extra;
-        }
-        for k in 0..self.adl_ranks.len() {
-            let (_, b, _, q) = self.adl_ranks[k];
-            if q == 0 {
-                continue;
+        // Queue mode, and whatever pro-rata could not place on profitable holders: whole
+        // positions in rank order. Holders found empty at the front are passed over for
+        // the rest of the round.
+        let mut k = self.adl_cursor;
+        while left > 0 && k < self.adl_ranks.len() {
+            let b = self.adl_ranks[k].1;
+            let lots = avail(self, b);
+            let q = lots.min(left);
+            if q > 0 {
+                self.adl_trade(a, AccountId(b), m, close, q, bk, out);
+                left -= q;
             }
-            let b = AccountId(b);
-            self.settle(m, a, close, Price(bk), q, 0, out);
-            self.settle(m, b, close.opposite(), Price(bk), q, 0, out);
-            out.emit(EventKind::AdlFill {
-                market: m,
-                account: a,
-                counterparty: b,
-                qty: Qty(q),
-                price: Price(bk),
-            });
+            if q == lots && k == self.adl_cursor {
+                self.adl_cursor += 1;
+            }
+            k += 1;
         }
         if left > 0 {
             // Only the fund itself holds the rest of the opposite side. It takes it back at
@@ -494,6 +496,57 @@ impl Engine {
             });
             self.change_fund(gain, out);
         }
+    }
+
+    /// Ranks the holders of `want_sign` positions in `m`: highest ADL rank first, ties by
+    /// account id. Computed at a round's first ADL in that market and side, and reused
+    /// for the rest of the round.
+    fn rank_holders(&mut self, m: MarketId, want_sign: i64) {
+        self.adl_ranks.clear();
+        for b in 0..self.cfg.max_accounts {
+            let p = self.pos(AccountId(b), m);
+            if p.size.signum() == want_sign {
+                let rank = self.adl_rank(AccountId(b), m);
+                self.adl_ranks.push((rank, b, p.size.abs()));
+            }
+        }
+        self.adl_ranks
+            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        // Pro-rata weights: the profitable sizes now, largest first (ties in rank order).
+        self.adl_sizes.clear();
+        self.adl_weight = 0;
+        for (i, &(rank, _, lots)) in self.adl_ranks.iter().enumerate() {
+            if rank > 0 {
+                self.adl_sizes.push((lots, i as u32));
+                self.adl_weight += i128::from(lots);
+            }
+        }
+        self.adl_sizes
+            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    }
+
+    /// One ADL trade: the bankrupt account `a` closes `q` lots on `close` against `b` at
+    /// the bankruptcy price.
+    #[allow(clippy::too_many_arguments)]
+    fn adl_trade<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        b: AccountId,
+        m: MarketId,
+        close: Side,
+        q: i64,
+        bk: i64,
+        out: &mut Out<S>,
+    ) {
+        self.settle(m, a, close, Price(bk), q, 0, out);
+        self.settle(m, b, close.opposite(), Price(bk), q, 0, out);
+        out.emit(EventKind::AdlFill {
+            market: m,
+            account: a,
+            counterparty: b,
+            qty: Qty(q),
+            price: Price(bk),
+        });
     }
 
     /// ADL rank of a position: unrealised PnL% × effective leverage when in profit,

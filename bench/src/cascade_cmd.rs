@@ -1,0 +1,160 @@
+//! `cascade-bench cascade`: runs a mark path over a generated population and reports
+//! the cascade: liquidations, backstops, ADL, insurance fund drawdown, time to resolve
+//! and heap allocations per command while it resolves.
+
+use crate::{alloc_count, Args};
+use cascade_bench::cascade::{self, Population, Tally, MARKET};
+use cascade_core::{AdlMode, Engine};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A textual progress bar on stderr, drawn only when stderr is a terminal or when asked.
+struct Progress {
+    label: &'static str,
+    total: usize,
+    shown: usize,
+    on: bool,
+}
+
+impl Progress {
+    fn new(label: &'static str, total: usize, on: bool) -> Progress {
+        Progress {
+            label,
+            total: total.max(1),
+            shown: usize::MAX,
+            on,
+        }
+    }
+
+    fn tick(&mut self, done: usize) {
+        let pct = done * 100 / self.total;
+        if !self.on || pct == self.shown {
+            return;
+        }
+        self.shown = pct;
+        let bar = "#".repeat(pct / 4) + &".".repeat(25 - pct / 4);
+        eprint!("\r{:<8} [{bar}] {pct:>3}%", self.label);
+        let _ = std::io::stderr().flush();
+        if done >= self.total {
+            eprintln!();
+        }
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(
+        args,
+        &[
+            "--accounts",
+            "--path",
+            "--percent",
+            "--steps",
+            "--adl",
+            "--seed",
+            "--fund-bps",
+            "--depth",
+        ],
+        &["--progress"],
+    )?;
+    let mut pop = Population::new(args.value("--accounts")?.unwrap_or(100_000));
+    pop.seed = args.value("--seed")?.unwrap_or(pop.seed);
+    pop.fund_bps = args.value("--fund-bps")?.unwrap_or(pop.fund_bps);
+    pop.depth_percent = args.value("--depth")?.unwrap_or(pop.depth_percent);
+    pop.adl = match args.value::<String>("--adl")?.as_deref() {
+        None | Some("queue") => AdlMode::Queue,
+        Some("pro-rata") => AdlMode::ProRata,
+        Some(other) => return Err(format!("--adl: queue or pro-rata, not {other:?}")),
+    };
+    let path = if let Some(file) = args.value::<PathBuf>("--path")? {
+        let p = cascade::load_mark_path(&file)?;
+        pop.start = p[0];
+        println!("mark path: {} ({} marks)", file.display(), p.len());
+        p
+    } else {
+        let percent = args.value("--percent")?.unwrap_or(30);
+        let steps = args.value("--steps")?.unwrap_or(30);
+        if !(1..=90).contains(&percent) || steps < 1 {
+            return Err("--percent must be 1..=90 and --steps ≥ 1".into());
+        }
+        println!("mark path: a {percent}% fall in {steps} equal steps");
+        cascade::crash_path(pop.start, percent, steps)
+    };
+    let show = args.has("--progress") || std::io::stderr().is_terminal();
+
+    let mut engine = Engine::new(pop.engine_config());
+    let setup = cascade::sequence(pop.setup(), 1);
+    let mut bar = Progress::new("setup", setup.len(), show);
+    let mut tally = Tally::default();
+    let t = Instant::now();
+    for (i, c) in setup.iter().enumerate() {
+        engine.apply(c, &mut tally);
+        if i % 4096 == 0 || i + 1 == setup.len() {
+            bar.tick(i + 1);
+        }
+    }
+    if tally.rejects > 0 {
+        return Err(format!("{} set-up commands were rejected", tally.rejects));
+    }
+    let risk = engine.market_risk(MARKET).expect("leveraged market");
+    let fund0 = engine.insurance_fund();
+    println!(
+        "population: {} accounts ({} set-up commands in {:.2} s), open interest {} lots, \
+         aggregate leverage {:.2}, insurance fund {fund0}",
+        pop.accounts,
+        setup.len(),
+        t.elapsed().as_secs_f64(),
+        risk.open_interest,
+        risk.leverage.map_or(0.0, |l| l.to_num::<f64>()),
+    );
+
+    let marks = cascade::mark_commands(&path, setup.len() as u64 + 1);
+    let mut bar = Progress::new("cascade", marks.len(), show);
+    let mut tally = Tally {
+        fund_low: Some(fund0),
+        ..Tally::default()
+    };
+    let (mut total, mut worst) = (0f64, 0f64);
+    let allocs_before = alloc_count();
+    for (i, c) in marks.iter().enumerate() {
+        let t = Instant::now();
+        engine.apply(c, &mut tally);
+        let dt = t.elapsed().as_secs_f64();
+        total += dt;
+        worst = worst.max(dt);
+        bar.tick(i + 1);
+    }
+    let allocs = alloc_count() - allocs_before;
+    if tally.rejects > 0 {
+        return Err(format!("{} mark updates were rejected", tally.rejects));
+    }
+    let fund = engine.insurance_fund();
+    let low = tally.fund_low.unwrap_or(fund0);
+    println!(
+        "cascade: {} liquidations, {} liquidation fills, {} backstops, {} ADL fills",
+        tally.liquidations, tally.liquidation_fills, tally.backstops, tally.adl_fills
+    );
+    println!(
+        "insurance fund: start {fund0}, low {low} (drawdown {}), end {fund}",
+        fund0 - low
+    );
+    println!(
+        "time to resolve: {:.3} s over {} mark updates (worst single update {:.3} s), \
+         {} events",
+        total,
+        marks.len(),
+        worst,
+        tally.events
+    );
+    println!(
+        "heap allocations during the cascade: {allocs} ({:.4} per command)",
+        allocs as f64 / marks.len() as f64
+    );
+    let after = engine.market_risk(MARKET).expect("leveraged market");
+    println!(
+        "after: open interest {} lots, aggregate leverage {:.2}",
+        after.open_interest,
+        after.leverage.map_or(0.0, |l| l.to_num::<f64>())
+    );
+    Ok(())
+}
