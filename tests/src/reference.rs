@@ -64,9 +64,23 @@ pub struct RefEngine {
     pub pos: Vec<Vec<RefPos>>,
     /// Fees net of rebates, plus funding dust.
     pub fee_ledger: i128,
-    /// Insurance fund balance (only deposits: the reference has no liquidation).
+    /// Insurance fund balance.
     pub insurance: i128,
+    /// The insurance fund's `(size, cost)` per market.
+    pub fund: Vec<(i64, i128)>,
+    /// The current aggressor is a liquidation order.
+    liquidating: bool,
+    /// Σ price × lots traded by the current liquidation order.
+    liquidated_value: i128,
+    /// The (market, closing side) of the round's ADL ranking.
+    adl: Option<(usize, Side)>,
+    /// The round's ADL ranking: (rank, account, lots when ranked).
+    adl_list: Vec<(Rate, u32, i64)>,
+    /// Entries of `adl_list` passed over for the rest of the round.
+    adl_skip: usize,
 }
+
+mod liquidation;
 
 /// Price priority key: smaller is better for a maker on `side`.
 fn priority(side: Side, price: i64) -> i64 {
@@ -91,6 +105,12 @@ impl RefEngine {
             pos: vec![vec![RefPos::default(); cfg.max_markets as usize]; cfg.max_accounts as usize],
             fee_ledger: 0,
             insurance: 0,
+            fund: vec![(0, 0); cfg.max_markets as usize],
+            liquidating: false,
+            liquidated_value: 0,
+            adl: None,
+            adl_list: Vec::new(),
+            adl_skip: 0,
         }
     }
 
@@ -100,6 +120,8 @@ impl RefEngine {
         self.seq = cmd.seq;
         if let Err(r) = self.dispatch(&cmd.kind) {
             self.emit(EventKind::Rejected(r));
+        } else {
+            self.resolve_liquidations();
         }
         std::mem::take(&mut self.events)
     }
@@ -513,7 +535,11 @@ impl RefEngine {
             } else {
                 let q = maker.qty.min(left);
                 left -= q;
-                let (maker_fee, taker_fee) = self.trade_fees(m, price, q);
+                let (maker_fee, mut taker_fee) = self.trade_fees(m, price, q);
+                if self.liquidating {
+                    taker_fee = 0;
+                    self.liquidated_value += i128::from(price) * i128::from(q);
+                }
                 self.emit(EventKind::Fill {
                     market: MarketId(m as u32),
                     maker_order: OrderId(maker.id),
@@ -525,7 +551,7 @@ impl RefEngine {
                     qty: Qty(q),
                     maker_fee,
                     taker_fee,
-                    liquidation: false,
+                    liquidation: self.liquidating,
                 });
                 self.reduce_maker(m, i, q);
                 if self.markets[m].cfg.risk.is_some() {
@@ -786,8 +812,9 @@ impl RefEngine {
         }
     }
 
+    /// Σ long sizes, the insurance fund's included.
     fn open_interest(&self, m: usize) -> i64 {
-        self.pos.iter().map(|p| p[m].size.max(0)).sum()
+        self.pos.iter().map(|p| p[m].size.max(0)).sum::<i64>() + self.fund[m].0.max(0)
     }
 
     fn order_risk(&self, o: &NewOrder, limit: i64) -> Result<(), RejectReason> {

@@ -671,7 +671,11 @@ impl Engine {
                 total += mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
             }
         }
-        let receivers = i128::from(self.markets[m.0 as usize].oi);
+        // Receivers: the accounts on the other side (the insurance fund's position, if
+        // any, neither pays nor receives).
+        let mk = &self.markets[m.0 as usize];
+        let fund_receives = (mk.fund_size * -payer_sign).max(0);
+        let receivers = i128::from(mk.oi - fund_receives);
         if rate == 0 || total == 0 || receivers == 0 {
             return Ok(());
         }
