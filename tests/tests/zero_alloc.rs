@@ -108,3 +108,37 @@ fn allocates_nothing_after_warm_up(mix: Mix) {
         "allocations per command must be zero in steady state"
     );
 }
+
+/// A liquidation cascade (a 30% crash in 3 gaps over 20,000 accounts, with an empty
+/// insurance fund so that backstops and auto-deleveraging run too) allocates nothing
+/// once the population is set up, in both ADL modes.
+#[test]
+fn liquidation_cascade_allocates_nothing_after_warm_up() {
+    use cascade_bench::cascade::{self, Population, Tally};
+    for adl in [cascade_core::AdlMode::Queue, cascade_core::AdlMode::ProRata] {
+        let mut pop = Population::new(20_000);
+        pop.adl = adl;
+        pop.fund_bps = 0;
+        let setup = cascade::sequence(pop.setup(), 1);
+        let marks = cascade::mark_commands(
+            &cascade::crash_path(pop.start, 30, 3),
+            setup.len() as u64 + 1,
+        );
+        let mut engine = Engine::new(pop.engine_config());
+        let mut tally = Tally::default();
+        for c in &setup {
+            engine.apply(c, &mut tally);
+        }
+        let before = allocations();
+        for c in &marks {
+            engine.apply(c, &mut tally);
+        }
+        let allocations = allocations() - before;
+        eprintln!("{adl:?}: {tally:?}, {allocations} allocations during the cascade");
+        assert!(
+            tally.liquidations > 1_000 && tally.backstops > 0 && tally.adl_fills > 0,
+            "{tally:?}"
+        );
+        assert_eq!(allocations, 0, "the cascade must not allocate");
+    }
+}
