@@ -91,7 +91,13 @@ pub fn leveraged_market() -> MarketConfig {
             oi_cap: 1_000_000_000,
             account_oi_share_bps: 10_000,
             max_mark_move_bps: 1_000,
-            liquidation: None,
+            liquidation: Some(cascade_core::LiquidationConfig {
+                buffer: rate(2_500),
+                min_notional: 0,
+                band_bps: 50,
+                fee_rate: rate(50),
+                adl: cascade_core::AdlMode::Queue,
+            }),
         }),
         ..MARKET
     }

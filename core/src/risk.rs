@@ -242,42 +242,48 @@ impl RiskConfig {
     /// A conservative trigger price of a position that is alone in its pool: with `size`
     /// lots, cost basis `cost` and pool money `money`, if the position is below
     /// maintenance margin at mark `p` under any scale up to `vol_cap`, then `p <= t` for
-    /// a long and `p >= t` for a short. Derivation and rounding: `SEMANTICS.md`.
-    pub fn trigger_price(&self, size: i64, cost: i128, money: i128) -> i64 {
+    /// a long and `p >= t` for a short. Results outside `[lo, hi]` (the market's band) are
+    /// reported as `lo − 1` or `hi + 1`, which lets most positions skip the division.
+    /// Derivation and rounding: `SEMANTICS.md`.
+    pub fn trigger_price(&self, size: i64, cost: i128, money: i128, (lo, hi): (i64, i64)) -> i64 {
         const ONE: i128 = 1 << 32;
+        let (below, above) = (i128::from(lo) - 1, i128::from(hi) + 1);
         let cap = i128::from(self.vol_cap.to_bits());
         let u = i128::from(size).abs();
-        let mut t: Option<i128> = None;
+        let mut t = if size > 0 { below } else { above };
         for (rate, amount) in self.lines() {
             let cap_rate = (cap * rate + ONE - 1) >> 32; // ceil(cap × rate), × 2^32
             let cap_amount = ((amount >> 32) * cap) >> 32; // floor(cap × amount), atoms
-            let tk = if size > 0 {
+            if size > 0 {
                 // size·p·(1 − cap·r) < cost − money − cap·A + cap + 1 (cap + 1 ≤ 17)
                 let x = cost - money - cap_amount + 17;
-                if x <= 0 {
-                    i128::MIN
-                } else if cap_rate >= ONE {
-                    i128::MAX
-                } else {
-                    x.checked_mul(ONE)
-                        .map_or(i128::MAX, |n| ceil_div(n, u * (ONE - cap_rate)))
+                if cap_rate >= ONE {
+                    return hi.saturating_add(1); // unreachable for a validated config
+                }
+                let den = u * (ONE - cap_rate);
+                // Only a term above the best so far (and inside the band) needs dividing.
+                if x > 0
+                    && x.checked_mul(ONE)
+                        .is_none_or(|n| t.checked_mul(den).is_some_and(|v| n > v))
+                {
+                    let tk = x.checked_mul(ONE).map_or(above, |n| ceil_div(n, den));
+                    t = t.max(tk.min(above));
                 }
             } else {
                 // |size|·p·(1 + cap·r) > money − cost + cap·A − 17
                 let y = money - cost + cap_amount - 17;
-                y.checked_mul(ONE)
-                    .map_or(if y > 0 { i128::MAX } else { i128::MIN }, |n| {
-                        n.div_euclid(u * (ONE + cap_rate))
-                    })
-            };
-            t = Some(match t {
-                None => tk,
-                Some(v) if size > 0 => v.max(tk),
-                Some(v) => v.min(tk),
-            });
+                let den = u * (ONE + cap_rate);
+                if y.checked_mul(ONE)
+                    .is_none_or(|n| t.checked_mul(den).is_none_or(|v| n < v))
+                {
+                    let tk = y
+                        .checked_mul(ONE)
+                        .map_or(if y > 0 { above } else { below }, |n| n.div_euclid(den));
+                    t = t.min(tk.max(below));
+                }
+            }
         }
-        t.unwrap_or(0)
-            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        t as i64
     }
 }
 

@@ -91,6 +91,11 @@ impl TriggerIndex {
         ((price.clamp(self.lo, self.hi) - self.lo) / self.width) as u32
     }
 
+    /// `(lowest, highest)` admissible price.
+    fn band(&self) -> (i64, i64) {
+        (self.lo, self.hi)
+    }
+
     /// Number of buckets.
     fn buckets(&self) -> usize {
         self.long_head.len()
@@ -205,7 +210,8 @@ impl Engine {
             } else if held > 1 {
                 (Slot::Multi, 0)
             } else {
-                let key = r.trigger_price(p.size, p.cost, money);
+                let band = self.markets[m].trigger.as_ref().expect("indexed").band();
+                let key = r.trigger_price(p.size, p.cost, money, band);
                 (self.slot_for(m, p.size, key), key)
             };
             let i = base + m;
@@ -404,12 +410,13 @@ impl Engine {
                     self.slot_for(
                         m,
                         p.size,
-                        r.trigger_price(p.size, p.cost, self.pool_money(a, pool)),
+                        r.trigger_price(p.size, p.cost, self.pool_money(a, pool), ix.band()),
                     )
                 };
                 let l = &self.links[i];
                 let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_))
-                    || l.key == r.trigger_price(p.size, p.cost, self.pool_money(a, pool));
+                    || l.key
+                        == r.trigger_price(p.size, p.cost, self.pool_money(a, pool), ix.band());
                 if l.slot != want || !key_ok || (want != Slot::None && l.lots != p.size.abs()) {
                     return Err(format!(
                         "market {m} account {}: linked {:?} want {want:?}",
