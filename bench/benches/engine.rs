@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of single engine operations on a warm book: add, cancel,
-//! replace, a match sweeping k levels, a margin-checked order, and a mark update.
+//! replace, a match sweeping k levels, a margin-checked order, a mark update with and
+//! without liquidations, and the liquidation heatmap query.
 //! Each iteration leaves the book as it found it, so the state does not drift.
 // criterion_group!/criterion_main! generate undocumented items.
 #![allow(missing_docs)]
@@ -208,5 +209,50 @@ fn match_k_levels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, book_ops, match_k_levels);
+/// Liquidation: a mark update that liquidates nothing vs one that starts a cascade
+/// (a 5% fall over 10,000 accounts, on a fresh copy of the state each time), and the
+/// heatmap query.
+fn liquidation(c: &mut Criterion) {
+    use cascade_bench::cascade::{self, Population, MARKET};
+    let pop = Population::new(10_000);
+    let setup = cascade::sequence(pop.setup(), 1);
+    let mut engine = Engine::new(pop.engine_config());
+    for cmd in &setup {
+        engine.apply(cmd, &mut Null);
+    }
+    let mut seq = setup.len() as u64;
+    let mark = |seq: u64, price: i64| Command {
+        seq,
+        ts_ns: 0,
+        kind: CommandKind::MarkPrice {
+            market: MARKET,
+            price: Price(price),
+        },
+    };
+    let mut quiet = engine.clone();
+    c.bench_function("liquidation/mark_update_no_liquidation", |b| {
+        b.iter(|| {
+            seq += 2;
+            quiet.apply(&mark(seq, pop.start + 10), &mut Null);
+            quiet.apply(&mark(seq + 1, pop.start), &mut Null);
+        });
+    });
+    let crash = mark(seq + 10, pop.start * 95 / 100);
+    c.bench_function("liquidation/mark_update_5pct_cascade_10k_accounts", |b| {
+        b.iter_batched(
+            || engine.clone(),
+            |mut e| e.apply(&crash, &mut Null),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    c.bench_function("liquidation/heatmap_query", |b| {
+        b.iter(|| {
+            let mut lots = 0i64;
+            engine.liquidation_heatmap(MARKET, |_, _, long, short| lots += long + short);
+            black_box(lots)
+        });
+    });
+}
+
+criterion_group!(benches, book_ops, match_k_levels, liquidation);
 criterion_main!(benches);

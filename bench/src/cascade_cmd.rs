@@ -55,8 +55,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--fund-bps",
             "--depth",
         ],
-        &["--progress"],
+        &["--progress", "--curve"],
     )?;
+    if args.has("--curve") {
+        curve();
+        return Ok(());
+    }
     let mut pop = Population::new(args.value("--accounts")?.unwrap_or(100_000));
     pop.seed = args.value("--seed")?.unwrap_or(pop.seed);
     pop.fund_bps = args.value("--fund-bps")?.unwrap_or(pop.fund_bps);
@@ -108,6 +112,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         risk.leverage.map_or(0.0, |l| l.to_num::<f64>()),
     );
 
+    print_heatmap(&engine, pop.start);
+
     let marks = cascade::mark_commands(&path, setup.len() as u64 + 1);
     let mut bar = Progress::new("cascade", marks.len(), show);
     let mut tally = Tally {
@@ -157,4 +163,65 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         after.leverage.map_or(0.0, |l| l.to_num::<f64>())
     );
     Ok(())
+}
+
+/// Long lots by trigger price (the liquidation heatmap) from the start down 40%, in ten
+/// rows, with the cumulative share of long open interest.
+fn print_heatmap(engine: &Engine, start: i64) {
+    let rows = 10;
+    let mut lots = vec![0i64; rows];
+    let low = start * 6 / 10;
+    let step = (start - low) / rows as i64;
+    let mut total = 0;
+    engine.liquidation_heatmap(MARKET, |lo, hi, long, _| {
+        total += long;
+        let mid = (lo.0 + hi.0) / 2;
+        if (low..start).contains(&mid) {
+            lots[((start - 1 - mid) / step).min(rows as i64 - 1) as usize] += long;
+        }
+    });
+    println!("liquidation heatmap, longs (trigger price at the volatility cap):");
+    let mut cumulative = 0;
+    for (k, &l) in lots.iter().enumerate() {
+        cumulative += l;
+        let hi = start - k as i64 * step;
+        println!(
+            "  ${:>7.0}..${:>7.0} {:>10} lots  cumulative {:>5.1}% of indexed longs",
+            (hi - step) as f64 / 10.0,
+            hi as f64 / 10.0,
+            l,
+            100.0 * cumulative as f64 / total.max(1) as f64
+        );
+    }
+}
+
+/// Cascade resolution time against the number of liquidated accounts: the default 30%
+/// crash over populations of 10^3 to 10^6 accounts.
+fn curve() {
+    println!("accounts  liquidations  time to resolve  per liquidation");
+    for accounts in [1_000, 10_000, 100_000, 1_000_000] {
+        let pop = Population::new(accounts);
+        let mut engine = Engine::new(pop.engine_config());
+        let setup = cascade::sequence(pop.setup(), 1);
+        let mut tally = Tally::default();
+        for c in &setup {
+            engine.apply(c, &mut tally);
+        }
+        let mut tally = Tally::default();
+        let marks = cascade::mark_commands(
+            &cascade::crash_path(pop.start, 30, 30),
+            setup.len() as u64 + 1,
+        );
+        let t = Instant::now();
+        for c in &marks {
+            engine.apply(c, &mut tally);
+        }
+        let dt = t.elapsed().as_secs_f64();
+        println!(
+            "{accounts:>8}  {:>12}  {:>13.4} s  {:>12.0} ns",
+            tally.liquidations,
+            dt,
+            dt * 1e9 / tally.liquidations.max(1) as f64
+        );
+    }
 }

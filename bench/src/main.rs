@@ -55,7 +55,10 @@ const USAGE: &str = "usage:
   cascade-bench cascade [--accounts N] [--path KLINE.csv | --percent P --steps S]
       [--adl queue|pro-rata] [--seed S] [--fund-bps B] [--depth PCT] [--progress]
       run a crash (default 30% in 30 steps) or a recorded mark path over a generated
-      population (default 100,000 accounts): liquidations, ADL, insurance fund, time";
+      population (default 100,000 accounts): heatmap, liquidations, ADL, insurance fund,
+      time to resolve, allocations
+  cascade-bench cascade --curve
+      cascade resolution time against the number of liquidated accounts (10^3..10^6)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
