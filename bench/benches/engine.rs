@@ -230,7 +230,7 @@ fn liquidation(c: &mut Criterion) {
         },
     };
     let mut quiet = engine.clone();
-    c.bench_function("liquidation/mark_update_no_liquidation", |b| {
+    c.bench_function("liquidation/two_mark_updates_no_liquidation", |b| {
         b.iter(|| {
             seq += 2;
             quiet.apply(&mark(seq, pop.start + 10), &mut Null);
