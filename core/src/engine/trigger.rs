@@ -20,7 +20,7 @@ use super::{margin::PoolId, Engine};
 use crate::book::bitmap::Bitmap;
 use crate::market::MarketConfig;
 use crate::pool::NIL;
-use crate::risk::RiskConfig;
+use crate::risk::{mul_rate_up, RiskConfig};
 use crate::types::{AccountId, MarketId, Price};
 
 /// Most trigger buckets per market.
@@ -422,6 +422,32 @@ impl Engine {
                         "market {m} account {}: linked {:?} want {want:?}",
                         a.0, l.slot
                     ));
+                }
+                // The key is a true bound: one tick beyond it (or anywhere in the band, if
+                // the position is not indexed), at the highest scale, the pool is at or
+                // above MM. Equity − MM is monotone in the mark, so this covers every mark
+                // past the key and every scale up to the cap.
+                if p.size != 0 && held == 1 {
+                    let beyond = match (want, p.size > 0) {
+                        (Slot::None, true) => ix.lo,
+                        (Slot::None, false) => ix.hi,
+                        (_, true) => l.key.saturating_add(1),
+                        (_, false) => l.key.saturating_sub(1),
+                    };
+                    if (ix.lo..=ix.hi).contains(&beyond) {
+                        let size = i128::from(p.size);
+                        let equity = self.pool_money(a, pool) + size * i128::from(beyond) - p.cost;
+                        let mm = mul_rate_up(
+                            r.maintenance_base(size.abs() * i128::from(beyond)),
+                            r.vol_cap,
+                        );
+                        if equity < mm {
+                            return Err(format!(
+                                "market {m} account {}: below MM at {beyond}, past its key {}",
+                                a.0, l.key
+                            ));
+                        }
+                    }
                 }
                 expected += usize::from(want != Slot::None);
             }
