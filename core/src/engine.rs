@@ -63,7 +63,7 @@ struct MarketState {
     oi: i64,
     /// Collateral of the accounts holding a position here (cross balance or bucket).
     backing: i128,
-    /// Liquidation trigger index (markets with liquidation parameters only).
+    /// Liquidation trigger index (leveraged markets; buckets only with liquidation on).
     trigger: Option<trigger::TriggerIndex>,
     /// Signed size of the insurance fund's position (taken over by backstops).
     fund_size: i64,
@@ -355,15 +355,19 @@ impl Engine {
             fund_size: 0,
             fund_cost: 0,
         });
-        if cfg.risk.is_some_and(|r| r.liquidation.is_some()) {
-            // Allocated here, at start-up: the index, the links of every position and the
+        if cfg.risk.is_some() {
+            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
+        }
+        if cfg.risk.is_some_and(|r| r.liquidation.is_some()) && self.liquidating_markets == 0 {
+            // Allocated here, at start-up: the links of every position and the
             // liquidation scratch space.
             let n = self.positions.len();
             self.links.resize(n, trigger::Link::default());
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
             self.adl_sizes.reserve(self.cfg.max_accounts as usize);
-            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
+        }
+        if cfg.risk.is_some_and(|r| r.liquidation.is_some()) {
             self.liquidating_markets += 1;
         }
         out.emit(EventKind::MarketAdded(id));

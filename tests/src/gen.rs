@@ -86,13 +86,16 @@ pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfi
     }
 }
 
-/// [`markets`] with liquidation on: market 1 deleverages pro rata, market 2 by queue.
-pub fn liquidating_markets() -> [MarketConfig; 3] {
+/// [`markets`] with liquidation on: market 1 deleverages pro rata, market 2 by queue
+/// (or, if `mixed`, market 2 stays leveraged without liquidation).
+pub fn liquidating_markets(mixed: bool) -> [MarketConfig; 3] {
     let mut m = markets();
-    for (i, adl) in [
+    let on = if mixed { 1 } else { 2 };
+    let modes = [
         (1, cascade_core::AdlMode::ProRata),
         (2, cascade_core::AdlMode::Queue),
-    ] {
+    ];
+    for (i, adl) in modes.into_iter().take(on) {
         let mut r = m[i].risk.expect("leveraged");
         r.liquidation = Some(liquidation(adl));
         m[i].risk = Some(r);
@@ -237,7 +240,7 @@ pub fn arb_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
 
 /// A stream on [`liquidating_markets`]: small deposits (60..=400 atoms per account, so
 /// mark moves liquidate), an insurance fund of 0..=200 atoms, then random commands.
-pub fn arb_liquidation_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Value = Vec<Command>> {
     let step = prop_oneof![
         3 => arb_kind().prop_map(|k| vec![k]),
         2 => arb_trade(),
@@ -251,7 +254,7 @@ pub fn arb_liquidation_stream(max_len: usize) -> impl Strategy<Value = Vec<Comma
         prop_oneof![Just(None), (1i64..=200).prop_map(Some)],
         proptest::collection::vec(step, 1..=max_len),
     )
-        .prop_map(|(deposit, fund, steps)| {
+        .prop_map(move |(deposit, fund, steps)| {
             // Smaller top-ups, so that accounts stay close to their margin.
             let kinds = steps.into_iter().flatten().map(|k| match k {
                 CommandKind::Deposit { account, amount } => CommandKind::Deposit {
@@ -261,7 +264,7 @@ pub fn arb_liquidation_stream(max_len: usize) -> impl Strategy<Value = Vec<Comma
                 k => k,
             });
             sequence(
-                setup_with(liquidating_markets(), deposit, fund),
+                setup_with(liquidating_markets(mixed), deposit, fund),
                 kinds.collect(),
             )
         })

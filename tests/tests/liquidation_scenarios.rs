@@ -48,13 +48,19 @@ struct H {
 impl H {
     /// `markets` leveraged markets (tick 1, prices 1..=100,000), accounts 0..=9 open.
     fn new(markets: u32, adl: AdlMode) -> H {
+        H::with((0..markets).map(|_| risk(adl)).collect())
+    }
+
+    /// One market per risk configuration, accounts 0..=9 open.
+    fn with(risks: Vec<RiskConfig>) -> H {
         let mut h = H {
             engine: Engine::new(EngineConfig::default()),
             events: Vec::new(),
             seq: 0,
             client: 0,
         };
-        for m in 0..markets {
+        for (m, r) in risks.into_iter().enumerate() {
+            let m = m as u32;
             let cfg = MarketConfig {
                 tick: 1,
                 lot_base_atoms: 1,
@@ -62,7 +68,7 @@ impl H {
                 max_price: Price(100_000),
                 max_qty: Qty(1_000),
                 market_band_bps: 1_000,
-                risk: Some(risk(adl)),
+                risk: Some(r),
             };
             h.ok(CommandKind::AddMarket(Box::new(cfg)));
             h.mark(m, 1_000);
@@ -406,4 +412,46 @@ fn adl_takes_only_what_the_fund_cannot_cover_in_both_modes() {
         assert_eq!(notional, 14 * 945, "{mode:?}");
         assert_eq!(h.size(1, 0), 0);
     }
+}
+
+#[test]
+fn a_mark_move_in_a_market_without_liquidation_still_triggers_the_cross_pool() {
+    // Market 1 is leveraged but never liquidates; the cross account also holds market 0.
+    let quiet = RiskConfig {
+        liquidation: None,
+        ..risk(AdlMode::Queue)
+    };
+    let mut h = H::with(vec![risk(AdlMode::Queue), quiet]);
+    h.deposit(1, 2_000);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.trade(1, 1, 2, Side::Buy, 10);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(990)), 100);
+    h.mark(1, 850);
+    let ev = h.kinds();
+    // Equity = 2,000 + 10 × (850 − 1,000) = 500; MM = ceil(20,000 × 0.025 − ε) +
+    // ceil(8,500 × 0.025 − ε) = 500 + 213 = 713: below, though market 0 did not move.
+    assert!(ev.contains(&EventKind::MarginCall {
+        account: AccountId(1),
+        market: None,
+        equity: 500,
+        maintenance: 713,
+    }));
+    // Only market 0 is liquidated: ceil(20 × (713 − 500) / 500) = 9 lots fill at 990
+    // (realised −90): equity 410 < MM ceil(11,000 × 0.025 − ε) + 213 = 488, so the other
+    // 11 lots follow (limit: bankruptcy price 1,000 − floor(410 / 11) = 963) and fill at
+    // 990 (realised −110): equity 300 ≥ MM 213. Fee: ceil(ceil(19,800 × 0.01 − ε) ×
+    // (1 + 213 / 713)) = ceil(198 × 1.2987) = 258, capped at 300 − 213 = 87.
+    assert_eq!(h.size(1, 1), 10);
+    assert_eq!(h.size(1, 0), 0);
+    assert_eq!(fills(&ev), vec![(990, 9, true), (990, 11, true)]);
+    assert!(ev.contains(&EventKind::LiquidationFinished {
+        account: AccountId(1),
+        market: None,
+        fee: 87,
+        equity: 213,
+    }));
+    let (equity, mm) = h.engine.pool_risk(AccountId(1), None).expect("account");
+    assert!(equity >= mm, "{equity} < {mm}");
 }

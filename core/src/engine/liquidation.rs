@@ -261,10 +261,11 @@ impl Engine {
         let u = i128::from(size.abs());
         let target = mul_rate_up(mm, Rate::ONE + cfg.buffer);
         let target_m = mul_rate_up(self.maintenance_margin(a, m), Rate::ONE + cfg.buffer);
-        let mut q = if equity <= 0 || target - equity >= target_m {
-            u
-        } else {
-            ceil_div(u * (target - equity), target_m).clamp(1, u)
+        let mut q = match u.checked_mul(target - equity) {
+            Some(n) if equity > 0 && target - equity < target_m => {
+                ceil_div(n, target_m).clamp(1, u)
+            }
+            _ => u,
         };
         if (u - q) * i128::from(mk.mark) < i128::from(cfg.min_notional) {
             q = u;

@@ -8,8 +8,9 @@
 //! a mark move. Keys sit in price buckets over the market's band, one list per bucket
 //! and side, with a hierarchical bitmap of non-empty buckets per side; a mark move visits
 //! the buckets at or beyond the mark, i.e. O(log buckets + candidates + one bucket).
-//! Positions of cross pools that hold several markets sit in a per-market list and are
-//! re-checked on every mark move of that market. Every candidate is then checked exactly.
+//! Positions of cross pools that hold several leveraged markets sit in a per-market list
+//! and are re-checked on every mark move of that market (leveraged markets without
+//! liquidation keep only that list). Every candidate is then checked exactly.
 //!
 //! Invariants (checked by `verify_triggers`): every position with a non-zero size in a
 //! market with liquidation parameters is in exactly one list of that market — its key's
@@ -68,10 +69,18 @@ pub(super) struct TriggerIndex {
 }
 
 impl TriggerIndex {
-    /// An empty index over the market's band.
+    /// An empty index over the market's band: [`MAX_BUCKETS`] at most for a liquidating
+    /// market; one for a leveraged market without liquidation (only its multi-market
+    /// list is used: a mark move there can push a cross pool that also holds a
+    /// liquidating market below MM).
     pub(super) fn new(cfg: &MarketConfig) -> TriggerIndex {
         let levels = cfg.levels();
-        let n = levels.min(MAX_BUCKETS);
+        let liquidating = cfg.risk.is_some_and(|r| r.liquidation.is_some());
+        let n = if liquidating {
+            levels.min(MAX_BUCKETS)
+        } else {
+            1
+        };
         let width = (levels.div_ceil(n)) as i64 * cfg.tick;
         let n = ((cfg.max_price.0 - cfg.min_price.0) / width + 1) as usize;
         TriggerIndex {
@@ -180,11 +189,13 @@ impl Engine {
             PoolId::Isolated(m) => (m.0 as usize, m.0 as usize + 1),
         };
         let base = self.pos_index(a, MarketId(0));
+        // Positions in the pool in any leveraged market: a key is exact only for a
+        // position alone in its pool.
         let mut held = 0;
         for m in first..last {
             let p = &self.positions[base + m];
             if p.size != 0
-                && self.markets[m].trigger.is_some()
+                && self.markets[m].book.cfg.risk.is_some()
                 && (p.isolated == (pool != PoolId::Cross))
             {
                 held += 1;
@@ -209,10 +220,12 @@ impl Engine {
                 (Slot::None, 0)
             } else if held > 1 {
                 (Slot::Multi, 0)
-            } else {
+            } else if r.liquidation.is_some() {
                 let band = self.markets[m].trigger.as_ref().expect("indexed").band();
                 let key = r.trigger_price(p.size, p.cost, money, band);
                 (self.slot_for(m, p.size, key), key)
+            } else {
+                (Slot::None, 0)
             };
             let i = base + m;
             self.unlink_position(m, i);
@@ -323,6 +336,7 @@ impl Engine {
         let Some(ix) = self
             .markets
             .get(m.0 as usize)
+            .filter(|s| s.book.cfg.risk.is_some_and(|r| r.liquidation.is_some()))
             .and_then(|s| s.trigger.as_ref())
         else {
             return;
@@ -338,6 +352,9 @@ impl Engine {
     /// Checks the index against a brute-force scan: every held position is linked once,
     /// in the right list, under the key its pool implies now.
     pub(super) fn verify_triggers(&self) -> Result<(), String> {
+        if self.liquidating_markets == 0 {
+            return Ok(()); // nothing is indexed until a liquidating market exists
+        }
         for (m, mk) in self.markets.iter().enumerate() {
             let Some(ix) = mk.trigger.as_ref() else {
                 continue;
@@ -395,7 +412,7 @@ impl Engine {
                     .filter(|&k| {
                         let q = &self.positions[self.pos_index(a, MarketId(k as u32))];
                         q.size != 0
-                            && self.markets[k].trigger.is_some()
+                            && self.markets[k].book.cfg.risk.is_some()
                             && match pool {
                                 PoolId::Cross => !q.isolated,
                                 PoolId::Isolated(x) => x.0 as usize == k,
@@ -406,6 +423,8 @@ impl Engine {
                     Slot::None
                 } else if held > 1 {
                     Slot::Multi
+                } else if r.liquidation.is_none() {
+                    Slot::None
                 } else {
                     self.slot_for(
                         m,
@@ -427,7 +446,7 @@ impl Engine {
                 // the position is not indexed), at the highest scale, the pool is at or
                 // above MM. Equity − MM is monotone in the mark, so this covers every mark
                 // past the key and every scale up to the cap.
-                if p.size != 0 && held == 1 {
+                if p.size != 0 && held == 1 && r.liquidation.is_some() {
                     let beyond = match (want, p.size > 0) {
                         (Slot::None, true) => ix.lo,
                         (Slot::None, false) => ix.hi,
