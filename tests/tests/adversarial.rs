@@ -1,7 +1,8 @@
 //! Hostile input: every numeric field drawn from the whole `i64`/`u64`/`u32` range
 //! (extremes included), against a plain and a leveraged market with wide bounds. The
 //! engine must never panic (tests run with overflow checks on, so an unchecked overflow
-//! would panic here), must keep its invariants, and must conserve money.
+//! would panic here), must keep its invariants, and must conserve money. The leveraged
+//! market liquidates, so hostile marks drive the waterfall too.
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
@@ -18,7 +19,8 @@ const CONFIG: EngineConfig = EngineConfig {
     liquidation_ring: 64,
 };
 
-/// Prices 2^20 ± 4,096 (8,193 levels), quantities up to 2^20, OI cap 2^20 lots.
+/// Plain: prices 2^20 ± 4,096 (8,193 levels); leveraged: 2^20 ± 25%, tick 8; quantities up to
+/// 2^20, OI cap 2^20 lots. Accounts 0 and 1 deposit 2^36 atoms, 2 and 3 only 2^22.
 fn markets() -> [MarketConfig; 2] {
     let (tiers, tier_count) = tier_table(&[(1 << 50, bps(100)), (1 << 60, bps(500))]);
     let plain = MarketConfig {
@@ -43,11 +45,22 @@ fn markets() -> [MarketConfig; 2] {
         oi_cap: 1 << 20,
         account_oi_share_bps: 10_000,
         max_mark_move_bps: 10_000,
-        liquidation: None,
+        liquidation: Some(cascade_core::LiquidationConfig {
+            buffer: bps(5_000),
+            min_notional: 1 << 30,
+            band_bps: 5_000,
+            fee_rate: bps(100),
+            adl: cascade_core::AdlMode::Queue,
+        }),
     };
     [
         plain,
         MarketConfig {
+            // A wide band (±25% of the mark, tick 8: 65,537 levels) so hostile marks can
+            // liquidate.
+            tick: 8,
+            min_price: Price(3 << 18),
+            max_price: Price(5 << 18),
             risk: Some(risk),
             ..plain
         },
@@ -68,9 +81,10 @@ fn wild_i64() -> impl Strategy<Value = i64> + Clone {
     ]
 }
 
-/// Mostly near the leveraged market's mark (2^20) so orders trade; sometimes anything.
+/// Mostly near the leveraged market's mark (2^20), on its tick of 8, so orders trade;
+/// sometimes anything.
 fn price_i64() -> impl Strategy<Value = i64> + Clone {
-    prop_oneof![6 => (1i64 << 20) - 64..(1i64 << 20) + 64, 1 => wild_i64()]
+    prop_oneof![6 => ((1i64 << 17) - 8..(1i64 << 17) + 8).prop_map(|t| t * 8), 1 => wild_i64()]
 }
 
 fn arb_command() -> impl Strategy<Value = CommandKind> {
@@ -114,22 +128,30 @@ fn arb_command() -> impl Strategy<Value = CommandKind> {
         1 => (account.clone(), market.clone(), any::<bool>()).prop_map(|(account, market, isolated)| CommandKind::SetMarginMode { account, market, isolated }),
         1 => (account.clone(), market.clone(), amount.prop_map(|a| if a % 2 == 0 { a } else { a.saturating_neg() }))
             .prop_map(|(account, market, amount)| CommandKind::TransferIsolated { account, market, amount }),
-        2 => (market.clone(), price.clone()).prop_map(|(market, price)| CommandKind::MarkPrice { market, price }),
+        2 => (market.clone(), prop_oneof![price.clone(), ((3i64 << 18)..=(5 << 18)).prop_map(Price)])
+            .prop_map(|(market, price)| CommandKind::MarkPrice { market, price }),
         2 => (market.clone(), prop_oneof![4 => (-50i64..50).prop_map(bps), 1 => any::<i64>().prop_map(|b| Rate::from_bits(b >> (b & 63)))])
             .prop_map(|(market, rate)| CommandKind::FundingRate { market, rate }),
         1 => (account, proptest::option::of(market)).prop_map(|(account, market)| CommandKind::MassCancel { account, market }),
+        1 => wild_i64().prop_map(|amount| CommandKind::InsuranceDeposit { amount }),
     ]
 }
 
-fn net_deposits(events: &[Event]) -> i128 {
-    events
+/// Money put in from outside by one command: deposits, withdrawals, insurance deposits.
+fn net_deposits(kind: &CommandKind, events: &[Event]) -> i128 {
+    let accepted = cascade_core::rejection(events).is_none();
+    let fund = match *kind {
+        CommandKind::InsuranceDeposit { amount } if accepted => i128::from(amount),
+        _ => 0,
+    };
+    fund + events
         .iter()
         .map(|e| match e.kind {
             EventKind::Deposited { amount, .. } => i128::from(amount),
             EventKind::Withdrawn { amount, .. } => -i128::from(amount),
             _ => 0,
         })
-        .sum()
+        .sum::<i128>()
 }
 
 proptest! {
@@ -140,18 +162,20 @@ proptest! {
         let mut engine = Engine::new(CONFIG);
         let mut setup: Vec<CommandKind> = markets().into_iter().map(|m| CommandKind::AddMarket(Box::new(m))).collect();
         setup.extend((0..4).map(|a| CommandKind::OpenAccount(AccountId(a))));
-        setup.extend((0..4).map(|a| CommandKind::Deposit { account: AccountId(a), amount: 1 << 36 }));
+        setup.extend((0..4).map(|a| CommandKind::Deposit { account: AccountId(a), amount: if a < 2 { 1 << 36 } else { 1 << 22 } }));
         setup.push(CommandKind::MarkPrice { market: MarketId(1), price: Price(1 << 20) });
         let mut net = 0i128;
         let mut events = Vec::new();
         let setup_len = setup.len();
         for (i, kind) in setup.into_iter().chain(kinds).enumerate() {
             events.clear();
-            engine.apply(&Command { seq: i as u64, ts_ns: 0, kind }, &mut events);
+            let cmd = Command { seq: i as u64, ts_ns: 0, kind };
+            engine.apply(&cmd, &mut events);
             prop_assert!(i >= setup_len || cascade_core::rejection(&events).is_none(), "set-up refused: {:?}", events);
-            net += net_deposits(&events);
+            net += net_deposits(&cmd.kind, &events);
             prop_assert!(engine.verify().is_ok(), "{:?}", engine.verify());
             prop_assert_eq!(engine.money_accounted(), net);
+            prop_assert!(engine.insurance_fund() >= 0);
         }
     }
 }
@@ -163,7 +187,7 @@ fn hostile_streams_reach_fills_positions_and_funding() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let (mut fills, mut positions, mut funding) = (0, 0, 0);
+    let (mut fills, mut positions, mut funding, mut liquidations) = (0, 0, 0, 0);
     let mut reasons = std::collections::BTreeMap::new();
     for _ in 0..2_000 {
         let kinds = proptest::collection::vec(arb_command(), 1..60)
@@ -178,7 +202,7 @@ fn hostile_streams_reach_fills_positions_and_funding() {
         setup.extend((0..4).map(|a| CommandKind::OpenAccount(AccountId(a))));
         setup.extend((0..4).map(|a| CommandKind::Deposit {
             account: AccountId(a),
-            amount: 1 << 36,
+            amount: if a < 2 { 1 << 36 } else { 1 << 22 },
         }));
         setup.push(CommandKind::MarkPrice {
             market: MarketId(1),
@@ -200,6 +224,7 @@ fn hostile_streams_reach_fills_positions_and_funding() {
                 EventKind::Fill { .. } => fills += 1,
                 EventKind::PositionChanged { .. } => positions += 1,
                 EventKind::FundingPaid { .. } => funding += 1,
+                EventKind::LiquidationStarted { .. } => liquidations += 1,
                 EventKind::Rejected(r) => {
                     *reasons
                         .entry(format!("{r:?}").chars().take(24).collect::<String>())
@@ -210,10 +235,10 @@ fn hostile_streams_reach_fills_positions_and_funding() {
         }
     }
     eprintln!(
-        "fills {fills}, position changes {positions}, funding payments {funding}; {reasons:?}"
+        "fills {fills}, position changes {positions}, funding payments {funding}, liquidations {liquidations}; {reasons:?}"
     );
     assert!(
-        fills > 100 && positions > 100 && funding > 10,
-        "fills {fills}, positions {positions}, funding {funding}"
+        fills > 100 && positions > 100 && funding > 10 && liquidations > 0,
+        "fills {fills}, positions {positions}, funding {funding}, liquidations {liquidations}"
     );
 }
