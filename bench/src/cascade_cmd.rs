@@ -4,7 +4,7 @@
 
 use crate::{alloc_count, Args};
 use cascade_bench::cascade::{self, Population, Tally, MARKET};
-use cascade_core::{AdlMode, Engine};
+use cascade_core::{AdlMode, Engine, Price};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -113,6 +113,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
 
     print_heatmap(&engine, pop.start);
+    if let Some((Some(long), _)) = engine.nearest_triggers(MARKET) {
+        println!(
+            "distance to cascade: the first long can be liquidated at ${:.1}, {:.2}% below the mark",
+            long.0 as f64 / 10.0,
+            100.0 * (pop.start - long.0) as f64 / pop.start as f64
+        );
+    }
+    let first = cascade::crash_path(pop.start, 5, 1);
+    let first: Vec<Price> = first.into_iter().map(Price).collect();
+    let what_if = engine.simulate_marks(MARKET, &first);
+    println!(
+        "what-if, a single 5% gap (on a copy): {} liquidations, {} lots through the book, \
+         {} lots to the fund, {} ADL fills, best bid ${:.1} -> ${:.1}",
+        what_if.liquidations,
+        what_if.liquidated_lots,
+        what_if.backstop_lots,
+        what_if.adl_fills,
+        what_if.top_before.0.map_or(0.0, |p| p.0 as f64 / 10.0),
+        what_if.top_after.0.map_or(0.0, |p| p.0 as f64 / 10.0),
+    );
 
     let marks = cascade::mark_commands(&path, setup.len() as u64 + 1);
     let mut bar = Progress::new("cascade", marks.len(), show);

@@ -19,10 +19,12 @@ use crate::risk::Rate;
 
 mod liquidation;
 mod margin;
+mod simulate;
 mod trigger;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
 pub use margin::{AccountRisk, MarketRisk, PositionView};
+pub use simulate::CascadeReport;
 
 /// Capacities fixed at start-up; nothing grows past them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,9 @@ pub mod risk;
 pub mod types;
 
 pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
-pub use engine::{AccountRisk, Engine, EngineConfig, MarketRisk, OrderView, PositionView};
+pub use engine::{
+    AccountRisk, CascadeReport, Engine, EngineConfig, MarketRisk, OrderView, PositionView,
+};
 pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
 pub use market::{MarketConfig, MarketConfigError};
 pub use risk::{AdlMode, LiquidationConfig, Rate, RiskConfig, RiskConfigError, Tier};

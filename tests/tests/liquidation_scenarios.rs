@@ -455,3 +455,44 @@ fn a_mark_move_in_a_market_without_liquidation_still_triggers_the_cross_pool() {
     let (equity, mm) = h.engine.pool_risk(AccountId(1), None).expect("account");
     assert!(equity >= mm, "{equity} < {mm}");
 }
+
+#[test]
+fn what_if_paths_run_on_a_copy_and_triggers_bound_the_first_liquidation() {
+    let h = isolated_long(AdlMode::Queue, 950);
+    // Brute force over marks: the highest mark at which the isolated long (bucket 1,100,
+    // 20 lots at 1,000) is below MM is 969: equity 1,100 − 20 × 31 = 480 < MM
+    // ceil(19,380 × 0.025 − ε) = 485; at 970: 500 ≥ 485.
+    let (long, short) = h
+        .engine
+        .nearest_triggers(MarketId(0))
+        .expect("liquidating market");
+    let key = long.expect("an indexed long").0;
+    // The key is conservative (≥ 969) and tight: 17 atoms of rounding slack over
+    // 20 × 0.975 atoms per tick is less than one tick, plus the ceiling: ≤ 971.
+    assert!((969..=971).contains(&key), "{key}");
+    // Account 2's short (1,000,000 deposit, 20 lots at 1,000): the lowest mark below MM
+    // is 49,757 (equity 1,020,000 − 20 × 49,757 = 24,860 < MM ceil(24,878.5 − ε) =
+    // 24,879; at 49,756: 24,880 ≥ 24,878). The key is at or below it, within 2 ticks.
+    let short = short.expect("an indexed short").0;
+    assert!((49_755..=49_757).contains(&short), "{short}");
+    // The partial-liquidation scenario, as a what-if on a copy.
+    let r = h
+        .engine
+        .simulate_marks(MarketId(0), &[Price(980), Price(955)]);
+    assert_eq!(
+        (r.marks_applied, r.liquidations, r.liquidated_lots),
+        (2, 1, 12)
+    );
+    assert_eq!(
+        (r.fund_start, r.fund_end, r.backstop_lots, r.adl_fills),
+        (0, 49, 0, 0)
+    );
+    assert_eq!(r.top_before.0, Some(Price(960)));
+    assert_eq!(
+        r.top_after.0,
+        Some(Price(950)),
+        "the liquidation took the 960 bids"
+    );
+    // The engine itself is untouched.
+    assert_eq!((h.size(1, 0), h.engine.insurance_fund()), (20, 0));
+}

@@ -327,6 +327,39 @@ impl Engine {
         AccountId((i / self.cfg.max_markets as usize) as u32)
     }
 
+    /// Distance to cascade: `(highest long trigger, lowest short trigger)` of a market —
+    /// the marks at or beyond which the first single-market position could be liquidated
+    /// (at the volatility cap, so no earlier). `None` on a side with no indexed position.
+    /// O(one bucket).
+    pub fn nearest_triggers(&self, m: MarketId) -> Option<(Option<Price>, Option<Price>)> {
+        let ix = self
+            .markets
+            .get(m.0 as usize)
+            .filter(|s| s.book.cfg.risk.is_some_and(|r| r.liquidation.is_some()))?
+            .trigger
+            .as_ref()?;
+        let n = ix.buckets();
+        let extreme = |head: u32, pick: fn(i64, i64) -> i64| {
+            let mut best: Option<i64> = None;
+            let mut i = head;
+            while i != NIL {
+                let l = &self.links[i as usize];
+                best = Some(best.map_or(l.key, |b| pick(b, l.key)));
+                i = l.next;
+            }
+            best.map(|k| Price(k.clamp(ix.lo, ix.hi)))
+        };
+        let long = ix
+            .long_bits
+            .prev_at_or_before(n - 1)
+            .and_then(|b| extreme(ix.long_head[b], i64::max));
+        let short = ix
+            .short_bits
+            .next_at_or_after(0)
+            .and_then(|b| extreme(ix.short_head[b], i64::min));
+        Some((long, short))
+    }
+
     /// The liquidation heatmap of a market: `f(low price, high price, long lots, short
     /// lots)` for every bucket, ascending, where a position counts in the bucket of its
     /// trigger price at the volatility cap (the highest mark at which a long could be

@@ -1,0 +1,108 @@
+//! What-if: a hypothetical mark path applied to a copy of the live state.
+
+use super::Engine;
+use crate::command::{Command, CommandKind};
+use crate::event::{Event, EventKind, EventSink};
+use crate::types::{MarketId, Price, Side};
+
+/// What a hypothetical mark path would do, run on a copy of the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CascadeReport {
+    /// Marks applied (a refused mark, e.g. a move beyond the oracle guard, stops the path).
+    pub marks_applied: usize,
+    /// Pools liquidated.
+    pub liquidations: u64,
+    /// Lots traded by liquidation orders against the book.
+    pub liquidated_lots: i64,
+    /// Lots taken over by the insurance fund.
+    pub backstop_lots: i64,
+    /// Auto-deleveraging fills.
+    pub adl_fills: u64,
+    /// Insurance fund before the path.
+    pub fund_start: i128,
+    /// Lowest insurance fund balance along the path.
+    pub fund_low: i128,
+    /// Insurance fund after the path.
+    pub fund_end: i128,
+    /// Best bid and ask before the path.
+    pub top_before: (Option<Price>, Option<Price>),
+    /// Best bid and ask after the path: the price impact of the liquidation orders.
+    pub top_after: (Option<Price>, Option<Price>),
+}
+
+impl EventSink for CascadeReport {
+    fn emit(&mut self, e: Event) {
+        match e.kind {
+            EventKind::LiquidationStarted { .. } => self.liquidations += 1,
+            EventKind::Fill {
+                liquidation: true,
+                qty,
+                ..
+            } => self.liquidated_lots += qty.0,
+            EventKind::Backstop { qty, .. } => self.backstop_lots += qty.0,
+            EventKind::AdlFill { .. } => self.adl_fills += 1,
+            EventKind::InsuranceFund { balance, .. } => self.fund_low = self.fund_low.min(balance),
+            _ => {}
+        }
+    }
+}
+
+impl Engine {
+    /// Applies `path` as mark updates of market `m` to a copy of this engine (allocates
+    /// the copy; the engine itself is untouched) and reports the cascade it causes.
+    pub fn simulate_marks(&self, m: MarketId, path: &[Price]) -> CascadeReport {
+        let mut copy = self.clone();
+        let top = |e: &Engine| {
+            (
+                e.best(m, Side::Buy).map(|b| b.0),
+                e.best(m, Side::Sell).map(|b| b.0),
+            )
+        };
+        let mut report = CascadeReport {
+            fund_start: self.insurance,
+            fund_low: self.insurance,
+            top_before: top(self),
+            ..CascadeReport::default()
+        };
+        for &price in path {
+            let mut events = EventCheck::default();
+            copy.apply(
+                &Command {
+                    seq: 0,
+                    ts_ns: 0,
+                    kind: CommandKind::MarkPrice { market: m, price },
+                },
+                &mut Tee(&mut report, &mut events),
+            );
+            if events.rejected {
+                break;
+            }
+            report.marks_applied += 1;
+        }
+        report.fund_end = copy.insurance;
+        report.top_after = top(&copy);
+        report
+    }
+}
+
+/// Notes whether the command was refused.
+#[derive(Default)]
+struct EventCheck {
+    rejected: bool,
+}
+
+impl EventSink for EventCheck {
+    fn emit(&mut self, e: Event) {
+        self.rejected |= matches!(e.kind, EventKind::Rejected(_));
+    }
+}
+
+/// Sends each event to two sinks.
+struct Tee<'a, A, B>(&'a mut A, &'a mut B);
+
+impl<A: EventSink, B: EventSink> EventSink for Tee<'_, A, B> {
+    fn emit(&mut self, e: Event) {
+        self.0.emit(e);
+        self.1.emit(e);
+    }
+}
