@@ -47,8 +47,10 @@ const USAGE: &str = "usage:
   cascade-bench throughput [--commands N] [--runs R]
       best-of-R commands/s on one engine thread for the plain and the margin-checked workload
   cascade-bench latency [--rates R1,R2,..] [--commands N] [--margin] [--hgrm DIR]
+      [--lobster <message.csv> <orderbook.csv>]
       open-loop latency at fixed offered rates, generator -> ring -> pinned engine thread,
-      measured from each command's intended send time (coordinated omission corrected)
+      measured from each command's intended send time (coordinated omission corrected);
+      the workload is the generated mix or the commands of a LOBSTER replay
   cascade-bench replay-lobster <message.csv> <orderbook.csv>
       [--max-exec-mismatch-pct P] [--max-book-mismatch-pct P] [--explain]
       replay LOBSTER order flow and check the engine against the exchange after every message
@@ -314,7 +316,11 @@ fn available_cores() -> usize {
 
 fn latency(args: &[String]) -> Result<(), String> {
     use cascade_bench::latency as lat;
-    let args = Args::parse(args, &["--rates", "--commands", "--hgrm"], &["--margin"])?;
+    let args = Args::parse(
+        args,
+        &["--rates", "--commands", "--hgrm"],
+        &["--margin", "--lobster"],
+    )?;
     let rates: Vec<u64> = match args.value::<String>("--rates")? {
         Some(list) => list
             .split(',')
@@ -338,23 +344,46 @@ fn latency(args: &[String]) -> Result<(), String> {
     if let Some(dir) = &hgrm_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let w = workload::generate(&mix);
-    let commands = std::sync::Arc::new(w.commands);
+    // The workload: the generated mix, or the commands of a LOBSTER replay.
+    let (setup, commands, config, what) = if args.has("--lobster") {
+        let [messages, orderbook] = args.positional.as_slice() else {
+            return Err(format!(
+                "latency --lobster needs <message.csv> <orderbook.csv>\n{USAGE}"
+            ));
+        };
+        let (msgs, rows) = lobster::load(&PathBuf::from(messages), &PathBuf::from(orderbook))?;
+        let mut report = lobster::replay(&msgs, &rows).map_err(|e| e.to_string())?;
+        let replayed = report.commands.split_off(report.setup_len);
+        (
+            report.commands,
+            replayed,
+            report.config,
+            format!("LOBSTER {messages}"),
+        )
+    } else {
+        let w = workload::generate(&mix);
+        let what = if mix.margin {
+            "margin-checked"
+        } else {
+            "plain"
+        };
+        (
+            w.setup,
+            w.commands,
+            workload::engine_config(&mix),
+            what.to_string(),
+        )
+    };
+    let commands = std::sync::Arc::new(commands);
     println!(
-        "open loop: {} commands per rate ({} workload), generator on core 1 -> ring of {} -> engine on core 0; {} cores visible; ns from intended send time",
-        mix.commands,
-        if mix.margin { "margin-checked" } else { "plain" },
+        "open loop: {} commands per rate ({what} workload), generator on core 1 -> ring of {} -> engine on core 0; {} cores visible; ns from intended send time",
+        commands.len(),
         lat::RING_CAPACITY,
         available_cores()
     );
     for rate in rates {
-        let floor = lat::run(None, &w.setup, &commands, rate);
-        let r = lat::run(
-            Some(Engine::new(workload::engine_config(&mix))),
-            &w.setup,
-            &commands,
-            rate,
-        );
+        let floor = lat::run(None, &setup, &commands, rate);
+        let r = lat::run(Some(Engine::new(config)), &setup, &commands, rate);
         println!(
             "rate={rate} latency_ns: {} | in-engine_ns: {} | ring_full_waits={}",
             lat::summary(&r.latency),

@@ -135,6 +135,13 @@ pub struct Report {
     pub summary: Summary,
     /// `(category, example)` pairs, a few per category, in file order.
     pub examples: Vec<(&'static str, String)>,
+    /// Every command the replay applied, in order: re-running them on a fresh engine
+    /// with [`Report::config`] reproduces the replay (a LOBSTER latency workload).
+    pub commands: Vec<Command>,
+    /// The engine capacities the replay used.
+    pub config: EngineConfig,
+    /// How many of `commands` are set-up (market, accounts, the initial book).
+    pub setup_len: usize,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -211,6 +218,8 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         r.admin(CommandKind::OpenAccount(a))?;
     }
     r.seed(&messages[0])?;
+    r.report.setup_len = r.report.commands.len();
+    r.report.config = cfg;
     let mut i = 1;
     while i < messages.len() {
         // Executions on one side with one timestamp are one aggressive sweep: the file's
@@ -273,14 +282,13 @@ impl Replayer<'_> {
     fn run(&mut self, kind: CommandKind) {
         self.seq += 1;
         self.events.clear();
-        self.engine.apply(
-            &Command {
-                seq: self.seq,
-                ts_ns: 0,
-                kind,
-            },
-            &mut self.events,
-        );
+        let cmd = Command {
+            seq: self.seq,
+            ts_ns: 0,
+            kind,
+        };
+        self.engine.apply(&cmd, &mut self.events);
+        self.report.commands.push(cmd);
     }
 
     fn rejected(&self) -> Option<String> {
