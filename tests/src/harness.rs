@@ -132,3 +132,23 @@ impl Harness {
             .collect()
     }
 }
+
+/// Money one command brought in from outside, read from its events: deposits minus
+/// withdrawals, plus an accepted insurance-fund deposit. Summed over a log it is what
+/// `Engine::money_accounted` must equal.
+pub fn net_inflow(cmd: &Command, events: &[Event]) -> i128 {
+    let fund = match cmd.kind {
+        CommandKind::InsuranceDeposit { amount } if cascade_core::rejection(events).is_none() => {
+            i128::from(amount)
+        }
+        _ => 0,
+    };
+    fund + events
+        .iter()
+        .map(|e| match e.kind {
+            EventKind::Deposited { amount, .. } => i128::from(amount),
+            EventKind::Withdrawn { amount, .. } => -i128::from(amount),
+            _ => 0,
+        })
+        .sum::<i128>()
+}

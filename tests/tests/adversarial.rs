@@ -6,9 +6,8 @@
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
-    MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side,
-    StpMode,
+    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, EventKind, MarketConfig,
+    MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode,
 };
 use proptest::prelude::*;
 
@@ -137,23 +136,6 @@ fn arb_command() -> impl Strategy<Value = CommandKind> {
     ]
 }
 
-/// Money put in from outside by one command: deposits, withdrawals, insurance deposits.
-fn net_deposits(kind: &CommandKind, events: &[Event]) -> i128 {
-    let accepted = cascade_core::rejection(events).is_none();
-    let fund = match *kind {
-        CommandKind::InsuranceDeposit { amount } if accepted => i128::from(amount),
-        _ => 0,
-    };
-    fund + events
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::Deposited { amount, .. } => i128::from(amount),
-            EventKind::Withdrawn { amount, .. } => -i128::from(amount),
-            _ => 0,
-        })
-        .sum::<i128>()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000), ..ProptestConfig::default() })]
 
@@ -172,7 +154,7 @@ proptest! {
             let cmd = Command { seq: i as u64, ts_ns: 0, kind };
             engine.apply(&cmd, &mut events);
             prop_assert!(i >= setup_len || cascade_core::rejection(&events).is_none(), "set-up refused: {:?}", events);
-            net += net_deposits(&cmd.kind, &events);
+            net += cascade_tests::harness::net_inflow(&cmd, &events);
             prop_assert!(engine.verify().is_ok(), "{:?}", engine.verify());
             prop_assert_eq!(engine.money_accounted(), net);
             prop_assert!(engine.insurance_fund() >= 0);

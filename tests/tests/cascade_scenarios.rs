@@ -5,7 +5,7 @@
 //! after every mark step.
 
 use cascade_bench::cascade::{self, Population, Tally, MAKERS, MARKET};
-use cascade_core::{AccountId, Command, Engine, EventKind, EventSink};
+use cascade_core::{AccountId, Engine, EventKind, EventSink};
 use std::path::Path;
 
 struct Outcome {
@@ -31,7 +31,7 @@ fn simulate(pop: &Population, path: &[i64]) -> Outcome {
             None,
             "set-up command {c:?}"
         );
-        net += inflow(c, &events);
+        net += cascade_tests::harness::net_inflow(c, &events);
     }
     let (mut fund_path, mut liquidated) = (
         vec![engine.insurance_fund()],
@@ -56,21 +56,6 @@ fn simulate(pop: &Population, path: &[i64]) -> Outcome {
         fund_path,
         liquidated,
     }
-}
-
-fn inflow(c: &Command, events: &[cascade_core::Event]) -> i128 {
-    events
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::Deposited { amount, .. } => i128::from(amount),
-            EventKind::InsuranceFund { change, .. }
-                if matches!(c.kind, cascade_core::CommandKind::InsuranceDeposit { .. }) =>
-            {
-                change
-            }
-            _ => 0,
-        })
-        .sum()
 }
 
 fn check(engine: &Engine, pop: &Population, net: i128) {

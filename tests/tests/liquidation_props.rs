@@ -3,9 +3,7 @@
 //! with the brute-force reference model, every invariant holds after every command, and
 //! ring capacity never changes the event log.
 
-use cascade_core::{
-    AccountId, Command, CommandKind, Engine, EngineConfig, Event, EventKind, HashSink, MarketId,
-};
+use cascade_core::{AccountId, Command, Engine, EngineConfig, EventKind, HashSink, MarketId};
 use cascade_tests::gen;
 use cascade_tests::reference::RefEngine;
 use proptest::prelude::*;
@@ -16,23 +14,6 @@ fn config(ring: u32) -> EngineConfig {
         liquidation_ring: ring,
         ..gen::CONFIG
     }
-}
-
-/// Net money put in from outside by one command's events.
-fn inflow(cmd: &Command, events: &[Event]) -> i128 {
-    let rejected = cascade_core::rejection(events).is_some();
-    events
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::Deposited { amount, .. } => i128::from(amount),
-            EventKind::Withdrawn { amount, .. } => -i128::from(amount),
-            _ => 0,
-        })
-        .sum::<i128>()
-        + match cmd.kind {
-            CommandKind::InsuranceDeposit { amount } if !rejected => i128::from(amount),
-            _ => 0,
-        }
 }
 
 /// Every invariant of the liquidation contract, after one command. `liquidating`: the
@@ -125,7 +106,7 @@ fn run(
     for cmd in cmds {
         events.clear();
         engine.apply(cmd, &mut events);
-        net += inflow(cmd, &events);
+        net += cascade_tests::harness::net_inflow(cmd, &events);
         liquidations += events
             .iter()
             .filter(|e| matches!(e.kind, EventKind::LiquidationStarted { .. }))

@@ -343,20 +343,35 @@ impl Engine {
         let close = if size > 0 { Side::Sell } else { Side::Buy };
         let covered = self.fund_can_take(m, close.opposite(), lots, bk);
         if covered > 0 {
-            self.settle(m, a, close, Price(bk), covered, 0, out);
-            let gain = self.fund_trade(m, close.opposite(), covered, bk);
-            out.emit(EventKind::Backstop {
-                account: a,
-                market: m,
-                qty: Qty(covered),
-                price: Price(bk),
-            });
-            self.change_fund(gain, out);
+            self.fund_takes(a, m, close, covered, bk, out);
         }
         if covered < lots {
             self.deleverage(a, m, close, lots - covered, bk, out);
         }
         i128::from(lots) * i128::from(bk)
+    }
+
+    /// The fund takes over `q` lots of the account's position (closed on `close`) at
+    /// `price`, booked at the mark: `Backstop`, then `InsuranceFund`.
+    #[allow(clippy::too_many_arguments)]
+    fn fund_takes<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        m: MarketId,
+        close: Side,
+        q: i64,
+        price: i64,
+        out: &mut Out<S>,
+    ) {
+        self.settle(m, a, close, Price(price), q, 0, out);
+        let gain = self.fund_trade(m, close.opposite(), q, price);
+        out.emit(EventKind::Backstop {
+            account: a,
+            market: m,
+            qty: Qty(q),
+            price: Price(price),
+        });
+        self.change_fund(gain, out);
     }
 
     /// Money change of the fund if it trades `q` lots on `side` at the bankruptcy price
@@ -487,15 +502,7 @@ impl Engine {
                 Side::Buy => bk.min(mark + room).max(1),
                 Side::Sell => bk.max(mark - room),
             };
-            self.settle(m, a, close, Price(price), left, 0, out);
-            let gain = self.fund_trade(m, side, left, price);
-            out.emit(EventKind::Backstop {
-                account: a,
-                market: m,
-                qty: Qty(left),
-                price: Price(price),
-            });
-            self.change_fund(gain, out);
+            self.fund_takes(a, m, close, left, price, out);
         }
     }
 
