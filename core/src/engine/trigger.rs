@@ -266,60 +266,43 @@ impl Engine {
         }
     }
 
-    /// Queues the holders that may have crossed their trigger after a mark move.
+    /// Queues the holders that may have crossed their trigger after a mark move: the long
+    /// buckets at or above the mark's, the short buckets at or below it, and the
+    /// multi-market list.
     pub(super) fn mark_moved(&mut self, m: usize) {
         let Some(ix) = self.markets[m].trigger.as_ref() else {
             return;
         };
-        let mark = self.markets[m].mark;
-        let at = ix.bucket(mark) as usize;
+        let at = ix.bucket(self.markets[m].mark) as usize;
         let multi = ix.multi_head;
-        let (mut long_b, mut short_b) = (
-            ix.long_bits.next_at_or_after(at),
-            ix.short_bits.prev_at_or_before(at),
-        );
-        // Longs: buckets at or above the mark's; shorts: at or below.
-        while let Some(b) = long_b {
-            let mut i = self.markets[m].trigger.as_ref().expect("indexed").long_head[b];
-            while i != NIL {
-                let l = self.links[i as usize];
-                if b != at || mark <= l.key {
-                    self.queue_check(self.account_of(i as usize));
-                }
-                i = l.next;
-            }
+        let mut bucket = ix.long_bits.next_at_or_after(at);
+        while let Some(b) = bucket {
             let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            long_b = if b + 1 < ix.buckets() {
-                ix.long_bits.next_at_or_after(b + 1)
-            } else {
-                None
-            };
+            let head = ix.long_head[b];
+            bucket = ix.long_bits.next_at_or_after(b + 1);
+            self.queue_list(m, head);
         }
-        while let Some(b) = short_b {
-            let mut i = self.markets[m]
-                .trigger
-                .as_ref()
-                .expect("indexed")
-                .short_head[b];
-            while i != NIL {
-                let l = self.links[i as usize];
-                if b != at || mark >= l.key {
-                    self.queue_check(self.account_of(i as usize));
-                }
-                i = l.next;
-            }
+        let ix = self.markets[m].trigger.as_ref().expect("indexed");
+        let mut bucket = ix.short_bits.prev_at_or_before(at);
+        while let Some(b) = bucket {
             let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            short_b = if b > 0 {
-                ix.short_bits.prev_at_or_before(b - 1)
-            } else {
-                None
-            };
+            let head = ix.short_head[b];
+            bucket = b
+                .checked_sub(1)
+                .and_then(|b| ix.short_bits.prev_at_or_before(b));
+            self.queue_list(m, head);
         }
-        let mut i = multi;
+        self.queue_list(m, multi);
+    }
+
+    /// Queues the accounts of the positions on one list that may trigger at the mark.
+    fn queue_list(&mut self, m: usize, mut i: u32) {
         while i != NIL {
-            let l = self.links[i as usize];
-            self.queue_check(self.account_of(i as usize));
-            i = l.next;
+            let next = self.links[i as usize].next;
+            if self.may_trigger(m, i as usize) {
+                self.queue_check(self.account_of(i as usize));
+            }
+            i = next;
         }
     }
 
