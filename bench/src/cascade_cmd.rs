@@ -216,10 +216,13 @@ fn print_heatmap(engine: &Engine, start: i64) {
 }
 
 /// Cascade resolution time against the number of liquidated accounts: the default 30%
-/// crash over populations of 10^3 to 10^6 accounts.
-fn curve() {
-    println!("accounts  liquidations  time to resolve  per liquidation");
-    for accounts in [1_000, 10_000, 100_000, 1_000_000] {
+/// crash over populations of 10^3 up to `max_accounts`; `(accounts, liquidations, s)`.
+pub(crate) fn curve_points(max_accounts: u32) -> Vec<(u32, u64, f64)> {
+    let mut out = Vec::new();
+    for accounts in [1_000, 10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|&a| a <= max_accounts)
+    {
         let pop = Population::new(accounts);
         let mut engine = Engine::new(pop.engine_config());
         let setup = cascade::sequence(pop.setup(), 1);
@@ -236,12 +239,17 @@ fn curve() {
         for c in &marks {
             engine.apply(c, &mut tally);
         }
-        let dt = t.elapsed().as_secs_f64();
+        out.push((accounts, tally.liquidations, t.elapsed().as_secs_f64()));
+    }
+    out
+}
+
+fn curve() {
+    println!("accounts  liquidations  time to resolve  per liquidation");
+    for (accounts, liquidations, dt) in curve_points(1_000_000) {
         println!(
-            "{accounts:>8}  {:>12}  {:>13.4} s  {:>12.0} ns",
-            tally.liquidations,
-            dt,
-            dt * 1e9 / tally.liquidations.max(1) as f64
+            "{accounts:>8}  {liquidations:>12}  {dt:>13.4} s  {:>12.0} ns",
+            dt * 1e9 / liquidations.max(1) as f64
         );
     }
 }

@@ -4,5 +4,6 @@ pub mod cascade;
 pub mod latency;
 pub mod lobster;
 pub mod peers;
+pub mod plot;
 pub mod rng;
 pub mod workload;

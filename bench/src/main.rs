@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod cascade_cmd;
+mod report_cmd;
 
 /// Counts heap allocations (all threads) so `cascade` can report them per command.
 struct CountingAlloc;
@@ -60,7 +61,10 @@ const USAGE: &str = "usage:
       population (default 100,000 accounts): heatmap, liquidations, ADL, insurance fund,
       time to resolve, allocations
   cascade-bench cascade --curve
-      cascade resolution time against the number of liquidated accounts (10^3..10^6)";
+      cascade resolution time against the number of liquidated accounts (10^3..10^6)
+  cascade-bench report [--out DIR] [--quick]
+      run throughput, latency, book-size scaling and the cascade curve; write DIR/REPORT.md
+      with SVG plots (default docs/report)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Some("peers") => peers(&args[1..]),
         Some("scaling") => scaling(&args[1..]),
         Some("cascade") => cascade_cmd::run(&args[1..]),
+        Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
