@@ -19,6 +19,7 @@ use crate::risk::Rate;
 
 mod liquidation;
 mod margin;
+mod order_margin;
 mod simulate;
 mod trigger;
 use crate::ring::Ring;
@@ -67,6 +68,8 @@ struct MarketState {
     backing: i128,
     /// Liquidation trigger index (leveraged markets; buckets only with liquidation on).
     trigger: Option<trigger::TriggerIndex>,
+    /// Order-margin trigger index, same shape: pools with resting orders.
+    im_trigger: Option<trigger::TriggerIndex>,
     /// Signed size of the insurance fund's position (taken over by backstops).
     fund_size: i64,
     /// Cost basis of the insurance fund's position, booked at the mark when taken over.
@@ -83,6 +86,8 @@ struct AccountState {
     collateral: i128,
     /// Queued for the end-of-command liquidation check.
     queued: bool,
+    /// Queued for the end-of-command order-margin check.
+    im_queued: bool,
 }
 
 /// A read-only view of a resting order.
@@ -179,6 +184,10 @@ pub struct Engine {
     links: Vec<trigger::Link>,
     /// Accounts to check for liquidation at the end of the command (or round).
     to_check: Vec<u32>,
+    /// Order-margin links, parallel to `positions`.
+    im_links: Vec<trigger::Link>,
+    /// Accounts to re-key and check for order margin at the end of the command.
+    im_check: Vec<u32>,
     /// Pools below maintenance margin in the current round.
     candidates: Vec<liquidation::Candidate>,
     /// The liquidation ring.
@@ -212,6 +221,7 @@ impl Engine {
                     tail: NIL,
                     collateral: 0,
                     queued: false,
+                    im_queued: false,
                 };
                 cfg.max_accounts as usize
             ],
@@ -228,6 +238,8 @@ impl Engine {
             liquidating_markets: 0,
             links: Vec::new(),
             to_check: Vec::with_capacity(cfg.max_accounts as usize),
+            im_links: Vec::new(),
+            im_check: Vec::with_capacity(cfg.max_accounts as usize),
             candidates: Vec::new(),
             ring: Ring::new(cfg.liquidation_ring as usize),
             adl_ranks: Vec::new(),
@@ -254,8 +266,9 @@ impl Engine {
         if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
             out.emit(EventKind::Rejected(reason));
         }
-        if !self.to_check.is_empty() {
+        if !self.to_check.is_empty() || !self.im_check.is_empty() {
             self.resolve_liquidations(&mut out);
+            self.margin_cancels(&mut out);
         }
     }
 
@@ -354,17 +367,20 @@ impl Engine {
             oi: 0,
             backing: 0,
             trigger: None,
+            im_trigger: None,
             fund_size: 0,
             fund_cost: 0,
         });
         if cfg.risk.is_some() {
             self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
+            self.markets[id.0 as usize].im_trigger = Some(trigger::TriggerIndex::new(cfg));
         }
         if cfg.risk.is_some_and(|r| r.liquidation.is_some()) && self.liquidating_markets == 0 {
             // Allocated here, at start-up: the links of every position and the
             // liquidation scratch space.
             let n = self.positions.len();
             self.links.resize(n, trigger::Link::default());
+            self.im_links.resize(n, trigger::Link::default());
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
             self.adl_sizes.reserve(self.cfg.max_accounts as usize);
@@ -938,6 +954,7 @@ impl Engine {
     pub fn verify(&self) -> Result<(), String> {
         self.verify_margin()?;
         self.verify_triggers()?;
+        self.verify_order_index()?;
         for (i, m) in self.markets.iter().enumerate() {
             m.book
                 .verify(&self.pool)

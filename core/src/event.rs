@@ -359,6 +359,8 @@ pub enum CancelReason {
     SelfTrade,
     /// The owner's pool is being liquidated.
     Liquidation,
+    /// The owner's pool no longer meets initial margin at the mark.
+    Margin,
 }
 
 /// The rejection reason among a command's events, if it was rejected.

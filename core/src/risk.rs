@@ -287,6 +287,59 @@ impl RiskConfig {
     }
 }
 
+impl RiskConfig {
+    /// A conservative order-margin trigger of a pool holding one leveraged market with
+    /// resting orders: `worst` lots worst case (position plus one side's orders) at
+    /// `leverage`, signed `size`, `cost` and pool `money`. Returns `(fires_below, t)`: if
+    /// the pool is below initial margin at mark `p` under any scale up to `vol_cap`, then
+    /// `p <= t` when `fires_below`, else `p >= t`. Results outside `[lo, hi]` are reported
+    /// as `lo − 1` or `hi + 1`. Derivation: `SEMANTICS.md`.
+    pub fn order_trigger_price(
+        &self,
+        (size, cost, money): (i64, i128, i128),
+        worst: i128,
+        leverage: u32,
+        (lo, hi): (i64, i64),
+    ) -> (bool, i64) {
+        const ONE: i128 = 1 << 32;
+        let (below, above) = (i128::from(lo) - 1, i128::from(hi) + 1);
+        let lev = i128::from(leverage.max(1));
+        // IM ≤ worst·p·cap/lev + 2, so failing implies p·B < X with
+        // B = size·lev·2^32 − worst·cap_bits and X = (cost − money + 2)·lev·2^32.
+        let b = i128::from(size) * lev * ONE - worst * i128::from(self.vol_cap.to_bits());
+        let x = (cost - money + 2).checked_mul(lev * ONE);
+        let key = match (b.signum(), x) {
+            (0, x) => {
+                return (
+                    true,
+                    if x.is_none_or(|x| x > 0) {
+                        hi + 1
+                    } else {
+                        lo - 1
+                    },
+                )
+            }
+            (1, None) => {
+                if cost - money > 0 {
+                    above
+                } else {
+                    below
+                }
+            }
+            (1, Some(x)) => ceil_div(x, b).clamp(below, above),
+            (_, None) => {
+                if cost - money > 0 {
+                    below
+                } else {
+                    above
+                }
+            }
+            (_, Some(x)) => (-x).div_euclid(-b).clamp(below, above),
+        };
+        (b > 0, key as i64)
+    }
+}
+
 /// `ceil(v / 2^32)`.
 pub fn ceil_shift(v: i128) -> i128 {
     -((-v) >> 32)

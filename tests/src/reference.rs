@@ -120,8 +120,13 @@ impl RefEngine {
         self.seq = cmd.seq;
         if let Err(r) = self.dispatch(&cmd.kind) {
             self.emit(EventKind::Rejected(r));
-        } else {
+        } else if self
+            .markets
+            .iter()
+            .any(|m| m.cfg.risk.is_some_and(|r| r.liquidation.is_some()))
+        {
             self.resolve_liquidations();
+            self.margin_cancels();
         }
         std::mem::take(&mut self.events)
     }

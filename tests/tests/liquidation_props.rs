@@ -16,8 +16,10 @@ fn config(ring: u32) -> EngineConfig {
     }
 }
 
-/// Every invariant of the liquidation contract, after one command. `liquidating`: the
-/// markets with liquidation on.
+/// Every invariant of the liquidation contract, after one command: verify() (books,
+/// ledgers, positions sum to zero, both trigger indexes), money, the fund, no pool with a
+/// position below MM, no pool resting orders below IM. `liquidating`: the markets with
+/// liquidation on.
 fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> {
     engine.verify()?; // books, ledgers, positions sum to zero (fund included), trigger index
     if engine.money_accounted() != net {
@@ -42,6 +44,19 @@ fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> 
                     p.size != 0 && market.map_or(!p.isolated, |x| x.0 == m && p.isolated)
                 })
             };
+            let resting = liquidating.iter().any(|&m| {
+                engine.position(a, MarketId(m)).is_some_and(|p| {
+                    (p.buy_open != 0 || p.sell_open != 0)
+                        && market.map_or(!p.isolated, |x| x.0 == m && p.isolated)
+                })
+            });
+            let (equity, im) = engine.pool_initial(a, market).expect("account in range");
+            if resting && equity < im {
+                return Err(format!(
+                    "account {} pool {market:?} rests orders below IM: equity {equity} < {im}",
+                    a.0
+                ));
+            }
             let (equity, mm) = engine.pool_risk(a, market).expect("account in range");
             if liquidating.iter().any(|&m| in_pool(m)) && equity < mm {
                 return Err(format!(
@@ -123,7 +138,7 @@ fn run(
                     .position(|(x, y)| x != y)
                     .unwrap_or(events.len().min(want.len()));
                 return Err(format!(
-                    "command {}: events differ from the reference at index {at}:\n engine    {:?}\n reference {:?}",
+                    "command {}: events differ from the reference at index {at}:\n engine    {:?}\n reference {:?}\nALL engine {events:?}\nALL reference {want:?}",
                     cmd.seq,
                     events.get(at),
                     want.get(at)
@@ -163,7 +178,7 @@ proptest! {
 #[test]
 fn streams_reach_every_stage_of_the_waterfall() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let (mut started, mut backstops, mut adl) = (0, 0, 0);
+    let (mut started, mut backstops, mut adl, mut margin) = (0, 0, 0, 0);
     for _ in 0..300 {
         let cmds = gen::arb_liquidation_stream(120, false)
             .new_tree(&mut runner)
@@ -179,13 +194,19 @@ fn streams_reach_every_stage_of_the_waterfall() {
                 EventKind::LiquidationStarted { .. } => started += 1,
                 EventKind::Backstop { .. } => backstops += 1,
                 EventKind::AdlFill { .. } => adl += 1,
+                EventKind::Cancelled {
+                    reason: cascade_core::CancelReason::Margin,
+                    ..
+                } => margin += 1,
                 _ => {}
             }
         }
     }
-    println!("liquidations {started}, backstops {backstops}, ADL fills {adl} over 300 streams");
+    println!(
+        "liquidations {started}, backstops {backstops}, ADL fills {adl}, margin cancels {margin} over 300 streams"
+    );
     assert!(
-        started > 50 && backstops > 0 && adl > 0,
-        "{started} {backstops} {adl}"
+        started > 50 && backstops > 0 && adl > 0 && margin > 0,
+        "{started} {backstops} {adl} {margin}"
     );
 }

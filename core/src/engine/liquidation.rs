@@ -17,6 +17,7 @@
 //! liquidation fee goes to the insurance fund. Formulas: `SEMANTICS.md`.
 
 use super::margin::{saturate, trade, PoolId};
+use super::trigger::Kind;
 use super::{Engine, Out, Taker};
 use crate::command::StpMode;
 use crate::event::{CancelReason, EventKind, EventSink};
@@ -28,13 +29,23 @@ use std::cmp::Ordering;
 /// A pool queued for liquidation, with its figures when it was queued.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Candidate {
-    account: AccountId,
-    pool: PoolId,
+    pub(super) account: AccountId,
+    pub(super) pool: PoolId,
     equity: i128,
     mm: i128,
 }
 
 impl Candidate {
+    /// A pool with its equity and requirement.
+    pub(super) fn new(account: AccountId, pool: PoolId, equity: i128, mm: i128) -> Candidate {
+        Candidate {
+            account,
+            pool,
+            equity,
+            mm,
+        }
+    }
+
     /// Worst margin ratio first, then account id, then cross before isolated.
     fn order(&self, o: &Candidate) -> Ordering {
         // equity / mm < o.equity / o.mm  ⇔  equity × o.mm < o.equity × mm (mm > 0);
@@ -47,7 +58,7 @@ impl Candidate {
     }
 }
 
-fn pool_rank(p: PoolId) -> u64 {
+pub(super) fn pool_rank(p: PoolId) -> u64 {
     match p {
         PoolId::Cross => 0,
         PoolId::Isolated(m) => 1 + u64::from(m.0),
@@ -114,7 +125,7 @@ impl Engine {
             let mut cross_done = false;
             for m in 0..self.markets.len() {
                 let i = self.pos_index(a, MarketId(m as u32));
-                if !self.may_trigger(m, i) {
+                if !self.may_trigger(Kind::Maintenance, m, i) {
                     continue;
                 }
                 let pool = self.pool_of(a, MarketId(m as u32));
@@ -139,6 +150,25 @@ impl Engine {
         self.candidates.sort_unstable_by(Candidate::order);
     }
 
+    /// Cancels every resting order of a pool, oldest first.
+    pub(super) fn cancel_pool_orders<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        pool: PoolId,
+        reason: CancelReason,
+        out: &mut Out<S>,
+    ) {
+        let mut slot = self.accounts[a.0 as usize].head;
+        while slot != NIL {
+            let next = self.pool[slot].acct_next;
+            let m = self.pool[slot].market;
+            if self.risk_of(m).is_some() && self.pool_of(a, m) == pool {
+                self.cancel_slot(slot, reason, out);
+            }
+            slot = next;
+        }
+    }
+
     fn liquidation_config(&self, m: MarketId) -> Option<LiquidationConfig> {
         self.risk_of(m).and_then(|r| r.liquidation)
     }
@@ -157,15 +187,7 @@ impl Engine {
             equity,
             maintenance: mm,
         });
-        let mut slot = self.accounts[a.0 as usize].head;
-        while slot != NIL {
-            let next = self.pool[slot].acct_next;
-            let m = self.pool[slot].market;
-            if self.risk_of(m).is_some() && self.pool_of(a, m) == pool {
-                self.cancel_slot(slot, CancelReason::Liquidation, out);
-            }
-            slot = next;
-        }
+        self.cancel_pool_orders(a, pool, CancelReason::Liquidation, out);
         // Resting orders carry no maintenance margin: the re-check gives the same figures.
         let (equity, mm, _) = self.pool_maintenance(a, pool);
         out.emit(EventKind::LiquidationStarted {

@@ -204,6 +204,7 @@ impl Engine {
             Side::Buy => self.positions[i].buy_open += delta,
             Side::Sell => self.positions[i].sell_open += delta,
         }
+        self.queue_im(o.account);
     }
 
     /// `(maker fee, taker fee)` of a trade: fees round up, rebates round down.
@@ -289,7 +290,7 @@ impl Engine {
     /// market `at` and an optional leverage override there. Each market's IM is
     /// `ceil(ceil(worst × mark × scale) / leverage)`, where `worst` is the larger of
     /// `|size + buys|` and `|size − sells|`.
-    fn pool_margin(
+    pub(super) fn pool_margin(
         &self,
         a: AccountId,
         pool: PoolId,
@@ -337,7 +338,8 @@ impl Engine {
         (equity, im)
     }
 
-    /// `(equity, maintenance margin, holds a position)` of a pool at the current marks.
+    /// `(equity, maintenance margin, holds a position in a liquidating market)` of a pool
+    /// at the current marks.
     pub(super) fn pool_maintenance(&self, a: AccountId, pool: PoolId) -> (i128, i128, bool) {
         let mut equity = self.pool_money(a, pool);
         let (mut mm, mut held) = (0, false);
@@ -351,7 +353,7 @@ impl Engine {
             if self.risk_of(m).is_none() || p.size == 0 || (pool == PoolId::Cross && p.isolated) {
                 continue;
             }
-            held = true;
+            held |= self.risk_of(m).is_some_and(|r| r.liquidation.is_some());
             equity += self.upnl(a, m);
             mm += self.maintenance_margin(a, m);
         }
@@ -510,6 +512,7 @@ impl Engine {
                 Self::require(equity, im)?;
                 let i = self.pos_index(account, market);
                 self.positions[i].leverage = leverage;
+                self.queue_im(account);
                 out.emit(EventKind::LeverageSet {
                     account,
                     market,
@@ -804,6 +807,16 @@ impl Engine {
         };
         let (e, mm, _) = self.pool_maintenance(a, pool);
         Some((e, mm))
+    }
+
+    /// `(equity, initial margin with resting orders)` of the pool `pool_risk` names.
+    pub fn pool_initial(&self, a: AccountId, market: Option<MarketId>) -> Option<(i128, i128)> {
+        self.accounts.get(a.0 as usize)?;
+        let pool = match market {
+            Some(m) if self.position(a, m)?.isolated => PoolId::Isolated(m),
+            _ => PoolId::Cross,
+        };
+        Some(self.pool_margin(a, pool, None))
     }
 
     /// `Σ collateral + Σ buckets − Σ cost + fee ledger + insurance fund − Σ fund cost`:

@@ -47,8 +47,8 @@ pub(super) enum Slot {
 pub(super) struct Link {
     next: u32,
     prev: u32,
-    slot: Slot,
-    key: i64,
+    pub(super) slot: Slot,
+    pub(super) key: i64,
     lots: i64,
 }
 
@@ -101,7 +101,7 @@ impl TriggerIndex {
     }
 
     /// `(lowest, highest)` admissible price.
-    fn band(&self) -> (i64, i64) {
+    pub(super) fn band(&self) -> (i64, i64) {
         (self.lo, self.hi)
     }
 
@@ -111,71 +111,163 @@ impl TriggerIndex {
     }
 }
 
-impl Engine {
-    /// Unlinks position `i` from whatever list holds it.
-    fn unlink_position(&mut self, m: usize, i: usize) {
-        let l = self.links[i];
-        let ix = self.markets[m]
-            .trigger
-            .as_mut()
-            .expect("linked only where indexed");
+impl TriggerIndex {
+    /// Unlinks position `i` from whatever list of this index holds it.
+    fn unlink(&mut self, links: &mut [Link], i: usize) {
+        let l = links[i];
+        let n = self.long_head.len();
         let head = match l.slot {
             Slot::None => return,
             Slot::Long(b) => {
-                ix.heat[b as usize] -= l.lots;
-                &mut ix.long_head[b as usize]
+                self.heat[b as usize] -= l.lots;
+                &mut self.long_head[b as usize]
             }
             Slot::Short(b) => {
-                ix.heat[ix.long_head.len() + b as usize] -= l.lots;
-                &mut ix.short_head[b as usize]
+                self.heat[n + b as usize] -= l.lots;
+                &mut self.short_head[b as usize]
             }
-            Slot::Multi => &mut ix.multi_head,
+            Slot::Multi => &mut self.multi_head,
         };
         if l.prev == NIL {
             *head = l.next;
         } else {
-            self.links[l.prev as usize].next = l.next;
+            links[l.prev as usize].next = l.next;
         }
         if l.next != NIL {
-            self.links[l.next as usize].prev = l.prev;
+            links[l.next as usize].prev = l.prev;
         }
-        let ix = self.markets[m].trigger.as_mut().expect("indexed");
         match l.slot {
-            Slot::Long(b) if ix.long_head[b as usize] == NIL => ix.long_bits.clear(b as usize),
-            Slot::Short(b) if ix.short_head[b as usize] == NIL => ix.short_bits.clear(b as usize),
+            Slot::Long(b) if self.long_head[b as usize] == NIL => self.long_bits.clear(b as usize),
+            Slot::Short(b) if self.short_head[b as usize] == NIL => {
+                self.short_bits.clear(b as usize);
+            }
             _ => {}
         }
-        self.links[i].slot = Slot::None;
+        links[i].slot = Slot::None;
     }
 
-    fn link_position(&mut self, m: usize, i: usize, slot: Slot, key: i64, lots: i64) {
-        let ix = self.markets[m].trigger.as_mut().expect("indexed");
+    /// Links position `i` at the head of the list `slot` names (nothing for `None`).
+    fn link(&mut self, links: &mut [Link], i: usize, slot: Slot, key: i64, lots: i64) {
+        let n = self.long_head.len();
         let head = match slot {
             Slot::None => return,
             Slot::Long(b) => {
-                ix.heat[b as usize] += lots;
-                ix.long_bits.set(b as usize);
-                &mut ix.long_head[b as usize]
+                self.heat[b as usize] += lots;
+                self.long_bits.set(b as usize);
+                &mut self.long_head[b as usize]
             }
             Slot::Short(b) => {
-                ix.heat[ix.long_head.len() + b as usize] += lots;
-                ix.short_bits.set(b as usize);
-                &mut ix.short_head[b as usize]
+                self.heat[n + b as usize] += lots;
+                self.short_bits.set(b as usize);
+                &mut self.short_head[b as usize]
             }
-            Slot::Multi => &mut ix.multi_head,
+            Slot::Multi => &mut self.multi_head,
         };
         let old = *head;
         *head = i as u32;
         if old != NIL {
-            self.links[old as usize].prev = i as u32;
+            links[old as usize].prev = i as u32;
         }
-        self.links[i] = Link {
+        links[i] = Link {
             next: old,
             prev: NIL,
             slot,
             key,
             lots,
         };
+    }
+
+    /// The slot of a key: `Long` fires at marks ≤ key, `Short` at marks ≥ key; `None`
+    /// when no admissible mark can reach it.
+    pub(super) fn slot(&self, fires_below: bool, key: i64) -> Slot {
+        if fires_below && key >= self.lo {
+            Slot::Long(self.bucket(key))
+        } else if !fires_below && key <= self.hi {
+            Slot::Short(self.bucket(key))
+        } else {
+            Slot::None
+        }
+    }
+}
+
+impl TriggerIndex {
+    /// Checks the lists, bucket bits and heatmap against each other; returns the number
+    /// of positions linked.
+    pub(super) fn verify_lists(
+        &self,
+        links: &[Link],
+        m: usize,
+        stride: usize,
+    ) -> Result<usize, String> {
+        let n = self.buckets();
+        let mut heat = vec![0i64; 2 * n];
+        let mut linked = 0usize;
+        let heads = self
+            .long_head
+            .iter()
+            .chain(&self.short_head)
+            .chain([&self.multi_head]);
+        for (b, &head) in heads.enumerate() {
+            let (mut prev, mut i) = (NIL, head);
+            while i != NIL {
+                let l = links[i as usize];
+                if l.prev != prev || i as usize % stride != m {
+                    return Err(format!("market {m}: trigger list {b} broken at {i}"));
+                }
+                if b < 2 * n {
+                    heat[b] += l.lots;
+                }
+                linked += 1;
+                prev = i;
+                i = l.next;
+            }
+        }
+        if heat != self.heat {
+            return Err(format!("market {m}: heatmap out of step"));
+        }
+        for b in 0..n {
+            if self.long_bits.get(b) != (self.long_head[b] != NIL)
+                || self.short_bits.get(b) != (self.short_head[b] != NIL)
+            {
+                return Err(format!("market {m}: bucket bit {b} wrong"));
+            }
+        }
+        Ok(linked)
+    }
+}
+
+/// Which requirement an index watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Maintenance margin of pools with positions (liquidation).
+    Maintenance,
+    /// Initial margin of pools with resting orders (margin cancels).
+    Initial,
+}
+
+impl Engine {
+    /// The index of `kind` in market `m` and its links.
+    fn parts(&mut self, kind: Kind, m: usize) -> (&mut TriggerIndex, &mut [Link]) {
+        let mk = &mut self.markets[m];
+        match kind {
+            Kind::Maintenance => (mk.trigger.as_mut().expect("indexed"), &mut self.links),
+            Kind::Initial => (mk.im_trigger.as_mut().expect("indexed"), &mut self.im_links),
+        }
+    }
+
+    /// Moves position `i` of market `m` to `slot` in the index of `kind`.
+    pub(super) fn relink(
+        &mut self,
+        kind: Kind,
+        m: usize,
+        i: usize,
+        slot: Slot,
+        key: i64,
+        lots: i64,
+    ) {
+        let (ix, links) = self.parts(kind, m);
+        ix.unlink(links, i);
+        ix.link(links, i, slot, key, lots);
     }
 
     /// Re-keys every position of a pool after its money or positions changed, and queues
@@ -227,37 +319,46 @@ impl Engine {
             } else {
                 (Slot::None, 0)
             };
-            let i = base + m;
-            self.unlink_position(m, i);
-            self.link_position(m, i, slot, key, p.size.abs());
+            self.relink(Kind::Maintenance, m, base + m, slot, key, p.size.abs());
         }
         self.queue_check(a);
     }
 
     fn slot_for(&self, m: usize, size: i64, key: i64) -> Slot {
-        let ix = self.markets[m].trigger.as_ref().expect("indexed");
-        if size > 0 && key >= ix.lo {
-            Slot::Long(ix.bucket(key))
-        } else if size < 0 && key <= ix.hi {
-            Slot::Short(ix.bucket(key))
-        } else {
-            Slot::None
-        }
+        self.markets[m]
+            .trigger
+            .as_ref()
+            .expect("indexed")
+            .slot(size > 0, key)
     }
 
-    /// Adds an account to the accounts checked at the end of the command.
+    /// Queues an account for the end-of-command checks: liquidation and order margin.
     pub(super) fn queue_check(&mut self, a: AccountId) {
         let acct = &mut self.accounts[a.0 as usize];
         if !acct.queued {
             acct.queued = true;
             self.to_check.push(a.0);
         }
+        self.queue_im(a);
     }
 
-    /// True if position `i` in market `m` may be below maintenance margin at the mark.
-    pub(super) fn may_trigger(&self, m: usize, i: usize) -> bool {
+    /// Queues an account for the end-of-command order-margin check only (its orders
+    /// changed).
+    pub(super) fn queue_im(&mut self, a: AccountId) {
+        let acct = &mut self.accounts[a.0 as usize];
+        if !acct.im_queued && self.liquidating_markets > 0 {
+            acct.im_queued = true;
+            self.im_check.push(a.0);
+        }
+    }
+
+    /// True if position `i` of market `m` may fail the requirement of `kind` at the mark.
+    pub(super) fn may_trigger(&self, kind: Kind, m: usize, i: usize) -> bool {
         let mark = self.markets[m].mark;
-        let l = &self.links[i];
+        let l = match kind {
+            Kind::Maintenance => &self.links[i],
+            Kind::Initial => &self.im_links[i],
+        };
         match l.slot {
             Slot::None => false,
             Slot::Long(_) => mark <= l.key,
@@ -266,41 +367,53 @@ impl Engine {
         }
     }
 
-    /// Queues the holders that may have crossed their trigger after a mark move: the long
-    /// buckets at or above the mark's, the short buckets at or below it, and the
-    /// multi-market list.
+    /// Queues the holders that may have crossed a trigger after a mark move, for both
+    /// requirements: the buckets firing below the mark's at or above it, those firing
+    /// above at or below it, and the multi-market lists.
     pub(super) fn mark_moved(&mut self, m: usize) {
-        let Some(ix) = self.markets[m].trigger.as_ref() else {
+        if self.liquidating_markets == 0 || self.markets[m].trigger.is_none() {
             return;
-        };
-        let at = ix.bucket(self.markets[m].mark) as usize;
-        let multi = ix.multi_head;
-        let mut bucket = ix.long_bits.next_at_or_after(at);
-        while let Some(b) = bucket {
-            let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            let head = ix.long_head[b];
-            bucket = ix.long_bits.next_at_or_after(b + 1);
-            self.queue_list(m, head);
         }
-        let ix = self.markets[m].trigger.as_ref().expect("indexed");
-        let mut bucket = ix.short_bits.prev_at_or_before(at);
-        while let Some(b) = bucket {
-            let ix = self.markets[m].trigger.as_ref().expect("indexed");
-            let head = ix.short_head[b];
-            bucket = b
-                .checked_sub(1)
-                .and_then(|b| ix.short_bits.prev_at_or_before(b));
-            self.queue_list(m, head);
+        let at = self.markets[m]
+            .trigger
+            .as_ref()
+            .expect("indexed")
+            .bucket(self.markets[m].mark) as usize;
+        for kind in [Kind::Maintenance, Kind::Initial] {
+            let mut bucket = self.parts(kind, m).0.long_bits.next_at_or_after(at);
+            while let Some(b) = bucket {
+                let ix = self.parts(kind, m).0;
+                let head = ix.long_head[b];
+                bucket = ix.long_bits.next_at_or_after(b + 1);
+                self.queue_list(kind, m, head);
+            }
+            let mut bucket = self.parts(kind, m).0.short_bits.prev_at_or_before(at);
+            while let Some(b) = bucket {
+                let ix = self.parts(kind, m).0;
+                let head = ix.short_head[b];
+                bucket = b
+                    .checked_sub(1)
+                    .and_then(|b| ix.short_bits.prev_at_or_before(b));
+                self.queue_list(kind, m, head);
+            }
+            let multi = self.parts(kind, m).0.multi_head;
+            self.queue_list(kind, m, multi);
         }
-        self.queue_list(m, multi);
     }
 
     /// Queues the accounts of the positions on one list that may trigger at the mark.
-    fn queue_list(&mut self, m: usize, mut i: u32) {
+    fn queue_list(&mut self, kind: Kind, m: usize, mut i: u32) {
         while i != NIL {
-            let next = self.links[i as usize].next;
-            if self.may_trigger(m, i as usize) {
-                self.queue_check(self.account_of(i as usize));
+            let next = match kind {
+                Kind::Maintenance => self.links[i as usize].next,
+                Kind::Initial => self.im_links[i as usize].next,
+            };
+            if self.may_trigger(kind, m, i as usize) {
+                let a = self.account_of(i as usize);
+                match kind {
+                    Kind::Maintenance => self.queue_check(a),
+                    Kind::Initial => self.queue_im(a),
+                }
             }
             i = next;
         }
@@ -381,40 +494,7 @@ impl Engine {
                 .risk
                 .as_ref()
                 .expect("indexed markets are leveraged");
-            let n = ix.buckets();
-            let mut heat = vec![0i64; 2 * n];
-            let mut linked = 0usize;
-            let heads = ix
-                .long_head
-                .iter()
-                .map(|&h| (h, true))
-                .chain(ix.short_head.iter().map(|&h| (h, false)))
-                .chain([(ix.multi_head, false)]);
-            for (b, (head, _)) in heads.enumerate() {
-                let (mut prev, mut i) = (NIL, head);
-                while i != NIL {
-                    let l = self.links[i as usize];
-                    if l.prev != prev || i as usize % self.cfg.max_markets as usize != m {
-                        return Err(format!("market {m}: trigger list {b} broken at {i}"));
-                    }
-                    if b < 2 * n {
-                        heat[b] += l.lots;
-                    }
-                    linked += 1;
-                    prev = i;
-                    i = l.next;
-                }
-            }
-            if heat != ix.heat {
-                return Err(format!("market {m}: heatmap out of step"));
-            }
-            for b in 0..n {
-                if ix.long_bits.get(b) != (ix.long_head[b] != NIL)
-                    || ix.short_bits.get(b) != (ix.short_head[b] != NIL)
-                {
-                    return Err(format!("market {m}: bucket bit {b} wrong"));
-                }
-            }
+            let linked = ix.verify_lists(&self.links, m, self.cfg.max_markets as usize)?;
             let mut expected = 0usize;
             for a in (0..self.cfg.max_accounts).map(AccountId) {
                 let i = self.pos_index(a, MarketId(m as u32));

@@ -77,6 +77,49 @@ impl RefEngine {
         }
     }
 
+    /// Order margin: every pool with resting orders in a liquidating market that is below
+    /// initial margin loses all its resting orders (ascending account, cross first).
+    pub(super) fn margin_cancels(&mut self) {
+        for a in 0..self.pos.len() as u32 {
+            let mut pools = vec![RefPool::Cross];
+            pools.extend(
+                (0..self.markets.len())
+                    .filter(|&m| self.risk(m).is_some() && self.pos[a as usize][m].isolated)
+                    .map(RefPool::Isolated),
+            );
+            for pool in pools {
+                let has_orders = (0..self.markets.len()).any(|m| {
+                    self.in_pool(a, m, pool)
+                        && self.liquidation_cfg(m).is_some()
+                        && self.markets[m].orders.iter().any(|o| o.account == a)
+                });
+                let (equity, im) = self.pool_margin(a, pool, None);
+                if has_orders && equity < im {
+                    self.cancel_pool(a, pool, CancelReason::Margin);
+                }
+            }
+        }
+    }
+
+    /// Cancels every resting order of a pool, oldest first.
+    fn cancel_pool(&mut self, a: u32, pool: RefPool, reason: CancelReason) {
+        loop {
+            let next = (0..self.markets.len())
+                .filter(|&m| self.in_pool(a, m, pool))
+                .flat_map(|m| {
+                    self.markets[m]
+                        .orders
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| o.account == a)
+                        .map(move |(i, o)| (o.id, m, i))
+                })
+                .min();
+            let Some((_, m, i)) = next else { break };
+            self.cancel_at(m, i, reason);
+        }
+    }
+
     fn pool_market(pool: RefPool) -> Option<MarketId> {
         match pool {
             RefPool::Cross => None,
@@ -97,22 +140,7 @@ impl RefEngine {
             equity,
             maintenance: mm,
         });
-        // Cancel the pool's resting orders, oldest first.
-        loop {
-            let next = (0..self.markets.len())
-                .filter(|&m| self.in_pool(a, m, pool))
-                .flat_map(|m| {
-                    self.markets[m]
-                        .orders
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, o)| o.account == a)
-                        .map(move |(i, o)| (o.id, m, i))
-                })
-                .min();
-            let Some((_, m, i)) = next else { break };
-            self.cancel_at(m, i, CancelReason::Liquidation);
-        }
+        self.cancel_pool(a, pool, CancelReason::Liquidation);
         self.emit(EventKind::LiquidationStarted {
             account,
             market,

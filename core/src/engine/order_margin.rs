@@ -1,0 +1,218 @@
+//! Order margin: after every command (and its cascade), no pool with resting orders in
+//! a liquidating market is below initial margin. A pool that falls below it — the mark
+//! moved, funding was paid, a fill moved its money — has all its resting orders
+//! cancelled (`CancelReason::Margin`).
+//!
+//! Pools with resting orders are found like liquidations: a second trigger index per
+//! leveraged market keyed by a conservative order-margin trigger
+//! ([`RiskConfig::order_trigger_price`]) for a pool active in one market, and a
+//! multi-market list otherwise. Keys are refreshed at the end of each command for the
+//! accounts whose orders, positions, money or leverage changed.
+
+use super::margin::PoolId;
+use super::trigger::{Kind, Slot};
+use super::{Engine, Out};
+use crate::event::{CancelReason, EventSink};
+use crate::risk::{ceil_div, mul_rate_up, RiskConfig};
+use crate::types::{AccountId, MarketId};
+
+impl Engine {
+    /// Re-keys the order-margin index for every pool of the account, then cancels the
+    /// orders of every queued pool below initial margin (ascending account, cross before
+    /// isolated), until nothing is queued.
+    pub(super) fn margin_cancels<S: EventSink>(&mut self, out: &mut Out<S>) {
+        while !self.im_check.is_empty() {
+            self.candidates.clear();
+            let mut k = 0;
+            while k < self.im_check.len() {
+                let a = AccountId(self.im_check[k]);
+                k += 1;
+                self.accounts[a.0 as usize].im_queued = false;
+                self.rekey_orders(a);
+                self.collect_order_margin(a);
+            }
+            self.im_check.clear();
+            self.candidates
+                .sort_unstable_by_key(|c| (c.account.0, super::liquidation::pool_rank(c.pool)));
+            for k in 0..self.candidates.len() {
+                let c = self.candidates[k];
+                self.cancel_pool_orders(c.account, c.pool, CancelReason::Margin, out);
+            }
+        }
+    }
+
+    /// Pushes the account's pools with resting orders in a liquidating market that are
+    /// below initial margin.
+    fn collect_order_margin(&mut self, a: AccountId) {
+        let mut cross_done = false;
+        for m in 0..self.markets.len() {
+            let i = self.pos_index(a, MarketId(m as u32));
+            if !self.may_trigger(Kind::Initial, m, i) {
+                continue;
+            }
+            let pool = self.pool_of(a, MarketId(m as u32));
+            if pool == PoolId::Cross {
+                if cross_done {
+                    continue;
+                }
+                cross_done = true;
+            }
+            let (equity, im) = self.pool_margin(a, pool, None);
+            if equity < im {
+                self.candidates
+                    .push(super::liquidation::Candidate::new(a, pool, equity, im));
+            }
+        }
+    }
+
+    /// `(active markets, orders in a liquidating market)` of a pool: leveraged markets
+    /// where it holds a position or resting orders.
+    fn pool_activity(&self, a: AccountId, pool: PoolId) -> (usize, bool) {
+        let (mut active, mut orders) = (0, false);
+        for m in 0..self.markets.len() {
+            let id = MarketId(m as u32);
+            let Some(r) = self.risk_of(id) else { continue };
+            let p = self.pos(a, id);
+            if self.pool_of(a, id) != pool {
+                continue;
+            }
+            let resting = p.buy_open != 0 || p.sell_open != 0;
+            if p.size != 0 || resting {
+                active += 1;
+            }
+            orders |= resting && r.liquidation.is_some();
+        }
+        (active, orders)
+    }
+
+    /// Refreshes the order-margin keys of every position of the account.
+    fn rekey_orders(&mut self, a: AccountId) {
+        for m in 0..self.markets.len() {
+            if self.markets[m].im_trigger.is_none() {
+                continue;
+            }
+            let (slot, key) = self.order_slot(a, MarketId(m as u32));
+            let i = self.pos_index(a, MarketId(m as u32));
+            let lots = self.positions[i].size.abs();
+            self.relink(Kind::Initial, m, i, slot, key, lots);
+        }
+    }
+
+    /// Where the account's position in leveraged market `m` belongs in the order-margin
+    /// index: nowhere if its pool rests no orders in a liquidating market or the position
+    /// is unused; the multi-market list if the pool is active in several markets; else
+    /// its key (liquidating markets only).
+    fn order_slot(&self, a: AccountId, m: MarketId) -> (Slot, i64) {
+        let r = self.risk_of(m).expect("indexed markets are leveraged");
+        let pool = self.pool_of(a, m);
+        let (active, orders) = self.pool_activity(a, pool);
+        let p = self.pos(a, m);
+        let in_use = p.size != 0 || p.buy_open != 0 || p.sell_open != 0;
+        if !orders || !in_use {
+            (Slot::None, 0)
+        } else if active > 1 {
+            (Slot::Multi, 0)
+        } else if r.liquidation.is_some() {
+            self.order_key(r, a, m, pool)
+        } else {
+            (Slot::None, 0)
+        }
+    }
+
+    /// Checks the order-margin index by brute force: list structure, every position in
+    /// the slot and under the key its pool implies now, and every key a true bound (one
+    /// tick past it, at the volatility cap, the pool meets initial margin).
+    pub(super) fn verify_order_index(&self) -> Result<(), String> {
+        if self.liquidating_markets == 0 {
+            return Ok(());
+        }
+        for (m, mk) in self.markets.iter().enumerate() {
+            let Some(ix) = mk.im_trigger.as_ref() else {
+                continue;
+            };
+            let r = mk.book.cfg.risk.as_ref().expect("leveraged");
+            let linked = ix.verify_lists(&self.im_links, m, self.cfg.max_markets as usize)?;
+            let mut expected = 0;
+            for a in (0..self.cfg.max_accounts).map(AccountId) {
+                let id = MarketId(m as u32);
+                let i = self.pos_index(a, id);
+                let (want, key) = self.order_slot(a, id);
+                let l = &self.im_links[i];
+                let keyed = matches!(want, Slot::Long(_) | Slot::Short(_));
+                if l.slot != want || (keyed && l.key != key) {
+                    return Err(format!(
+                        "market {m} account {}: order margin linked {:?} want {want:?}",
+                        a.0, l.slot
+                    ));
+                }
+                expected += usize::from(want != Slot::None);
+                if keyed {
+                    let beyond = match want {
+                        Slot::Long(_) => key.saturating_add(1),
+                        _ => key.saturating_sub(1),
+                    };
+                    let (lo, hi) = ix.band();
+                    if (lo..=hi).contains(&beyond) {
+                        let p = self.pos(a, id);
+                        let pool = self.pool_of(a, id);
+                        let size = i128::from(p.size);
+                        let worst = (size + i128::from(p.buy_open))
+                            .abs()
+                            .max((size - i128::from(p.sell_open)).abs());
+                        let lev = if p.leverage == 0 {
+                            r.max_leverage
+                        } else {
+                            p.leverage
+                        };
+                        let px = i128::from(beyond);
+                        let equity = self.pool_money(a, pool) + size * px - p.cost;
+                        let im = ceil_div(mul_rate_up(worst * px, r.vol_cap), i128::from(lev));
+                        if equity < im {
+                            return Err(format!(
+                                "market {m} account {}: below IM at {beyond}, past its order key {key}",
+                                a.0
+                            ));
+                        }
+                    }
+                }
+            }
+            if expected != linked {
+                return Err(format!(
+                    "market {m}: {linked} order-margin links, {expected} expected"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The order-margin slot and key of a pool active only in market `m`.
+    pub(super) fn order_key(
+        &self,
+        r: &RiskConfig,
+        a: AccountId,
+        m: MarketId,
+        pool: PoolId,
+    ) -> (Slot, i64) {
+        let p = self.pos(a, m);
+        let size = i128::from(p.size);
+        let worst = (size + i128::from(p.buy_open))
+            .abs()
+            .max((size - i128::from(p.sell_open)).abs());
+        let leverage = if p.leverage == 0 {
+            r.max_leverage
+        } else {
+            p.leverage
+        };
+        let ix = self.markets[m.0 as usize]
+            .im_trigger
+            .as_ref()
+            .expect("indexed");
+        let (fires_below, key) = r.order_trigger_price(
+            (p.size, p.cost, self.pool_money(a, pool)),
+            worst,
+            leverage,
+            ix.band(),
+        );
+        (ix.slot(fires_below, key), key)
+    }
+}
