@@ -326,6 +326,9 @@ impl RiskConfig {
                     below
                 }
             }
+            // Keys outside the band need no division (most pools are far from it).
+            (1, Some(x)) if below.checked_mul(b).is_some_and(|v| x <= v) => below,
+            (1, Some(x)) if i128::from(hi).checked_mul(b).is_some_and(|v| x > v) => above,
             (1, Some(x)) => ceil_div(x, b).clamp(below, above),
             (_, None) => {
                 if cost - money > 0 {
@@ -334,6 +337,8 @@ impl RiskConfig {
                     above
                 }
             }
+            (_, Some(x)) if above.checked_mul(-b).is_some_and(|v| -x >= v) => above,
+            (_, Some(x)) if i128::from(lo).checked_mul(-b).is_some_and(|v| -x < v) => below,
             (_, Some(x)) => (-x).div_euclid(-b).clamp(below, above),
         };
         (b > 0, key as i64)

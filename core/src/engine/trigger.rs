@@ -266,6 +266,10 @@ impl Engine {
         lots: i64,
     ) {
         let (ix, links) = self.parts(kind, m);
+        let l = &links[i];
+        if l.slot == slot && l.key == key && l.lots == lots {
+            return;
+        }
         ix.unlink(links, i);
         ix.link(links, i, slot, key, lots);
     }
