@@ -100,6 +100,7 @@ impl Population {
                     band_bps: 50,
                     fee_rate: bps(50),
                     adl: self.adl,
+                    order_margin: true,
                 }),
             }),
         }

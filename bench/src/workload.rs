@@ -97,6 +97,7 @@ pub fn leveraged_market() -> MarketConfig {
                 band_bps: 50,
                 fee_rate: rate(50),
                 adl: cascade_core::AdlMode::Queue,
+                order_margin: false,
             }),
         }),
         ..MARKET

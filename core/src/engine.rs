@@ -180,6 +180,8 @@ pub struct Engine {
     insurance: i128,
     /// Markets with liquidation parameters.
     liquidating_markets: u32,
+    /// Markets with order margin on.
+    order_margin_markets: u32,
     /// Trigger-index links, parallel to `positions`.
     links: Vec<trigger::Link>,
     /// Accounts to check for liquidation at the end of the command (or round).
@@ -236,6 +238,7 @@ impl Engine {
             fee_ledger: 0,
             insurance: 0,
             liquidating_markets: 0,
+            order_margin_markets: 0,
             links: Vec::new(),
             to_check: Vec::with_capacity(cfg.max_accounts as usize),
             im_links: Vec::new(),
@@ -385,8 +388,9 @@ impl Engine {
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
             self.adl_sizes.reserve(self.cfg.max_accounts as usize);
         }
-        if cfg.risk.is_some_and(|r| r.liquidation.is_some()) {
+        if let Some(l) = cfg.risk.and_then(|r| r.liquidation) {
             self.liquidating_markets += 1;
+            self.order_margin_markets += u32::from(l.order_margin);
         }
         out.emit(EventKind::MarketAdded(id));
         Ok(())

@@ -100,6 +100,11 @@ pub struct LiquidationConfig {
     pub fee_rate: Rate,
     /// Auto-deleveraging mode.
     pub adl: AdlMode,
+    /// Order margin: after every command, a pool resting orders here that is below
+    /// initial margin loses all its resting orders (`CancelReason::Margin`). It costs an
+    /// index update per order command; without it, resting orders are margin-checked only
+    /// when placed (and cancelled when their pool is liquidated).
+    pub order_margin: bool,
 }
 
 /// Why a risk configuration was refused.

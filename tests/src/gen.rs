@@ -83,6 +83,7 @@ pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfi
         band_bps: 200,
         fee_rate: bps(50),
         adl,
+        order_margin: true,
     }
 }
 

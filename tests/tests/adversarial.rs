@@ -50,6 +50,7 @@ fn markets() -> [MarketConfig; 2] {
             band_bps: 5_000,
             fee_rate: bps(100),
             adl: cascade_core::AdlMode::Queue,
+            order_margin: true,
         }),
     };
     [

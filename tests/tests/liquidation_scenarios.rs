@@ -34,6 +34,7 @@ fn risk(adl: AdlMode) -> RiskConfig {
             band_bps: 100,
             fee_rate: bps(100),
             adl,
+            order_margin: true,
         }),
     }
 }

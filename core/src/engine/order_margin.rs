@@ -1,5 +1,5 @@
-//! Order margin: after every command (and its cascade), no pool with resting orders in
-//! a liquidating market is below initial margin. A pool that falls below it — the mark
+//! Order margin (markets with `LiquidationConfig::order_margin`): after every command
+//! (and its cascade), no pool resting orders in such a market is below initial margin. A pool that falls below it — the mark
 //! moved, funding was paid, a fill moved its money — has all its resting orders
 //! cancelled (`CancelReason::Margin`).
 //!
@@ -80,7 +80,7 @@ impl Engine {
             if p.size != 0 || resting {
                 active += 1;
             }
-            orders |= resting && r.liquidation.is_some();
+            orders |= resting && r.liquidation.is_some_and(|l| l.order_margin);
         }
         (active, orders)
     }
@@ -112,7 +112,7 @@ impl Engine {
             (Slot::None, 0)
         } else if active > 1 {
             (Slot::Multi, 0)
-        } else if r.liquidation.is_some() {
+        } else if r.liquidation.is_some_and(|l| l.order_margin) {
             self.order_key(r, a, m, pool)
         } else {
             (Slot::None, 0)
@@ -123,7 +123,7 @@ impl Engine {
     /// the slot and under the key its pool implies now, and every key a true bound (one
     /// tick past it, at the volatility cap, the pool meets initial margin).
     pub(super) fn verify_order_index(&self) -> Result<(), String> {
-        if self.liquidating_markets == 0 {
+        if self.order_margin_markets == 0 {
             return Ok(());
         }
         for (m, mk) in self.markets.iter().enumerate() {

@@ -350,7 +350,7 @@ impl Engine {
     /// changed).
     pub(super) fn queue_im(&mut self, a: AccountId) {
         let acct = &mut self.accounts[a.0 as usize];
-        if !acct.im_queued && self.liquidating_markets > 0 {
+        if !acct.im_queued && self.order_margin_markets > 0 {
             acct.im_queued = true;
             self.im_check.push(a.0);
         }
@@ -383,7 +383,8 @@ impl Engine {
             .as_ref()
             .expect("indexed")
             .bucket(self.markets[m].mark) as usize;
-        for kind in [Kind::Maintenance, Kind::Initial] {
+        let kinds = if self.order_margin_markets > 0 { 2 } else { 1 };
+        for kind in [Kind::Maintenance, Kind::Initial].into_iter().take(kinds) {
             let mut bucket = self.parts(kind, m).0.long_bits.next_at_or_after(at);
             while let Some(b) = bucket {
                 let ix = self.parts(kind, m).0;

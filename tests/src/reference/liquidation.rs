@@ -90,7 +90,7 @@ impl RefEngine {
             for pool in pools {
                 let has_orders = (0..self.markets.len()).any(|m| {
                     self.in_pool(a, m, pool)
-                        && self.liquidation_cfg(m).is_some()
+                        && self.liquidation_cfg(m).is_some_and(|c| c.order_margin)
                         && self.markets[m].orders.iter().any(|o| o.account == a)
                 });
                 let (equity, im) = self.pool_margin(a, pool, None);
