@@ -124,17 +124,10 @@ impl Engine {
             self.accounts[a.0 as usize].queued = false;
             let mut cross_done = false;
             for m in 0..self.markets.len() {
-                let i = self.pos_index(a, MarketId(m as u32));
-                if !self.may_trigger(Kind::Maintenance, m, i) {
+                let Some(pool) = self.triggered_pool(Kind::Maintenance, a, m, &mut cross_done)
+                else {
                     continue;
-                }
-                let pool = self.pool_of(a, MarketId(m as u32));
-                if pool == PoolId::Cross {
-                    if cross_done {
-                        continue;
-                    }
-                    cross_done = true;
-                }
+                };
                 let (equity, mm, held) = self.pool_maintenance(a, pool);
                 if held && equity < mm {
                     self.candidates.push(Candidate {

@@ -260,7 +260,12 @@ impl Engine {
         });
     }
 
-    fn worst_lots(&self, a: AccountId, m: MarketId, (extra_buy, extra_sell): (i64, i64)) -> i128 {
+    pub(super) fn worst_lots(
+        &self,
+        a: AccountId,
+        m: MarketId,
+        (extra_buy, extra_sell): (i64, i64),
+    ) -> i128 {
         let p = self.pos(a, m);
         let (size, buys, sells) = (
             i128::from(p.size),

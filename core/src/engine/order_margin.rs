@@ -46,17 +46,9 @@ impl Engine {
     fn collect_order_margin(&mut self, a: AccountId) {
         let mut cross_done = false;
         for m in 0..self.markets.len() {
-            let i = self.pos_index(a, MarketId(m as u32));
-            if !self.may_trigger(Kind::Initial, m, i) {
+            let Some(pool) = self.triggered_pool(Kind::Initial, a, m, &mut cross_done) else {
                 continue;
-            }
-            let pool = self.pool_of(a, MarketId(m as u32));
-            if pool == PoolId::Cross {
-                if cross_done {
-                    continue;
-                }
-                cross_done = true;
-            }
+            };
             let (equity, im) = self.pool_margin(a, pool, None);
             if equity < im {
                 self.candidates
@@ -156,14 +148,7 @@ impl Engine {
                         let p = self.pos(a, id);
                         let pool = self.pool_of(a, id);
                         let size = i128::from(p.size);
-                        let worst = (size + i128::from(p.buy_open))
-                            .abs()
-                            .max((size - i128::from(p.sell_open)).abs());
-                        let lev = if p.leverage == 0 {
-                            r.max_leverage
-                        } else {
-                            p.leverage
-                        };
+                        let (worst, lev) = self.order_exposure(r, a, id);
                         let px = i128::from(beyond);
                         let equity = self.pool_money(a, pool) + size * px - p.cost;
                         let im = ceil_div(mul_rate_up(worst * px, r.vol_cap), i128::from(lev));
@@ -185,6 +170,15 @@ impl Engine {
         Ok(())
     }
 
+    /// `(worst-case lots, leverage)` of the account's position and orders in `m`.
+    fn order_exposure(&self, r: &RiskConfig, a: AccountId, m: MarketId) -> (i128, u32) {
+        let leverage = match self.pos(a, m).leverage {
+            0 => r.max_leverage,
+            l => l,
+        };
+        (self.worst_lots(a, m, (0, 0)), leverage)
+    }
+
     /// The order-margin slot and key of a pool active only in market `m`.
     pub(super) fn order_key(
         &self,
@@ -194,15 +188,7 @@ impl Engine {
         pool: PoolId,
     ) -> (Slot, i64) {
         let p = self.pos(a, m);
-        let size = i128::from(p.size);
-        let worst = (size + i128::from(p.buy_open))
-            .abs()
-            .max((size - i128::from(p.sell_open)).abs());
-        let leverage = if p.leverage == 0 {
-            r.max_leverage
-        } else {
-            p.leverage
-        };
+        let (worst, leverage) = self.order_exposure(r, a, m);
         let ix = self.markets[m.0 as usize]
             .im_trigger
             .as_ref()

@@ -336,6 +336,30 @@ impl Engine {
             .slot(size > 0, key)
     }
 
+    /// The pool of the account's position in market `m` if that position may fail the
+    /// requirement of `kind` at the mark; each account's cross pool is reported once
+    /// (`cross_done`).
+    pub(super) fn triggered_pool(
+        &self,
+        kind: Kind,
+        a: AccountId,
+        m: usize,
+        cross_done: &mut bool,
+    ) -> Option<PoolId> {
+        let id = MarketId(m as u32);
+        if !self.may_trigger(kind, m, self.pos_index(a, id)) {
+            return None;
+        }
+        let pool = self.pool_of(a, id);
+        if pool == PoolId::Cross {
+            if *cross_done {
+                return None;
+            }
+            *cross_done = true;
+        }
+        Some(pool)
+    }
+
     /// Queues an account for the end-of-command checks: liquidation and order margin.
     pub(super) fn queue_check(&mut self, a: AccountId) {
         let acct = &mut self.accounts[a.0 as usize];
