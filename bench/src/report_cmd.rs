@@ -1,6 +1,7 @@
 //! `cascade-bench report`: runs the benchmarks and writes a Markdown report with SVG
-//! plots (latency percentile curves per offered rate, book-size scaling, cascade
-//! resolution time against liquidated accounts), stamped with the machine and date.
+//! plots (latency percentile curves per offered rate, cost against book size and against
+//! accounts, cascade resolution time against liquidated accounts), stamped with the
+//! machine and date.
 
 use crate::{available_cores, cascade_cmd, ns_per_command, Args};
 use cascade_bench::latency as lat;
@@ -165,6 +166,42 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ),
     )?;
     let _ = writeln!(md, "\n![book-size scaling](book_scaling.svg)\n");
+
+    eprintln!("report: account scaling");
+    let counts: &[u32] = if quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    };
+    let mut points = Vec::new();
+    let _ = writeln!(
+        md,
+        "## Cost per command against accounts (margin-checked, book near 10,000 orders)\n\n| accounts | ns/command |\n|---|---|"
+    );
+    for &a in counts {
+        let ns = ns_per_command(&Mix {
+            commands: commands / 2,
+            prefill: true,
+            accounts: a,
+            margin: true,
+            ..Mix::default()
+        });
+        let _ = writeln!(md, "| {a} | {ns:.1} |");
+        points.push((f64::from(a), ns));
+    }
+    write(
+        "account_scaling.svg",
+        &line_chart(
+            "Cost per command against accounts",
+            ("accounts", Scale::Log),
+            ("ns per command", Scale::Linear),
+            &[Series {
+                name: "margin-checked".into(),
+                points,
+            }],
+        ),
+    )?;
+    let _ = writeln!(md, "\n![account scaling](account_scaling.svg)\n");
 
     eprintln!("report: cascade resolution");
     let rows = cascade_cmd::curve_points(if quick { 10_000 } else { 1_000_000 });

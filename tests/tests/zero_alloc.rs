@@ -142,3 +142,51 @@ fn liquidation_cascade_allocates_nothing_after_warm_up() {
         assert_eq!(allocations, 0, "the cascade must not allocate");
     }
 }
+
+/// The LOBSTER workload (the commands of the AMZN level-5 replay, as `latency --lobster`
+/// sends them) allocates nothing after 20,000 warm-up commands. Reads
+/// `../shared/data/lobster/` (or `CASCADE_LOBSTER_DIR`); skipped, saying so, without it
+/// unless `CASCADE_REQUIRE_DATA` is set.
+#[test]
+fn lobster_workload_allocates_nothing_after_warm_up() {
+    let dir = std::env::var_os("CASCADE_LOBSTER_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lobster"),
+        Into::into,
+    );
+    let stem = "AMZN_2012-06-21_34200000_57600000";
+    let messages = dir.join(format!("{stem}_message_5.csv"));
+    let book = dir.join(format!("{stem}_orderbook_5.csv"));
+    if !messages.exists() {
+        assert!(
+            std::env::var_os("CASCADE_REQUIRE_DATA").is_none(),
+            "CASCADE_REQUIRE_DATA is set but {} is missing",
+            messages.display()
+        );
+        eprintln!("SKIPPED: {} not found", messages.display());
+        return;
+    }
+    let (msgs, rows) = cascade_bench::lobster::load(&messages, &book).expect("LOBSTER files");
+    let report = cascade_bench::lobster::replay(&msgs, &rows).expect("replay");
+    let (setup, rest) = report.commands.split_at(report.setup_len);
+    let (warm, measured) = rest.split_at(20_000);
+    let mut engine = Engine::new(report.config);
+    let mut sink = CountSink::default();
+    for c in setup.iter().chain(warm) {
+        engine.apply(c, &mut sink);
+    }
+    let before = allocations();
+    for c in measured {
+        engine.apply(c, &mut sink);
+    }
+    let allocations = allocations() - before;
+    eprintln!(
+        "ran on {}: {} commands after warm-up, {allocations} allocations",
+        messages.display(),
+        measured.len()
+    );
+    assert!(
+        measured.len() > 100_000,
+        "the replay must produce a real workload"
+    );
+    assert_eq!(allocations, 0, "the LOBSTER workload must not allocate");
+}
