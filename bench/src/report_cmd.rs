@@ -132,76 +132,48 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     let _ = writeln!(md, "\n![latency percentile curves](latency.svg)\n");
 
-    eprintln!("report: book-size scaling");
-    let sizes: &[usize] = if quick {
+    eprintln!("report: book-size and account scaling");
+    let points: &[u32] = if quick {
         &[1_000, 10_000]
     } else {
         &[1_000, 10_000, 100_000, 1_000_000]
     };
-    let mut points = Vec::new();
-    let _ = writeln!(
-        md,
-        "## Cost per command against resting orders (narrow book, prefilled)\n\n| resting orders | ns/command |\n|---|---|"
-    );
-    for &n in sizes {
-        let ns = ns_per_command(&Mix {
-            commands: commands / 2,
-            prefill: true,
-            target_orders: n,
-            ..Mix::default()
-        });
-        let _ = writeln!(md, "| {n} | {ns:.1} |");
-        points.push((n as f64, ns));
-    }
-    write(
-        "book_scaling.svg",
-        &line_chart(
-            "Cost per command against book size",
-            ("resting orders", Scale::Log),
-            ("ns per command", Scale::Linear),
-            &[Series {
-                name: "narrow book".into(),
-                points,
-            }],
-        ),
+    let base = Mix {
+        commands: commands / 2,
+        prefill: true,
+        ..Mix::default()
+    };
+    let curve = Curve {
+        title: "Cost per command against book size",
+        heading: "resting orders (narrow book, prefilled)",
+        x: "resting orders",
+        series: "narrow book",
+        svg: "book_scaling.svg",
+    };
+    md += &curve.run(
+        points,
+        |n| Mix {
+            target_orders: n as usize,
+            ..base
+        },
+        &write,
     )?;
-    let _ = writeln!(md, "\n![book-size scaling](book_scaling.svg)\n");
-
-    eprintln!("report: account scaling");
-    let counts: &[u32] = if quick {
-        &[1_000, 10_000]
-    } else {
-        &[1_000, 10_000, 100_000, 1_000_000]
+    let curve = Curve {
+        title: "Cost per command against accounts",
+        heading: "accounts (margin-checked, book near 10,000 orders)",
+        x: "accounts",
+        series: "margin-checked",
+        svg: "account_scaling.svg",
     };
-    let mut points = Vec::new();
-    let _ = writeln!(
-        md,
-        "## Cost per command against accounts (margin-checked, book near 10,000 orders)\n\n| accounts | ns/command |\n|---|---|"
-    );
-    for &a in counts {
-        let ns = ns_per_command(&Mix {
-            commands: commands / 2,
-            prefill: true,
+    md += &curve.run(
+        points,
+        |a| Mix {
             accounts: a,
             margin: true,
-            ..Mix::default()
-        });
-        let _ = writeln!(md, "| {a} | {ns:.1} |");
-        points.push((f64::from(a), ns));
-    }
-    write(
-        "account_scaling.svg",
-        &line_chart(
-            "Cost per command against accounts",
-            ("accounts", Scale::Log),
-            ("ns per command", Scale::Linear),
-            &[Series {
-                name: "margin-checked".into(),
-                points,
-            }],
-        ),
+            ..base
+        },
+        &write,
     )?;
-    let _ = writeln!(md, "\n![account scaling](account_scaling.svg)\n");
 
     eprintln!("report: cascade resolution");
     let rows = cascade_cmd::curve_points(if quick { 10_000 } else { 1_000_000 });
@@ -243,6 +215,50 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     write("REPORT.md", &md)?;
     println!("wrote {}", out.join("REPORT.md").display());
     Ok(())
+}
+
+/// One cost-per-command curve: a table and an SVG plot.
+struct Curve {
+    title: &'static str,
+    heading: &'static str,
+    x: &'static str,
+    series: &'static str,
+    svg: &'static str,
+}
+
+impl Curve {
+    /// Measures `ns_per_command` at each point and returns the report section.
+    fn run(
+        &self,
+        points: &[u32],
+        mix: impl Fn(u32) -> Mix,
+        write: &impl Fn(&str, &str) -> Result<(), String>,
+    ) -> Result<String, String> {
+        let mut md = format!(
+            "## Cost per command against {}\n\n| {} | ns/command |\n|---|---|\n",
+            self.heading, self.x
+        );
+        let mut xy = Vec::new();
+        for &n in points {
+            let ns = ns_per_command(&mix(n));
+            let _ = writeln!(md, "| {n} | {ns:.1} |");
+            xy.push((f64::from(n), ns));
+        }
+        write(
+            self.svg,
+            &line_chart(
+                self.title,
+                (self.x, Scale::Log),
+                ("ns per command", Scale::Linear),
+                &[Series {
+                    name: self.series.into(),
+                    points: xy,
+                }],
+            ),
+        )?;
+        let _ = writeln!(md, "\n![{}]({})\n", self.title, self.svg);
+        Ok(md)
+    }
 }
 
 /// The CPU model from `/proc/cpuinfo`, or "unknown CPU".
