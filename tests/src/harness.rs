@@ -52,16 +52,7 @@ impl Harness {
     /// Applies one command; its events replace `self.events`.
     pub fn run(&mut self, kind: CommandKind) -> &[Event] {
         self.seq += 1;
-        self.events.clear();
-        self.engine.apply(
-            &Command {
-                seq: self.seq,
-                ts_ns: 0,
-                kind,
-            },
-            &mut self.events,
-        );
-        self.engine.verify().expect("engine invariants");
+        step(&mut self.engine, self.seq, kind, &mut self.events);
         &self.events
     }
 
@@ -151,4 +142,19 @@ pub fn net_inflow(cmd: &Command, events: &[Event]) -> i128 {
             _ => 0,
         })
         .sum::<i128>()
+}
+
+/// Applies one command with sequence `seq`; its events replace `events`; panics if an
+/// engine invariant (`Engine::verify`) breaks.
+pub fn step(engine: &mut Engine, seq: u64, kind: CommandKind, events: &mut Vec<Event>) {
+    events.clear();
+    engine.apply(
+        &Command {
+            seq,
+            ts_ns: 0,
+            kind,
+        },
+        events,
+    );
+    engine.verify().expect("engine invariants");
 }

@@ -8,9 +8,9 @@
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, AdlMode, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event,
-    EventKind, LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate,
-    RiskConfig, Side, StpMode,
+    AccountId, AdlMode, ClientOrderId, CommandKind, Engine, EngineConfig, Event, EventKind,
+    LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RiskConfig,
+    Side, StpMode,
 };
 
 fn risk(adl: AdlMode) -> RiskConfig {
@@ -82,16 +82,7 @@ impl H {
 
     fn run(&mut self, kind: CommandKind) -> &[Event] {
         self.seq += 1;
-        self.events.clear();
-        self.engine.apply(
-            &Command {
-                seq: self.seq,
-                ts_ns: 0,
-                kind,
-            },
-            &mut self.events,
-        );
-        self.engine.verify().expect("invariants");
+        cascade_tests::harness::step(&mut self.engine, self.seq, kind, &mut self.events);
         &self.events
     }
 

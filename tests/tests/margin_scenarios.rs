@@ -5,9 +5,8 @@
 use cascade_core::risk::bps;
 use cascade_core::risk::tier_table;
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, Engine, EngineConfig, Event, EventKind,
-    MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side,
-    StpMode,
+    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig,
+    MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
 };
 
 const M: MarketId = MarketId(0);
@@ -73,16 +72,7 @@ impl H {
 
     fn run(&mut self, kind: CommandKind) -> Option<RejectReason> {
         self.seq += 1;
-        self.events.clear();
-        self.engine.apply(
-            &Command {
-                seq: self.seq,
-                ts_ns: 0,
-                kind,
-            },
-            &mut self.events,
-        );
-        self.engine.verify().expect("invariants");
+        cascade_tests::harness::step(&mut self.engine, self.seq, kind, &mut self.events);
         cascade_core::rejection(&self.events)
     }
 
