@@ -217,7 +217,9 @@ fn print_heatmap(engine: &Engine, start: i64) {
 
 /// Cascade resolution time against the number of liquidated accounts: the default 30%
 /// crash over populations of 10^3 up to `max_accounts`; `(accounts, liquidations, s)`.
-pub(crate) fn curve_points(max_accounts: u32) -> Vec<(u32, u64, f64)> {
+/// One point of the cascade curve: accounts, liquidations, seconds to resolve them all
+/// and the heap allocations made meanwhile.
+pub(crate) fn curve_points(max_accounts: u32) -> Vec<(u32, u64, f64, u64)> {
     let mut out = Vec::new();
     for accounts in [1_000, 10_000, 100_000, 1_000_000]
         .into_iter()
@@ -235,18 +237,20 @@ pub(crate) fn curve_points(max_accounts: u32) -> Vec<(u32, u64, f64)> {
             &cascade::crash_path(pop.start, 30, 30),
             setup.len() as u64 + 1,
         );
+        let before = alloc_count();
         let t = Instant::now();
         for c in &marks {
             engine.apply(c, &mut tally);
         }
-        out.push((accounts, tally.liquidations, t.elapsed().as_secs_f64()));
+        let secs = t.elapsed().as_secs_f64();
+        out.push((accounts, tally.liquidations, secs, alloc_count() - before));
     }
     out
 }
 
 fn curve() {
     println!("accounts  liquidations  time to resolve  per liquidation");
-    for (accounts, liquidations, dt) in curve_points(1_000_000) {
+    for (accounts, liquidations, dt, _) in curve_points(1_000_000) {
         println!(
             "{accounts:>8}  {liquidations:>12}  {dt:>13.4} s  {:>12.0} ns",
             dt * 1e9 / liquidations.max(1) as f64

@@ -16,7 +16,7 @@ pub const RING_CAPACITY: usize = 1 << 16;
 
 /// Counts events without keeping them.
 #[derive(Default)]
-struct Count(u64);
+pub struct Count(pub u64);
 
 impl EventSink for Count {
     fn emit(&mut self, _: Event) {
@@ -36,7 +36,8 @@ pub struct RateResult {
     pub ring_full: u64,
 }
 
-fn histogram() -> Histogram<u64> {
+/// A latency histogram, 1 ns to 60 s at three significant digits.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 

@@ -62,9 +62,11 @@ const USAGE: &str = "usage:
       time to resolve, allocations
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
-  cascade-bench report [--out DIR] [--quick]
-      run throughput, latency, book-size scaling and the cascade curve; write DIR/REPORT.md
-      with SVG plots (default docs/report)";
+  cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
+      [--lobster DIR] [--criterion DIR]
+      run every benchmark (peers too when built with --features peers; criterion results
+      are read from target/criterion) and write DIR/BENCHMARKS.md with SVG plots in
+      DIR/benchmarks (default DIR: docs)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
         Some("throughput") => throughput(&args[1..]),
         Some("latency") => latency(&args[1..]),
         Some("peers") => peers(&args[1..]),
-        Some("scaling") => scaling(&args[1..]),
+        Some("scaling") => report_cmd::scaling_command(&args[1..]),
         Some("cascade") => cascade_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
@@ -160,10 +162,12 @@ impl EventSink for Stats {
     }
 }
 
-/// Runs a workload on a fresh engine, `runs` times; returns the engine and stats of the
-/// last run and the best time of the measured commands.
-fn run_workload(mix: &Mix, w: &workload::Workload, runs: usize) -> (Engine, Stats, f64) {
+/// Runs a workload `runs` times on fresh engines: the last engine and its statistics, the
+/// best time of the measured commands, and the most heap allocations any run made
+/// during them.
+fn run_workload(mix: &Mix, w: &workload::Workload, runs: usize) -> (Engine, Stats, f64, u64) {
     let mut best = f64::INFINITY;
+    let mut allocs = 0;
     let mut last = None;
     for _ in 0..runs {
         let mut engine = Engine::new(workload::engine_config(mix));
@@ -171,15 +175,17 @@ fn run_workload(mix: &Mix, w: &workload::Workload, runs: usize) -> (Engine, Stat
         for c in &w.setup {
             engine.apply(c, &mut stats);
         }
+        let before = alloc_count();
         let t = Instant::now();
         for c in &w.commands {
             engine.apply(c, &mut stats);
         }
         best = best.min(t.elapsed().as_secs_f64());
+        allocs = allocs.max(alloc_count() - before);
         last = Some((engine, stats));
     }
     let (engine, stats) = last.expect("at least one run");
-    (engine, stats, best)
+    (engine, stats, best, allocs)
 }
 
 fn demo(args: &[String]) -> Result<(), String> {
@@ -210,7 +216,7 @@ fn demo(args: &[String]) -> Result<(), String> {
     let mut result = None;
     for _ in 0..5 {
         secs_plain = secs_plain.min(run_workload(&plain, &wp, 1).2);
-        let (engine, stats, secs) = run_workload(&leveraged, &wl, 1);
+        let (engine, stats, secs, _) = run_workload(&leveraged, &wl, 1);
         secs_lev = secs_lev.min(secs);
         result = Some((engine, stats));
     }
@@ -299,7 +305,7 @@ fn throughput(args: &[String]) -> Result<(), String> {
         },
     ] {
         let w = workload::generate(&mix);
-        let (_, _, secs) = run_workload(&mix, &w, runs.max(1));
+        let (_, _, secs, _) = run_workload(&mix, &w, runs.max(1));
         let name = if mix.margin {
             "margin-checked"
         } else {
@@ -408,82 +414,12 @@ fn latency(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// ns per measured command of a workload, best of two runs on fresh engines.
-fn ns_per_command(mix: &Mix) -> f64 {
+/// ns per measured command (best of `runs` on fresh engines) and the most heap
+/// allocations a run made during the measured commands.
+fn measure(mix: &Mix, runs: usize) -> (f64, u64) {
     let w = workload::generate(mix);
-    let (_, _, secs) = run_workload(mix, &w, 2);
-    secs * 1e9 / mix.commands as f64
-}
-
-fn scaling(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(
-        args,
-        &[
-            "--max-orders",
-            "--max-accounts",
-            "--max-markets",
-            "--commands",
-        ],
-        &[],
-    )?;
-    let max_orders: usize = args.value("--max-orders")?.unwrap_or(1_000_000);
-    let max_markets: u32 = args.value("--max-markets")?.unwrap_or(1_000);
-    let max_accounts: u32 = args.value("--max-accounts")?.unwrap_or(1_000_000);
-    let commands: usize = args.value("--commands")?.unwrap_or(500_000);
-    let base = Mix {
-        commands,
-        prefill: true,
-        ..Mix::default()
-    };
-    println!("{commands} measured commands per point after an unmeasured prefill; best of 2; ratios against the first point of each curve, same run");
-    println!("resting orders | narrow book (adds within 50 ticks) ns/cmd | wide book (adds within 20,000 ticks) ns/cmd | wide/narrow");
-    let mut first = None;
-    for n in [1_000usize, 10_000, 100_000, 1_000_000, 10_000_000]
-        .into_iter()
-        .filter(|&n| n <= max_orders)
-    {
-        let narrow = ns_per_command(&Mix {
-            target_orders: n,
-            ..base
-        });
-        let wide = ns_per_command(&Mix {
-            target_orders: n,
-            spread_ticks: 20_000,
-            ..base
-        });
-        let f = *first.get_or_insert(narrow);
-        println!(
-            "{n:>14} | {narrow:>8.1} ({:.2}x) | {wide:>8.1} ({:.2}x) | {:.2}x",
-            narrow / f,
-            wide / f,
-            wide / narrow
-        );
-    }
-    println!("accounts (margin-checked, book near 10,000 orders) | ns/cmd");
-    let mut first = None;
-    for a in [1_000u32, 10_000, 100_000, 1_000_000]
-        .into_iter()
-        .filter(|&a| a <= max_accounts)
-    {
-        let ns = ns_per_command(&Mix {
-            accounts: a,
-            margin: true,
-            ..base
-        });
-        let f = *first.get_or_insert(ns);
-        println!("{a:>10} | {ns:>8.1} ({:.2}x)", ns / f);
-    }
-    println!("markets (plain, orders spread uniformly, book near 10,000 orders in all) | ns/cmd");
-    let mut first = None;
-    for m in [1u32, 10, 100, 1_000]
-        .into_iter()
-        .filter(|&m| m <= max_markets)
-    {
-        let ns = ns_per_command(&Mix { markets: m, ..base });
-        let f = *first.get_or_insert(ns);
-        println!("{m:>10} | {ns:>8.1} ({:.2}x)", ns / f);
-    }
-    Ok(())
+    let (_, _, secs, allocs) = run_workload(mix, &w, runs);
+    (secs * 1e9 / mix.commands as f64, allocs)
 }
 
 #[cfg(not(feature = "peers"))]
@@ -493,74 +429,40 @@ fn peers(_: &[String]) -> Result<(), String> {
 
 #[cfg(feature = "peers")]
 fn peers(args: &[String]) -> Result<(), String> {
-    use cascade_bench::peers::{self, Tally};
+    use cascade_bench::peers;
     let args = Args::parse(args, &["--commands", "--runs"], &[])?;
     let n: usize = args.value("--commands")?.unwrap_or(2_000_000);
     let runs: usize = args.value::<usize>("--runs")?.unwrap_or(3).max(1);
     let ops = peers::generate(n, 42, 10_000);
-    let adds = ops
-        .iter()
-        .filter(|o| matches!(o, peers::Op::Add { .. }))
-        .count();
-    let markets = ops
-        .iter()
-        .filter(|o| matches!(o, peers::Op::Market { .. }))
-        .count();
     println!(
-        "workload: {n} operations ({adds} non-crossing limit adds, {} cancels, {markets} market orders), book near 10,000 orders, one taker; best of {runs} runs; latency = one clock read pair per operation",
-        n - adds - markets
+        "workload: {}, book near 10,000 orders, one taker; best of {runs} runs; latency = one clock read pair per operation",
+        peers::describe(&ops)
     );
-    let mut rows = Vec::new();
-    // A fresh set of books for every run; `i` picks one (0 is Cascade).
-    let fresh = |i: usize| peers::all_books(n).swap_remove(i);
-    for i in 0..peers::all_books(1).len() {
-        let name = fresh(i).name();
-        let mut best = f64::INFINITY;
-        let mut tally = Tally::default();
-        for _ in 0..runs {
-            let mut book = fresh(i);
-            tally = Tally::default();
-            let t = Instant::now();
-            for op in &ops {
-                book.apply(op, &mut tally);
-            }
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
-            .map_err(|e| e.to_string())?;
-        let mut book = fresh(i);
-        let mut ignore = Tally::default();
-        for op in &ops {
-            let t = Instant::now();
-            book.apply(op, &mut ignore);
-            hist.saturating_record(t.elapsed().as_nanos() as u64);
-        }
-        rows.push((name, n as f64 / best, hist, tally));
-    }
-    let fastest_peer = rows.iter().skip(1).map(|r| r.1).fold(0.0, f64::max);
-    let reference = rows[0].3;
+    let rows = peers::compare(&ops, runs, || peers::all_books(n));
+    let fastest_peer = rows
+        .iter()
+        .skip(1)
+        .map(|r| r.ops_per_sec)
+        .fold(0.0, f64::max);
     let mut differ: Vec<&str> = Vec::new();
-    for (name, rate, hist, tally) in &rows {
-        let same = if tally == &reference {
-            "same fills and volume as cascade".to_owned()
-        } else if tally.fills == 0 && tally.volume == reference.volume {
-            "same volume as cascade (reports no fills)".to_owned()
-        } else {
-            differ.push(name);
-            format!(
-                "DIFFERS from cascade ({} fills, {} lots)",
-                reference.fills, reference.volume
-            )
+    for row in &rows {
+        let same = match row.agreement(rows[0].tally) {
+            Ok(words) => words.to_owned(),
+            Err(words) => {
+                differ.push(row.name);
+                words
+            }
         };
         println!(
-            "{name:<24} {:>7.2} M ops/s  {:>5.2}x fastest peer | p50={} p99={} p99.9={} ns | fills={} volume={} | {same}",
-            rate / 1e6,
-            rate / fastest_peer,
-            hist.value_at_percentile(50.0),
-            hist.value_at_percentile(99.0),
-            hist.value_at_percentile(99.9),
-            tally.fills,
-            tally.volume
+            "{:<24} {:>7.2} M ops/s  {:>5.2}x fastest peer | p50={} p99={} p99.9={} ns | fills={} volume={} | {same}",
+            row.name,
+            row.ops_per_sec / 1e6,
+            row.ops_per_sec / fastest_peer,
+            row.latency.value_at_percentile(50.0),
+            row.latency.value_at_percentile(99.0),
+            row.latency.value_at_percentile(99.9),
+            row.tally.fills,
+            row.tally.volume
         );
     }
     if differ.is_empty() {

@@ -244,6 +244,86 @@ pub fn generate(n: usize, seed: u64, target: usize) -> Vec<Op> {
     ops
 }
 
+/// "N operations (A non-crossing limit adds, C cancels, M market orders)".
+pub fn describe(ops: &[Op]) -> String {
+    let adds = ops.iter().filter(|o| matches!(o, Op::Add { .. })).count();
+    let markets = ops
+        .iter()
+        .filter(|o| matches!(o, Op::Market { .. }))
+        .count();
+    format!(
+        "{} operations ({adds} non-crossing limit adds, {} cancels, {markets} market orders)",
+        ops.len(),
+        ops.len() - adds - markets
+    )
+}
+
+/// One book's result in a comparison run.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Display name with version.
+    pub name: &'static str,
+    /// Operations per second, best of the runs.
+    pub ops_per_sec: f64,
+    /// Per-operation latency (one clock read pair around each), ns.
+    pub latency: hdrhistogram::Histogram<u64>,
+    /// Fills and volume it reported.
+    pub tally: Tally,
+}
+
+impl Row {
+    /// How this row's fills compare with Cascade's (`reference`), or `Err` with the
+    /// words if they differ.
+    pub fn agreement(&self, reference: Tally) -> Result<&'static str, String> {
+        if self.tally == reference {
+            Ok("same fills and volume as cascade")
+        } else if self.tally.fills == 0 && self.tally.volume == reference.volume {
+            Ok("same volume as cascade (reports no fills)")
+        } else {
+            Err(format!(
+                "DIFFERS from cascade ({} fills, {} lots)",
+                reference.fills, reference.volume
+            ))
+        }
+    }
+}
+
+/// Runs `ops` through fresh instances of every book from `books` (Cascade first), best
+/// of `runs` for throughput and one more run with a clock pair per operation.
+pub fn compare(ops: &[Op], runs: usize, books: impl Fn() -> Vec<Box<dyn Book>>) -> Vec<Row> {
+    let count = books().len();
+    let fresh = |i: usize| books().swap_remove(i);
+    (0..count)
+        .map(|i| {
+            let mut best = f64::INFINITY;
+            let mut tally = Tally::default();
+            for _ in 0..runs.max(1) {
+                let mut book = fresh(i);
+                tally = Tally::default();
+                let t = std::time::Instant::now();
+                for op in ops {
+                    book.apply(op, &mut tally);
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let mut latency = crate::latency::histogram();
+            let mut book = fresh(i);
+            let mut ignore = Tally::default();
+            for op in ops {
+                let t = std::time::Instant::now();
+                book.apply(op, &mut ignore);
+                latency.saturating_record(t.elapsed().as_nanos() as u64);
+            }
+            Row {
+                name: book.name(),
+                ops_per_sec: ops.len() as f64 / best,
+                latency,
+                tally,
+            }
+        })
+        .collect()
+}
+
 #[cfg(feature = "peers")]
 pub use adapters::{all_books, Lobster, OrderbookRs, RustOrderBook};
 
