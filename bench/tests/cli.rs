@@ -190,9 +190,59 @@ fn scaling_prints_all_three_curves() {
     assert_eq!(
         stdout
             .lines()
-            .filter(|l| l.contains(" | ") && l.trim_start().starts_with(char::is_numeric))
+            .filter(|l| l.starts_with("| ") && l[2..].starts_with(char::is_numeric))
             .count(),
         6,
         "{stdout}"
     );
+}
+
+#[test]
+fn report_writes_benchmarks_md_with_every_section_and_plot() {
+    let dir = std::env::temp_dir().join(format!("cascade-report-{}", std::process::id()));
+    let out = bin()
+        .args(["report", "--quick", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.join("BENCHMARKS.md")).unwrap();
+    for section in [
+        "## Targets",
+        "## Throughput",
+        "## Per-command latency in the engine thread",
+        "## Open-loop latency",
+        "## LOBSTER replay",
+        "### Cost per command against resting orders",
+        "### Cost per command against accounts",
+        "### Cost per command against markets",
+        "## Cascade resolution",
+        "## Peers side by side",
+        "## Criterion micro-benchmarks",
+    ] {
+        assert!(md.contains(section), "missing {section}:\n{md}");
+    }
+    for plot in [
+        "latency",
+        "book_scaling",
+        "account_scaling",
+        "market_scaling",
+        "cascade",
+    ] {
+        let svg = dir.join("benchmarks").join(format!("{plot}.svg"));
+        assert!(
+            std::fs::read_to_string(&svg).unwrap().contains("<svg"),
+            "{}",
+            svg.display()
+        );
+        assert!(
+            md.contains(&format!("(benchmarks/{plot}.svg)")),
+            "{plot} not linked"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -12,7 +12,7 @@
 use crate::book::Book;
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
-use crate::idmap::FixedMap;
+use crate::idmap::{FixedMap, OrderIndex};
 use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
@@ -169,7 +169,7 @@ pub struct Engine {
     markets: Vec<MarketState>,
     accounts: Vec<AccountState>,
     pool: Pool,
-    by_id: FixedMap<u64>,
+    by_id: OrderIndex,
     by_client: FixedMap<(u32, u64)>,
     next_order_id: u64,
     /// Per (account, market): `account * max_markets + market`.
@@ -228,7 +228,7 @@ impl Engine {
                 cfg.max_accounts as usize
             ],
             pool: Pool::with_capacity(cfg.max_orders),
-            by_id: FixedMap::with_capacity(cfg.max_orders as usize),
+            by_id: OrderIndex::with_capacity(cfg.max_orders as usize),
             by_client: FixedMap::with_capacity(cfg.max_orders as usize),
             next_order_id: 1,
             positions: vec![
@@ -417,7 +417,7 @@ impl Engine {
 
     fn owned_slot(&self, account: AccountId, id: OrderId) -> Result<u32, RejectReason> {
         self.check_account(account)?;
-        match self.by_id.get(id.0) {
+        match self.by_id.get(id.0, |s| self.pool[s].id.0) {
             Some(slot) if self.pool[slot].account == account => Ok(slot),
             _ => Err(RejectReason::UnknownOrder),
         }
@@ -559,7 +559,8 @@ impl Engine {
                     .pool
                     .alloc(order)
                     .expect("pool slot reserved before matching");
-                self.by_id.insert(id.0, slot);
+                let pool = &self.pool;
+                self.by_id.insert(id.0, slot, |s| pool[s].id.0);
                 self.by_client.insert((o.account.0, o.client_id.0), slot);
                 self.link_account(slot);
                 self.rest(slot, out);
@@ -769,7 +770,7 @@ impl Engine {
         } else {
             self.pool[o.acct_next].acct_prev = o.acct_prev;
         }
-        self.by_id.remove(o.id.0);
+        self.by_id.remove(o.id.0, slot);
         self.by_client.remove((o.account.0, o.client_id.0));
         self.pool.release(slot);
     }
@@ -946,7 +947,9 @@ impl Engine {
 
     /// A resting order by id.
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
-        self.by_id.get(id.0).map(|s| OrderView::from(&self.pool[s]))
+        self.by_id
+            .get(id.0, |s| self.pool[s].id.0)
+            .map(|s| OrderView::from(&self.pool[s]))
     }
 
     /// Number of resting orders.
@@ -972,7 +975,7 @@ impl Engine {
                 if o.account.0 as usize != a || o.acct_prev != prev {
                     return Err(format!("account {a}: list broken at slot {slot}"));
                 }
-                if self.by_id.get(o.id.0) != Some(slot)
+                if self.by_id.get(o.id.0, |s| self.pool[s].id.0) != Some(slot)
                     || self.by_client.get((o.account.0, o.client_id.0)) != Some(slot)
                 {
                     return Err(format!("order {:?} not indexed", o.id));

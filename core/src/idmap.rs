@@ -1,4 +1,5 @@
-//! A fixed-capacity open-addressing hash map from small keys to pool slots.
+//! Id maps to pool slots: a fixed-capacity open-addressing hash map for client ids, and
+//! a direct-mapped index for the engine's sequential order ids.
 //!
 //! Chosen over the standard library's hash map because it never allocates after
 //! construction, hashes with a fixed function (no random seed), and is never iterated,
@@ -130,9 +131,81 @@ impl<K: MapKey> FixedMap<K> {
     }
 }
 
+/// Engine order id → pool slot. The engine assigns ids sequentially, so `id mod size` is
+/// a perfect hash for the `size` most recent ids: a direct-mapped table answers those
+/// with one read and no probing, and the live orders (mostly recent) sit close together
+/// in it. An order still resting when a new id lands on its entry moves to an overflow
+/// [`FixedMap`]. A hit is confirmed against the order's own id in the pool, which the
+/// caller reads next anyway.
+#[derive(Clone, Debug)]
+pub struct OrderIndex {
+    direct: Vec<u32>,
+    mask: u64,
+    overflow: FixedMap<u64>,
+    len: usize,
+}
+
+impl OrderIndex {
+    /// An index for up to `capacity` live orders, allocated here once.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let size = (capacity.max(1) * 2).next_power_of_two();
+        OrderIndex {
+            direct: vec![EMPTY; size],
+            mask: size as u64 - 1,
+            overflow: FixedMap::with_capacity(capacity),
+            len: 0,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds `id` at `slot`; `id_of(s)` gives the id of the order in slot `s`, to move a
+    /// displaced entry to the overflow map. The caller keeps at most `capacity` entries.
+    pub fn insert(&mut self, id: u64, slot: u32, id_of: impl Fn(u32) -> u64) {
+        let entry = &mut self.direct[(id & self.mask) as usize];
+        if *entry != EMPTY {
+            let displaced = *entry;
+            self.overflow.insert(id_of(displaced), displaced);
+        }
+        *entry = slot;
+        self.len += 1;
+    }
+
+    /// The slot of `id`; `id_of(s)` gives the id of the order in slot `s`.
+    pub fn get(&self, id: u64, id_of: impl Fn(u32) -> u64) -> Option<u32> {
+        let slot = self.direct[(id & self.mask) as usize];
+        if slot != EMPTY && id_of(slot) == id {
+            Some(slot)
+        } else if self.overflow.is_empty() {
+            None
+        } else {
+            self.overflow.get(id)
+        }
+    }
+
+    /// Removes `id`, which is present at `slot`.
+    pub fn remove(&mut self, id: u64, slot: u32) {
+        let entry = &mut self.direct[(id & self.mask) as usize];
+        if *entry == slot {
+            *entry = EMPTY;
+        } else {
+            self.overflow.remove(id);
+        }
+        self.len -= 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::FixedMap;
+    use super::{FixedMap, OrderIndex};
     use std::collections::BTreeMap;
 
     #[test]
@@ -158,6 +231,52 @@ mod tests {
             assert_eq!(m.len(), truth.len());
             let probe = (x >> 13) % 1500;
             assert_eq!(m.get(probe), truth.get(&probe).copied());
+        }
+    }
+
+    #[test]
+    fn order_index_behaves_like_a_btreemap_with_long_lived_orders() {
+        // Capacity 64 → 128 direct entries: ids 128 apart collide, and every tenth order
+        // lives for thousands of ids, so the overflow map is exercised constantly.
+        let mut index = OrderIndex::with_capacity(64);
+        let mut slots: Vec<u64> = vec![u64::MAX; 64]; // slot -> id ("the pool")
+        let mut truth = BTreeMap::new(); // id -> slot
+        let mut x: u64 = 99;
+        for id in 0..50_000u64 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            if truth.len() == 64 || (truth.len() > 40 && x % 4 == 0) {
+                // Remove a short-lived order (or, rarely, the oldest one).
+                let victim = if x & 0x300 == 0 {
+                    *truth.keys().next().expect("non-empty")
+                } else {
+                    *truth
+                        .keys()
+                        .rev()
+                        .nth((x >> 40) as usize % 8)
+                        .expect("non-empty")
+                };
+                let slot = truth.remove(&victim).expect("present");
+                index.remove(victim, slot);
+                slots[slot as usize] = u64::MAX;
+            }
+            let slot = slots
+                .iter()
+                .position(|&i| i == u64::MAX)
+                .expect("free slot") as u32;
+            slots[slot as usize] = id;
+            index.insert(id, slot, |s| slots[s as usize]);
+            truth.insert(id, slot);
+            assert_eq!(index.len(), truth.len());
+            let probe = (x >> 17) % (id + 1);
+            assert_eq!(
+                index.get(probe, |s| slots[s as usize]),
+                truth.get(&probe).copied()
+            );
+        }
+        for (&id, &slot) in &truth {
+            assert_eq!(index.get(id, |s| slots[s as usize]), Some(slot));
         }
     }
 }
