@@ -314,7 +314,7 @@ impl Engine {
                 self.check_account(account)?;
                 let slot = self
                     .by_client
-                    .get((account.0, client_id.0))
+                    .get((account.0, client_id.0), self.pool.client_key())
                     .ok_or(RejectReason::UnknownOrder)?;
                 self.cancel_slot(slot, CancelReason::User, out);
                 Ok(())
@@ -417,7 +417,7 @@ impl Engine {
 
     fn owned_slot(&self, account: AccountId, id: OrderId) -> Result<u32, RejectReason> {
         self.check_account(account)?;
-        match self.by_id.get(id.0, |s| self.pool[s].id.0) {
+        match self.by_id.get(id.0, self.pool.order_id()) {
             Some(slot) if self.pool[slot].account == account => Ok(slot),
             _ => Err(RejectReason::UnknownOrder),
         }
@@ -478,7 +478,11 @@ impl Engine {
         }
         let cfg = &market.book.cfg; // a reference: the config is large (risk parameters)
         Self::check_qty_price(cfg, o.qty, o.order_type.limit())?;
-        if self.by_client.get((o.account.0, o.client_id.0)).is_some() {
+        if self
+            .by_client
+            .get((o.account.0, o.client_id.0), self.pool.client_key())
+            .is_some()
+        {
             return Err(RejectReason::DuplicateClientId);
         }
         let best_opposite = self.best_price(o.market, o.side.opposite());
@@ -559,9 +563,9 @@ impl Engine {
                     .pool
                     .alloc(order)
                     .expect("pool slot reserved before matching");
-                let pool = &self.pool;
-                self.by_id.insert(id.0, slot, |s| pool[s].id.0);
-                self.by_client.insert((o.account.0, o.client_id.0), slot);
+                self.by_id.insert(id.0, slot, self.pool.order_id());
+                self.by_client
+                    .insert((o.account.0, o.client_id.0), slot, self.pool.client_key());
                 self.link_account(slot);
                 self.rest(slot, out);
             }
@@ -770,8 +774,9 @@ impl Engine {
         } else {
             self.pool[o.acct_next].acct_prev = o.acct_prev;
         }
-        self.by_id.remove(o.id.0, slot);
-        self.by_client.remove((o.account.0, o.client_id.0));
+        self.by_id.remove(o.id.0, slot, self.pool.order_id());
+        self.by_client
+            .remove((o.account.0, o.client_id.0), self.pool.client_key());
         self.pool.release(slot);
     }
 
@@ -941,14 +946,14 @@ impl Engine {
         client_id: ClientOrderId,
     ) -> Option<OrderView> {
         self.by_client
-            .get((account.0, client_id.0))
+            .get((account.0, client_id.0), self.pool.client_key())
             .map(|s| OrderView::from(&self.pool[s]))
     }
 
     /// A resting order by id.
     pub fn order(&self, id: OrderId) -> Option<OrderView> {
         self.by_id
-            .get(id.0, |s| self.pool[s].id.0)
+            .get(id.0, self.pool.order_id())
             .map(|s| OrderView::from(&self.pool[s]))
     }
 
@@ -975,8 +980,11 @@ impl Engine {
                 if o.account.0 as usize != a || o.acct_prev != prev {
                     return Err(format!("account {a}: list broken at slot {slot}"));
                 }
-                if self.by_id.get(o.id.0, |s| self.pool[s].id.0) != Some(slot)
-                    || self.by_client.get((o.account.0, o.client_id.0)) != Some(slot)
+                if self.by_id.get(o.id.0, self.pool.order_id()) != Some(slot)
+                    || self
+                        .by_client
+                        .get((o.account.0, o.client_id.0), self.pool.client_key())
+                        != Some(slot)
                 {
                     return Err(format!("order {:?} not indexed", o.id));
                 }

@@ -1,19 +1,22 @@
-//! Id maps to pool slots: a fixed-capacity open-addressing hash map for client ids, and
-//! a direct-mapped index for the engine's sequential order ids.
+//! Id maps to pool slots: a fixed-capacity open-addressing hash table for client ids,
+//! and a direct-mapped index for the engine's sequential order ids.
 //!
-//! Chosen over the standard library's hash map because it never allocates after
-//! construction, hashes with a fixed function (no random seed), and is never iterated,
-//! so it cannot leak ordering into the event log.
+//! Both store only slot numbers: a key is read back from the order in that slot (the
+//! caller passes `key_of`), so the tables are 4 bytes an entry and a miss touches one
+//! small array. Chosen over the standard library's hash map because they never allocate
+//! after construction, hash with a fixed function (no random seed), and are never
+//! iterated, so they cannot leak ordering into the event log.
 //!
-//! Invariants: the table length is a power of two and at least twice the capacity, so
-//! probes stay short and there is always an empty slot; a slot is empty exactly when
-//! its value is [`EMPTY`]; deletion shifts later entries back (no tombstones).
+//! Invariants of [`FixedMap`]: the table length is a power of two and at least twice
+//! the capacity, so probes stay short and there is always an empty entry; an entry is
+//! empty exactly when it is [`EMPTY`]; deletion shifts later entries back (no
+//! tombstones).
 
-/// Marks an empty slot.
+/// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
 
 /// A key that hashes itself deterministically.
-pub trait MapKey: Copy + Eq + Default {
+pub trait MapKey: Copy + Eq {
     /// A well-mixed 64-bit hash.
     fn hash64(&self) -> u64;
 }
@@ -37,14 +40,14 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Fixed-capacity map from `K` to a `u32` slot index.
+/// Fixed-capacity hash table of slots, keyed by `K` read through `key_of(slot)`.
 #[derive(Clone, Debug)]
 pub struct FixedMap<K: MapKey> {
-    keys: Vec<K>,
-    vals: Vec<u32>,
+    slots: Vec<u32>,
     mask: usize,
     len: usize,
     capacity: usize,
+    key: std::marker::PhantomData<K>,
 }
 
 impl<K: MapKey> FixedMap<K> {
@@ -52,11 +55,11 @@ impl<K: MapKey> FixedMap<K> {
     pub fn with_capacity(capacity: usize) -> Self {
         let size = (capacity.max(1) * 2).next_power_of_two();
         FixedMap {
-            keys: vec![K::default(); size],
-            vals: vec![EMPTY; size],
+            slots: vec![EMPTY; size],
             mask: size - 1,
             len: 0,
             capacity,
+            key: std::marker::PhantomData,
         }
     }
 
@@ -70,61 +73,62 @@ impl<K: MapKey> FixedMap<K> {
         self.len == 0
     }
 
-    fn find(&self, key: K) -> Result<usize, usize> {
-        let mut i = key.hash64() as usize & self.mask;
+    fn home(&self, key: K) -> usize {
+        key.hash64() as usize & self.mask
+    }
+
+    fn find(&self, key: K, key_of: &impl Fn(u32) -> K) -> Result<usize, usize> {
+        let mut i = self.home(key);
         loop {
-            if self.vals[i] == EMPTY {
-                return Err(i);
+            match self.slots[i] {
+                EMPTY => return Err(i),
+                slot if key_of(slot) == key => return Ok(i),
+                _ => i = (i + 1) & self.mask,
             }
-            if self.keys[i] == key {
-                return Ok(i);
-            }
-            i = (i + 1) & self.mask;
         }
     }
 
-    /// The value for `key`.
-    pub fn get(&self, key: K) -> Option<u32> {
-        self.find(key).ok().map(|i| self.vals[i])
+    /// The slot stored under `key`.
+    pub fn get(&self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
+        self.find(key, &key_of).ok().map(|i| self.slots[i])
     }
 
-    /// Inserts a new key. Returns false (and changes nothing) if the key is present or
-    /// the map is at capacity.
-    pub fn insert(&mut self, key: K, val: u32) -> bool {
-        debug_assert_ne!(val, EMPTY);
-        match self.find(key) {
+    /// Stores `slot` (whose key `key_of(slot)` is `key`). Returns false (and changes
+    /// nothing) if the key is present or the map is at capacity.
+    pub fn insert(&mut self, key: K, slot: u32, key_of: impl Fn(u32) -> K) -> bool {
+        debug_assert_ne!(slot, EMPTY);
+        match self.find(key, &key_of) {
             Ok(_) => false,
             Err(_) if self.len == self.capacity => false,
             Err(i) => {
-                self.keys[i] = key;
-                self.vals[i] = val;
+                self.slots[i] = slot;
                 self.len += 1;
                 true
             }
         }
     }
 
-    /// Removes `key`, returning its value.
-    pub fn remove(&mut self, key: K) -> Option<u32> {
-        let mut hole = self.find(key).ok()?;
-        let val = self.vals[hole];
-        self.vals[hole] = EMPTY;
+    /// Removes `key`, returning its slot. `key_of` must still answer for every stored
+    /// slot, this one included.
+    pub fn remove(&mut self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
+        let mut hole = self.find(key, &key_of).ok()?;
+        let removed = self.slots[hole];
+        self.slots[hole] = EMPTY;
         self.len -= 1;
         // Backward-shift: move later entries of the probe run into the hole when their
-        // home slot does not lie strictly between the hole and their position.
+        // home does not lie strictly between the hole and their position.
         let mut i = hole;
         loop {
             i = (i + 1) & self.mask;
-            if self.vals[i] == EMPTY {
-                return Some(val);
+            let slot = self.slots[i];
+            if slot == EMPTY {
+                return Some(removed);
             }
-            let home = self.keys[i].hash64() as usize & self.mask;
-            let dist_home = i.wrapping_sub(home) & self.mask;
+            let dist_home = i.wrapping_sub(self.home(key_of(slot))) & self.mask;
             let dist_hole = i.wrapping_sub(hole) & self.mask;
             if dist_home >= dist_hole {
-                self.keys[hole] = self.keys[i];
-                self.vals[hole] = self.vals[i];
-                self.vals[i] = EMPTY;
+                self.slots[hole] = slot;
+                self.slots[i] = EMPTY;
                 hole = i;
             }
         }
@@ -173,7 +177,7 @@ impl OrderIndex {
         let entry = &mut self.direct[(id & self.mask) as usize];
         if *entry != EMPTY {
             let displaced = *entry;
-            self.overflow.insert(id_of(displaced), displaced);
+            self.overflow.insert(id_of(displaced), displaced, &id_of);
         }
         *entry = slot;
         self.len += 1;
@@ -187,17 +191,17 @@ impl OrderIndex {
         } else if self.overflow.is_empty() {
             None
         } else {
-            self.overflow.get(id)
+            self.overflow.get(id, id_of)
         }
     }
 
-    /// Removes `id`, which is present at `slot`.
-    pub fn remove(&mut self, id: u64, slot: u32) {
+    /// Removes `id`, which is present at `slot`; `id_of` as for [`OrderIndex::get`].
+    pub fn remove(&mut self, id: u64, slot: u32, id_of: impl Fn(u32) -> u64) {
         let entry = &mut self.direct[(id & self.mask) as usize];
         if *entry == slot {
             *entry = EMPTY;
         } else {
-            self.overflow.remove(id);
+            self.overflow.remove(id, id_of);
         }
         self.len -= 1;
     }
@@ -213,24 +217,26 @@ mod tests {
         let mut m = FixedMap::<u64>::with_capacity(500);
         let mut truth = BTreeMap::new();
         let mut x: u64 = 12345;
+        // The "pool": slot 3k holds key k.
+        let key_of = |slot: u32| u64::from(slot / 3);
         for _ in 0..200_000 {
             x = x
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             let k = (x >> 33) % 1500;
             if x & 1 == 0 {
-                let inserted = m.insert(k, (k * 3) as u32);
+                let inserted = m.insert(k, (k * 3) as u32, key_of);
                 let expect = !truth.contains_key(&k) && truth.len() < 500;
                 assert_eq!(inserted, expect);
                 if expect {
                     truth.insert(k, (k * 3) as u32);
                 }
             } else {
-                assert_eq!(m.remove(k), truth.remove(&k));
+                assert_eq!(m.remove(k, key_of), truth.remove(&k));
             }
             assert_eq!(m.len(), truth.len());
             let probe = (x >> 13) % 1500;
-            assert_eq!(m.get(probe), truth.get(&probe).copied());
+            assert_eq!(m.get(probe, key_of), truth.get(&probe).copied());
         }
     }
 
@@ -258,7 +264,7 @@ mod tests {
                         .expect("non-empty")
                 };
                 let slot = truth.remove(&victim).expect("present");
-                index.remove(victim, slot);
+                index.remove(victim, slot, |s| slots[s as usize]);
                 slots[slot as usize] = u64::MAX;
             }
             let slot = slots

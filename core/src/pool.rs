@@ -95,6 +95,19 @@ impl Pool {
         Some(slot)
     }
 
+    /// The engine order id in a slot, as the id index reads it.
+    pub fn order_id(&self) -> impl Fn(u32) -> u64 + '_ {
+        |slot| self.orders[slot as usize].id.0
+    }
+
+    /// The (account, client id) key in a slot, as the client-id map reads it.
+    pub fn client_key(&self) -> impl Fn(u32) -> (u32, u64) + '_ {
+        |slot| {
+            let o = &self.orders[slot as usize];
+            (o.account.0, o.client_id.0)
+        }
+    }
+
     /// Returns a slot to the free stack.
     pub fn release(&mut self, slot: u32) {
         debug_assert!(self.free.len() < self.orders.len());
