@@ -62,7 +62,7 @@ struct Figures {
     engine: Option<(u64, u64, u64)>,
     clock_p50: u64,
     open_1m: Option<(u64, u64, u64)>,
-    lobster: Option<f64>,
+    lobster: Option<(f64, f64)>,
     peer_ratio: Option<f64>,
     wide: Option<(usize, f64)>,
     growth: Vec<(&'static str, f64)>,
@@ -475,7 +475,7 @@ fn lobster_section(dir: &Path, f: &mut Figures, out: &mut Out) -> Result<(), Str
     let apply = t.elapsed().as_secs_f64();
     let n = msgs.len() as f64;
     let rate = n / (parse + apply);
-    f.lobster = Some(rate);
+    f.lobster = Some((rate, n / verified));
     let _ = writeln!(
         out.md,
         "`{}` ({} messages, {} engine commands after the initial book):\n\n\
@@ -879,10 +879,16 @@ fn targets(f: &Figures) -> String {
     );
     row(
         "LOBSTER replay including parsing ≥ 5 M messages/s",
-        f.lobster.map_or("no data".into(), |r| {
-            format!("{:.2} M/s (parse + apply)", r / 1e6)
+        f.lobster.map_or("no data".into(), |(r, full)| {
+            format!(
+                "{:.2} M/s parsing and applying the translated log; {:.2} M/s for the \
+                 conformance replay, which also translates and compares the book after \
+                 every message",
+                r / 1e6,
+                full / 1e6
+            )
         }),
-        f.lobster.map(|r| r >= 5e6),
+        f.lobster.map(|(r, _)| r >= 5e6),
     );
     row(
         "≥ 4× the fastest peer crate, same fills and volume",

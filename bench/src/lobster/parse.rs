@@ -90,26 +90,74 @@ fn seconds_to_ns(file: &Path, line: usize, field: &str) -> Result<u64, ParseErro
         .ok_or_else(bad)
 }
 
+/// A message line's six fields: time in ns, then event type, id, size, price, direction.
+type Fields = (u64, [i64; 5]);
+
+/// The fields of a plain line (`digits[.digits]` then five `,[-]digits`, nothing else),
+/// or `None` for anything else — which [`exact_fields`] then reads or reports on. One
+/// pass over the bytes, no allocation: the common case of a well-formed file.
+fn fast_fields(raw: &[u8]) -> Option<Fields> {
+    let mut i = 0;
+    let digits = |i: &mut usize, max: usize| {
+        let (start, mut v, mut used) = (*i, 0u64, 0);
+        while let Some(d) = raw.get(*i).filter(|b| b.is_ascii_digit()) {
+            if used < max {
+                v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+                used += 1;
+            }
+            *i += 1;
+        }
+        (*i > start).then_some((v, used))
+    };
+    let (secs, _) = digits(&mut i, usize::MAX)?;
+    let mut frac_ns = 0;
+    if raw.get(i) == Some(&b'.') {
+        i += 1;
+        // Up to nine digits count (more are float artefacts); none is allowed.
+        let (v, used) = digits(&mut i, 9).unwrap_or((0, 0));
+        frac_ns = v * 10u64.pow(9 - used as u32);
+    }
+    let time_ns = secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)?;
+    let mut out = [0i64; 5];
+    for f in &mut out {
+        if raw.get(i) != Some(&b',') {
+            return None;
+        }
+        i += 1;
+        let negative = raw.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let v = i64::try_from(digits(&mut i, usize::MAX)?.0).ok()?;
+        *f = if negative { -v } else { v };
+    }
+    (i == raw.len()).then_some((time_ns, out))
+}
+
+/// The fields of any line, with the exact error for a malformed one.
+fn exact_fields(file: &Path, line: usize, raw: &str) -> Result<Fields, ParseError> {
+    let mut fields = raw.split(',');
+    let mut next = |col: usize| {
+        fields
+            .next()
+            .ok_or_else(|| err(file, line, col, "missing field (need 6)"))
+    };
+    let time_ns = seconds_to_ns(file, line, next(1)?)?;
+    let mut out = [0i64; 5];
+    for (k, f) in out.iter_mut().enumerate() {
+        *f = int(file, line, k + 2, next(k + 2)?)?;
+    }
+    Ok((time_ns, out))
+}
+
 /// Parses a whole message file.
 pub fn parse_messages(file: &Path, text: &str) -> Result<Vec<Message>, ParseError> {
     let mut out = Vec::with_capacity(text.len() / 40);
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let mut fields = raw.split(',');
-        let mut next = |col: usize| {
-            fields
-                .next()
-                .ok_or_else(|| err(file, line, col, "missing field (need 6)"))
+        let (time_ns, [kind, id, size, price, direction]) = match fast_fields(raw.as_bytes()) {
+            Some(f) => f,
+            None if raw.trim().is_empty() => continue,
+            None => exact_fields(file, line, raw)?,
         };
-        let time_ns = seconds_to_ns(file, line, next(1)?)?;
-        let kind = int(file, line, 2, next(2)?)?;
-        let id = int(file, line, 3, next(3)?)?;
-        let size = int(file, line, 4, next(4)?)?;
-        let price = int(file, line, 5, next(5)?)?;
-        let direction = int(file, line, 6, next(6)?)?;
         if !(1..=7).contains(&kind) {
             return Err(err(file, line, 2, format!("event type {kind} is not 1..7")));
         }
@@ -283,6 +331,71 @@ mod tests {
         assert_eq!(
             (e.column, e.what.as_str()),
             (5, "levels out of price order")
+        );
+    }
+
+    #[test]
+    fn the_fast_path_reads_exactly_what_the_exact_parser_reads() {
+        // Well-formed lines (random values, optional signs and fractions), and lines of
+        // 5 to 7 fields drawn from the pieces that matter (overflow, bare signs and dots,
+        // spaces, '+', letters, empty fields): whenever the fast path accepts a line, the
+        // exact parser must read the same fields; it must accept every well-formed one.
+        let pieces = [
+            "0",
+            "7",
+            "34200",
+            "18446744073",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-",
+            "-1",
+            ".",
+            ".5",
+            ".017459617",
+            ".0174596171234",
+            " 1",
+            "+1",
+            "x",
+            "",
+            "-9223372036854775808",
+            "5.",
+            "1.2.3",
+        ];
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            x >> 20
+        };
+        let (mut accepted, mut plain) = (0, 0);
+        for n in 0..200_000 {
+            let well_formed = n % 2 == 0;
+            let fields: Vec<String> = (0..if well_formed { 6 } else { 5 + next() % 3 })
+                .map(|k| {
+                    let r = next();
+                    if !well_formed {
+                        pieces[r as usize % pieces.len()].to_string()
+                    } else if k == 0 {
+                        let frac = ["", ".", ".5", ".0174596171234"][r as usize % 4];
+                        format!("{}{frac}", r % 100_000)
+                    } else {
+                        format!("{}{}", if r & 1 == 0 { "-" } else { "" }, r % 100_000_000)
+                    }
+                })
+                .collect();
+            let line = fields.join(",");
+            plain += usize::from(well_formed);
+            if let Some(fast) = fast_fields(line.as_bytes()) {
+                accepted += 1;
+                assert_eq!(Ok(fast), exact_fields(Path::new("m"), 1, &line), "{line:?}");
+            } else {
+                assert!(!well_formed, "well-formed line refused: {line:?}");
+            }
+        }
+        assert!(
+            accepted > plain,
+            "only well-formed lines accepted: {accepted}"
         );
     }
 
