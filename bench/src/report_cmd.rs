@@ -551,7 +551,7 @@ fn curve(
     Ok(ys)
 }
 
-/// Last point over first point of a curve.
+/// Last point over first point of a curve (1 for an empty one).
 fn growth(y: &[f64]) -> f64 {
     y.last().copied().unwrap_or(1.0) / y.first().copied().unwrap_or(1.0)
 }
@@ -600,16 +600,17 @@ fn scaling(plan: &Plan, f: &mut Figures, out: &mut Out) -> Result<(), String> {
         ],
     )?;
     f.growth.push(("resting orders", growth(&ys[0])));
-    let last = ys[0].len() - 1;
-    f.wide = Some((orders[last], ys[1][last] / ys[0][last]));
-    let _ = writeln!(
-        out.md,
-        "Wide / narrow at {} resting orders: {:.2}×. Levels are a dense array found \
-         through a bitmap, never walked, so where prices sit does not matter; size does, \
-         through the working set (order pool, id maps) outgrowing the caches.\n",
-        g(orders[last] as u64),
-        ys[1][last] / ys[0][last]
-    );
+    if let (Some(&n), Some(narrow), Some(wide)) = (orders.last(), ys[0].last(), ys[1].last()) {
+        f.wide = Some((n, wide / narrow));
+        let _ = writeln!(
+            out.md,
+            "Wide / narrow at {} resting orders: {:.2}×. Levels are a dense array found \
+             through a bitmap, never walked, so where prices sit does not matter; size \
+             does, through the working set (order pool, id tables) outgrowing the caches.\n",
+            g(n as u64),
+            wide / narrow
+        );
+    }
     let accounts = |a: usize| Mix {
         accounts: a as u32,
         margin: true,

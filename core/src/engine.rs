@@ -88,6 +88,10 @@ struct AccountState {
     queued: bool,
     /// Queued for the end-of-command order-margin check.
     im_queued: bool,
+    /// The highest client id that has rested for this account: a higher one cannot be
+    /// a duplicate, so the duplicate check skips the client-id table (clients usually
+    /// number their orders upwards).
+    client_id_high: u64,
 }
 
 /// A read-only view of a resting order.
@@ -224,6 +228,7 @@ impl Engine {
                     collateral: 0,
                     queued: false,
                     im_queued: false,
+                    client_id_high: 0,
                 };
                 cfg.max_accounts as usize
             ],
@@ -478,10 +483,11 @@ impl Engine {
         }
         let cfg = &market.book.cfg; // a reference: the config is large (risk parameters)
         Self::check_qty_price(cfg, o.qty, o.order_type.limit())?;
-        if self
-            .by_client
-            .get((o.account.0, o.client_id.0), self.pool.client_key())
-            .is_some()
+        if o.client_id.0 <= self.accounts[o.account.0 as usize].client_id_high
+            && self
+                .by_client
+                .get((o.account.0, o.client_id.0), self.pool.client_key())
+                .is_some()
         {
             return Err(RejectReason::DuplicateClientId);
         }
@@ -566,6 +572,8 @@ impl Engine {
                 self.by_id.insert(id.0, slot, self.pool.order_id());
                 self.by_client
                     .insert((o.account.0, o.client_id.0), slot, self.pool.client_key());
+                let high = &mut self.accounts[o.account.0 as usize].client_id_high;
+                *high = (*high).max(o.client_id.0);
                 self.link_account(slot);
                 self.rest(slot, out);
             }
