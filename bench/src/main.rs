@@ -45,13 +45,18 @@ fn alloc_count() -> u64 {
 const USAGE: &str = "usage:
   cascade-bench demo [--commands N] [--seed S]
       generate a seeded mixed workload, run it, print throughput and book/fill statistics
-  cascade-bench throughput [--commands N] [--runs R]
+  cascade-bench throughput [--commands N] [--runs R] [SHARES]
       best-of-R commands/s on one engine thread for the plain and the margin-checked workload
-  cascade-bench latency [--rates R1,R2,..] [--commands N] [--margin] [--hgrm DIR]
+  cascade-bench latency [--rates R1,R2,..] [--commands N] [--margin] [--hgrm DIR] [SHARES]
       [--lobster <message.csv> <orderbook.csv>]
       open-loop latency at fixed offered rates, generator -> ring -> pinned engine thread,
       measured from each command's intended send time (coordinated omission corrected);
       the workload is the generated mix or the commands of a LOBSTER replay
+  cascade-bench scaling [--max-orders N] [--max-accounts N] [--max-markets N] [--commands N]
+      cost per command against resting orders (narrow and ±20% books), accounts and
+      markets, printed as the report's Markdown section
+  cascade-bench peers [--commands N] [--runs R]   (built with --features peers)
+      the same workload through Cascade and three crates.io order books, side by side
   cascade-bench replay-lobster <message.csv> <orderbook.csv>
       [--max-exec-mismatch-pct P] [--max-book-mismatch-pct P] [--explain]
       replay LOBSTER order flow and check the engine against the exchange after every message
@@ -66,7 +71,9 @@ const USAGE: &str = "usage:
       [--lobster DIR] [--criterion DIR]
       run every benchmark (peers too when built with --features peers; criterion results
       are read from target/criterion) and write DIR/BENCHMARKS.md with SVG plots in
-      DIR/benchmarks (default DIR: docs)";
+      DIR/benchmarks (default DIR: docs)
+SHARES: --cancel-pct P (default 34) --replace-pct P (0) --marketable-pct P (10): the
+  generated mix's command shares in percent; the rest are limit adds near the touch";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -286,13 +293,37 @@ fn demo(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn throughput(args: &[String]) -> Result<(), String> {
-    let args = Args::parse(args, &["--commands", "--runs"], &[])?;
-    let runs: usize = args.value("--runs")?.unwrap_or(5);
-    let plain = Mix {
-        commands: args.value("--commands")?.unwrap_or(2_000_000),
-        ..Mix::default()
+/// The command-share flags of `throughput` and `latency`.
+const SHARES: [&str; 3] = ["--cancel-pct", "--replace-pct", "--marketable-pct"];
+
+/// `mix` with the shares given on the command line (the rest are limit adds).
+fn with_shares(args: &Args, mix: Mix) -> Result<Mix, String> {
+    let mix = Mix {
+        cancel_pct: args.value(SHARES[0])?.unwrap_or(mix.cancel_pct),
+        replace_pct: args.value(SHARES[1])?.unwrap_or(mix.replace_pct),
+        marketable_pct: args.value(SHARES[2])?.unwrap_or(mix.marketable_pct),
+        ..mix
     };
+    if mix.cancel_pct + mix.replace_pct + mix.marketable_pct > 100 {
+        return Err("--cancel-pct + --replace-pct + --marketable-pct must not exceed 100".into());
+    }
+    Ok(mix)
+}
+
+fn throughput(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(
+        args,
+        &[&["--commands", "--runs"][..], &SHARES].concat(),
+        &[],
+    )?;
+    let runs: usize = args.value("--runs")?.unwrap_or(5);
+    let plain = with_shares(
+        &args,
+        Mix {
+            commands: args.value("--commands")?.unwrap_or(2_000_000),
+            ..Mix::default()
+        },
+    )?;
     println!(
         "machine: {} cores visible; one engine thread; best of {runs} runs each",
         available_cores()
@@ -329,7 +360,7 @@ fn latency(args: &[String]) -> Result<(), String> {
     use cascade_bench::latency as lat;
     let args = Args::parse(
         args,
-        &["--rates", "--commands", "--hgrm"],
+        &[&["--rates", "--commands", "--hgrm"][..], &SHARES].concat(),
         &["--margin", "--lobster"],
     )?;
     let rates: Vec<u64> = match args.value::<String>("--rates")? {
@@ -346,11 +377,14 @@ fn latency(args: &[String]) -> Result<(), String> {
     if rates.contains(&0) {
         return Err("--rates: rates must be positive".into());
     }
-    let mix = Mix {
-        commands: args.value("--commands")?.unwrap_or(1_000_000),
-        margin: args.has("--margin"),
-        ..Mix::default()
-    };
+    let mix = with_shares(
+        &args,
+        Mix {
+            commands: args.value("--commands")?.unwrap_or(1_000_000),
+            margin: args.has("--margin"),
+            ..Mix::default()
+        },
+    )?;
     let hgrm_dir: Option<PathBuf> = args.value::<String>("--hgrm")?.map(PathBuf::from);
     if let Some(dir) = &hgrm_dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

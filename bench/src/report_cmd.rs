@@ -294,7 +294,13 @@ fn throughput(plan: &Plan, f: &mut Figures, out: &mut Out) {
         },
         runs,
     );
-    (f.plain_ns, f.margin_ns, f.allocs) = (plain, margin, a.max(b));
+    let replaces = Mix {
+        cancel_pct: 24,
+        replace_pct: 20,
+        ..mix
+    };
+    let (replacing, c) = measure(&replaces, runs);
+    (f.plain_ns, f.margin_ns, f.allocs) = (plain, margin, a.max(b).max(c));
     let _ = writeln!(
         out.md,
         "## Throughput (one engine thread)\n\n\
@@ -303,11 +309,13 @@ fn throughput(plan: &Plan, f: &mut Figures, out: &mut Out) {
          commands.\n\n\
          | workload | ns/command | M commands/s | heap allocations |\n|---|---|---|---|\n\
          | plain book | {plain:.1} | {:.2} | {a} |\n\
-         | margin-checked, liquidation on | {margin:.1} | {:.2} | {b} |\n\n\
+         | margin-checked, liquidation on | {margin:.1} | {:.2} | {b} |\n\
+         | plain, with replaces (`--cancel-pct 24 --replace-pct 20`) | {replacing:.1} | {:.2} | {c} |\n\n\
          Margin-checked / plain: {:.2}×.\n",
         g(mix.commands as u64),
         1e3 / plain,
         1e3 / margin,
+        1e3 / replacing,
         margin / plain
     );
 }
@@ -527,6 +535,25 @@ fn lobster_section(dir: &Path, f: &mut Figures, out: &mut Out) -> Result<(), Str
         rate / 1e6,
         verified * 1e3,
         n / verified / 1e6,
+    );
+    // The same commands as an open-loop workload (`latency --lobster`).
+    let rate = 1_000_000;
+    let commands = std::sync::Arc::new(replayed.to_vec());
+    let r = lat::run(Some(Engine::new(report.config)), setup, &commands, rate);
+    let h = &r.latency;
+    let _ = writeln!(
+        out.md,
+        "The replay's commands offered open loop at {} M/s through the ring (`latency \
+         --lobster`), ns: p50 {}, p90 {}, p99 {}, p99.9 {}, max {}; in-engine p50 {} / \
+         p99 {}.\n",
+        rate / 1_000_000,
+        p(h, 50.0),
+        p(h, 90.0),
+        p(h, 99.0),
+        p(h, 99.9),
+        g(h.max()),
+        p(&r.service, 50.0),
+        p(&r.service, 99.0),
     );
     Ok(())
 }

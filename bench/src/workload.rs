@@ -1,7 +1,8 @@
 //! The seeded mixed workload used by `demo`, the throughput numbers and the allocation
-//! test: about 56% limit adds within 50 ticks of the mid, 34% cancels of live orders and
-//! 10% marketable orders (IOC and market), over many accounts, with the book held near a
-//! target number of resting orders.
+//! test: by default about 56% limit adds within 50 ticks of the mid, 34% cancels of live
+//! orders and 10% marketable orders (IOC and market), over many accounts, with the book
+//! held near a target number of resting orders. The shares are configurable, replaces
+//! of live orders included (none by default).
 //!
 //! With `margin` on, the market is leveraged: every account deposits collateral first,
 //! every order is margin-checked, fills settle into positions with fees, and a mark price
@@ -39,6 +40,15 @@ pub struct Mix {
     /// Plain markets the orders are spread over uniformly (more than one: each spans
     /// 95,000..=105,000 so a thousand of them fit in memory; ignored with `margin`).
     pub markets: u32,
+    /// Percent of commands that cancel a live order (the generator adds more when the
+    /// book grows past its target).
+    pub cancel_pct: u64,
+    /// Percent that replace a live order: half shrink it (keeping priority), half move
+    /// it to a new price near the touch (losing priority).
+    pub replace_pct: u64,
+    /// Percent that are marketable: IOC up to 20 ticks through the mid (80%) or market
+    /// orders (20%).
+    pub marketable_pct: u64,
 }
 
 impl Default for Mix {
@@ -52,6 +62,9 @@ impl Default for Mix {
             spread_ticks: 50,
             prefill: false,
             markets: 1,
+            cancel_pct: 34,
+            replace_pct: 0,
+            marketable_pct: 10,
         }
     }
 }
@@ -236,14 +249,36 @@ pub fn generate(mix: &Mix) -> Workload {
             continue;
         }
         let roll = rng.below(100);
-        let cancel = roll < 34 || (roll < 90 && live.len() > mix.target_orders * 11 / 10);
-        let kind = if cancel && !live.is_empty() {
+        let marketable = roll >= 100 - mix.marketable_pct;
+        let cancel =
+            roll < mix.cancel_pct || (!marketable && live.len() > mix.target_orders * 11 / 10);
+        let replace = !cancel && roll < mix.cancel_pct + mix.replace_pct && !marketable;
+        let kind = if (cancel || replace) && !live.is_empty() {
             let i = rng.below(live.len() as u64) as usize;
-            let (order_id, account) = live.swap_remove(i);
-            if engine.order(order_id).is_none() {
+            let (order_id, account) = live[i];
+            let Some(o) = engine.order(order_id) else {
+                live.swap_remove(i);
                 continue; // filled meanwhile: pick again
+            };
+            if cancel {
+                live.swap_remove(i);
+                CommandKind::Cancel { account, order_id }
+            } else if o.qty.0 > 1 && rng.chance(50) {
+                CommandKind::CancelReplace {
+                    account,
+                    order_id,
+                    price: o.price,
+                    qty: Qty(rng.range(1, o.qty.0 - 1)),
+                }
+            } else {
+                let sign = if o.side == Side::Buy { -1 } else { 1 };
+                CommandKind::CancelReplace {
+                    account,
+                    order_id,
+                    price: Price(mid + sign * rng.range(1, mix.spread_ticks)),
+                    qty: Qty(rng.range(1, 100)),
+                }
             }
-            CommandKind::Cancel { account, order_id }
         } else {
             let side = if rng.chance(50) {
                 Side::Buy
@@ -251,7 +286,7 @@ pub fn generate(mix: &Mix) -> Workload {
                 Side::Sell
             };
             let sign = if side == Side::Buy { -1 } else { 1 };
-            let order_type = if roll >= 90 {
+            let order_type = if marketable {
                 if rng.chance(20) {
                     OrderType::Market
                 } else {
@@ -286,4 +321,37 @@ pub fn generate(mix: &Mix) -> Workload {
         commands.push(cmd);
     }
     Workload { setup, commands }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_share_yields_accepted_replaces() {
+        let mix = Mix {
+            commands: 20_000,
+            cancel_pct: 24,
+            replace_pct: 20,
+            ..Mix::default()
+        };
+        let w = generate(&mix);
+        let mut engine = Engine::new(engine_config(&mix));
+        let mut events = Vec::new();
+        for c in &w.setup {
+            engine.apply(c, &mut events);
+        }
+        let (mut replaces, mut rejected) = (0, 0);
+        for c in &w.commands {
+            events.clear();
+            engine.apply(c, &mut events);
+            if matches!(c.kind, CommandKind::CancelReplace { .. }) {
+                replaces += 1;
+                rejected += usize::from(cascade_core::rejection(&events).is_some());
+            }
+        }
+        // About 20% of the commands (fewer when the book is steered down by cancels).
+        assert!(replaces > w.commands.len() / 10, "{replaces} replaces");
+        assert_eq!(rejected, 0, "replaces name live orders with valid prices");
+    }
 }

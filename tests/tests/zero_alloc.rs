@@ -63,6 +63,13 @@ fn mixed_workload_allocates_nothing_after_warm_up() {
         commands: 300_000,
         ..Mix::default()
     });
+    // With replaces (size decreases and price moves) in the mix.
+    allocates_nothing_after_warm_up(Mix {
+        commands: 300_000,
+        cancel_pct: 24,
+        replace_pct: 20,
+        ..Mix::default()
+    });
 }
 
 #[test]
