@@ -996,6 +996,9 @@ impl Engine {
                 {
                     return Err(format!("order {:?} not indexed", o.id));
                 }
+                if o.client_id.0 > acct.client_id_high {
+                    return Err(format!("order {:?}: client id above the watermark", o.id));
+                }
                 linked += 1;
                 prev = slot;
                 slot = o.acct_next;
