@@ -31,9 +31,9 @@ pub(super) struct Position {
     pub(super) isolated: bool,
     /// Isolated bucket balance.
     pub(super) bucket: i128,
-    /// Resting buy quantity.
+    /// Resting buy quantity; kept in leveraged markets only (nothing else reads it).
     pub(super) buy_open: i64,
-    /// Resting sell quantity.
+    /// Resting sell quantity; leveraged markets only.
     pub(super) sell_open: i64,
 }
 
@@ -50,9 +50,9 @@ pub struct PositionView {
     pub isolated: bool,
     /// Isolated bucket balance.
     pub bucket: i128,
-    /// Resting buy quantity.
+    /// Resting buy quantity (kept in leveraged markets only: 0 where there is no margin).
     pub buy_open: i64,
-    /// Resting sell quantity.
+    /// Resting sell quantity (leveraged markets only, as `buy_open`).
     pub sell_open: i64,
 }
 
@@ -196,9 +196,13 @@ impl Engine {
         self.touch(a, pool);
     }
 
-    /// Keeps the per-side resting quantity of the order's account in step with the book.
+    /// Keeps the per-side resting quantity of the order's account in step with the book
+    /// (in leveraged markets: plain ones have no margin to compute from it).
     pub(super) fn adjust_open(&mut self, slot: u32, delta: i64) {
         let o = self.pool[slot];
+        if self.risk_of(o.market).is_none() {
+            return;
+        }
         let i = self.pos_index(o.account, o.market);
         match o.side {
             Side::Buy => self.positions[i].buy_open += delta,
@@ -842,7 +846,9 @@ impl Engine {
             for a in (0..self.cfg.max_accounts).map(AccountId) {
                 let p = self.pos(a, m);
                 let (mut buys, mut sells) = (0, 0);
-                for o in self.level_orders_of(a, m) {
+                // Open quantities are kept in leveraged markets only.
+                let counted = mk.book.cfg.risk.is_some();
+                for o in self.level_orders_of(a, m).filter(|_| counted) {
                     match o.side {
                         Side::Buy => buys += o.qty.0,
                         Side::Sell => sells += o.qty.0,
