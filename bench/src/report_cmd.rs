@@ -228,7 +228,8 @@ megabytes, and every command also emits sequenced events. The 40 M/s single-book
 figure quoted in the issue keeps none of the per-account lists, client-id uniqueness \
 or event stream. Next levers: a smaller order record (64 bytes now), keeping the \
 per-account order list only where mass cancel or margin needs it, cheaper event \
-emission.\n\
+emission, and prefetching a command's index and level lines so their misses overlap \
+(the intrinsics need `unsafe`, which `core` forbids today).\n\
 - **Margin-checked.** On top of the book, each order recomputes its pool's worst-case \
 exposure and initial margin, and each fill settles both sides and re-keys both \
 positions in the liquidation trigger index (a trigger price per maintenance tier in \
