@@ -177,7 +177,9 @@ impl OrderIndex {
         let entry = &mut self.direct[(id & self.mask) as usize];
         if *entry != EMPTY {
             let displaced = *entry;
-            self.overflow.insert(id_of(displaced), displaced, &id_of);
+            // Never full: it holds live orders other than this one, at most capacity − 1.
+            let moved = self.overflow.insert(id_of(displaced), displaced, &id_of);
+            debug_assert!(moved, "overflow map full or id present twice");
         }
         *entry = slot;
         self.len += 1;
