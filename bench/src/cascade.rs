@@ -101,6 +101,8 @@ impl Population {
                     fee_rate: bps(50),
                     adl: self.adl,
                     order_margin: true,
+                    fund_haircut: bps(1_000),
+                    unwind_rate: bps(2_500),
                 }),
             }),
         }

@@ -111,6 +111,8 @@ pub fn leveraged_market() -> MarketConfig {
                 fee_rate: rate(50),
                 adl: cascade_core::AdlMode::Queue,
                 order_margin: false,
+                fund_haircut: rate(1_000),
+                unwind_rate: rate(2_500),
             }),
         }),
         ..MARKET

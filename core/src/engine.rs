@@ -17,6 +17,7 @@ use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
+mod fund;
 mod liquidation;
 mod margin;
 mod order_margin;
@@ -24,6 +25,7 @@ mod simulate;
 mod trigger;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+pub use fund::FundView;
 pub use margin::{AccountRisk, MarketRisk, PositionView};
 pub use simulate::CascadeReport;
 
@@ -180,8 +182,10 @@ pub struct Engine {
     positions: Vec<margin::Position>,
     /// Fees collected net of rebates, plus funding rounding dust.
     fee_ledger: i128,
-    /// Insurance fund balance (never negative).
+    /// Insurance fund cash (its positions live in `MarketState::fund_size/fund_cost`).
     insurance: i128,
+    /// Outstanding bad debt: losses written off and not socialised on the fee ledger.
+    bad_debt: i128,
     /// Markets with liquidation parameters.
     liquidating_markets: u32,
     /// Markets with order margin on.
@@ -242,6 +246,7 @@ impl Engine {
             ],
             fee_ledger: 0,
             insurance: 0,
+            bad_debt: 0,
             liquidating_markets: 0,
             order_margin_markets: 0,
             links: Vec::new(),

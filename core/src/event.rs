@@ -263,12 +263,40 @@ pub enum EventKind {
         /// Pool equity after the fee.
         equity: i128,
     },
-    /// The insurance fund's balance changed.
+    /// The insurance fund's cash changed.
     InsuranceFund {
-        /// Balance after.
+        /// Cash after.
         balance: i128,
-        /// Change (negative: paid out).
+        /// Change of cash (negative: paid out).
         change: i128,
+        /// Equity after: cash plus every fund position at its mark minus its cost.
+        equity: i128,
+    },
+    /// The insurance fund sent an IOC order to unwind a position it took over; its
+    /// trades follow as `Fill { taker_account: AccountId::FUND, liquidation: true }`.
+    FundOrder {
+        /// Fresh engine order id.
+        order_id: OrderId,
+        /// Market.
+        market: MarketId,
+        /// Side (reduces the fund's position).
+        side: Side,
+        /// Limit price.
+        price: Price,
+        /// Quantity.
+        qty: Qty,
+    },
+    /// A loss nothing could absorb was written off: the pool's balance was raised back to
+    /// zero equity and the amount entered the bad-debt ledger.
+    BadDebt {
+        /// Account whose pool was left with negative equity.
+        account: AccountId,
+        /// Market whose liquidation left the loss.
+        market: MarketId,
+        /// Amount written off (atoms, positive).
+        amount: i128,
+        /// Part of `amount` socialised on the fee ledger; the rest stays outstanding.
+        socialised: i128,
     },
 }
 
@@ -627,7 +655,35 @@ impl Event {
                 .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
                 .i64(fee)
                 .i128(equity),
-            EventKind::InsuranceFund { balance, change } => w.tag(25).i128(balance).i128(change),
+            EventKind::InsuranceFund {
+                balance,
+                change,
+                equity,
+            } => w.tag(25).i128(balance).i128(change).i128(equity),
+            EventKind::FundOrder {
+                order_id,
+                market,
+                side,
+                price,
+                qty,
+            } => w
+                .tag(26)
+                .u64(order_id.0)
+                .u64(u64::from(market.0))
+                .tag(side as u8)
+                .i64(price.0)
+                .i64(qty.0),
+            EventKind::BadDebt {
+                account,
+                market,
+                amount,
+                socialised,
+            } => w
+                .tag(27)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .i128(amount)
+                .i128(socialised),
         };
         w.len
     }

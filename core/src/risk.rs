@@ -105,6 +105,13 @@ pub struct LiquidationConfig {
     /// index update per order command; without it, resting orders are margin-checked only
     /// when placed (and cancelled when their pool is liquidated).
     pub order_margin: bool,
+    /// Haircut on the insurance fund's position in this market when its capacity is
+    /// judged: the fund may take over only while its equity stays at or above
+    /// `Σ ceil(|fund size| × mark × fund_haircut)`. In `[0, 1]`.
+    pub fund_haircut: Rate,
+    /// Share of the visible opposite depth within the band that the fund's unwind order
+    /// takes per command, in `[0, 1]` (0: the fund never unwinds here).
+    pub unwind_rate: Rate,
 }
 
 /// Why a risk configuration was refused.
@@ -192,6 +199,8 @@ impl RiskConfig {
                 || l.band_bps > 5_000
                 || l.fee_rate < 0
                 || l.fee_rate >= Rate::ONE
+                || !(Rate::ZERO..=Rate::ONE).contains(&l.fund_haircut)
+                || !(Rate::ZERO..=Rate::ONE).contains(&l.unwind_rate)
             {
                 return Err(RiskConfigError::BadLiquidation);
             }

@@ -25,6 +25,13 @@ pub struct ClientOrderId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct AccountId(pub u32);
 
+impl AccountId {
+    /// The insurance fund where an event names an account: the taker of its unwind
+    /// fills, the bankrupt side of its own deleveraging, the payer or receiver of its
+    /// funding. Never an account of the engine (`max_accounts` is below it).
+    pub const FUND: AccountId = AccountId(u32::MAX);
+}
+
 /// Market id: a dense index, assigned in `AddMarket` order starting at 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MarketId(pub u32);

@@ -84,6 +84,8 @@ pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfi
         fee_rate: bps(50),
         adl,
         order_margin: true,
+        fund_haircut: bps(1_000),
+        unwind_rate: bps(5_000),
     }
 }
 

@@ -237,6 +237,7 @@ impl RefEngine {
                 self.emit(EventKind::InsuranceFund {
                     balance: self.insurance,
                     change: i128::from(amount),
+                    equity: self.fund_equity(),
                 });
             }
             CommandKind::MassCancel { account, market } => {

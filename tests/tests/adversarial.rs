@@ -51,6 +51,8 @@ fn markets() -> [MarketConfig; 2] {
             fee_rate: bps(100),
             adl: cascade_core::AdlMode::Queue,
             order_margin: true,
+            fund_haircut: bps(2_000),
+            unwind_rate: bps(2_500),
         }),
     };
     [

@@ -35,6 +35,8 @@ fn risk(adl: AdlMode) -> RiskConfig {
             fee_rate: bps(100),
             adl,
             order_margin: true,
+            fund_haircut: Rate::ZERO,
+            unwind_rate: Rate::ZERO,
         }),
     }
 }
@@ -322,6 +324,8 @@ fn a_gap_through_bankruptcy_is_taken_over_by_the_insurance_fund() {
     assert!(ev.contains(&EventKind::InsuranceFund {
         balance: 9_700,
         change: -300,
+        // 9,700 + 20 × 930 − 18,600: the position is worth its cost at the mark.
+        equity: 9_700,
     }));
     // The account ends flat at exactly zero: 1,100 + 20 × 945 − 20,000 = 0; no fee left.
     assert_eq!(h.size(1, 0), 0);

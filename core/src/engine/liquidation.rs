@@ -430,15 +430,6 @@ impl Engine {
         gain
     }
 
-    /// Moves the insurance fund by `delta` and reports it.
-    pub(super) fn change_fund<S: EventSink>(&mut self, delta: i128, out: &mut Out<S>) {
-        self.insurance += delta;
-        out.emit(EventKind::InsuranceFund {
-            balance: self.insurance,
-            change: delta,
-        });
-    }
-
     /// Auto-deleveraging: closes `need` lots of the bankrupt account's position on
     /// `close` at `bk` against opposite positions chosen by the market's ADL mode.
     fn deleverage<S: EventSink>(

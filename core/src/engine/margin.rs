@@ -794,7 +794,7 @@ impl Engine {
         self.fee_ledger
     }
 
-    /// Insurance fund balance.
+    /// Insurance fund cash (see [`Engine::fund`] for its equity).
     pub fn insurance_fund(&self) -> i128 {
         self.insurance
     }
@@ -828,13 +828,13 @@ impl Engine {
         Some(self.pool_margin(a, pool, None))
     }
 
-    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + insurance fund − Σ fund cost`:
-    /// equals net deposits (insurance deposits included) exactly.
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + fund cash − Σ fund cost −
+    /// bad debt`: equals net deposits (insurance deposits included) exactly.
     pub fn money_accounted(&self) -> i128 {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
         let positions: i128 = self.positions.iter().map(|p| p.bucket - p.cost).sum();
         let fund: i128 = self.markets.iter().map(|m| m.fund_cost).sum();
-        collateral + positions + self.fee_ledger + self.insurance - fund
+        collateral + positions + self.fee_ledger + self.insurance - fund - self.bad_debt
     }
 
     /// Checks the module invariants by brute force.

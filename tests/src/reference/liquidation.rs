@@ -24,6 +24,17 @@ fn on_tick(p: i64, tick: i64, up: bool) -> i64 {
 }
 
 impl RefEngine {
+    /// The fund's equity: cash plus each position at its mark minus its cost.
+    pub fn fund_equity(&self) -> i128 {
+        self.insurance
+            + self
+                .fund
+                .iter()
+                .zip(&self.markets)
+                .map(|(&(size, cost), mk)| i128::from(size) * i128::from(mk.mark) - cost)
+                .sum::<i128>()
+    }
+
     fn liquidation_cfg(&self, m: usize) -> Option<LiquidationConfig> {
         self.risk(m).and_then(|r| r.liquidation)
     }
@@ -210,6 +221,7 @@ impl RefEngine {
             self.emit(EventKind::InsuranceFund {
                 balance: self.insurance,
                 change: fee,
+                equity: self.fund_equity(),
             });
         }
         self.emit(EventKind::LiquidationFinished {
@@ -345,6 +357,7 @@ impl RefEngine {
         self.emit(EventKind::InsuranceFund {
             balance: self.insurance,
             change,
+            equity: self.fund_equity(),
         });
     }
 
