@@ -155,8 +155,19 @@ struct Taker {
     side: Side,
     limit: Price,
     stp: StpMode,
-    /// A liquidation order: pays no taker fee, its fills are flagged.
-    liquidation: bool,
+    /// Whose order it is.
+    kind: TakerKind,
+}
+
+/// Who sends an incoming order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TakerKind {
+    /// An account's own order.
+    Account,
+    /// A liquidation order: pays only the maker's rebate, its fills are flagged.
+    Liquidation,
+    /// The insurance fund's unwind order: pays the taker fee, its fills are flagged.
+    Fund,
 }
 
 /// How a match ended.
@@ -214,6 +225,13 @@ pub struct Engine {
     adl_cursor: usize,
     /// Value traded by the current liquidation order.
     liquidated_value: i128,
+    /// Markets where the insurance fund holds a position.
+    fund_positions: u32,
+    /// The fund's cash change accumulated over one unwind order or deleveraging.
+    fund_cash_delta: i128,
+    /// Scratch: a liquidated pool's positions as (maintenance margin, market), in the
+    /// order the waterfall takes them.
+    liq_order: Vec<(i128, u32)>,
 }
 
 impl Engine {
@@ -261,6 +279,9 @@ impl Engine {
             adl_cache: None,
             adl_cursor: 0,
             liquidated_value: 0,
+            fund_positions: 0,
+            fund_cash_delta: 0,
+            liq_order: Vec::new(),
         }
     }
 
@@ -279,7 +300,7 @@ impl Engine {
         if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
             out.emit(EventKind::Rejected(reason));
         }
-        if !self.to_check.is_empty() || !self.im_check.is_empty() {
+        if !self.to_check.is_empty() || !self.im_check.is_empty() || self.fund_positions > 0 {
             self.resolve_liquidations(&mut out);
             self.margin_cancels(&mut out);
         }
@@ -299,6 +320,11 @@ impl Engine {
             }
             CommandKind::ResumeMarket(m) => {
                 self.market_mut(m)?.halted = false;
+                // Pools left below MM while the market was halted are found again as
+                // after a mark move.
+                if self.markets[m.0 as usize].mark > 0 {
+                    self.mark_moved(m.0 as usize);
+                }
                 out.emit(EventKind::MarketResumed(m));
                 Ok(())
             }
@@ -397,6 +423,7 @@ impl Engine {
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
             self.adl_sizes.reserve(self.cfg.max_accounts as usize);
+            self.liq_order.reserve(self.cfg.max_markets as usize);
         }
         if let Some(l) = cfg.risk.and_then(|r| r.liquidation) {
             self.liquidating_markets += 1;
@@ -534,7 +561,7 @@ impl Engine {
             side: o.side,
             limit,
             stp: o.stp,
-            liquidation: false,
+            kind: TakerKind::Account,
         };
         if matches!(o.order_type, OrderType::Fok(_)) && !self.fok_fillable(o.market, taker, o.qty) {
             out.emit(cancelled(
@@ -691,8 +718,9 @@ impl Engine {
                     let q = maker.qty.0.min(left);
                     left -= q;
                     let (maker_fee, mut taker_fee) = self.fees(m, price, q);
-                    if t.liquidation {
-                        taker_fee = 0;
+                    if t.kind == TakerKind::Liquidation {
+                        // The liquidated side funds the maker's rebate, nothing more.
+                        taker_fee = (-maker_fee).max(0);
                         self.liquidated_value += i128::from(price.0) * i128::from(q);
                     }
                     out.emit(EventKind::Fill {
@@ -706,12 +734,16 @@ impl Engine {
                         qty: Qty(q),
                         maker_fee,
                         taker_fee,
-                        liquidation: t.liquidation,
+                        liquidation: t.kind != TakerKind::Account,
                     });
                     self.take_from_maker(slot, q);
                     if self.markets[m.0 as usize].book.cfg.risk.is_some() {
                         self.settle(m, maker.account, maker_side, price, q, maker_fee, out);
-                        self.settle(m, t.account, t.side, price, q, taker_fee, out);
+                        if t.kind == TakerKind::Fund {
+                            self.fund_fill(m, t.side, price, q, taker_fee);
+                        } else {
+                            self.settle(m, t.account, t.side, price, q, taker_fee, out);
+                        }
                     }
                 }
                 touched = true;
@@ -866,7 +898,7 @@ impl Engine {
             side: o.side,
             limit: price,
             stp: o.stp,
-            liquidation: false,
+            kind: TakerKind::Account,
         };
         match self.match_against_book(o.market, taker, qty, out) {
             MatchEnd::Done(left) if left.0 > 0 => {

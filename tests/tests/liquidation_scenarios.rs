@@ -268,13 +268,15 @@ fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
         equity: 600,
         maintenance: 715,
     }));
-    // Market 0 first: ceil(20 × (715 − 600) / 465) = 5 lots, limit
-    // max(930 − ceil(10 × 1.1608), 930 − floor(600 / 20)) = max(918, 900) = 918.
+    // Market 0 first (its MM 465 is the larger): ceil(20 × (715 − 600) / 465) = 5 lots,
+    // limit max(930 − ceil(10 × 1.1608), 930 − floor(600 / 20)) = max(918, 900) = 918.
     // Fills 5 @ 925: realised 4,625 − 5,000 = −375 → collateral 1,625; equity
-    // 1,625 + 15 × 930 − 15,000 = 575 < MM 349 + 250 = 599: the whole 15 lots follow,
-    // limited to the new bankruptcy price 930 − floor(575 / 15) = 892; they fill @ 925:
-    // realised 13,875 − 15,000 = −1,125 → collateral 500 ≥ MM 250 (market 1 only).
-    assert_eq!(fills(&ev), vec![(925, 5, true), (925, 15, true)]);
+    // 1,625 + 15 × 930 − 15,000 = 575 < MM 349 + 250 = 599. The partial traded, so a
+    // second partial (not the whole position): ceil(15 × (599 − 575) / 349) = 2 lots,
+    // same band limit 918 (bankruptcy 930 − floor(575 / 15) = 892 is lower); fills
+    // 2 @ 925: realised −150 → collateral 1,475; equity 1,475 + 13 × 930 − 13,000 = 565
+    // ≥ MM ceil(12,090 × 0.025 − ε) + 250 = 303 + 250 = 553.
+    assert_eq!(fills(&ev), vec![(925, 5, true), (925, 2, true)]);
     let orders: Vec<_> = ev
         .iter()
         .filter_map(|e| match *e {
@@ -282,16 +284,17 @@ fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
             _ => None,
         })
         .collect();
-    assert_eq!(orders, vec![(918, 5), (892, 15)]);
-    assert_eq!((h.size(1, 0), h.size(1, 1)), (0, 10));
-    // Fee: ceil(ceil(18,500 × 0.01 − ε) × 1.1608) = ceil(185 × 1.1608) = 215 ≤ 500 − 250.
+    assert_eq!(orders, vec![(918, 5), (918, 2)]);
+    assert_eq!((h.size(1, 0), h.size(1, 1)), (13, 10));
+    // Fee: ceil(ceil(6,475 × 0.01 − ε) × 1.1608) = ceil(65 × 1.1608) = 76, capped so
+    // the pool keeps its target (buffer 0: its MM 553): 565 − 553 = 12.
     assert!(ev.contains(&EventKind::LiquidationFinished {
         account: AccountId(1),
         market: None,
-        fee: 215,
-        equity: 285,
+        fee: 12,
+        equity: 553,
     }));
-    assert_eq!(h.engine.insurance_fund(), 215);
+    assert_eq!(h.engine.insurance_fund(), 12);
 }
 
 #[test]
@@ -434,14 +437,27 @@ fn a_mark_move_in_a_market_without_liquidation_still_triggers_the_cross_pool() {
         equity: 500,
         maintenance: 713,
     }));
-    // Only market 0 is liquidated: ceil(20 × (713 − 500) / 500) = 9 lots fill at 990
-    // (realised −90): equity 410 < MM ceil(11,000 × 0.025 − ε) + 213 = 488, so the other
-    // 11 lots follow (limit: bankruptcy price 1,000 − floor(410 / 11) = 963) and fill at
-    // 990 (realised −110): equity 300 ≥ MM 213. Fee: ceil(ceil(19,800 × 0.01 − ε) ×
-    // (1 + 213 / 713)) = ceil(198 × 1.2987) = 258, capped at 300 − 213 = 87.
+    // Only market 0 is liquidated, in up to three partials sized as if filled at the
+    // mark 1,000 while they fill at 990 (10 atoms a lot of slippage):
+    // ceil(20 × (713 − 500) / 500) = 9 lots (realised −90): equity 410 < MM
+    // ceil(11,000 × 0.025 − ε) + 213 = 488; ceil(11 × 78 / 275) = 4 lots (realised −40):
+    // equity 370 < 175 + 213 = 388; ceil(7 × 18 / 175) = 1 lot (realised −10): equity
+    // 360 < 150 + 213 = 363. Partials exhausted: the other 6 lots (limit: bankruptcy
+    // price 1,000 − floor(360 / 6) = 940) fill at 990 (realised −60): equity 300 ≥ MM
+    // 213. Fee: ceil(ceil(19,800 × 0.01 − ε) × (1 + 213 / 713)) = ceil(198 × 1.2987) =
+    // 258; a whole-position order was sent, so the fund takes everything above the
+    // target (213, market 1 has no buffer): 300 − 213 = 87.
     assert_eq!(h.size(1, 1), 10);
     assert_eq!(h.size(1, 0), 0);
-    assert_eq!(fills(&ev), vec![(990, 9, true), (990, 11, true)]);
+    assert_eq!(
+        fills(&ev),
+        vec![
+            (990, 9, true),
+            (990, 4, true),
+            (990, 1, true),
+            (990, 6, true)
+        ]
+    );
     assert!(ev.contains(&EventKind::LiquidationFinished {
         account: AccountId(1),
         market: None,

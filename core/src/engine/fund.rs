@@ -8,9 +8,13 @@
 //! position; after every command, the fund's equity is negative only if no account
 //! held a position opposite to the fund's when it was deleveraged.
 
-use super::{Engine, Out};
+use super::liquidation::to_tick;
+use super::margin::{saturate, trade, PoolId};
+use super::{Engine, Out, Taker, TakerKind};
+use crate::command::StpMode;
 use crate::event::{EventKind, EventSink};
-use crate::risk::mul_rate_up;
+use crate::risk::{bps, mul_rate_down, mul_rate_up};
+use crate::types::{AccountId, MarketId, OrderId, Price, Qty, Side};
 
 /// The insurance fund's figures (O(markets) to compute).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +69,226 @@ impl Engine {
             change: delta,
             equity: self.fund_equity(),
         });
+    }
+
+    /// Trades `q` lots on `side` at `price` into the fund's position in `m`; returns the
+    /// realised PnL (its cash is moved by the caller). Keeps open interest and the count
+    /// of markets where the fund holds a position.
+    pub(super) fn fund_book(&mut self, m: MarketId, side: Side, q: i64, price: i64) -> i128 {
+        let mk = &mut self.markets[m.0 as usize];
+        let old = mk.fund_size;
+        let realised = trade(&mut mk.fund_size, &mut mk.fund_cost, side, q, price);
+        mk.oi += mk.fund_size.max(0) - old.max(0);
+        let now = mk.fund_size;
+        match (old == 0, now == 0) {
+            (true, false) => self.fund_positions += 1,
+            (false, true) => self.fund_positions -= 1,
+            _ => {}
+        }
+        realised
+    }
+
+    /// Most lots (≤ `lots`) the fund can take over on `side` at the bankruptcy price
+    /// `bk`: the largest `c` with `equity(c) − haircut(c) ≥ 0` after the takeover; 0 if
+    /// none. Taking over at `bk` booked at the mark moves equity by exactly the edge
+    /// `c × (mark − bk)` (buying), so `g(c) = equity + edge(c) − haircut(c)`; the haircut
+    /// is monotone in `c` on each side of the point where the fund's position crosses
+    /// zero, and so is `g` (the edge per lot is an integer), so each piece is searched by
+    /// bisection.
+    pub(super) fn fund_capacity(&self, m: MarketId, side: Side, lots: i64, bk: i64) -> i64 {
+        let mi = m.0 as usize;
+        let (size, mark) = (self.markets[mi].fund_size, self.markets[mi].mark);
+        let dir: i64 = if side == Side::Buy { 1 } else { -1 };
+        let edge = i128::from(if side == Side::Buy {
+            mark - bk
+        } else {
+            bk - mark
+        });
+        let base = self.fund_equity() - self.fund_haircut() + self.fund_haircut_at(mi, size);
+        let ok =
+            |c: i64| base + i128::from(c) * edge - self.fund_haircut_at(mi, size + dir * c) >= 0;
+        if ok(lots) {
+            return lots;
+        }
+        let turn = if size.signum() == -dir {
+            size.abs().min(lots)
+        } else {
+            0
+        };
+        // Later piece first: the largest feasible `c` wins.
+        for (lo, hi) in [(turn, lots), (0, turn)] {
+            if hi <= lo {
+                continue;
+            }
+            if ok(hi) {
+                return hi;
+            }
+            if !ok(lo) {
+                continue;
+            }
+            let (mut lo, mut hi) = (lo, hi);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if ok(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            return lo;
+        }
+        0
+    }
+
+    /// A liquidated pool left with negative equity `deficit` and no position in a
+    /// liquidating market: the fund pays what its capacity allows, the rest is bad debt,
+    /// socialised on the fee ledger as far as it holds.
+    pub(super) fn cover_deficit<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        pool: PoolId,
+        m: MarketId,
+        deficit: i128,
+        out: &mut Out<S>,
+    ) {
+        let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
+        let paid = deficit.min(capacity);
+        if paid > 0 {
+            self.credit(a, pool, paid);
+            self.change_fund(-paid, out);
+        }
+        let written_off = deficit - paid;
+        if written_off > 0 {
+            self.credit(a, pool, written_off);
+            let socialised = written_off.min(self.fee_ledger.max(0));
+            self.fee_ledger -= socialised;
+            self.bad_debt += written_off - socialised;
+            out.emit(EventKind::BadDebt {
+                account: a,
+                market: m,
+                amount: written_off,
+                socialised,
+            });
+        }
+    }
+
+    /// While the fund's equity is negative, deleverages its positions whole at its
+    /// bankruptcy price against the opposite holders (ascending market id, markets that
+    /// liquidate now). Returns whether anything traded.
+    pub(super) fn fund_solvency<S: EventSink>(&mut self, out: &mut Out<S>) -> bool {
+        let mut traded = false;
+        for mi in 0..self.markets.len() {
+            let equity = self.fund_equity();
+            if equity >= 0 {
+                break;
+            }
+            let m = MarketId(mi as u32);
+            let size = self.markets[mi].fund_size;
+            if size == 0 || !self.liquidates_now(m) {
+                continue;
+            }
+            let (u, mark) = (size.abs(), i128::from(self.markets[mi].mark));
+            let step = equity.div_euclid(i128::from(u));
+            let bk = if size > 0 { mark - step } else { mark + step };
+            let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
+            let close = if size > 0 { Side::Sell } else { Side::Buy };
+            self.adl_cache = None; // a fresh ranking
+            self.fund_cash_delta = 0;
+            let left = self.deleverage(AccountId::FUND, m, close, u, bk, out);
+            if left < u {
+                traded = true;
+                let delta = self.fund_cash_delta;
+                self.change_fund(delta, out);
+            }
+        }
+        traded
+    }
+
+    /// The fund's unwind orders, one per market that liquidates now and where it holds a
+    /// position: an IOC at the band price for `unwind_rate` of the visible opposite depth
+    /// within the band (at least one lot). Returns whether anything traded.
+    pub(super) fn unwind<S: EventSink>(&mut self, out: &mut Out<S>) -> bool {
+        let mut traded = false;
+        for mi in 0..self.markets.len() {
+            let m = MarketId(mi as u32);
+            let size = self.markets[mi].fund_size;
+            let Some(cfg) = self.liquidation_config(m) else {
+                continue;
+            };
+            if size == 0 || cfg.unwind_rate <= 0 || self.markets[mi].halted {
+                continue;
+            }
+            let side = if size > 0 { Side::Sell } else { Side::Buy };
+            let limit = self.unwind_limit(mi, side, cfg.band_bps);
+            let visible = self.visible_depth(mi, side, limit);
+            if visible == 0 {
+                continue;
+            }
+            let share = mul_rate_down(i128::from(visible), cfg.unwind_rate).max(1);
+            let q = share.min(i128::from(size.abs())) as i64;
+            let id = OrderId(self.next_order_id);
+            self.next_order_id += 1;
+            out.emit(EventKind::FundOrder {
+                order_id: id,
+                market: m,
+                side,
+                price: Price(limit),
+                qty: Qty(q),
+            });
+            let taker = Taker {
+                id,
+                account: AccountId::FUND,
+                side,
+                limit: Price(limit),
+                stp: StpMode::CancelResting,
+                kind: TakerKind::Fund,
+            };
+            self.fund_cash_delta = 0;
+            self.match_against_book(m, taker, Qty(q), out);
+            if self.markets[mi].fund_size != size {
+                traded = true;
+                let delta = self.fund_cash_delta;
+                self.change_fund(delta, out);
+            }
+        }
+        traded
+    }
+
+    /// The fund's side of a book fill of its unwind order: its position trades at the
+    /// fill price, its cash (accumulated in `fund_cash_delta`) receives the realised PnL
+    /// less the taker fee, which goes to the fee ledger.
+    pub(super) fn fund_fill(&mut self, m: MarketId, side: Side, price: Price, q: i64, fee: i64) {
+        let realised = self.fund_book(m, side, q, price.0);
+        self.fund_cash_delta += realised - i128::from(fee);
+        self.fee_ledger += i128::from(fee);
+    }
+
+    /// Limit of an unwind order: `mark ∓ ceil(mark × band_bps / 10,000)` rounded to a
+    /// tick toward the mark, clamped into the market's price band.
+    fn unwind_limit(&self, mi: usize, side: Side, band_bps: u32) -> i64 {
+        let mk = &self.markets[mi];
+        let cfg = &mk.book.cfg;
+        let band = saturate(mul_rate_up(i128::from(mk.mark), bps(i64::from(band_bps))));
+        match side {
+            Side::Sell => to_tick(mk.mark - band, cfg.tick, true).max(cfg.min_price.0),
+            Side::Buy => to_tick(mk.mark + band, cfg.tick, false).min(cfg.max_price.0),
+        }
+    }
+
+    /// Resting quantity on the side opposite `side` at prices that cross `limit`.
+    fn visible_depth(&self, mi: usize, side: Side, limit: i64) -> i64 {
+        let book = &self.markets[mi].book;
+        let maker = side.opposite();
+        let mut total: i64 = 0;
+        let mut cur = book.best(maker);
+        while let Some(idx) = cur {
+            if !side.crosses(Price(limit), book.cfg.price_of(idx)) {
+                break;
+            }
+            total = total.saturating_add(book.level(idx).qty);
+            cur = book.next_worse(maker, idx);
+        }
+        total
     }
 
     // ---- queries -------------------------------------------------------------------

@@ -1,24 +1,34 @@
 //! The liquidation waterfall: after each external command, every pool that fell below
 //! maintenance margin is liquidated in a fixed order, and the cascade continues until
-//! no pool with a position is below maintenance margin.
+//! no pool with a position in a liquidating market that is not halted is below
+//! maintenance margin.
 //!
 //! Order: rounds; a round's pools are those queued by the previous round (the command
 //! itself for the first), sorted by margin ratio (equity ÷ MM, worst first), then
 //! account id, then cross before isolated markets ascending. They pass through a bounded
 //! ring; a full ring is drained one item before the next push. A pool's orders are
-//! sized when it reaches the book, so ring capacity never changes the output.
+//! sized when it reaches the book, so ring capacity never changes the output. When a
+//! round finds nothing, the fund is deleveraged if its equity is negative, and once per
+//! command it sends its unwind orders (`fund.rs`); anything they touch starts a round.
 //!
-//! Per pool: margin call; cancel its resting orders; then, position by position
-//! (ascending market), while the pool is below MM: (1) an IOC liquidation order for the
-//! size that restores MM × (1 + buffer), limited to the band price; (2) an IOC for the
-//! whole position limited to the bankruptcy price; (3) the rest is taken over by the
-//! insurance fund at the bankruptcy price as far as the fund can pay for it, and
-//! auto-deleveraged at the bankruptcy price beyond that. Finally the dynamic
-//! liquidation fee goes to the insurance fund. Formulas: `SEMANTICS.md`.
+//! Per pool: margin call; cancel its resting orders; then, position by position (the
+//! one with the largest maintenance margin first; halted markets skipped), while the
+//! pool is below MM: (1) up to `MAX_PARTIALS` IOC liquidation orders sized to restore
+//! MM × (1 + buffer), limited to the band price; (2) an IOC for the whole position
+//! limited to the bankruptcy price; (3) the rest is taken over by the insurance fund at
+//! the bankruptcy price as far as its equity (less a haircut) allows, and
+//! auto-deleveraged at the bankruptcy price beyond that. Then the liquidation fee goes
+//! to the fund, capped so the pool keeps MM × (1 + buffer); a closed pool left with
+//! negative equity is covered by the fund, and what the fund cannot carry is bad debt.
+//! Formulas: `SEMANTICS.md`.
+//!
+//! Invariants after the cascade: no pool with a position in a liquidating market that
+//! is not halted is below MM; no pool whose positions are all in liquidating markets has
+//! negative equity; the fee ledger never pays out on a liquidation fill.
 
-use super::margin::{saturate, trade, PoolId};
+use super::margin::{saturate, PoolId};
 use super::trigger::Kind;
-use super::{Engine, Out, Taker};
+use super::{Engine, Out, Taker, TakerKind};
 use crate::command::StpMode;
 use crate::event::{CancelReason, EventKind, EventSink};
 use crate::pool::NIL;
@@ -81,7 +91,7 @@ fn depth(equity: i128, mm: i128) -> Rate {
 }
 
 /// Rounds `p` to a multiple of `tick`: up if `up`, else down.
-fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
+pub(super) fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
     let down = p.div_euclid(tick) * tick;
     if up && down != p {
         down + tick
@@ -90,27 +100,49 @@ fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
     }
 }
 
+/// Most partial liquidation orders per position and waterfall: a partial that slips is
+/// followed by another partial (resized from the state it left), not at once by the
+/// whole-position order at the bankruptcy price.
+pub const MAX_PARTIALS: u32 = 3;
+
 impl Engine {
     /// Runs the cascade to its end: the waterfall for every pool queued so far, and for
-    /// every pool its liquidations push below maintenance margin.
+    /// every pool its liquidations push below maintenance margin; then the fund's
+    /// solvency and, once, its unwind orders, each followed by the rounds they cause.
     pub(super) fn resolve_liquidations<S: EventSink>(&mut self, out: &mut Out<S>) {
+        let mut unwound = false;
         loop {
             self.adl_cache = None;
             self.collect_candidates();
-            if self.candidates.is_empty() {
-                return;
+            if !self.candidates.is_empty() {
+                self.run_round(out);
+                continue;
             }
-            for k in 0..self.candidates.len() {
-                let c = self.candidates[k];
-                if let Err(c) = self.ring.push(c) {
-                    let first = self.ring.pop().expect("a full ring holds an item");
-                    self.liquidate(first, out);
-                    self.ring.push(c).expect("one slot was just freed");
+            if self.fund_positions > 0 && self.fund_solvency(out) {
+                continue;
+            }
+            if !unwound && self.fund_positions > 0 {
+                unwound = true;
+                if self.unwind(out) {
+                    continue;
                 }
             }
-            while let Some(c) = self.ring.pop() {
-                self.liquidate(c, out);
+            return;
+        }
+    }
+
+    /// Liquidates the round's candidates through the ring, in order.
+    fn run_round<S: EventSink>(&mut self, out: &mut Out<S>) {
+        for k in 0..self.candidates.len() {
+            let c = self.candidates[k];
+            if let Err(c) = self.ring.push(c) {
+                let first = self.ring.pop().expect("a full ring holds an item");
+                self.liquidate(first, out);
+                self.ring.push(c).expect("one slot was just freed");
             }
+        }
+        while let Some(c) = self.ring.pop() {
+            self.liquidate(c, out);
         }
     }
 
@@ -162,8 +194,44 @@ impl Engine {
         }
     }
 
-    fn liquidation_config(&self, m: MarketId) -> Option<LiquidationConfig> {
+    pub(super) fn liquidation_config(&self, m: MarketId) -> Option<LiquidationConfig> {
         self.risk_of(m).and_then(|r| r.liquidation)
+    }
+
+    /// A market where liquidation acts now: liquidation on and not halted.
+    pub(super) fn liquidates_now(&self, m: MarketId) -> bool {
+        self.liquidation_config(m).is_some() && !self.markets[m.0 as usize].halted
+    }
+
+    /// The pool's target: `Σ ceil(MM_m × (1 + buffer_m))` over its positions.
+    fn pool_target(&self, a: AccountId, pool: PoolId) -> i128 {
+        (0..self.markets.len() as u32)
+            .map(MarketId)
+            .filter(|&m| {
+                self.risk_of(m).is_some() && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool
+            })
+            .map(|m| self.position_target(a, m))
+            .sum()
+    }
+
+    /// `ceil(MM_m × (1 + buffer_m))` of one position (buffer 0 without liquidation).
+    fn position_target(&self, a: AccountId, m: MarketId) -> i128 {
+        let buffer = self.liquidation_config(m).map_or(Rate::ZERO, |c| c.buffer);
+        mul_rate_up(self.maintenance_margin(a, m), Rate::ONE + buffer)
+    }
+
+    /// The pool's positions to liquidate, largest maintenance margin first (ties by
+    /// market id), into `liq_order`.
+    fn order_positions(&mut self, a: AccountId, pool: PoolId) {
+        self.liq_order.clear();
+        for mi in 0..self.markets.len() as u32 {
+            let m = MarketId(mi);
+            if self.liquidates_now(m) && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool {
+                self.liq_order.push((self.maintenance_margin(a, m), mi));
+            }
+        }
+        self.liq_order
+            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
     }
 
     /// The waterfall for one pool.
@@ -191,91 +259,136 @@ impl Engine {
         });
         let deep = depth(equity, mm);
         let mut fee_due: i128 = 0;
-        for mi in 0..self.markets.len() {
-            let m = MarketId(mi as u32);
-            let Some(cfg) = self.liquidation_config(m) else {
-                continue;
-            };
-            if self.pos(a, m).size == 0 || self.pool_of(a, m) != pool {
-                continue;
-            }
-            let mut value: i128 = 0;
-            let mut last_order = None;
-            for step in 0..3 {
-                let (e, mm, _) = self.pool_maintenance(a, pool);
-                let size = self.pos(a, m).size;
-                if e >= mm || size == 0 {
-                    break;
-                }
-                let mark = self.markets[mi].mark;
-                let u = size.abs();
-                // Bankruptcy price: closing here at it leaves the pool's equity at ≥ 0.
-                let bk = if size > 0 {
-                    i128::from(mark) - e.div_euclid(i128::from(u))
-                } else {
-                    i128::from(mark) + e.div_euclid(i128::from(u))
-                };
-                let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
-                let tick = self.markets[mi].book.cfg.tick;
-                let order = match step {
-                    0 => self.partial_order(a, m, &cfg, e, mm, deep, bk),
-                    1 => (u, to_tick(bk, tick, size > 0)),
-                    _ => {
-                        value += self.backstop(a, m, bk, out);
-                        break;
-                    }
-                };
-                // The second order is skipped when it would repeat an unfilled first one.
-                if last_order != Some((order, 0)) {
-                    let traded = self.liquidation_order(a, m, order.0, order.1, out);
-                    value += traded;
-                    last_order = Some((order, traded));
-                }
-            }
-            let scale = self.markets[mi].scale;
-            fee_due += mul_rate_up(
-                mul_rate_up(mul_rate_up(value, cfg.fee_rate), scale),
-                Rate::ONE + deep,
-            );
+        let mut whole_sent = false;
+        let mut last_market = None;
+        self.order_positions(a, pool);
+        for k in 0..self.liq_order.len() {
             let (e, mm, _) = self.pool_maintenance(a, pool);
             if e >= mm {
                 break;
             }
+            let m = MarketId(self.liq_order[k].1);
+            let cfg = self
+                .liquidation_config(m)
+                .expect("ordered markets liquidate");
+            last_market = Some(m);
+            let (value, whole) = self.close_position(a, pool, m, &cfg, deep, out);
+            whole_sent |= whole;
+            let scale = self.markets[m.0 as usize].scale;
+            fee_due += mul_rate_up(
+                mul_rate_up(mul_rate_up(value, cfg.fee_rate), scale),
+                Rate::ONE + deep,
+            );
         }
-        let (e, mm, _) = self.pool_maintenance(a, pool);
-        let fee = fee_due.min((e - mm).max(0));
+        let (e, _, _) = self.pool_maintenance(a, pool);
+        // The pool keeps its target; after a whole-position close the fund takes the rest.
+        let room = (e - self.pool_target(a, pool)).max(0);
+        let fee = if whole_sent { room } else { fee_due.min(room) };
         if fee > 0 {
             self.credit(a, pool, -fee);
             self.change_fund(fee, out);
+        }
+        let mut e = e - fee;
+        if e < 0 && !self.holds_liquidating(a, pool) {
+            let m = last_market.expect("a pool below MM holds a position");
+            self.cover_deficit(a, pool, m, -e, out);
+            e = 0;
         }
         out.emit(EventKind::LiquidationFinished {
             account: a,
             market,
             fee: saturate(fee),
-            equity: e - fee,
+            equity: e,
         });
     }
 
-    /// `(lots, limit)` of the first liquidation order: the size that brings the pool to
-    /// MM × (1 + buffer) if filled at the mark, or the whole position when the pool's
-    /// equity is ≤ 0 or the rest would be under the minimum notional; limited to the
-    /// band price, never beyond the bankruptcy price.
+    /// True if the pool holds a position in a liquidating market (halted or not).
+    fn holds_liquidating(&self, a: AccountId, pool: PoolId) -> bool {
+        (0..self.markets.len() as u32).map(MarketId).any(|m| {
+            self.liquidation_config(m).is_some()
+                && self.pos(a, m).size != 0
+                && self.pool_of(a, m) == pool
+        })
+    }
+
+    /// Closes one position while the pool is below MM: partial orders, the whole
+    /// position at the bankruptcy price, then backstop and ADL. Returns the value closed
+    /// and whether the whole-position order was sent.
+    fn close_position<S: EventSink>(
+        &mut self,
+        a: AccountId,
+        pool: PoolId,
+        m: MarketId,
+        cfg: &LiquidationConfig,
+        deep: Rate,
+        out: &mut Out<S>,
+    ) -> (i128, bool) {
+        let mi = m.0 as usize;
+        let mut value: i128 = 0;
+        let mut partials = 0;
+        let mut whole = false;
+        let mut whole_sent = false;
+        let mut last: Option<((i64, i64), i128)> = None;
+        loop {
+            let (e, mm, _) = self.pool_maintenance(a, pool);
+            let size = self.pos(a, m).size;
+            if e >= mm || size == 0 {
+                break;
+            }
+            let mark = self.markets[mi].mark;
+            let u = size.abs();
+            // Bankruptcy price: closing here at it leaves the pool's equity at ≥ 0.
+            let bk = if size > 0 {
+                i128::from(mark) - e.div_euclid(i128::from(u))
+            } else {
+                i128::from(mark) + e.div_euclid(i128::from(u))
+            };
+            let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
+            let tick = self.markets[mi].book.cfg.tick;
+            let partial_ok = last.is_none_or(|(_, traded)| traded > 0);
+            let order = if !whole && partials < MAX_PARTIALS && partial_ok {
+                partials += 1;
+                self.partial_order(a, pool, m, cfg, e, deep, bk)
+            } else if !whole {
+                whole = true;
+                let order = (u, to_tick(bk, tick, size > 0));
+                // Skipped when it would repeat an unfilled previous order.
+                if last == Some((order, 0)) {
+                    continue;
+                }
+                whole_sent = true;
+                order
+            } else {
+                value += self.backstop(a, m, bk, out);
+                break;
+            };
+            let traded = self.liquidation_order(a, m, order.0, order.1, out);
+            value += traded;
+            last = Some((order, traded));
+        }
+        (value, whole_sent)
+    }
+
+    /// `(lots, limit)` of a partial liquidation order: the size that brings the pool to
+    /// its target if filled at the mark, or the whole position when the pool's equity is
+    /// ≤ 0 or the rest would be under the minimum notional; limited to the band price,
+    /// never beyond the bankruptcy price.
     #[allow(clippy::too_many_arguments)]
     fn partial_order(
         &self,
         a: AccountId,
+        pool: PoolId,
         m: MarketId,
         cfg: &LiquidationConfig,
         equity: i128,
-        mm: i128,
         deep: Rate,
         bk: i64,
     ) -> (i64, i64) {
         let mk = &self.markets[m.0 as usize];
         let size = self.pos(a, m).size;
         let u = i128::from(size.abs());
-        let target = mul_rate_up(mm, Rate::ONE + cfg.buffer);
-        let target_m = mul_rate_up(self.maintenance_margin(a, m), Rate::ONE + cfg.buffer);
+        let target = self.pool_target(a, pool);
+        let target_m = self.position_target(a, m);
         let mut q = match u.checked_mul(target - equity) {
             Some(n) if equity > 0 && target - equity < target_m => {
                 ceil_div(n, target_m).clamp(1, u)
@@ -302,7 +415,8 @@ impl Engine {
     }
 
     /// Sends an IOC liquidation order closing up to `q` lots of the account's position at
-    /// `limit` or better; returns the value traded (Σ price × lots). No taker fee.
+    /// `limit` or better; returns the value traded (Σ price × lots). The liquidated side
+    /// pays only the maker's rebate as its taker fee.
     fn liquidation_order<S: EventSink>(
         &mut self,
         a: AccountId,
@@ -336,7 +450,7 @@ impl Engine {
             side,
             limit: Price(limit),
             stp: StpMode::CancelResting,
-            liquidation: true,
+            kind: TakerKind::Liquidation,
         };
         self.liquidated_value = 0;
         self.match_against_book(m, taker, Qty(q), out);
@@ -344,8 +458,8 @@ impl Engine {
     }
 
     /// Closes the rest of the position at the bankruptcy price: the insurance fund takes
-    /// over as many lots as it can pay for, auto-deleveraging takes the rest. Returns
-    /// the value closed.
+    /// over as many lots as its capacity allows, auto-deleveraging takes the rest.
+    /// Returns the value closed.
     fn backstop<S: EventSink>(
         &mut self,
         a: AccountId,
@@ -356,12 +470,17 @@ impl Engine {
         let size = self.pos(a, m).size;
         let lots = size.abs();
         let close = if size > 0 { Side::Sell } else { Side::Buy };
-        let covered = self.fund_can_take(m, close.opposite(), lots, bk);
+        let covered = self.fund_capacity(m, close.opposite(), lots, bk);
         if covered > 0 {
             self.fund_takes(a, m, close, covered, bk, out);
         }
         if covered < lots {
-            self.deleverage(a, m, close, lots - covered, bk, out);
+            let left = self.deleverage(a, m, close, lots - covered, bk, out);
+            if left > 0 {
+                // Only the fund itself holds the rest of the opposite side: it closes its
+                // own position at the bankruptcy price, whatever its capacity.
+                self.fund_takes(a, m, close, left, bk, out);
+            }
         }
         i128::from(lots) * i128::from(bk)
     }
@@ -379,7 +498,11 @@ impl Engine {
         out: &mut Out<S>,
     ) {
         self.settle(m, a, close, Price(price), q, 0, out);
-        let gain = self.fund_trade(m, close.opposite(), q, price);
+        let mark = self.markets[m.0 as usize].mark;
+        let side = close.opposite();
+        let realised = self.fund_book(m, side, q, mark);
+        let edge = i128::from(q) * i128::from(mark - price);
+        let gain = realised + if side == Side::Buy { edge } else { -edge };
         out.emit(EventKind::Backstop {
             account: a,
             market: m,
@@ -389,50 +512,11 @@ impl Engine {
         self.change_fund(gain, out);
     }
 
-    /// Money change of the fund if it trades `q` lots on `side` at the bankruptcy price
-    /// `bk`, booking them at the mark: its realised PnL plus `q × (mark − bk)` (buying).
-    fn fund_gain(&self, m: MarketId, side: Side, q: i64, bk: i64) -> i128 {
-        let mk = &self.markets[m.0 as usize];
-        let (mut size, mut cost) = (mk.fund_size, mk.fund_cost);
-        let realised = trade(&mut size, &mut cost, side, q, mk.mark);
-        let edge = i128::from(q) * i128::from(mk.mark - bk);
-        realised + if side == Side::Buy { edge } else { -edge }
-    }
-
-    /// Most lots (≤ `lots`) the fund can take over without its balance going negative.
-    fn fund_can_take(&self, m: MarketId, side: Side, lots: i64, bk: i64) -> i64 {
-        let ok = |q: i64| self.insurance + self.fund_gain(m, side, q, bk) >= 0;
-        if ok(lots) {
-            return lots;
-        }
-        // The feasible set is a prefix [0, q*]: the gain is piecewise linear with at most
-        // two pieces and the full size is infeasible.
-        let (mut lo, mut hi) = (0, lots);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if ok(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
-    }
-
-    /// Books `q` lots on `side` into the fund's position at the mark; returns its money change.
-    fn fund_trade(&mut self, m: MarketId, side: Side, q: i64, bk: i64) -> i128 {
-        let gain = self.fund_gain(m, side, q, bk);
-        let mk = &mut self.markets[m.0 as usize];
-        let old = mk.fund_size;
-        trade(&mut mk.fund_size, &mut mk.fund_cost, side, q, mk.mark);
-        // The fund's money moves by `gain` in change_fund; here only its position.
-        mk.oi += mk.fund_size.max(0) - old.max(0);
-        gain
-    }
-
-    /// Auto-deleveraging: closes `need` lots of the bankrupt account's position on
-    /// `close` at `bk` against opposite positions chosen by the market's ADL mode.
-    fn deleverage<S: EventSink>(
+    /// Auto-deleveraging: closes up to `need` lots of the bankrupt side's position on
+    /// `close` at `bk` against opposite positions chosen by the market's ADL mode. The
+    /// bankrupt side is an account, or the fund (`AccountId::FUND`), whose cash moves
+    /// by the realised PnL in `fund_cash_delta`. Returns the lots nobody could take.
+    pub(super) fn deleverage<S: EventSink>(
         &mut self,
         a: AccountId,
         m: MarketId,
@@ -440,7 +524,7 @@ impl Engine {
         need: i64,
         bk: i64,
         out: &mut Out<S>,
-    ) {
+    ) -> i64 {
         let mode = self.liquidation_config(m).map_or(AdlMode::Queue, |c| c.adl);
         // Opposite holders: their size has the sign of the bankrupt account's close.
         let want_sign: i64 = if close == Side::Buy { 1 } else { -1 };
@@ -494,22 +578,7 @@ impl Engine {
             }
             k += 1;
         }
-        if left > 0 {
-            // Only the fund itself holds the rest of the opposite side. It takes it back at
-            // the bankruptcy price if it can pay for that, else at the price that leaves it
-            // at zero: the loss it cannot pay stays with the bankrupt account as a negative
-            // balance (bad debt nobody else holds exposure to absorb).
-            let side = close.opposite();
-            let mark = self.markets[m.0 as usize].mark;
-            let room = (self.fund_gain(m, side, left, mark) + self.insurance)
-                .div_euclid(i128::from(left))
-                .clamp(-i128::from(mark), i128::from(i64::MAX / 2)) as i64;
-            let price = match side {
-                Side::Buy => bk.min(mark + room).max(1),
-                Side::Sell => bk.max(mark - room),
-            };
-            self.fund_takes(a, m, close, left, price, out);
-        }
+        left
     }
 
     /// Ranks the holders of `want_sign` positions in `m`: highest ADL rank first, ties by
@@ -552,7 +621,11 @@ impl Engine {
         bk: i64,
         out: &mut Out<S>,
     ) {
-        self.settle(m, a, close, Price(bk), q, 0, out);
+        if a == AccountId::FUND {
+            self.fund_cash_delta += self.fund_book(m, close, q, bk);
+        } else {
+            self.settle(m, a, close, Price(bk), q, 0, out);
+        }
         self.settle(m, b, close.opposite(), Price(bk), q, 0, out);
         out.emit(EventKind::AdlFill {
             market: m,

@@ -347,8 +347,8 @@ impl Engine {
         (equity, im)
     }
 
-    /// `(equity, maintenance margin, holds a position in a liquidating market)` of a pool
-    /// at the current marks.
+    /// `(equity, maintenance margin, holds a position in a market that liquidates now)`
+    /// of a pool at the current marks (halted markets do not liquidate).
     pub(super) fn pool_maintenance(&self, a: AccountId, pool: PoolId) -> (i128, i128, bool) {
         let mut equity = self.pool_money(a, pool);
         let (mut mm, mut held) = (0, false);
@@ -362,7 +362,7 @@ impl Engine {
             if self.risk_of(m).is_none() || p.size == 0 || (pool == PoolId::Cross && p.isolated) {
                 continue;
             }
-            held |= self.risk_of(m).is_some_and(|r| r.liquidation.is_some());
+            held |= self.liquidates_now(m);
             equity += self.upnl(a, m);
             mm += self.maintenance_margin(a, m);
         }
@@ -658,7 +658,7 @@ impl Engine {
     /// Funding: with `rate > 0` longs pay shorts (`rate < 0`: the reverse). Each payer
     /// pays `ceil(|size| × mark × |rate|)`; the receivers share the total pro rata to
     /// size, each rounded down; the rounding dust goes to the fee ledger. Accounts are
-    /// settled in ascending id. `|rate| ≤ 1`.
+    /// settled in ascending id, then the insurance fund's position. `|rate| ≤ 1`.
     fn funding<S: EventSink>(
         &mut self,
         m: MarketId,
@@ -675,41 +675,55 @@ impl Engine {
             return Err(RejectReason::FundingRateTooLarge);
         }
         let payer_sign: i64 = if rate > 0 { 1 } else { -1 };
+        let pays = |size: i64| mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
+        let fund_size = self.markets[m.0 as usize].fund_size;
         let accounts = (0..self.cfg.max_accounts).map(AccountId);
         let mut total: i128 = 0;
-        for a in accounts.clone() {
-            let size = self.pos(a, m).size;
+        for size in accounts
+            .clone()
+            .map(|a| self.pos(a, m).size)
+            .chain([fund_size])
+        {
             if size.signum() == payer_sign {
-                total += mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
+                total += pays(size);
             }
         }
-        // Receivers: the accounts on the other side (the insurance fund's position, if
-        // any, neither pays nor receives).
-        let mk = &self.markets[m.0 as usize];
-        let fund_receives = (mk.fund_size * -payer_sign).max(0);
-        let receivers = i128::from(mk.oi - fund_receives);
+        // Receivers: the whole other side, the fund's position included (= open interest).
+        let receivers = i128::from(self.markets[m.0 as usize].oi);
         if rate == 0 || total == 0 || receivers == 0 {
             return Ok(());
         }
         let mut paid_out: i128 = 0;
+        let mut amount_of = |size: i64| {
+            if size.signum() == payer_sign {
+                -pays(size)
+            } else {
+                let share = total * i128::from(size.abs()) / receivers;
+                paid_out += share;
+                share
+            }
+        };
         for a in accounts {
             let size = self.pos(a, m).size;
             if size == 0 {
                 continue;
             }
-            let amount = if size.signum() == payer_sign {
-                -mul_rate_up(i128::from(size.abs()) * mark, rate.abs())
-            } else {
-                let share = total * i128::from(size.abs()) / receivers;
-                paid_out += share;
-                share
-            };
+            let amount = amount_of(size);
             self.credit(a, self.pool_of(a, m), amount);
             out.emit(EventKind::FundingPaid {
                 account: a,
                 market: m,
                 amount: saturate(amount),
             });
+        }
+        if fund_size != 0 {
+            let amount = amount_of(fund_size);
+            out.emit(EventKind::FundingPaid {
+                account: AccountId::FUND,
+                market: m,
+                amount: saturate(amount),
+            });
+            self.change_fund(amount, out);
         }
         self.fee_ledger += total - paid_out;
         Ok(())
@@ -839,6 +853,16 @@ impl Engine {
 
     /// Checks the module invariants by brute force.
     pub(super) fn verify_margin(&self) -> Result<(), String> {
+        let held = self.markets.iter().filter(|m| m.fund_size != 0).count();
+        if held != self.fund_positions as usize {
+            return Err(format!(
+                "fund holds positions in {held} markets, counted {}",
+                self.fund_positions
+            ));
+        }
+        if self.fee_ledger < 0 {
+            return Err(format!("fee ledger {} < 0", self.fee_ledger));
+        }
         for (mi, mk) in self.markets.iter().enumerate() {
             let m = MarketId(mi as u32);
             let (mut longs, mut shorts, mut backing) =

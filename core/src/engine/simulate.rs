@@ -3,7 +3,7 @@
 use super::Engine;
 use crate::command::{Command, CommandKind};
 use crate::event::{Event, EventKind, EventSink};
-use crate::types::{MarketId, Price, Side};
+use crate::types::{AccountId, MarketId, Price, Side};
 
 /// What a hypothetical mark path would do, run on a copy of the engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,12 +18,17 @@ pub struct CascadeReport {
     pub backstop_lots: i64,
     /// Auto-deleveraging fills.
     pub adl_fills: u64,
-    /// Insurance fund before the path.
+    /// Insurance fund equity before the path (cash plus its positions at mark).
     pub fund_start: i128,
-    /// Lowest insurance fund balance along the path.
+    /// Lowest insurance fund equity along the path: after every fund event and after
+    /// every mark.
     pub fund_low: i128,
-    /// Insurance fund after the path.
+    /// Insurance fund equity after the path.
     pub fund_end: i128,
+    /// Lots the fund's unwind orders traded.
+    pub unwound_lots: i64,
+    /// Bad debt written off along the path (socialised or not).
+    pub bad_debt: i128,
     /// Best bid and ask before the path.
     pub top_before: (Option<Price>, Option<Price>),
     /// Best bid and ask after the path: the price impact of the liquidation orders.
@@ -37,11 +42,19 @@ impl EventSink for CascadeReport {
             EventKind::Fill {
                 liquidation: true,
                 qty,
+                taker_account,
                 ..
-            } => self.liquidated_lots += qty.0,
+            } => {
+                if taker_account == AccountId::FUND {
+                    self.unwound_lots += qty.0;
+                } else {
+                    self.liquidated_lots += qty.0;
+                }
+            }
+            EventKind::BadDebt { amount, .. } => self.bad_debt += amount,
             EventKind::Backstop { qty, .. } => self.backstop_lots += qty.0,
             EventKind::AdlFill { .. } => self.adl_fills += 1,
-            EventKind::InsuranceFund { balance, .. } => self.fund_low = self.fund_low.min(balance),
+            EventKind::InsuranceFund { equity, .. } => self.fund_low = self.fund_low.min(equity),
             _ => {}
         }
     }
@@ -59,8 +72,8 @@ impl Engine {
             )
         };
         let mut report = CascadeReport {
-            fund_start: self.insurance,
-            fund_low: self.insurance,
+            fund_start: self.fund_equity(),
+            fund_low: self.fund_equity(),
             top_before: top(self),
             ..CascadeReport::default()
         };
@@ -78,8 +91,9 @@ impl Engine {
                 break;
             }
             report.marks_applied += 1;
+            report.fund_low = report.fund_low.min(copy.fund_equity());
         }
-        report.fund_end = copy.insurance;
+        report.fund_end = copy.fund_equity();
         report.top_after = top(&copy);
         report
     }
