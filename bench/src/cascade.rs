@@ -37,6 +37,10 @@ pub struct Population {
     pub depth_percent: i64,
     /// Largest mark move one update may make, in bps (recorded paths gap).
     pub max_move_bps: u32,
+    /// Haircut on the insurance fund's position when its capacity is judged, in bps.
+    pub fund_haircut_bps: i64,
+    /// Share of the visible depth within the band the fund's unwind order takes, in bps.
+    pub unwind_bps: i64,
 }
 
 impl Population {
@@ -50,6 +54,8 @@ impl Population {
             fund_bps: 10,
             depth_percent: 40,
             max_move_bps: 2_000,
+            fund_haircut_bps: 1_000,
+            unwind_bps: 2_500,
         }
     }
 
@@ -66,7 +72,8 @@ impl Population {
     /// The market: maintenance tiers 0.5% / 1% / 2% / 3% at 10^8 / 10^9 / 10^10 /
     /// 10^15 atoms, 25× maximum leverage, maker 0.02%, taker 0.05%, mild volatility
     /// scaling (cap 1.5), liquidation buffer 25%, band 0.5%, fee 0.5%, positions under
-    /// 10 lots' notional closed whole.
+    /// 10 lots' notional closed whole; the fund's haircut and unwind share as configured
+    /// (10% and 25% by default).
     pub fn market(&self) -> MarketConfig {
         let (tiers, tier_count) = tier_table(&[
             (100_000_000, bps(50)),
@@ -101,8 +108,8 @@ impl Population {
                     fee_rate: bps(50),
                     adl: self.adl,
                     order_margin: true,
-                    fund_haircut: bps(1_000),
-                    unwind_rate: bps(2_500),
+                    fund_haircut: bps(self.fund_haircut_bps),
+                    unwind_rate: bps(self.unwind_bps),
                 }),
             }),
         }
@@ -259,10 +266,18 @@ pub struct Tally {
     pub backstops: u64,
     /// Auto-deleveraging fills.
     pub adl_fills: u64,
+    /// Lots closed by auto-deleveraging (the fund's own deleveraging included).
+    pub adl_lots: i64,
     /// Rejected commands.
     pub rejects: u64,
-    /// Lowest insurance fund balance seen.
+    /// Lowest insurance fund cash seen.
     pub fund_low: Option<i128>,
+    /// Lowest insurance fund equity reported by an `InsuranceFund` event.
+    pub equity_low: Option<i128>,
+    /// Lots traded by the fund's unwind orders.
+    pub unwound_lots: i64,
+    /// Bad debt written off (socialised or outstanding).
+    pub bad_debt: i128,
 }
 
 impl EventSink for Tally {
@@ -271,14 +286,30 @@ impl EventSink for Tally {
         match e.kind {
             EventKind::LiquidationStarted { .. } => self.liquidations += 1,
             EventKind::Fill {
-                liquidation: true, ..
-            } => self.liquidation_fills += 1,
-            EventKind::Backstop { .. } => self.backstops += 1,
-            EventKind::AdlFill { .. } => self.adl_fills += 1,
-            EventKind::Rejected(_) => self.rejects += 1,
-            EventKind::InsuranceFund { balance, .. } => {
-                self.fund_low = Some(self.fund_low.map_or(balance, |l| l.min(balance)));
+                liquidation: true,
+                taker_account,
+                qty,
+                ..
+            } => {
+                if taker_account == AccountId::FUND {
+                    self.unwound_lots += qty.0;
+                } else {
+                    self.liquidation_fills += 1;
+                }
             }
+            EventKind::Backstop { .. } => self.backstops += 1,
+            EventKind::AdlFill { qty, .. } => {
+                self.adl_fills += 1;
+                self.adl_lots += qty.0;
+            }
+            EventKind::Rejected(_) => self.rejects += 1,
+            EventKind::InsuranceFund {
+                balance, equity, ..
+            } => {
+                self.fund_low = Some(self.fund_low.map_or(balance, |l| l.min(balance)));
+                self.equity_low = Some(self.equity_low.map_or(equity, |l| l.min(equity)));
+            }
+            EventKind::BadDebt { amount, .. } => self.bad_debt += amount,
             _ => {}
         }
     }

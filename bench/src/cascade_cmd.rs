@@ -54,6 +54,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--seed",
             "--fund-bps",
             "--depth",
+            "--haircut-bps",
+            "--unwind-bps",
         ],
         &["--progress", "--curve"],
     )?;
@@ -65,6 +67,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     pop.seed = args.value("--seed")?.unwrap_or(pop.seed);
     pop.fund_bps = args.value("--fund-bps")?.unwrap_or(pop.fund_bps);
     pop.depth_percent = args.value("--depth")?.unwrap_or(pop.depth_percent);
+    pop.fund_haircut_bps = args.value("--haircut-bps")?.unwrap_or(pop.fund_haircut_bps);
+    pop.unwind_bps = args.value("--unwind-bps")?.unwrap_or(pop.unwind_bps);
+    if !(0..=10_000).contains(&pop.fund_haircut_bps) || !(0..=10_000).contains(&pop.unwind_bps) {
+        return Err("--haircut-bps and --unwind-bps must be 0..=10000".into());
+    }
     pop.adl = match args.value::<String>("--adl")?.as_deref() {
         None | Some("queue") => AdlMode::Queue,
         Some("pro-rata") => AdlMode::ProRata,
@@ -140,6 +147,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         fund_low: Some(fund0),
         ..Tally::default()
     };
+    let equity0 = engine.fund().equity;
+    let mut equity_low = equity0;
     let (mut total, mut worst) = (0f64, 0f64);
     let allocs_before = alloc_count();
     for (i, c) in marks.iter().enumerate() {
@@ -148,8 +157,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let dt = t.elapsed().as_secs_f64();
         total += dt;
         worst = worst.max(dt);
+        // The fund is marked to market: its equity moves with every mark, event or not.
+        equity_low = equity_low.min(engine.fund().equity);
         bar.tick(i + 1);
     }
+    let equity_low = tally.equity_low.map_or(equity_low, |l| l.min(equity_low));
     let allocs = alloc_count() - allocs_before;
     if tally.rejects > 0 {
         return Err(format!("{} mark updates were rejected", tally.rejects));
@@ -164,6 +176,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "insurance fund: start {fund0}, low {low} (drawdown {}), end {fund}",
         fund0 - low
     );
+    let end = engine.fund();
+    println!(
+        "fund: cash_start={fund0} cash_end={} position_lots={} equity_low={equity_low} \
+         equity_end={} unwound_lots={} bad_debt={}",
+        end.cash, end.position_lots, end.equity, tally.unwound_lots, tally.bad_debt
+    );
+    println!("adl: fills={} lots={}", tally.adl_fills, tally.adl_lots);
     println!(
         "time to resolve: {:.3} s over {} mark updates (worst single update {:.3} s), \
          {} events",
