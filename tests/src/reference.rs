@@ -1114,7 +1114,7 @@ impl RefEngine {
                 if mark == 0 {
                     return Err(RejectReason::NoMarkPrice);
                 }
-                if rate.abs() > Rate::ONE {
+                if rate > Rate::ONE || rate < -Rate::ONE {
                     return Err(RejectReason::FundingRateTooLarge);
                 }
                 // Longs pay when the rate is positive; each payment rounds up.

@@ -671,7 +671,9 @@ impl Engine {
         if mark == 0 {
             return Err(RejectReason::NoMarkPrice);
         }
-        if rate.abs() > Rate::ONE {
+        // Two comparisons, not `rate.abs()`: `Rate::MIN` has no positive counterpart, so
+        // its absolute value overflows.
+        if rate > Rate::ONE || rate < -Rate::ONE {
             return Err(RejectReason::FundingRateTooLarge);
         }
         let payer_sign: i64 = if rate > 0 { 1 } else { -1 };

@@ -1,0 +1,146 @@
+//! Hardening regressions: hostile values at the edges of the engine's input and query
+//! surface (fixed-point extremes, out-of-range ids, per-account capacity, configuration
+//! bounds, client-id hashing, the reject encoding). Each test failed before its fix.
+
+use cascade_core::risk::{bps, tier_table};
+use cascade_core::{
+    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, MarketConfig,
+    MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
+};
+
+const M: MarketId = MarketId(0);
+
+/// One leveraged market (tick 1, prices 1..=100,000, 10× max leverage, no volatility
+/// scaling), accounts 0..=3 opened with 10^9 atoms each, mark 1,000.
+struct H {
+    engine: Engine,
+    events: Vec<Event>,
+    seq: u64,
+}
+
+fn risk() -> RiskConfig {
+    let (tiers, tier_count) = tier_table(&[(1 << 40, bps(100))]);
+    RiskConfig {
+        max_leverage: 10,
+        tiers,
+        tier_count,
+        maker_fee: bps(0),
+        taker_fee: bps(0),
+        vol_lambda: Rate::ZERO,
+        vol_k: Rate::ZERO,
+        vol_floor: Rate::ONE,
+        vol_cap: Rate::ONE,
+        oi_cap: 1 << 30,
+        account_oi_share_bps: 10_000,
+        max_mark_move_bps: 5_000,
+        liquidation: None,
+    }
+}
+
+/// The default test market: tick 1, prices 1..=100,000, max qty 1,000.
+fn market() -> MarketConfig {
+    MarketConfig {
+        tick: 1,
+        lot_base_atoms: 1,
+        min_price: Price(1),
+        max_price: Price(100_000),
+        max_qty: Qty(1_000),
+        market_band_bps: 1_000,
+        risk: Some(risk()),
+    }
+}
+
+impl H {
+    fn new(cfg: EngineConfig) -> H {
+        H::with_market(cfg, market(), 1_000_000_000, Price(1_000))
+    }
+
+    /// `market`, accounts 0..=3 each depositing `deposit`, then a mark.
+    fn with_market(cfg: EngineConfig, market: MarketConfig, deposit: i64, mark: Price) -> H {
+        let mut h = H {
+            engine: Engine::new(cfg),
+            events: Vec::new(),
+            seq: 0,
+        };
+        h.ok(CommandKind::AddMarket(Box::new(market)));
+        for a in 0..4 {
+            h.ok(CommandKind::OpenAccount(AccountId(a)));
+            h.ok(CommandKind::Deposit {
+                account: AccountId(a),
+                amount: deposit,
+            });
+        }
+        h.ok(CommandKind::MarkPrice {
+            market: M,
+            price: mark,
+        });
+        h
+    }
+
+    fn run(&mut self, kind: CommandKind) -> Option<RejectReason> {
+        self.seq += 1;
+        cascade_tests::harness::step(&mut self.engine, self.seq, kind, &mut self.events);
+        cascade_core::rejection(&self.events)
+    }
+
+    fn ok(&mut self, kind: CommandKind) {
+        let k = format!("{kind:?}");
+        assert_eq!(self.run(kind), None, "{k}");
+    }
+
+    fn order(
+        &mut self,
+        account: u32,
+        client: u64,
+        side: Side,
+        order_type: OrderType,
+        qty: i64,
+    ) -> Option<RejectReason> {
+        self.run(CommandKind::NewOrder(NewOrder {
+            account: AccountId(account),
+            market: M,
+            client_id: ClientOrderId(client),
+            side,
+            order_type,
+            qty: Qty(qty),
+            stp: StpMode::CancelAggressor,
+            reduce_only: false,
+        }))
+    }
+
+    fn limit(&mut self, account: u32, client: u64, side: Side, price: i64) -> Option<RejectReason> {
+        self.order(account, client, side, OrderType::Limit(Price(price)), 1)
+    }
+}
+
+#[test]
+fn the_most_negative_funding_rate_is_rejected_not_wrapped() {
+    let mut h = H::new(EngineConfig::default());
+    // A position, so that a wrapped rate would move money.
+    assert_eq!(h.limit(0, 1, Side::Sell, 1_000), None);
+    assert_eq!(h.limit(1, 1, Side::Buy, 1_000), None);
+    for rate in [Rate::MIN, Rate::MAX, -Rate::ONE - Rate::DELTA] {
+        let before = h.engine.money_accounted();
+        let collateral = h.engine.account_risk(AccountId(0)).map(|r| r.collateral);
+        assert_eq!(
+            h.run(CommandKind::FundingRate { market: M, rate }),
+            Some(RejectReason::FundingRateTooLarge),
+            "rate bits {:#x}",
+            rate.to_bits()
+        );
+        assert_eq!(h.engine.money_accounted(), before);
+        assert_eq!(
+            h.engine.account_risk(AccountId(0)).map(|r| r.collateral),
+            collateral
+        );
+    }
+    // The bounds themselves are accepted.
+    h.ok(CommandKind::FundingRate {
+        market: M,
+        rate: -Rate::ONE,
+    });
+    h.ok(CommandKind::FundingRate {
+        market: M,
+        rate: Rate::ONE,
+    });
+}
