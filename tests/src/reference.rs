@@ -744,8 +744,8 @@ impl RefEngine {
 
     fn worst(&self, a: u32, m: usize, extra_buy: i64, extra_sell: i64) -> i128 {
         let size = i128::from(self.pos[a as usize][m].size);
-        let buys = i128::from(self.resting(a, m, Side::Buy) + extra_buy);
-        let sells = i128::from(self.resting(a, m, Side::Sell) + extra_sell);
+        let buys = i128::from(self.resting(a, m, Side::Buy)) + i128::from(extra_buy);
+        let sells = i128::from(self.resting(a, m, Side::Sell)) + i128::from(extra_sell);
         (size + buys).abs().max((size - sells).abs())
     }
 

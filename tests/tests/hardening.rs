@@ -4,8 +4,8 @@
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, MarketConfig,
-    MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
+    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, MarketConfig, MarketId,
+    NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
 };
 
 const M: MarketId = MarketId(0);
@@ -143,4 +143,40 @@ fn the_most_negative_funding_rate_is_rejected_not_wrapped() {
         market: M,
         rate: Rate::ONE,
     });
+}
+
+#[test]
+fn resting_plus_incoming_quantity_beyond_i64_is_a_position_limit_not_an_overflow() {
+    // One price (1), `max_qty = i64::MAX`: an IOC order is bounded by no level, so its
+    // quantity plus the account's resting buys exceeds `i64` unless widened first.
+    let (tiers, tier_count) = tier_table(&[(1 << 61, bps(100))]);
+    let risk = RiskConfig {
+        tiers,
+        tier_count,
+        oi_cap: 1 << 61,
+        ..risk()
+    };
+    let one_price = MarketConfig {
+        min_price: Price(1),
+        max_price: Price(1),
+        max_qty: Qty(i64::MAX),
+        risk: Some(risk),
+        ..market()
+    };
+    let mut h = H::with_market(EngineConfig::default(), one_price, i64::MAX, Price(1));
+    assert_eq!(
+        h.order(0, 1, Side::Buy, OrderType::Limit(Price(1)), 1 << 61),
+        None
+    );
+    assert_eq!(
+        h.engine.position(AccountId(0), M).map(|p| p.buy_open),
+        Some(1 << 61)
+    );
+    for (client, order_type) in [(2, OrderType::Ioc(Price(1))), (3, OrderType::Fok(Price(1)))] {
+        assert_eq!(
+            h.order(0, client, Side::Buy, order_type, i64::MAX),
+            Some(RejectReason::PositionLimit),
+            "{order_type:?}"
+        );
+    }
 }

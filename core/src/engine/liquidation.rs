@@ -395,7 +395,7 @@ impl Engine {
         let mk = &self.markets[m.0 as usize];
         let (mut size, mut cost) = (mk.fund_size, mk.fund_cost);
         let realised = trade(&mut size, &mut cost, side, q, mk.mark);
-        let edge = i128::from(q) * i128::from(mk.mark - bk);
+        let edge = i128::from(q) * (i128::from(mk.mark) - i128::from(bk));
         realised + if side == Side::Buy { edge } else { -edge }
     }
 

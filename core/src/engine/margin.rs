@@ -271,10 +271,12 @@ impl Engine {
         (extra_buy, extra_sell): (i64, i64),
     ) -> i128 {
         let p = self.pos(a, m);
+        // Widened before adding: an IOC or market order's `extra` may be up to `max_qty`
+        // (no level bounds it), which with the resting quantity can exceed `i64`.
         let (size, buys, sells) = (
             i128::from(p.size),
-            i128::from(p.buy_open + extra_buy),
-            i128::from(p.sell_open + extra_sell),
+            i128::from(p.buy_open) + i128::from(extra_buy),
+            i128::from(p.sell_open) + i128::from(extra_sell),
         );
         (size + buys).abs().max((size - sells).abs())
     }
@@ -328,9 +330,9 @@ impl Engine {
             }
             let ((extra_buy, extra_sell), lev) = focus.map_or(((0, 0), None), |(_, e, l)| (e, l));
             let size = i128::from(p.size);
-            let worst = (size + i128::from(p.buy_open + extra_buy))
+            let worst = (size + i128::from(p.buy_open) + i128::from(extra_buy))
                 .abs()
-                .max((size - i128::from(p.sell_open + extra_sell)).abs());
+                .max((size - i128::from(p.sell_open) - i128::from(extra_sell)).abs());
             let lev = lev.unwrap_or(if p.leverage == 0 {
                 r.max_leverage
             } else {
