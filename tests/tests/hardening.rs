@@ -180,3 +180,39 @@ fn resting_plus_incoming_quantity_beyond_i64_is_a_position_limit_not_an_overflow
         );
     }
 }
+
+#[test]
+fn queries_with_out_of_range_ids_answer_none_instead_of_another_accounts_position() {
+    let cfg = EngineConfig::default();
+    let mut h = H::new(cfg);
+    // Account 1 isolated in market 0: slot `1 × max_markets + 0`, which account 0 with
+    // market `max_markets` used to alias.
+    h.ok(CommandKind::SetMarginMode {
+        account: AccountId(1),
+        market: M,
+        isolated: true,
+    });
+    assert!(h.engine.isolated_risk(AccountId(1), M).is_some());
+    let unknown_markets = [
+        MarketId(1),
+        MarketId(cfg.max_markets - 1),
+        MarketId(cfg.max_markets),
+        MarketId(u32::MAX),
+    ];
+    for a in [AccountId(0), AccountId(1), AccountId(cfg.max_accounts - 1)] {
+        for m in unknown_markets {
+            assert_eq!(h.engine.isolated_risk(a, m), None, "{a:?} {m:?}");
+            assert_eq!(h.engine.position(a, m), None, "{a:?} {m:?}");
+            assert_eq!(h.engine.pool_risk(a, Some(m)), None, "{a:?} {m:?}");
+            assert_eq!(h.engine.pool_initial(a, Some(m)), None, "{a:?} {m:?}");
+            assert_eq!(h.engine.level_orders_of(a, m).count(), 0);
+        }
+    }
+    for a in [AccountId(cfg.max_accounts), AccountId(u32::MAX)] {
+        assert_eq!(h.engine.isolated_risk(a, M), None, "{a:?}");
+        assert_eq!(h.engine.position(a, M), None, "{a:?}");
+        assert_eq!(h.engine.pool_risk(a, None), None, "{a:?}");
+        assert_eq!(h.engine.pool_initial(a, None), None, "{a:?}");
+        assert_eq!(h.engine.account_risk(a), None, "{a:?}");
+    }
+}

@@ -137,8 +137,17 @@ pub(super) fn saturate(v: i128) -> i64 {
 }
 
 impl Engine {
+    /// Index of `(a, m)` in `positions`. Callers check the ids first ([`Engine::has_pos`]
+    /// for public queries): an out-of-range market would alias another account's slot.
     pub(super) fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
+        debug_assert!(a.0 < self.cfg.max_accounts && m.0 < self.cfg.max_markets);
         a.0 as usize * self.cfg.max_markets as usize + m.0 as usize
+    }
+
+    /// True if `a` is below `max_accounts` and `m` names an added market: the ids a
+    /// public query may pass to [`Engine::pos`].
+    fn has_pos(&self, a: AccountId, m: MarketId) -> bool {
+        a.0 < self.cfg.max_accounts && (m.0 as usize) < self.markets.len()
     }
 
     pub(super) fn pos(&self, a: AccountId, m: MarketId) -> &Position {
@@ -723,7 +732,7 @@ impl Engine {
 
     /// One account's position in one market.
     pub fn position(&self, a: AccountId, m: MarketId) -> Option<PositionView> {
-        if a.0 >= self.cfg.max_accounts || m.0 as usize >= self.markets.len() {
+        if !self.has_pos(a, m) {
             return None;
         }
         let p = self.pos(a, m);
@@ -771,9 +780,13 @@ impl Engine {
         })
     }
 
-    /// `(equity, maintenance margin)` of the isolated position in `m`.
+    /// `(equity, maintenance margin)` of the isolated position in `m`; `None` if it is not
+    /// isolated or either id is out of range.
     pub fn isolated_risk(&self, a: AccountId, m: MarketId) -> Option<(i128, i128)> {
-        let p = self.positions.get(self.pos_index(a, m))?;
+        if !self.has_pos(a, m) {
+            return None;
+        }
+        let p = self.pos(a, m);
         p.isolated
             .then(|| (p.bucket + self.upnl(a, m), self.maintenance_margin(a, m)))
     }
