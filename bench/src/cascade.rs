@@ -60,6 +60,7 @@ impl Population {
             max_accounts: self.accounts,
             max_markets: 1,
             liquidation_ring: 1_024,
+            max_orders_per_account: 1 << 12,
         }
     }
 

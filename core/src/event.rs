@@ -305,6 +305,9 @@ pub enum RejectReason {
     DuplicateClientId,
     /// The order pool is full.
     OrderCapacity,
+    /// The account holds its configured number of resting orders
+    /// (`EngineConfig::max_orders_per_account`).
+    AccountOrderCapacity,
     /// A level's total quantity would overflow.
     Overflow,
     /// The command needs a leveraged market (one with a risk configuration).
@@ -669,6 +672,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::BadOraclePrint => 29,
         RejectReason::MarkOutOfBand => 30,
         RejectReason::FundingRateTooLarge => 31,
+        RejectReason::AccountOrderCapacity => 32,
     }
 }
 

@@ -20,7 +20,8 @@ pub mod types;
 
 pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 pub use engine::{
-    AccountRisk, CascadeReport, Engine, EngineConfig, MarketRisk, OrderView, PositionView,
+    AccountRisk, CascadeReport, ConfigError, Engine, EngineConfig, MarketRisk, OrderView,
+    PositionView,
 };
 pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
 pub use market::{MarketConfig, MarketConfigError};

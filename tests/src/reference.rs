@@ -398,6 +398,19 @@ impl RefEngine {
             if self.total_orders() >= self.cfg.max_orders as usize {
                 return Err(RejectReason::OrderCapacity);
             }
+            let own: usize = self
+                .markets
+                .iter()
+                .map(|mk| {
+                    mk.orders
+                        .iter()
+                        .filter(|r| r.account == o.account.0)
+                        .count()
+                })
+                .sum();
+            if own >= self.cfg.max_orders_per_account as usize {
+                return Err(RejectReason::AccountOrderCapacity);
+            }
             self.sum_at(m, limit, None)
                 .checked_add(o.qty.0)
                 .ok_or(RejectReason::Overflow)?;

@@ -52,17 +52,17 @@ fn market() -> MarketConfig {
 
 impl H {
     fn new(cfg: EngineConfig) -> H {
-        H::with_market(cfg, market(), 1_000_000_000, Price(1_000))
+        H::with_market(cfg, &market(), 1_000_000_000, Price(1_000))
     }
 
     /// `market`, accounts 0..=3 each depositing `deposit`, then a mark.
-    fn with_market(cfg: EngineConfig, market: MarketConfig, deposit: i64, mark: Price) -> H {
+    fn with_market(cfg: EngineConfig, market: &MarketConfig, deposit: i64, mark: Price) -> H {
         let mut h = H {
             engine: Engine::new(cfg),
             events: Vec::new(),
             seq: 0,
         };
-        h.ok(CommandKind::AddMarket(Box::new(market)));
+        h.ok(CommandKind::AddMarket(Box::new(*market)));
         for a in 0..4 {
             h.ok(CommandKind::OpenAccount(AccountId(a)));
             h.ok(CommandKind::Deposit {
@@ -163,7 +163,7 @@ fn resting_plus_incoming_quantity_beyond_i64_is_a_position_limit_not_an_overflow
         risk: Some(risk),
         ..market()
     };
-    let mut h = H::with_market(EngineConfig::default(), one_price, i64::MAX, Price(1));
+    let mut h = H::with_market(EngineConfig::default(), &one_price, i64::MAX, Price(1));
     assert_eq!(
         h.order(0, 1, Side::Buy, OrderType::Limit(Price(1)), 1 << 61),
         None
@@ -215,4 +215,167 @@ fn queries_with_out_of_range_ids_answer_none_instead_of_another_accounts_positio
         assert_eq!(h.engine.pool_initial(a, None), None, "{a:?}");
         assert_eq!(h.engine.account_risk(a), None, "{a:?}");
     }
+}
+
+#[test]
+fn an_account_at_its_order_cap_cannot_rest_another_order() {
+    let cfg = EngineConfig {
+        max_orders_per_account: 3,
+        ..EngineConfig::default()
+    };
+    let mut h = H::new(cfg);
+    for client in 1..=3 {
+        assert_eq!(h.limit(0, client, Side::Buy, 900 + client as i64), None);
+    }
+    // A fourth resting order is refused; the pool itself has room.
+    assert_eq!(
+        h.limit(0, 4, Side::Buy, 800),
+        Some(RejectReason::AccountOrderCapacity)
+    );
+    assert_eq!(
+        h.order(0, 4, Side::Sell, OrderType::PostOnly(Price(1_100)), 1),
+        Some(RejectReason::AccountOrderCapacity)
+    );
+    // Other accounts are not affected.
+    assert_eq!(h.limit(1, 1, Side::Buy, 800), None);
+    // Orders that do not rest pass: an IOC that takes account 1's order.
+    assert_eq!(
+        h.order(0, 5, Side::Sell, OrderType::Ioc(Price(800)), 1),
+        None
+    );
+    let id = h
+        .engine
+        .order_by_client(AccountId(0), ClientOrderId(1))
+        .expect("resting")
+        .id;
+    // A cancel-replace keeps its slot: allowed at the cap.
+    h.ok(CommandKind::CancelReplace {
+        account: AccountId(0),
+        order_id: id,
+        price: Price(850),
+        qty: Qty(2),
+    });
+    // Cancelling one frees a place.
+    h.ok(CommandKind::Cancel {
+        account: AccountId(0),
+        order_id: id,
+    });
+    assert_eq!(h.limit(0, 6, Side::Buy, 800), None);
+    assert_eq!(
+        h.limit(0, 7, Side::Buy, 801),
+        Some(RejectReason::AccountOrderCapacity)
+    );
+}
+
+#[test]
+fn a_full_pool_is_reported_before_the_account_cap() {
+    let cfg = EngineConfig {
+        max_orders: 2,
+        max_orders_per_account: 2,
+        ..EngineConfig::default()
+    };
+    let mut h = H::new(cfg);
+    assert_eq!(h.limit(0, 1, Side::Buy, 900), None);
+    assert_eq!(h.limit(0, 2, Side::Buy, 901), None);
+    assert_eq!(
+        h.limit(0, 3, Side::Buy, 902),
+        Some(RejectReason::OrderCapacity)
+    );
+}
+
+#[test]
+fn invalid_configurations_are_errors_not_aborts() {
+    use cascade_core::engine::{MAX_LIQUIDATION_RING, MAX_ORDERS};
+    use cascade_core::ConfigError;
+    let ok = EngineConfig::default();
+    assert_eq!(ok.validate(), Ok(()));
+    assert!(Engine::try_new(ok).is_ok());
+    let cases = [
+        (
+            EngineConfig {
+                max_orders: 0,
+                ..ok
+            },
+            ConfigError::ZeroCapacity,
+        ),
+        (
+            EngineConfig {
+                max_accounts: 0,
+                ..ok
+            },
+            ConfigError::ZeroCapacity,
+        ),
+        (
+            EngineConfig {
+                max_markets: 0,
+                ..ok
+            },
+            ConfigError::ZeroCapacity,
+        ),
+        (
+            EngineConfig {
+                liquidation_ring: 0,
+                ..ok
+            },
+            ConfigError::ZeroCapacity,
+        ),
+        (
+            EngineConfig {
+                max_orders_per_account: 0,
+                ..ok
+            },
+            ConfigError::ZeroCapacity,
+        ),
+        (
+            EngineConfig {
+                max_orders: MAX_ORDERS + 1,
+                ..ok
+            },
+            ConfigError::TooManyOrders,
+        ),
+        (
+            EngineConfig {
+                max_orders: u32::MAX,
+                ..ok
+            },
+            ConfigError::TooManyOrders,
+        ),
+        (
+            EngineConfig {
+                max_accounts: u32::MAX,
+                ..ok
+            },
+            ConfigError::TooManyAccounts,
+        ),
+        // 2^32 − 2 accounts × 16 markets: far past the position-slot bound (the old
+        // `Engine::new` tried to allocate it and aborted).
+        (
+            EngineConfig {
+                max_accounts: u32::MAX - 1,
+                ..ok
+            },
+            ConfigError::TooManyPositions,
+        ),
+        (
+            EngineConfig {
+                max_accounts: 1 << 16,
+                max_markets: (1 << 16) + 1,
+                ..ok
+            },
+            ConfigError::TooManyPositions,
+        ),
+        (
+            EngineConfig {
+                liquidation_ring: MAX_LIQUIDATION_RING + 1,
+                ..ok
+            },
+            ConfigError::RingTooLarge,
+        ),
+    ];
+    for (cfg, err) in cases {
+        assert_eq!(cfg.validate(), Err(err), "{cfg:?}");
+        assert_eq!(Engine::try_new(cfg).err(), Some(err), "{cfg:?}");
+    }
+    let panicked = std::panic::catch_unwind(|| Engine::new(cases[0].0)).is_err();
+    assert!(panicked, "Engine::new panics on an invalid configuration");
 }
