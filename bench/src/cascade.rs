@@ -61,6 +61,7 @@ impl Population {
             max_markets: 1,
             liquidation_ring: 1_024,
             max_orders_per_account: 1 << 12,
+            hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
         }
     }
 

@@ -46,7 +46,10 @@ pub const MAX_POSITION_SLOTS: u64 = 1 << 32;
 /// Largest liquidation ring an engine may be configured for.
 pub const MAX_LIQUIDATION_RING: u32 = 1 << 24;
 
-/// Capacities fixed at start-up; nothing grows past them.
+/// The default `hash_seed`: a fixed odd constant, public, so for tests and benchmarks only.
+pub const DEFAULT_HASH_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// Capacities and the hash seed, fixed at start-up; nothing grows past the capacities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Most resting orders at once, across all markets (1 ..= [`MAX_ORDERS`]).
@@ -62,6 +65,11 @@ pub struct EngineConfig {
     /// 1): a new resting order beyond it is `AccountOrderCapacity`, so no single account
     /// can fill the shared pool. Set it to `max_orders` to turn the cap off.
     pub max_orders_per_account: u32,
+    /// Key of the client-id table's hash (see `idmap`): it changes where keys sit in the
+    /// table, never the event log, so runs stay deterministic. Choose a secret, random
+    /// value per deployment; with a known seed a client can craft client ids that
+    /// collide and slow every lookup.
+    pub hash_seed: u64,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +80,7 @@ impl Default for EngineConfig {
             max_markets: 16,
             liquidation_ring: 64,
             max_orders_per_account: 1024,
+            hash_seed: DEFAULT_HASH_SEED,
         }
     }
 }
@@ -318,8 +327,8 @@ impl Engine {
                 cfg.max_accounts as usize
             ],
             pool: Pool::with_capacity(cfg.max_orders),
-            by_id: OrderIndex::with_capacity(cfg.max_orders as usize),
-            by_client: FixedMap::with_capacity(cfg.max_orders as usize),
+            by_id: OrderIndex::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
+            by_client: FixedMap::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             next_order_id: 1,
             positions: vec![
                 margin::Position::default();

@@ -202,6 +202,7 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         liquidation_ring: 64,
         // Off: one account stands for the whole exchange's book.
         max_orders_per_account: max_orders,
+        hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
     };
     let mut r = Replayer {
         engine: Engine::new(cfg),
