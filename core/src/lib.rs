@@ -23,7 +23,10 @@ pub use engine::{
     AccountRisk, CascadeReport, ConfigError, Engine, EngineConfig, MarketRisk, OrderView,
     PositionView,
 };
-pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
+pub use event::{
+    rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason,
+    EVENT_ENCODING_VERSION,
+};
 pub use market::{MarketConfig, MarketConfigError};
 pub use risk::{AdlMode, LiquidationConfig, Rate, RiskConfig, RiskConfigError, Tier};
 pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

@@ -4,8 +4,8 @@
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, MarketConfig, MarketId,
-    NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
+    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, Event, EventKind, MarketConfig,
+    MarketId, NewOrder, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side, StpMode,
 };
 
 const M: MarketId = MarketId(0);
@@ -378,4 +378,105 @@ fn invalid_configurations_are_errors_not_aborts() {
     }
     let panicked = std::panic::catch_unwind(|| Engine::new(cases[0].0)).is_err();
     assert!(panicked, "Engine::new panics on an invalid configuration");
+}
+
+/// Every rejection reason without a payload, and the market and risk config errors.
+fn payload_free_reasons() -> Vec<RejectReason> {
+    use cascade_core::{MarketConfigError as Mc, RiskConfigError as Rc};
+    let mut v = vec![
+        RejectReason::UnknownMarket,
+        RejectReason::UnknownAccount,
+        RejectReason::UnknownOrder,
+        RejectReason::AccountExists,
+        RejectReason::TooManyMarkets,
+        RejectReason::MarketHalted,
+        RejectReason::NonPositiveQty,
+        RejectReason::QtyTooLarge,
+        RejectReason::PriceOffTick,
+        RejectReason::PriceOutOfBand,
+        RejectReason::NoLiquidity,
+        RejectReason::PostOnlyWouldTake,
+        RejectReason::DuplicateClientId,
+        RejectReason::OrderCapacity,
+        RejectReason::AccountOrderCapacity,
+        RejectReason::Overflow,
+        RejectReason::NotLeveraged,
+        RejectReason::NoMarkPrice,
+        RejectReason::NonPositiveAmount,
+        RejectReason::CollateralLimit,
+        RejectReason::BadLeverage,
+        RejectReason::PositionOrOrdersOpen,
+        RejectReason::NotIsolated,
+        RejectReason::ReduceOnlyNotImmediate,
+        RejectReason::ReduceOnlyWouldIncrease,
+        RejectReason::OpenInterestCap,
+        RejectReason::AccountOpenInterestCap,
+        RejectReason::PositionLimit,
+        RejectReason::BadOraclePrint,
+        RejectReason::MarkOutOfBand,
+        RejectReason::FundingRateTooLarge,
+    ];
+    for e in [
+        Mc::NonPositiveTickOrLot,
+        Mc::BadPriceBand,
+        Mc::TooManyLevels,
+        Mc::BadMaxQty,
+        Mc::BadMarketBand,
+    ] {
+        v.push(RejectReason::InvalidMarket(e));
+    }
+    for e in [
+        Rc::BadLeverage,
+        Rc::BadTiers,
+        Rc::BadFees,
+        Rc::BadVolatility,
+        Rc::BadOpenInterest,
+        Rc::BadLiquidation,
+    ] {
+        v.push(RejectReason::InvalidMarket(Mc::Risk(e)));
+    }
+    v
+}
+
+fn encoded(kind: EventKind) -> Vec<u8> {
+    let mut buf = [0u8; cascade_core::event::EVENT_BYTES_MAX];
+    let n = Event {
+        seq: 7,
+        index: 0,
+        kind,
+    }
+    .encode(&mut buf);
+    buf[..n].to_vec()
+}
+
+#[test]
+fn every_rejection_encodes_differently_whatever_the_shortfall() {
+    assert_eq!(cascade_core::EVENT_ENCODING_VERSION, 2);
+    let others = payload_free_reasons();
+    // Shortfalls that version 1 (`(18 << 56) ^ shortfall`) encoded as another reason's
+    // code, plus the extremes.
+    let mut shortfalls = vec![0, 1, -1, i64::MIN, i64::MAX, 18 << 56];
+    for code in [1u64, 13, 14, 31, 100, 205] {
+        shortfalls.push(((18u64 << 56) ^ code) as i64);
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let reasons = others.iter().copied().chain(
+        shortfalls
+            .iter()
+            .map(|&shortfall| RejectReason::InsufficientMargin { shortfall }),
+    );
+    for r in reasons {
+        let bytes = encoded(EventKind::Rejected(r));
+        if let Some(prev) = seen.insert(bytes, r) {
+            panic!("{r:?} encodes like {prev:?}");
+        }
+    }
+    assert_eq!(seen.len(), others.len() + shortfalls.len());
+    // The shortfall is written whole, after the reason's code.
+    // Version 1 encoded this shortfall as 13, `DuplicateClientId`'s code.
+    let x = ((18u64 << 56) ^ 0xd) as i64;
+    let bytes = encoded(EventKind::Rejected(RejectReason::InsufficientMargin {
+        shortfall: x,
+    }));
+    assert_eq!(&bytes[bytes.len() - 8..], &x.to_le_bytes());
 }
