@@ -66,6 +66,8 @@ impl Population {
             max_accounts: self.accounts,
             max_markets: 1,
             liquidation_ring: 1_024,
+            max_orders_per_account: 1 << 12,
+            hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
         }
     }
 

@@ -98,6 +98,8 @@ impl Cascade {
             max_accounts: MAKERS + 1,
             max_markets: 1,
             liquidation_ring: 64,
+            max_orders_per_account: 1 << 15,
+            hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
         };
         let mut c = Cascade {
             engine: Engine::new(cfg),

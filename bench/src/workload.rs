@@ -129,6 +129,9 @@ pub fn engine_config(mix: &Mix) -> EngineConfig {
         max_accounts: mix.accounts,
         max_markets: mix.markets.max(1),
         liquidation_ring: 64,
+        // Off: the generated mix spreads orders over accounts freely.
+        max_orders_per_account: (mix.target_orders * 2 + 16_384) as u32,
+        hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
     }
 }
 

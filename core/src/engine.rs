@@ -5,9 +5,18 @@
 //! order id and by `(account, client id)`; books are never crossed; order ids increase
 //! strictly in acceptance order. After start-up (`AddMarket`), no command allocates.
 //!
+//! Each account holds at most `max_orders_per_account` resting orders: `AccountState::orders`
+//! counts the slots linked into its list (checked by [`Engine::verify`]).
+//!
 //! Validation order for a new order (the first failing check is the reason reported):
 //! market, account, halted, quantity sign, quantity bound, tick, band, client id,
-//! market-order liquidity, post-only crossing, pool capacity, level overflow.
+//! market-order liquidity, post-only crossing, pool capacity, account order capacity,
+//! level overflow.
+//!
+//! Configuration bounds ([`EngineConfig::validate`]): every capacity is positive,
+//! `max_orders ≤` [`MAX_ORDERS`], `max_accounts < u32::MAX`, `max_accounts × max_markets
+//! ≤` [`MAX_POSITION_SLOTS`] and `liquidation_ring ≤` [`MAX_LIQUIDATION_RING`], so
+//! every start-up allocation has a size that fits in `usize`.
 
 use crate::book::Book;
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
@@ -29,17 +38,40 @@ pub use fund::FundView;
 pub use margin::{AccountRisk, MarketRisk, PositionView};
 pub use simulate::CascadeReport;
 
-/// Capacities fixed at start-up; nothing grows past them.
+/// Most resting orders an engine may be configured for (slot numbers stay far from `NIL`).
+pub const MAX_ORDERS: u32 = 1 << 31;
+
+/// Most `(account, market)` position slots an engine may be configured for
+/// (`max_accounts × max_markets`).
+pub const MAX_POSITION_SLOTS: u64 = 1 << 32;
+
+/// Largest liquidation ring an engine may be configured for.
+pub const MAX_LIQUIDATION_RING: u32 = 1 << 24;
+
+/// The default `hash_seed`: a fixed odd constant, public, so for tests and benchmarks only.
+pub const DEFAULT_HASH_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// Capacities and the hash seed, fixed at start-up; nothing grows past the capacities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// Most resting orders at once, across all markets.
+    /// Most resting orders at once, across all markets (1 ..= [`MAX_ORDERS`]).
     pub max_orders: u32,
-    /// Account ids must be below this.
+    /// Account ids must be below this (1 .. `u32::MAX`).
     pub max_accounts: u32,
-    /// Most markets.
+    /// Most markets (at least 1; `max_accounts × max_markets ≤` [`MAX_POSITION_SLOTS`]).
     pub max_markets: u32,
-    /// Capacity of the liquidation ring (never changes the output).
+    /// Capacity of the liquidation ring (1 ..= [`MAX_LIQUIDATION_RING`]; never changes
+    /// the output).
     pub liquidation_ring: u32,
+    /// Most resting orders one account may hold at once, across all markets (at least
+    /// 1): a new resting order beyond it is `AccountOrderCapacity`, so no single account
+    /// can fill the shared pool. Set it to `max_orders` to turn the cap off.
+    pub max_orders_per_account: u32,
+    /// Key of the client-id table's hash (see `idmap`): it changes where keys sit in the
+    /// table, never the event log, so runs stay deterministic. Choose a secret, random
+    /// value per deployment; with a known seed a client can craft client ids that
+    /// collide and slow every lookup.
+    pub hash_seed: u64,
 }
 
 impl Default for EngineConfig {
@@ -49,7 +81,54 @@ impl Default for EngineConfig {
             max_accounts: 1 << 12,
             max_markets: 16,
             liquidation_ring: 64,
+            max_orders_per_account: 1024,
+            hash_seed: DEFAULT_HASH_SEED,
         }
+    }
+}
+
+/// Why an [`EngineConfig`] cannot build an engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A capacity (`max_orders`, `max_accounts`, `max_markets`, `liquidation_ring` or
+    /// `max_orders_per_account`) is 0.
+    ZeroCapacity,
+    /// `max_orders` is above [`MAX_ORDERS`].
+    TooManyOrders,
+    /// `max_accounts` is `u32::MAX`.
+    TooManyAccounts,
+    /// `max_accounts × max_markets` is above [`MAX_POSITION_SLOTS`] (or `usize`).
+    TooManyPositions,
+    /// `liquidation_ring` is above [`MAX_LIQUIDATION_RING`].
+    RingTooLarge,
+}
+
+impl EngineConfig {
+    /// Checks the bounds listed in the module invariants. The bounds keep every start-up
+    /// size representable; they do not promise the host has the memory for it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_orders == 0
+            || self.max_accounts == 0
+            || self.max_markets == 0
+            || self.liquidation_ring == 0
+            || self.max_orders_per_account == 0
+        {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if self.max_orders > MAX_ORDERS {
+            return Err(ConfigError::TooManyOrders);
+        }
+        if self.max_accounts == u32::MAX {
+            return Err(ConfigError::TooManyAccounts);
+        }
+        let slots = u64::from(self.max_accounts) * u64::from(self.max_markets);
+        if slots > MAX_POSITION_SLOTS || usize::try_from(slots).is_err() {
+            return Err(ConfigError::TooManyPositions);
+        }
+        if self.liquidation_ring > MAX_LIQUIDATION_RING {
+            return Err(ConfigError::RingTooLarge);
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +173,8 @@ struct AccountState {
     /// a duplicate, so the duplicate check skips the client-id table (clients usually
     /// number their orders upwards).
     client_id_high: u64,
+    /// Resting orders linked into this account's list (at most `max_orders_per_account`).
+    orders: u32,
 }
 
 /// A read-only view of a resting order.
@@ -236,10 +317,22 @@ pub struct Engine {
 
 impl Engine {
     /// An engine with every pool and index allocated up front.
+    ///
+    /// # Panics
+    ///
+    /// If `cfg` is invalid ([`EngineConfig::validate`]); [`Engine::try_new`] returns the
+    /// error instead.
     pub fn new(cfg: EngineConfig) -> Engine {
+        Engine::try_new(cfg).expect("invalid engine configuration")
+    }
+
+    /// An engine with every pool and index allocated up front, or why `cfg` cannot
+    /// build one.
+    pub fn try_new(cfg: EngineConfig) -> Result<Engine, ConfigError> {
+        cfg.validate()?;
         let mut markets = Vec::new();
         markets.reserve_exact(cfg.max_markets as usize);
-        Engine {
+        Ok(Engine {
             cfg,
             markets,
             accounts: vec![
@@ -251,12 +344,13 @@ impl Engine {
                     queued: false,
                     im_queued: false,
                     client_id_high: 0,
+                    orders: 0,
                 };
                 cfg.max_accounts as usize
             ],
             pool: Pool::with_capacity(cfg.max_orders),
-            by_id: OrderIndex::with_capacity(cfg.max_orders as usize),
-            by_client: FixedMap::with_capacity(cfg.max_orders as usize),
+            by_id: OrderIndex::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
+            by_client: FixedMap::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             next_order_id: 1,
             positions: vec![
                 margin::Position::default();
@@ -282,7 +376,7 @@ impl Engine {
             fund_positions: 0,
             fund_cash_delta: 0,
             liq_order: Vec::new(),
-        }
+        })
     }
 
     /// The engine's capacities.
@@ -539,6 +633,9 @@ impl Engine {
         if o.order_type.rests() {
             if self.pool.is_full() {
                 return Err(RejectReason::OrderCapacity);
+            }
+            if self.accounts[o.account.0 as usize].orders >= self.cfg.max_orders_per_account {
+                return Err(RejectReason::AccountOrderCapacity);
             }
             self.check_level_room(o.market, limit, Qty(0), o.qty)?;
         }
@@ -803,12 +900,15 @@ impl Engine {
             self.pool[acct.tail].acct_next = slot;
         }
         acct.tail = slot;
+        // Cannot overflow: at most `max_orders_per_account` (a u32), checked in validation.
+        acct.orders += 1;
     }
 
     /// Forgets an order that is not linked into any level: indexes, account list, slot.
     fn forget_slot(&mut self, slot: u32) {
         let o = self.pool[slot];
         let acct = &mut self.accounts[o.account.0 as usize];
+        acct.orders -= 1;
         if o.acct_prev == NIL {
             acct.head = o.acct_next;
         } else {
@@ -1020,6 +1120,7 @@ impl Engine {
         let mut linked = 0;
         for (a, acct) in self.accounts.iter().enumerate() {
             let (mut prev, mut slot) = (NIL, acct.head);
+            let mut count = 0u32;
             while slot != NIL {
                 let o = &self.pool[slot];
                 if o.account.0 as usize != a || o.acct_prev != prev {
@@ -1037,11 +1138,18 @@ impl Engine {
                     return Err(format!("order {:?}: client id above the watermark", o.id));
                 }
                 linked += 1;
+                count += 1;
                 prev = slot;
                 slot = o.acct_next;
             }
             if prev != acct.tail {
                 return Err(format!("account {a}: tail mismatch"));
+            }
+            if count != acct.orders || count > self.cfg.max_orders_per_account {
+                return Err(format!(
+                    "account {a}: {count} orders linked, {} counted, cap {}",
+                    acct.orders, self.cfg.max_orders_per_account
+                ));
             }
         }
         if linked != self.pool.live()

@@ -2,8 +2,11 @@
 //!
 //! Invariants: every event carries the sequence number of the command that caused it and
 //! its index within that command, starting at 0 and increasing by one. The byte encoding
-//! in [`Event::encode`] is canonical (little-endian, fixed field order), so two event logs
-//! are identical exactly when their hashes from [`HashSink`] agree.
+//! in [`Event::encode`] is canonical (little-endian, fixed field order) and injective
+//! (each variant's tag and each rejection's code fix the length and meaning of what
+//! follows), so two event logs are identical exactly when their hashes from
+//! [`HashSink`] agree (up to the hash's own collisions). Its layout is versioned by
+//! [`EVENT_ENCODING_VERSION`].
 
 use crate::market::MarketConfigError;
 use crate::risk::RiskConfigError;
@@ -333,6 +336,9 @@ pub enum RejectReason {
     DuplicateClientId,
     /// The order pool is full.
     OrderCapacity,
+    /// The account holds its configured number of resting orders
+    /// (`EngineConfig::max_orders_per_account`).
+    AccountOrderCapacity,
     /// A level's total quantity would overflow.
     Overflow,
     /// The command needs a leveraged market (one with a risk configuration).
@@ -414,6 +420,17 @@ impl EventSink for Vec<Event> {
 /// Most bytes one encoded event takes.
 pub const EVENT_BYTES_MAX: usize = 128;
 
+/// Version of the byte layout of [`Event::encode`]; bumped whenever any event's encoding
+/// changes (stored hashes of event logs compare only within one version).
+///
+/// - 1: a rejection was one `u64` code, `InsufficientMargin` packed as
+///   `(18 << 56) ^ shortfall`, which collided with other codes (a shortfall of
+///   `(18 << 56) ^ 13` encoded as `DuplicateClientId`).
+/// - 2: a rejection is its reason's `u64` code followed by the reason's payload
+///   (`InsufficientMargin`: code 18, then the shortfall as a full `i64`). Every other
+///   event is encoded as in version 1.
+pub const EVENT_ENCODING_VERSION: u16 = 2;
+
 impl Event {
     /// Writes the canonical little-endian encoding into `buf`; returns its length.
     pub fn encode(&self, buf: &mut [u8; EVENT_BYTES_MAX]) -> usize {
@@ -425,7 +442,7 @@ impl Event {
             EventKind::MarketHalted(m) => w.tag(2).u64(u64::from(m.0)),
             EventKind::MarketResumed(m) => w.tag(3).u64(u64::from(m.0)),
             EventKind::AccountOpened(a) => w.tag(4).u64(u64::from(a.0)),
-            EventKind::Rejected(r) => w.tag(5).u64(reject_code(r)),
+            EventKind::Rejected(r) => w.tag(5).reject(r),
             EventKind::Accepted {
                 order_id,
                 account,
@@ -689,7 +706,8 @@ impl Event {
     }
 }
 
-/// Stable numeric code of a rejection (part of the canonical encoding).
+/// Stable numeric code of a rejection (part of the canonical encoding): distinct for
+/// distinct reasons, payload aside (the payload is written after the code).
 fn reject_code(r: RejectReason) -> u64 {
     match r {
         RejectReason::UnknownMarket => 1,
@@ -711,7 +729,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::Overflow => 15,
         RejectReason::NotLeveraged => 16,
         RejectReason::NoMarkPrice => 17,
-        RejectReason::InsufficientMargin { shortfall } => (18 << 56) ^ shortfall as u64,
+        RejectReason::InsufficientMargin { .. } => 18,
         RejectReason::NonPositiveAmount => 19,
         RejectReason::CollateralLimit => 20,
         RejectReason::BadLeverage => 21,
@@ -725,6 +743,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::BadOraclePrint => 29,
         RejectReason::MarkOutOfBand => 30,
         RejectReason::FundingRateTooLarge => 31,
+        RejectReason::AccountOrderCapacity => 32,
     }
 }
 
@@ -766,6 +785,14 @@ impl Writer<'_> {
     }
     fn i128(&mut self, v: i128) -> &mut Self {
         self.put(&v.to_le_bytes())
+    }
+    /// A rejection: its code, then its payload if it has one.
+    fn reject(&mut self, r: RejectReason) -> &mut Self {
+        self.u64(reject_code(r));
+        match r {
+            RejectReason::InsufficientMargin { shortfall } => self.i64(shortfall),
+            _ => self,
+        }
     }
 }
 

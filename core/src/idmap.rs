@@ -4,8 +4,18 @@
 //! Both store only slot numbers: a key is read back from the order in that slot (the
 //! caller passes `key_of`), so the tables are 4 bytes an entry and a miss touches one
 //! small array. Chosen over the standard library's hash map because they never allocate
-//! after construction, hash with a fixed function (no random seed), and are never
-//! iterated, so they cannot leak ordering into the event log.
+//! after construction, hash with a function of the key and a configured seed (no
+//! random state), and are never iterated, so they cannot leak ordering into the event
+//! log.
+//!
+//! The seed (`EngineConfig::hash_seed`) is part of the configuration, so runs stay
+//! deterministic; it exists because client ids are chosen by clients. Unseeded, the
+//! hash is a public bijection, and a client could compute ids that all land in one
+//! probe run and make every lookup of every account linear. Keyed by a seed the client
+//! does not know, bucket placement is unpredictable. This is collision resistance, not
+//! cryptography: the seed must be secret and differ per deployment, and it changes
+//! only bucket placement, never which slot a key maps to, so it never changes the
+//! event log.
 //!
 //! Invariants of [`FixedMap`]: the table length is a power of two and at least twice
 //! the capacity, so probes stay short and there is always an empty entry; an entry is
@@ -15,29 +25,35 @@
 /// Marks an empty entry.
 const EMPTY: u32 = u32::MAX;
 
-/// A key that hashes itself deterministically.
+/// A key that hashes itself deterministically under a seed.
 pub trait MapKey: Copy + Eq {
-    /// A well-mixed 64-bit hash.
-    fn hash64(&self) -> u64;
+    /// A well-mixed 64-bit hash keyed by `seed`.
+    fn hash64(&self, seed: u64) -> u64;
 }
 
 impl MapKey for u64 {
-    fn hash64(&self) -> u64 {
-        mix(*self)
+    fn hash64(&self, seed: u64) -> u64 {
+        keyed(*self, seed)
     }
 }
 
 impl MapKey for (u32, u64) {
-    fn hash64(&self) -> u64 {
-        mix(self.1 ^ mix(u64::from(self.0)))
+    fn hash64(&self, seed: u64) -> u64 {
+        keyed(self.1 ^ keyed(u64::from(self.0), seed), seed)
     }
 }
 
-/// SplitMix64 finaliser.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64's finaliser keyed by `seed`: the seed is xored in first and added (in two
+/// rotations) between the rounds, so the bucket of a key cannot be computed, nor two
+/// colliding keys found offline, without it. Still a bijection of `x` for each seed.
+fn keyed(x: u64, seed: u64) -> u64 {
+    let mut z = x ^ seed;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = z.wrapping_add(seed.rotate_left(23));
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    z = z.wrapping_add(seed.rotate_left(47));
+    z = (z ^ (z >> 31)).wrapping_mul(0xd6e8_feb8_6659_fd93);
+    z ^ (z >> 32)
 }
 
 /// Fixed-capacity hash table of slots, keyed by `K` read through `key_of(slot)`.
@@ -45,18 +61,22 @@ fn mix(mut z: u64) -> u64 {
 pub struct FixedMap<K: MapKey> {
     slots: Vec<u32>,
     mask: usize,
+    /// Hash key (see the module docs).
+    seed: u64,
     len: usize,
     capacity: usize,
     key: std::marker::PhantomData<K>,
 }
 
 impl<K: MapKey> FixedMap<K> {
-    /// A map that holds up to `capacity` entries without allocating again.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// A map that holds up to `capacity` entries without allocating again, hashing
+    /// under `seed`.
+    pub fn with_capacity(capacity: usize, seed: u64) -> Self {
         let size = (capacity.max(1) * 2).next_power_of_two();
         FixedMap {
             slots: vec![EMPTY; size],
             mask: size - 1,
+            seed,
             len: 0,
             capacity,
             key: std::marker::PhantomData,
@@ -74,7 +94,7 @@ impl<K: MapKey> FixedMap<K> {
     }
 
     fn home(&self, key: K) -> usize {
-        key.hash64() as usize & self.mask
+        key.hash64(self.seed) as usize & self.mask
     }
 
     fn find(&self, key: K, key_of: &impl Fn(u32) -> K) -> Result<usize, usize> {
@@ -150,13 +170,14 @@ pub struct OrderIndex {
 }
 
 impl OrderIndex {
-    /// An index for up to `capacity` live orders, allocated here once.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// An index for up to `capacity` live orders, allocated here once; the overflow map
+    /// hashes under `seed`.
+    pub fn with_capacity(capacity: usize, seed: u64) -> Self {
         let size = (capacity.max(1) * 2).next_power_of_two();
         OrderIndex {
             direct: vec![EMPTY; size],
             mask: size as u64 - 1,
-            overflow: FixedMap::with_capacity(capacity),
+            overflow: FixedMap::with_capacity(capacity, seed),
             len: 0,
         }
     }
@@ -216,7 +237,7 @@ mod tests {
 
     #[test]
     fn behaves_like_a_btreemap_under_churn() {
-        let mut m = FixedMap::<u64>::with_capacity(500);
+        let mut m = FixedMap::<u64>::with_capacity(500, 0x5eed);
         let mut truth = BTreeMap::new();
         let mut x: u64 = 12345;
         // The "pool": slot 3k holds key k.
@@ -246,7 +267,7 @@ mod tests {
     fn order_index_behaves_like_a_btreemap_with_long_lived_orders() {
         // Capacity 64 → 128 direct entries: ids 128 apart collide, and every tenth order
         // lives for thousands of ids, so the overflow map is exercised constantly.
-        let mut index = OrderIndex::with_capacity(64);
+        let mut index = OrderIndex::with_capacity(64, 0x5eed);
         let mut slots: Vec<u64> = vec![u64::MAX; 64]; // slot -> id ("the pool")
         let mut truth = BTreeMap::new(); // id -> slot
         let mut x: u64 = 99;
@@ -286,5 +307,29 @@ mod tests {
         for (&id, &slot) in &truth {
             assert_eq!(index.get(id, |s| slots[s as usize]), Some(slot));
         }
+    }
+
+    #[test]
+    fn different_seeds_place_the_same_keys_in_different_buckets() {
+        // 1,000 keys of one account with consecutive client ids (what a client controls),
+        // in a table of 2,048 buckets: under two seeds nearly every key moves.
+        let (a, b) = (
+            FixedMap::<(u32, u64)>::with_capacity(1024, 0x0123_4567_89ab_cdef),
+            FixedMap::<(u32, u64)>::with_capacity(1024, 0xfedc_ba98_7654_3211),
+        );
+        let moved = (0..1000u64)
+            .filter(|&c| a.home((7, c)) != b.home((7, c)))
+            .count();
+        assert!(moved > 950, "only {moved} of 1000 keys changed bucket");
+        // And one seed spreads consecutive ids: no bucket holds more than a few.
+        let mut load = vec![0u32; 2048];
+        for c in 0..1000u64 {
+            load[a.home((7, c))] += 1;
+        }
+        assert!(
+            load.iter().all(|&n| n <= 8),
+            "max load {:?}",
+            load.iter().max()
+        );
     }
 }

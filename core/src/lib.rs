@@ -20,9 +20,13 @@ pub mod types;
 
 pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 pub use engine::{
-    AccountRisk, CascadeReport, Engine, EngineConfig, FundView, MarketRisk, OrderView, PositionView,
+    AccountRisk, CascadeReport, ConfigError, Engine, EngineConfig, FundView, MarketRisk, OrderView,
+    PositionView,
 };
-pub use event::{rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason};
+pub use event::{
+    rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason,
+    EVENT_ENCODING_VERSION,
+};
 pub use market::{MarketConfig, MarketConfigError};
 pub use risk::{AdlMode, LiquidationConfig, Rate, RiskConfig, RiskConfigError, Tier};
 pub use types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

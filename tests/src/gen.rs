@@ -8,12 +8,14 @@ use cascade_core::{
 };
 use proptest::prelude::*;
 
-/// Capacities of the generated engines: small, so the pool fills up.
+/// Capacities of the generated engines: small, so the pool and the per-account cap fill up.
 pub const CONFIG: EngineConfig = EngineConfig {
     max_orders: 8,
     max_accounts: 5,
     max_markets: 3,
     liquidation_ring: 64,
+    max_orders_per_account: 4,
+    hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
 };
 
 pub use cascade_core::risk::bps;

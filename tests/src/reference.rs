@@ -399,6 +399,19 @@ impl RefEngine {
             if self.total_orders() >= self.cfg.max_orders as usize {
                 return Err(RejectReason::OrderCapacity);
             }
+            let own: usize = self
+                .markets
+                .iter()
+                .map(|mk| {
+                    mk.orders
+                        .iter()
+                        .filter(|r| r.account == o.account.0)
+                        .count()
+                })
+                .sum();
+            if own >= self.cfg.max_orders_per_account as usize {
+                return Err(RejectReason::AccountOrderCapacity);
+            }
             self.sum_at(m, limit, None)
                 .checked_add(o.qty.0)
                 .ok_or(RejectReason::Overflow)?;
@@ -745,8 +758,8 @@ impl RefEngine {
 
     fn worst(&self, a: u32, m: usize, extra_buy: i64, extra_sell: i64) -> i128 {
         let size = i128::from(self.pos[a as usize][m].size);
-        let buys = i128::from(self.resting(a, m, Side::Buy) + extra_buy);
-        let sells = i128::from(self.resting(a, m, Side::Sell) + extra_sell);
+        let buys = i128::from(self.resting(a, m, Side::Buy)) + i128::from(extra_buy);
+        let sells = i128::from(self.resting(a, m, Side::Sell)) + i128::from(extra_sell);
         (size + buys).abs().max((size - sells).abs())
     }
 
@@ -1115,7 +1128,7 @@ impl RefEngine {
                 if mark == 0 {
                     return Err(RejectReason::NoMarkPrice);
                 }
-                if rate.abs() > Rate::ONE {
+                if rate > Rate::ONE || rate < -Rate::ONE {
                     return Err(RejectReason::FundingRateTooLarge);
                 }
                 // Longs pay when the rate is positive; each payment rounds up.

@@ -16,6 +16,8 @@ const CONFIG: EngineConfig = EngineConfig {
     max_accounts: 4,
     max_markets: 3,
     liquidation_ring: 64,
+    max_orders_per_account: 12,
+    hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
 };
 
 /// Plain: prices 2^20 ± 4,096 (8,193 levels); leveraged: 2^20 ± 25%, tick 8; quantities up to

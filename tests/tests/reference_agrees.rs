@@ -227,6 +227,7 @@ fn generated_streams_reach_every_outcome() {
         "reject PostOnlyWouldTake",
         "reject DuplicateClientId",
         "reject OrderCapacity",
+        "reject AccountOrderCapacity",
         "reject NotLeveraged",
         "reject InsufficientMargin",
         "reject NonPositiveAmount",

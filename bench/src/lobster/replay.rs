@@ -194,11 +194,15 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         return Err(ReplayError::Empty);
     }
     let adds = messages.iter().filter(|m| m.kind == 1).count();
+    let max_orders = (adds + 65_536).min(cascade_core::engine::MAX_ORDERS as usize) as u32;
     let cfg = EngineConfig {
-        max_orders: (adds + 65_536).min(u32::MAX as usize - 1) as u32,
+        max_orders,
         max_accounts: 3,
         max_markets: 1,
         liquidation_ring: 64,
+        // Off: one account stands for the whole exchange's book.
+        max_orders_per_account: max_orders,
+        hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
     };
     let mut r = Replayer {
         engine: Engine::new(cfg),

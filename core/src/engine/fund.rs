@@ -99,11 +99,11 @@ impl Engine {
         let mi = m.0 as usize;
         let (size, mark) = (self.markets[mi].fund_size, self.markets[mi].mark);
         let dir: i64 = if side == Side::Buy { 1 } else { -1 };
-        let edge = i128::from(if side == Side::Buy {
-            mark - bk
+        let edge = if side == Side::Buy {
+            i128::from(mark) - i128::from(bk)
         } else {
-            bk - mark
-        });
+            i128::from(bk) - i128::from(mark)
+        };
         let base = self.fund_equity() - self.fund_haircut() + self.fund_haircut_at(mi, size);
         let ok =
             |c: i64| base + i128::from(c) * edge - self.fund_haircut_at(mi, size + dir * c) >= 0;

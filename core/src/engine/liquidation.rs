@@ -501,7 +501,7 @@ impl Engine {
         let mark = self.markets[m.0 as usize].mark;
         let side = close.opposite();
         let realised = self.fund_book(m, side, q, mark);
-        let edge = i128::from(q) * i128::from(mark - price);
+        let edge = i128::from(q) * (i128::from(mark) - i128::from(price));
         let gain = realised + if side == Side::Buy { edge } else { -edge };
         out.emit(EventKind::Backstop {
             account: a,

@@ -137,8 +137,17 @@ pub(super) fn saturate(v: i128) -> i64 {
 }
 
 impl Engine {
+    /// Index of `(a, m)` in `positions`. Callers check the ids first ([`Engine::has_pos`]
+    /// for public queries): an out-of-range market would alias another account's slot.
     pub(super) fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
+        debug_assert!(a.0 < self.cfg.max_accounts && m.0 < self.cfg.max_markets);
         a.0 as usize * self.cfg.max_markets as usize + m.0 as usize
+    }
+
+    /// True if `a` is below `max_accounts` and `m` names an added market: the ids a
+    /// public query may pass to [`Engine::pos`].
+    fn has_pos(&self, a: AccountId, m: MarketId) -> bool {
+        a.0 < self.cfg.max_accounts && (m.0 as usize) < self.markets.len()
     }
 
     pub(super) fn pos(&self, a: AccountId, m: MarketId) -> &Position {
@@ -271,10 +280,12 @@ impl Engine {
         (extra_buy, extra_sell): (i64, i64),
     ) -> i128 {
         let p = self.pos(a, m);
+        // Widened before adding: an IOC or market order's `extra` may be up to `max_qty`
+        // (no level bounds it), which with the resting quantity can exceed `i64`.
         let (size, buys, sells) = (
             i128::from(p.size),
-            i128::from(p.buy_open + extra_buy),
-            i128::from(p.sell_open + extra_sell),
+            i128::from(p.buy_open) + i128::from(extra_buy),
+            i128::from(p.sell_open) + i128::from(extra_sell),
         );
         (size + buys).abs().max((size - sells).abs())
     }
@@ -328,9 +339,9 @@ impl Engine {
             }
             let ((extra_buy, extra_sell), lev) = focus.map_or(((0, 0), None), |(_, e, l)| (e, l));
             let size = i128::from(p.size);
-            let worst = (size + i128::from(p.buy_open + extra_buy))
+            let worst = (size + i128::from(p.buy_open) + i128::from(extra_buy))
                 .abs()
-                .max((size - i128::from(p.sell_open + extra_sell)).abs());
+                .max((size - i128::from(p.sell_open) - i128::from(extra_sell)).abs());
             let lev = lev.unwrap_or(if p.leverage == 0 {
                 r.max_leverage
             } else {
@@ -671,7 +682,9 @@ impl Engine {
         if mark == 0 {
             return Err(RejectReason::NoMarkPrice);
         }
-        if rate.abs() > Rate::ONE {
+        // Two comparisons, not `rate.abs()`: `Rate::MIN` has no positive counterpart, so
+        // its absolute value overflows.
+        if rate > Rate::ONE || rate < -Rate::ONE {
             return Err(RejectReason::FundingRateTooLarge);
         }
         let payer_sign: i64 = if rate > 0 { 1 } else { -1 };
@@ -733,7 +746,7 @@ impl Engine {
 
     /// One account's position in one market.
     pub fn position(&self, a: AccountId, m: MarketId) -> Option<PositionView> {
-        if a.0 >= self.cfg.max_accounts || m.0 as usize >= self.markets.len() {
+        if !self.has_pos(a, m) {
             return None;
         }
         let p = self.pos(a, m);
@@ -781,9 +794,13 @@ impl Engine {
         })
     }
 
-    /// `(equity, maintenance margin)` of the isolated position in `m`.
+    /// `(equity, maintenance margin)` of the isolated position in `m`; `None` if it is not
+    /// isolated or either id is out of range.
     pub fn isolated_risk(&self, a: AccountId, m: MarketId) -> Option<(i128, i128)> {
-        let p = self.positions.get(self.pos_index(a, m))?;
+        if !self.has_pos(a, m) {
+            return None;
+        }
+        let p = self.pos(a, m);
         p.isolated
             .then(|| (p.bucket + self.upnl(a, m), self.maintenance_margin(a, m)))
     }
