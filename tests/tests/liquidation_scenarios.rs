@@ -216,35 +216,37 @@ fn isolated_long_is_liquidated_partially() {
         equity: 200,
         maintenance: 478,
     }));
-    // Size to restore MM: ceil(20 × (478 − 200) / 478) = 12 lots. Bankruptcy price
-    // 955 − floor(200 / 20) = 945. Depth (478 − 200) / 478 = 0.5816; band
-    // ceil(ceil(955 × 0.01 − ε) × 1.5816) = ceil(10 × 1.5816) = 16 → 939; the limit is
-    // the higher of band and bankruptcy price: 945.
+    // Bankruptcy price 955 − floor(200 / 20) = 945. Depth (478 − 200) / 478 = 0.5816;
+    // band ceil(ceil(955 × 0.01 − ε) × 1.5816) = ceil(10 × 1.5816) = 16 → 939; the limit
+    // is the higher of band and bankruptcy price: 945. Size against the book within it
+    // (buffer 0, so the target is MM: T = T_m = 478): the 960 bids are 5 better than the
+    // mark, so q lots there satisfy 20 × (200 + 5q) + 478q ≥ 20 × 478 from
+    // q = ceil(5,560 / 578) = 10 (at 9: 4,900 + 4,302 < 9,560).
     assert!(ev.contains(&EventKind::LiquidationOrder {
         order_id: cascade_core::OrderId(5),
         account: AccountId(1),
         market: MarketId(0),
         side: Side::Sell,
         price: Price(945),
-        qty: Qty(12),
+        qty: Qty(10),
     }));
-    // Fills 10 @ 960 and 2 @ 950, no taker fee.
-    assert_eq!(fills(&ev), vec![(960, 10, true), (950, 2, true)]);
-    // Realised 11,500 − 12,000 = −500 → bucket 600; 8 lots left: equity
-    // 600 + 8 × 955 − 8,000 = 240 ≥ MM ceil(7,640 × 0.025 − ε) = 191: no second order.
-    // Fee: ceil(ceil(11,500 × 0.01 − ε) × 1.5816) = ceil(115 × 1.5816) = 182, capped at
-    // equity − MM = 49, leaving the pool exactly at MM.
-    assert_eq!(h.size(1, 0), 8);
+    // Fills 10 @ 960 and stops there, paying no taker fee (no maker rebate here).
+    assert_eq!(fills(&ev), vec![(960, 10, true)]);
+    // Realised 9,600 − 10,000 = −400 → bucket 700; 10 lots left: equity
+    // 700 + 10 × 955 − 10,000 = 250 ≥ MM ceil(9,550 × 0.025 − ε) = 239: no second order.
+    // Fee: ceil(ceil(9,600 × 0.01 − ε) × 1.5816) = ceil(96 × 1.5816) = 152, capped at
+    // equity − target = 11 (buffer 0: the target is MM).
+    assert_eq!(h.size(1, 0), 10);
     assert!(ev.contains(&EventKind::LiquidationFinished {
         account: AccountId(1),
         market: Some(MarketId(0)),
-        fee: 49,
-        equity: 191,
+        fee: 11,
+        equity: 239,
     }));
-    assert_eq!(h.engine.insurance_fund(), 49);
+    assert_eq!(h.engine.insurance_fund(), 11);
     assert_eq!(
         h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
-        Some((191, 191))
+        Some((239, 239))
     );
 }
 
@@ -268,15 +270,13 @@ fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
         equity: 600,
         maintenance: 715,
     }));
-    // Market 0 first (its MM 465 is the larger): ceil(20 × (715 − 600) / 465) = 5 lots,
-    // limit max(930 − ceil(10 × 1.1608), 930 − floor(600 / 20)) = max(918, 900) = 918.
-    // Fills 5 @ 925: realised 4,625 − 5,000 = −375 → collateral 1,625; equity
-    // 1,625 + 15 × 930 − 15,000 = 575 < MM 349 + 250 = 599. The partial traded, so a
-    // second partial (not the whole position): ceil(15 × (599 − 575) / 349) = 2 lots,
-    // same band limit 918 (bankruptcy 930 − floor(575 / 15) = 892 is lower); fills
-    // 2 @ 925: realised −150 → collateral 1,475; equity 1,475 + 13 × 930 − 13,000 = 565
-    // ≥ MM ceil(12,090 × 0.025 − ε) + 250 = 303 + 250 = 553.
-    assert_eq!(fills(&ev), vec![(925, 5, true), (925, 2, true)]);
+    // Market 0 first (its MM 465 is the larger). Limit max(930 − ceil(10 × 1.1608),
+    // 930 − floor(600 / 20)) = max(918, 900) = 918. Size against the 925 bids (5 below
+    // the mark): 20 × (600 − 5q) + 465q ≥ 20 × 715 from q = ceil(2,300 / 365) = 7.
+    // Fills 7 @ 925: realised 6,475 − 7,000 = −525 → collateral 1,475; equity
+    // 1,475 + 13 × 930 − 13,000 = 565 ≥ MM ceil(12,090 × 0.025 − ε) + 250 = 303 + 250
+    // = 553: one order is enough.
+    assert_eq!(fills(&ev), vec![(925, 7, true)]);
     let orders: Vec<_> = ev
         .iter()
         .filter_map(|e| match *e {
@@ -284,7 +284,7 @@ fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
             _ => None,
         })
         .collect();
-    assert_eq!(orders, vec![(918, 5), (918, 2)]);
+    assert_eq!(orders, vec![(918, 7)]);
     assert_eq!((h.size(1, 0), h.size(1, 1)), (13, 10));
     // Fee: ceil(ceil(6,475 × 0.01 − ε) × 1.1608) = ceil(65 × 1.1608) = 76, capped so
     // the pool keeps its target (buffer 0: its MM 553): 565 − 553 = 12.
@@ -437,32 +437,20 @@ fn a_mark_move_in_a_market_without_liquidation_still_triggers_the_cross_pool() {
         equity: 500,
         maintenance: 713,
     }));
-    // Only market 0 is liquidated, in up to three partials sized as if filled at the
-    // mark 1,000 while they fill at 990 (10 atoms a lot of slippage):
-    // ceil(20 × (713 − 500) / 500) = 9 lots (realised −90): equity 410 < MM
-    // ceil(11,000 × 0.025 − ε) + 213 = 488; ceil(11 × 78 / 275) = 4 lots (realised −40):
-    // equity 370 < 175 + 213 = 388; ceil(7 × 18 / 175) = 1 lot (realised −10): equity
-    // 360 < 150 + 213 = 363. Partials exhausted: the other 6 lots (limit: bankruptcy
-    // price 1,000 − floor(360 / 6) = 940) fill at 990 (realised −60): equity 300 ≥ MM
-    // 213. Fee: ceil(ceil(19,800 × 0.01 − ε) × (1 + 213 / 713)) = ceil(198 × 1.2987) =
-    // 258; a whole-position order was sent, so the fund takes everything above the
-    // target (213, market 1 has no buffer): 300 − 213 = 87.
+    // Only market 0 is liquidated. Limit 1,000 − ceil(10 × 1.2987) = 987 (bankruptcy
+    // 1,000 − floor(500 / 20) = 975 is lower). Size against the 990 bids (10 below the
+    // mark): 20 × (500 − 10q) + 500q ≥ 20 × 713 from q = ceil(4,260 / 300) = 15. Fills
+    // 15 @ 990 (realised −150): equity 1,850 − 1,500 = 350 ≥ MM ceil(5,000 × 0.025 − ε)
+    // + 213 = 338. Fee: ceil(ceil(14,850 × 0.01 − ε) × (1 + 213 / 713)) =
+    // ceil(149 × 1.2987) = 194, capped at the target: 350 − 338 = 12.
     assert_eq!(h.size(1, 1), 10);
-    assert_eq!(h.size(1, 0), 0);
-    assert_eq!(
-        fills(&ev),
-        vec![
-            (990, 9, true),
-            (990, 4, true),
-            (990, 1, true),
-            (990, 6, true)
-        ]
-    );
+    assert_eq!(h.size(1, 0), 5);
+    assert_eq!(fills(&ev), vec![(990, 15, true)]);
     assert!(ev.contains(&EventKind::LiquidationFinished {
         account: AccountId(1),
         market: None,
-        fee: 87,
-        equity: 213,
+        fee: 12,
+        equity: 338,
     }));
     let (equity, mm) = h.engine.pool_risk(AccountId(1), None).expect("account");
     assert!(equity >= mm, "{equity} < {mm}");
@@ -493,11 +481,11 @@ fn what_if_paths_run_on_a_copy_and_triggers_bound_the_first_liquidation() {
         .simulate_marks(MarketId(0), &[Price(980), Price(955)]);
     assert_eq!(
         (r.marks_applied, r.liquidations, r.liquidated_lots),
-        (2, 1, 12)
+        (2, 1, 10)
     );
     assert_eq!(
         (r.fund_start, r.fund_end, r.backstop_lots, r.adl_fills),
-        (0, 49, 0, 0)
+        (0, 11, 0, 0)
     );
     assert_eq!(r.top_before.0, Some(Price(960)));
     assert_eq!(

@@ -369,10 +369,10 @@ impl Engine {
         (value, whole_sent)
     }
 
-    /// `(lots, limit)` of a partial liquidation order: the size that brings the pool to
-    /// its target if filled at the mark, or the whole position when the pool's equity is
-    /// ≤ 0 or the rest would be under the minimum notional; limited to the band price,
-    /// never beyond the bankruptcy price.
+    /// `(lots, limit)` of a partial liquidation order: limited to the band price, never
+    /// beyond the bankruptcy price; sized against the book within that limit
+    /// ([`Engine::partial_size`]), or the whole position when the rest would be under the
+    /// minimum notional.
     #[allow(clippy::too_many_arguments)]
     fn partial_order(
         &self,
@@ -386,18 +386,6 @@ impl Engine {
     ) -> (i64, i64) {
         let mk = &self.markets[m.0 as usize];
         let size = self.pos(a, m).size;
-        let u = i128::from(size.abs());
-        let target = self.pool_target(a, pool);
-        let target_m = self.position_target(a, m);
-        let mut q = match u.checked_mul(target - equity) {
-            Some(n) if equity > 0 && target - equity < target_m => {
-                ceil_div(n, target_m).clamp(1, u)
-            }
-            _ => u,
-        };
-        if (u - q) * i128::from(mk.mark) < i128::from(cfg.min_notional) {
-            q = u;
-        }
         let band = mul_rate_up(
             mul_rate_up(
                 i128::from(mk.mark),
@@ -411,7 +399,91 @@ impl Engine {
         } else {
             to_tick(mk.mark + band, tick, false).min(to_tick(bk, tick, false))
         };
+        let u = i128::from(size.abs());
+        let mut q = if equity > 0 {
+            let target = self.pool_target(a, pool);
+            let target_m = self.position_target(a, m);
+            self.partial_size(m, size, limit, equity, target, target_m)
+        } else {
+            u
+        };
+        if (u - q) * i128::from(mk.mark) < i128::from(cfg.min_notional) {
+            q = u;
+        }
         (q as i64, limit)
+    }
+
+    /// The smallest `q ∈ [1, u]` with `u × (E − S(q)) + q × T_m ≥ u × T`, where `S(q)` is
+    /// the slippage against the mark of closing `q` lots of a position of `size` into
+    /// the resting orders that cross `limit` (lots beyond them at `limit`); `u` if none.
+    /// The left side is concave and piecewise linear in `q` (the slippage per lot only
+    /// grows along the walk), so one pass over the levels finds it: within a level it is
+    /// linear, and once its slope is not positive it can never rise again.
+    fn partial_size(
+        &self,
+        m: MarketId,
+        size: i64,
+        limit: i64,
+        equity: i128,
+        target: i128,
+        target_m: i128,
+    ) -> i128 {
+        let mk = &self.markets[m.0 as usize];
+        let book = &mk.book;
+        let u = i128::from(size.abs());
+        let close = if size > 0 { Side::Sell } else { Side::Buy };
+        let slip_at = |p: i64| {
+            let d = i128::from(mk.mark) - i128::from(p);
+            if close == Side::Sell {
+                d
+            } else {
+                -d
+            }
+        };
+        let (mut done, mut slipped) = (0i128, 0i128);
+        let mut cur = book.best(close.opposite());
+        loop {
+            // The next run of lots at one price: a visible level, or the rest at the limit.
+            let (price, lots, last) = match cur {
+                Some(idx) if close.crosses(Price(limit), book.cfg.price_of(idx)) => {
+                    cur = book.next_worse(close.opposite(), idx);
+                    (
+                        book.cfg.price_of(idx).0,
+                        i128::from(book.level(idx).qty),
+                        false,
+                    )
+                }
+                _ => (limit, u, true),
+            };
+            let take = lots.min(u - done);
+            let s = slip_at(price);
+            // need(done) and its slope per lot; an overflow (absurd sizes) closes it all.
+            let step = || -> Option<i128> {
+                let need = u
+                    .checked_mul(equity.checked_sub(slipped)?)?
+                    .checked_add(done.checked_mul(target_m)?)?
+                    .checked_sub(u.checked_mul(target)?)?;
+                if need >= 0 {
+                    return Some(done.max(1));
+                }
+                let slope = target_m.checked_sub(u.checked_mul(s)?)?;
+                if slope <= 0 {
+                    return Some(u); // it can never rise again
+                }
+                let k = ceil_div(need.checked_neg()?, slope);
+                (k <= take).then_some(done + k)
+            };
+            match step() {
+                Some(q) => return q,
+                None if last || done + take >= u => return u,
+                None => {}
+            }
+            done += take;
+            slipped = match s.checked_mul(take).and_then(|x| slipped.checked_add(x)) {
+                Some(v) => v,
+                None => return u,
+            };
+        }
     }
 
     /// Sends an IOC liquidation order closing up to `q` lots of the account's position at
