@@ -496,3 +496,200 @@ fn what_if_paths_run_on_a_copy_and_triggers_bound_the_first_liquidation() {
     // The engine itself is untouched.
     assert_eq!((h.size(1, 0), h.engine.insurance_fund()), (20, 0));
 }
+
+/// The market of [`risk`] with the fund's haircut, unwind share and fees set.
+fn risk_fund(haircut: Rate, unwind: Rate, maker_fee: Rate, taker_fee: Rate) -> RiskConfig {
+    let base = risk(AdlMode::Queue);
+    let liq = base.liquidation.expect("liquidating");
+    RiskConfig {
+        maker_fee,
+        taker_fee,
+        liquidation: Some(LiquidationConfig {
+            fund_haircut: haircut,
+            unwind_rate: unwind,
+            ..liq
+        }),
+        ..base
+    }
+}
+
+/// The gap scenario (isolated long 20 @ 1,000, bucket 1,100, bids only at 900, mark
+/// 930: equity −300, bankruptcy price 945) with a fund of `fund` atoms.
+fn gap(haircut: Rate, unwind: Rate, fund: i64) -> H {
+    let mut h = H::with(vec![risk_fund(haircut, unwind, Rate::ZERO, Rate::ZERO)]);
+    h.deposit(1, 5_000);
+    h.isolate(1, 0, 1_100);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    h.deposit(4, 10_000);
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(900)), 100);
+    if fund > 0 {
+        h.ok(CommandKind::InsuranceDeposit { amount: fund });
+    }
+    h.mark(0, 930);
+    h
+}
+
+#[test]
+fn the_backstop_takes_only_what_the_funds_equity_carries_above_its_haircut() {
+    // Haircut 100%: taking c lots at 945 booked at 930 leaves equity 10,000 − 15c and a
+    // haircut ceil(c × 930), so 10,000 − 945c ≥ 0: c = 10 (c = 11: 10,000 − 10,395 < 0).
+    let h = gap(Rate::ONE, Rate::ZERO, 10_000);
+    let ev = h.kinds();
+    assert!(ev.contains(&EventKind::Backstop {
+        account: AccountId(1),
+        market: MarketId(0),
+        qty: Qty(10),
+        price: Price(945),
+    }));
+    // Cash 10,000 − 10 × 15; equity: the 10 lots are worth their cost at the mark.
+    assert!(ev.contains(&EventKind::InsuranceFund {
+        balance: 9_850,
+        change: -150,
+        equity: 9_850,
+    }));
+    // The other 10 lots are deleveraged against the only short, at the bankruptcy price.
+    assert_eq!(adl_fills(&ev), vec![(2, 10, 945)]);
+    assert_eq!((h.size(1, 0), h.size(2, 0)), (0, -10));
+    assert_eq!(h.engine.fund_position(MarketId(0)), Some((10, 9_300)));
+    let fund = h.engine.fund();
+    assert_eq!((fund.equity, fund.haircut), (9_850, 9_300));
+}
+
+#[test]
+fn the_fund_unwinds_a_share_of_the_depth_within_its_band() {
+    // The fund holds 10 lots long (as above) and unwinds 25% of the depth per command.
+    let mut h = gap(Rate::ONE, bps(2_500), 10_000);
+    // Band ceil(930 × 0.01 − ε) = 10: the fund sells down to 920. The only bids (900)
+    // are below it: no order.
+    assert!(!h
+        .kinds()
+        .iter()
+        .any(|e| matches!(e, EventKind::FundOrder { .. })));
+    // Account 4 bids 8 @ 925: within the band, so the same command sends
+    // min(10, max(floor(8 × 0.25), 1)) = 2 lots at 920, filled at 925.
+    h.order(4, 0, Side::Buy, OrderType::Limit(Price(925)), 8);
+    let ev = h.kinds();
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        EventKind::FundOrder {
+            market: MarketId(0),
+            side: Side::Sell,
+            price: Price(920),
+            qty: Qty(2),
+            ..
+        }
+    )));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        EventKind::Fill {
+            maker_account: AccountId(4),
+            taker_account: AccountId::FUND,
+            price: Price(925),
+            qty: Qty(2),
+            liquidation: true,
+            ..
+        }
+    )));
+    // The fund sells 2 of its 10 lots (cost 9,300): realised 1,850 − 1,860 = −10.
+    assert!(ev.contains(&EventKind::InsuranceFund {
+        balance: 9_840,
+        change: -10,
+        equity: 9_840,
+    }));
+    assert_eq!(h.engine.fund_position(MarketId(0)), Some((8, 7_440)));
+    assert_eq!(h.size(4, 0), 2);
+}
+
+#[test]
+fn a_fund_with_negative_equity_is_deleveraged_at_its_bankruptcy_price() {
+    // No haircut: a fund of 1,000 takes all 20 lots (1,000 − 15 × 20 = 700 ≥ 0).
+    let mut h = gap(Rate::ZERO, Rate::ZERO, 1_000);
+    assert_eq!(h.engine.fund_position(MarketId(0)), Some((20, 18_600)));
+    assert_eq!(h.engine.fund().equity, 700);
+    // At 890 its equity is 700 + 20 × (890 − 930) = −100: its bankruptcy price is
+    // 890 − floor(−100 / 20) = 895, and ADL sells its 20 lots there to the short.
+    h.mark(0, 890);
+    let ev = h.kinds();
+    assert!(ev.contains(&EventKind::AdlFill {
+        market: MarketId(0),
+        account: AccountId::FUND,
+        counterparty: AccountId(2),
+        qty: Qty(20),
+        price: Price(895),
+    }));
+    // Realised 20 × 895 − 18,600 = −700: cash and equity end at exactly 0.
+    assert!(ev.contains(&EventKind::InsuranceFund {
+        balance: 0,
+        change: -700,
+        equity: 0,
+    }));
+    assert_eq!(h.engine.fund_position(MarketId(0)), Some((0, 0)));
+    assert_eq!(h.size(2, 0), 0);
+}
+
+#[test]
+fn a_loss_nothing_can_carry_is_written_off_and_socialised_on_the_fee_ledger() {
+    // Maker rebate 0.1%, taker fee 0.2%; no insurance fund.
+    let mut h = H::with(vec![risk_fund(Rate::ZERO, Rate::ZERO, -bps(10), bps(20))]);
+    h.deposit(1, 5_000);
+    h.isolate(1, 0, 1_100);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    // Account 1 buys 20 @ 1,000 as taker: fee ceil(20,000 × 0.002 − ε) = 40 (bucket
+    // 1,060); the maker's rebate floor(20,000 × 0.001 − ε) = 19: the fee ledger holds 21.
+    h.trade(0, 1, 2, Side::Buy, 20);
+    assert_eq!(h.engine.fee_ledger(), 21);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(947)), 100);
+    h.mark(0, 930);
+    let ev = h.kinds();
+    // Equity 1,060 − 1,400 = −340: bankruptcy price 930 + 17 = 947; the whole position
+    // fills there (realised 18,940 − 20,000 = −1,060: bucket 0), but the liquidated side
+    // funds the maker's rebate floor(18,940 × 0.001 − ε) = 18: equity −18, flat. The fund
+    // has nothing: the 18 atoms are bad debt, socialised on the fee ledger (21 → 3).
+    assert_eq!(fills(&ev), vec![(947, 20, true)]);
+    assert!(ev.contains(&EventKind::BadDebt {
+        account: AccountId(1),
+        market: MarketId(0),
+        amount: 18,
+        socialised: 18,
+    }));
+    assert!(ev.contains(&EventKind::LiquidationFinished {
+        account: AccountId(1),
+        market: Some(MarketId(0)),
+        fee: 0,
+        equity: 0,
+    }));
+    assert_eq!((h.engine.fee_ledger(), h.engine.bad_debt()), (3, 0));
+    assert_eq!(
+        h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
+        Some((0, 0))
+    );
+}
+
+#[test]
+fn nothing_is_liquidated_in_a_halted_market_until_it_resumes() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.ok(CommandKind::HaltMarket(MarketId(0)));
+    // The mark is accepted while halted; the pool falls below MM (equity 200 < 478) and
+    // stays there.
+    h.mark(0, 955);
+    assert!(!h
+        .kinds()
+        .iter()
+        .any(|e| matches!(e, EventKind::MarginCall { .. })));
+    assert_eq!(
+        h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
+        Some((200, 478))
+    );
+    // Resuming finds it again: the waterfall of `isolated_long_is_liquidated_partially`.
+    h.ok(CommandKind::ResumeMarket(MarketId(0)));
+    let ev = h.kinds();
+    assert!(matches!(ev[0], EventKind::MarketResumed(MarketId(0))));
+    assert_eq!(fills(&ev), vec![(960, 10, true)]);
+    assert_eq!(
+        h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
+        Some((239, 239))
+    );
+}
