@@ -702,7 +702,7 @@ fn sat(v: i128) -> i64 {
 }
 
 /// The balance backing a position: the account's cross collateral or the bucket.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RefPool {
     Cross,
     Isolated(usize),

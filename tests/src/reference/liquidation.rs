@@ -145,6 +145,43 @@ impl RefEngine {
         accounts + self.fee_ledger + self.insurance - fund_cost - self.bad_debt
     }
 
+    /// What the spec promises after every cascade, checked by brute force: the fee
+    /// ledger is not negative; no pool with a position in a liquidating market that is
+    /// not halted is below MM; no pool whose positions are all in liquidating markets
+    /// that are not halted (a flat pool included) has negative equity; the fund's
+    /// equity is not negative while an account holds a position opposite to the fund's
+    /// in a liquidating market that is not halted. `None` if all hold.
+    pub fn cascade_violation(&self) -> Option<String> {
+        if self.fee_ledger < 0 {
+            return Some(format!("fee ledger {}", self.fee_ledger));
+        }
+        for a in 0..self.pos.len() as u32 {
+            for (pool, _) in self.pools_of(a) {
+                let (e, mm) = (self.equity(a, pool), self.maintenance(a, pool));
+                if self.liquidatable(a, pool) {
+                    return Some(format!("account {a} pool {pool:?} below MM: {e} < {mm}"));
+                }
+                let all = self
+                    .held(a, pool)
+                    .into_iter()
+                    .all(|m| self.can_liquidate(m));
+                if all && e < 0 {
+                    return Some(format!("account {a} pool {pool:?} equity {e} < 0"));
+                }
+            }
+        }
+        let opposed = (0..self.markets.len()).any(|m| {
+            let s = self.fund[m].0;
+            s != 0
+                && self.can_liquidate(m)
+                && self.pos.iter().any(|p| p[m].size.signum() == -s.signum())
+        });
+        if opposed && self.fund_equity() < 0 {
+            return Some(format!("fund equity {} < 0", self.fund_equity()));
+        }
+        None
+    }
+
     fn fund_equity_of(&self, cash: i128, fund: &[(i64, i128)]) -> i128 {
         cash + fund
             .iter()
