@@ -61,9 +61,20 @@ fn simulate(pop: &Population, path: &[i64]) -> Outcome {
 fn check(engine: &Engine, pop: &Population, net: i128) {
     engine.verify().expect("structural invariants"); // incl. positions sum to zero, trigger index
     assert_eq!(engine.money_accounted(), net, "money conserved to the atom");
+    assert!(engine.fee_ledger() >= 0, "fee ledger never negative");
+    // Fund cash may be negative; its equity may not while an account still holds a
+    // position opposite to the fund's (solvency would deleverage against it).
+    let s = engine.fund_position(MARKET).map_or(0, |f| f.0);
+    let opposed = s != 0
+        && (0..pop.accounts).any(|a| {
+            engine
+                .position(AccountId(a), MARKET)
+                .is_some_and(|p| p.size.signum() == -s.signum())
+        });
     assert!(
-        engine.insurance_fund() >= 0,
-        "insurance fund never negative"
+        !opposed || engine.fund().equity >= 0,
+        "fund insolvent with opposite holders: {:?}",
+        engine.fund()
     );
     for a in (0..pop.accounts).map(AccountId) {
         let (equity, mm) = engine.pool_risk(a, None).expect("account");
@@ -72,6 +83,7 @@ fn check(engine: &Engine, pop: &Population, net: i128) {
             "account {} left below MM: {equity} < {mm}",
             a.0
         );
+        assert!(equity >= 0, "account {} negative equity {equity}", a.0);
     }
 }
 
