@@ -64,20 +64,28 @@ pub struct RefEngine {
     pub pos: Vec<Vec<RefPos>>,
     /// Fees net of rebates, plus funding dust.
     pub fee_ledger: i128,
-    /// Insurance fund balance.
+    /// Insurance fund cash (may be negative while its positions carry value).
     pub insurance: i128,
     /// The insurance fund's `(size, cost)` per market.
     pub fund: Vec<(i64, i128)>,
-    /// The current aggressor is a liquidation order.
-    liquidating: bool,
-    /// Σ price × lots traded by the current liquidation order.
-    liquidated_value: i128,
-    /// The (market, closing side) of the round's ADL ranking.
-    adl: Option<(usize, Side)>,
-    /// The round's ADL ranking: (rank, account, lots when ranked).
-    adl_list: Vec<(Rate, u32, i64)>,
-    /// Entries of `adl_list` passed over for the rest of the round.
-    adl_skip: usize,
+    /// Outstanding bad debt: written off and not socialised on the fee ledger.
+    pub bad_debt: i128,
+    /// Who the current aggressor in `take` is.
+    taker: Taker,
+    /// Σ price × lots, Σ lots and the fund's cash change traded by the current
+    /// liquidation or fund order.
+    taken: (i128, i64, i128),
+    /// The current liquidation round's ADL rankings, one per (market, closing side).
+    adl_cache: Vec<liquidation::AdlRanking>,
+}
+
+/// The aggressor of a match: an account's own order, a liquidation order (the liquidated
+/// side pays only what funds the maker's rebate) or the insurance fund's unwind order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Taker {
+    Account,
+    Liquidation,
+    Fund,
 }
 
 mod liquidation;
@@ -106,11 +114,10 @@ impl RefEngine {
             fee_ledger: 0,
             insurance: 0,
             fund: vec![(0, 0); cfg.max_markets as usize],
-            liquidating: false,
-            liquidated_value: 0,
-            adl: None,
-            adl_list: Vec::new(),
-            adl_skip: 0,
+            bad_debt: 0,
+            taker: Taker::Account,
+            taken: (0, 0, 0),
+            adl_cache: Vec::new(),
         }
     }
 
@@ -555,9 +562,14 @@ impl RefEngine {
                 let q = maker.qty.min(left);
                 left -= q;
                 let (maker_fee, mut taker_fee) = self.trade_fees(m, price, q);
-                if self.liquidating {
-                    taker_fee = 0;
-                    self.liquidated_value += i128::from(price) * i128::from(q);
+                let liquidation = self.taker != Taker::Account;
+                if self.taker == Taker::Liquidation {
+                    // The liquidated side funds the maker's rebate and nothing more.
+                    taker_fee = (-maker_fee).max(0);
+                }
+                if liquidation {
+                    self.taken.0 += i128::from(price) * i128::from(q);
+                    self.taken.1 += q;
                 }
                 self.emit(EventKind::Fill {
                     market: MarketId(m as u32),
@@ -570,12 +582,16 @@ impl RefEngine {
                     qty: Qty(q),
                     maker_fee,
                     taker_fee,
-                    liquidation: self.liquidating,
+                    liquidation,
                 });
                 self.reduce_maker(m, i, q);
                 if self.markets[m].cfg.risk.is_some() {
                     self.trade(m, maker.account, maker_side, price, q, maker_fee);
-                    self.trade(m, account, side, price, q, taker_fee);
+                    if self.taker == Taker::Fund {
+                        self.fund_fill(m, side, price, q, taker_fee);
+                    } else {
+                        self.trade(m, account, side, price, q, taker_fee);
+                    }
                 }
             }
             current_level = Some(price);
@@ -699,7 +715,7 @@ fn sat(v: i128) -> i64 {
 }
 
 /// The balance backing a position: the account's cross collateral or the bucket.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RefPool {
     Cross,
     Isolated(usize),
@@ -1131,30 +1147,28 @@ impl RefEngine {
                 if rate > Rate::ONE || rate < -Rate::ONE {
                     return Err(RejectReason::FundingRateTooLarge);
                 }
-                // Longs pay when the rate is positive; each payment rounds up.
+                // Longs pay when the rate is positive; each payment rounds up. The fund's
+                // position pays and receives like any other, after every account.
                 let pays = |size: i64| if rate > 0 { size > 0 } else { size < 0 };
                 let owed =
                     |size: i64| ceil_bits(i128::from(size.abs()) * mark * rate_bits(rate.abs()));
-                let total: i128 = self
+                let sizes: Vec<i64> = self
                     .pos
                     .iter()
                     .map(|p| p[m].size)
-                    .filter(|&s| pays(s))
-                    .map(owed)
-                    .sum();
-                let receivers: i128 = self
-                    .pos
+                    .chain([self.fund[m].0])
+                    .collect();
+                let total: i128 = sizes.iter().copied().filter(|&s| pays(s)).map(owed).sum();
+                let receivers: i128 = sizes
                     .iter()
-                    .map(|p| p[m].size)
-                    .filter(|&s| s != 0 && !pays(s))
+                    .filter(|&&s| s != 0 && !pays(s))
                     .map(|s| i128::from(s.abs()))
                     .sum();
                 if rate == 0 || total == 0 || receivers == 0 {
                     return Ok(());
                 }
                 let mut paid = 0;
-                for a in 0..self.pos.len() {
-                    let size = self.pos[a][m].size;
+                for (a, &size) in sizes.iter().enumerate() {
                     if size == 0 {
                         continue;
                     }
@@ -1165,6 +1179,20 @@ impl RefEngine {
                     };
                     if !pays(size) {
                         paid += amount;
+                    }
+                    if a == self.pos.len() {
+                        self.insurance += amount;
+                        self.emit(EventKind::FundingPaid {
+                            account: AccountId::FUND,
+                            market,
+                            amount: sat(amount),
+                        });
+                        self.emit(EventKind::InsuranceFund {
+                            balance: self.insurance,
+                            change: amount,
+                            equity: self.fund_equity(),
+                        });
+                        continue;
                     }
                     let pool = self.pool(a as u32, m);
                     *self.money_mut(a as u32, pool) += amount;

@@ -152,6 +152,7 @@ proptest! {
         setup.extend((0..4).map(|a| CommandKind::Deposit { account: AccountId(a), amount: if a < 2 { 1 << 36 } else { 1 << 22 } }));
         setup.push(CommandKind::MarkPrice { market: MarketId(1), price: Price(1 << 20) });
         let mut net = 0i128;
+        let mut halted = false; // market 1, the liquidating one
         let mut events = Vec::new();
         let setup_len = setup.len();
         for (i, kind) in setup.into_iter().chain(kinds).enumerate() {
@@ -162,7 +163,36 @@ proptest! {
             net += cascade_tests::harness::net_inflow(&cmd, &events);
             prop_assert!(engine.verify().is_ok(), "{:?}", engine.verify());
             prop_assert_eq!(engine.money_accounted(), net);
-            prop_assert!(engine.insurance_fund() >= 0);
+            prop_assert!(engine.fee_ledger() >= 0, "fee ledger {}", engine.fee_ledger());
+            for e in &events {
+                match e.kind {
+                    EventKind::MarketHalted(MarketId(1)) => halted = true,
+                    EventKind::MarketResumed(MarketId(1)) => halted = false,
+                    _ => {}
+                }
+            }
+            // Fund cash may be negative; its equity may not while solvency could still
+            // deleverage it against an opposite holder in the (running) market.
+            let s = engine.fund_position(MarketId(1)).map_or(0, |f| f.0);
+            let opposed = !halted && s != 0 && (0..CONFIG.max_accounts).any(|a| {
+                engine.position(AccountId(a), MarketId(1)).is_some_and(|p| p.size.signum() == -s.signum())
+            });
+            prop_assert!(!opposed || engine.fund().equity >= 0, "fund {:?}", engine.fund());
+            // No pool holding only positions in market 1 (or none) ends with negative
+            // equity, and none holding one there is below MM, while it runs.
+            for a in (0..CONFIG.max_accounts).map(AccountId) {
+                let held = engine.position(a, MarketId(1)).is_some_and(|p| p.size != 0);
+                let isolated = engine.position(a, MarketId(1)).is_some_and(|p| p.isolated);
+                for market in [None, Some(MarketId(1))] {
+                    if market.is_some() != isolated && market.is_some() {
+                        continue;
+                    }
+                    let (equity, mm) = engine.pool_risk(a, market).expect("account");
+                    let here = held && market.is_some() == isolated;
+                    prop_assert!(halted || equity >= 0, "account {} pool {:?} equity {}", a.0, market, equity);
+                    prop_assert!(halted || !here || equity >= mm, "account {} pool {:?} below MM {} < {}", a.0, market, equity, mm);
+                }
+            }
         }
     }
 }

@@ -17,10 +17,12 @@ fn config(ring: u32) -> EngineConfig {
 }
 
 /// Every invariant of the liquidation contract, after one command: verify() (books,
-/// ledgers, positions sum to zero, both trigger indexes), money, the fund, no pool with a
-/// position below MM, no pool resting orders below IM. `liquidating`: the markets with
-/// liquidation on.
-fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> {
+/// ledgers, positions sum to zero, both trigger indexes), money (bad debt included), a
+/// non-negative fee ledger, a solvent fund wherever it can still be deleveraged, no pool
+/// with a position in a liquidating market that is not halted below MM, no pool whose
+/// positions are all in such markets with negative equity, no pool resting orders below
+/// IM. `liquidating`: the markets with liquidation on; `halted`: per market.
+fn check(engine: &Engine, net: i128, liquidating: &[u32], halted: &[bool]) -> Result<(), String> {
     engine.verify()?; // books, ledgers, positions sum to zero (fund included), trigger index
     if engine.money_accounted() != net {
         return Err(format!(
@@ -28,8 +30,27 @@ fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> 
             engine.money_accounted()
         ));
     }
-    if engine.insurance_fund() < 0 {
-        return Err(format!("insurance fund {}", engine.insurance_fund()));
+    if engine.fee_ledger() < 0 {
+        return Err(format!("fee ledger {}", engine.fee_ledger()));
+    }
+    let live = |m: u32| liquidating.contains(&m) && !halted[m as usize];
+    // Fund cash may be negative; its equity may not while solvency could still
+    // deleverage it: some account holds a position opposite to the fund's in a
+    // liquidating market that is not halted.
+    let fund = engine.fund();
+    let opposed = (0..engine.market_count() as u32)
+        .filter(|&m| live(m))
+        .any(|m| {
+            let s = engine.fund_position(MarketId(m)).map_or(0, |f| f.0);
+            s != 0
+                && (0..gen::CONFIG.max_accounts).any(|a| {
+                    engine
+                        .position(AccountId(a), MarketId(m))
+                        .is_some_and(|p| p.size.signum() == -s.signum())
+                })
+        });
+    if opposed && fund.equity < 0 {
+        return Err(format!("fund equity {} with opposite holders", fund.equity));
     }
     for a in (0..gen::CONFIG.max_accounts).map(AccountId) {
         let pools = [None, Some(MarketId(1)), Some(MarketId(2))];
@@ -58,9 +79,18 @@ fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> 
                 ));
             }
             let (equity, mm) = engine.pool_risk(a, market).expect("account in range");
-            if liquidating.iter().any(|&m| in_pool(m)) && equity < mm {
+            let markets = 0..engine.market_count() as u32;
+            if markets.clone().any(|m| in_pool(m) && live(m)) && equity < mm {
                 return Err(format!(
                     "account {} pool {market:?} left below MM: equity {equity} < {mm}",
+                    a.0
+                ));
+            }
+            // A flat pool counts too ("no pool whose positions are all in liquidating
+            // markets has negative equity"), as long as none is in a halted market.
+            if markets.clone().all(|m| !in_pool(m) || live(m)) && equity < 0 {
+                return Err(format!(
+                    "account {} pool {market:?} left with negative equity {equity}",
                     a.0
                 ));
             }
@@ -69,13 +99,33 @@ fn check(engine: &Engine, net: i128, liquidating: &[u32]) -> Result<(), String> 
     Ok(())
 }
 
-/// Money, positions and the insurance fund of the engine against the reference's.
+/// Money, positions, the insurance fund, the fee ledger and bad debt of the engine
+/// against the reference's.
 fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
-    if engine.insurance_fund() != reference.insurance {
+    let fund = engine.fund();
+    let got = (fund.cash, fund.equity, fund.haircut);
+    let want = (
+        reference.insurance,
+        reference.fund_equity(),
+        reference.fund_haircut(),
+    );
+    if got != want || engine.insurance_fund() != reference.insurance {
         return Err(format!(
-            "fund {} vs reference {}",
-            engine.insurance_fund(),
-            reference.insurance
+            "fund (cash, equity, haircut) {got:?} vs reference {want:?}"
+        ));
+    }
+    let got = (engine.fee_ledger(), engine.bad_debt());
+    let want = (reference.fee_ledger, reference.bad_debt);
+    if got != want {
+        return Err(format!(
+            "(fee ledger, bad debt) {got:?} vs reference {want:?}"
+        ));
+    }
+    if reference.money_accounted() != engine.money_accounted() {
+        return Err(format!(
+            "money accounted {} vs reference {}",
+            engine.money_accounted(),
+            reference.money_accounted()
         ));
     }
     for m in 0..engine.market_count() {
@@ -117,10 +167,18 @@ fn run(
     let mut engine = Engine::new(config(ring));
     let mut reference = RefEngine::new(config(ring));
     let (mut hash, mut net, mut liquidations) = (HashSink::default(), 0i128, 0);
+    let mut halted = vec![false; gen::CONFIG.max_markets as usize];
     let mut events = Vec::new();
     for cmd in cmds {
         events.clear();
         engine.apply(cmd, &mut events);
+        for e in &events {
+            match e.kind {
+                EventKind::MarketHalted(m) => halted[m.0 as usize] = true,
+                EventKind::MarketResumed(m) => halted[m.0 as usize] = false,
+                _ => {}
+            }
+        }
         net += cascade_tests::harness::net_inflow(cmd, &events);
         liquidations += events
             .iter()
@@ -144,7 +202,7 @@ fn run(
                     want.get(at)
                 ));
             }
-            check(&engine, net, liquidating)
+            check(&engine, net, liquidating, &halted)
                 .and_then(|()| ledgers_agree(&engine, &reference))
                 .map_err(|e| format!("after command {}: {e}", cmd.seq))?;
         }

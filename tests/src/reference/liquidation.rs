@@ -1,16 +1,44 @@
-//! The reference liquidation model: brute force. After every command it scans every
-//! account for pools below maintenance margin (no trigger index, no touched-account
-//! bookkeeping, no ring), sorts them by the documented order and runs the documented
-//! waterfall; rounds repeat until a scan finds nothing. Formulas are written from
-//! docs/SEMANTICS.md, not shared with the engine.
+//! The reference liquidation model, written from docs/SEMANTICS.md ("Ledgers",
+//! "Funding" and everything under "Liquidation") and from nothing else: it shares no
+//! code or structure with `core/src/engine/`, so that a design bug cannot agree with
+//! itself.
+//!
+//! Brute force throughout. After every accepted command:
+//!
+//! 1. a *round* scans every pool of every account, recomputing equity, maintenance
+//!    margin and targets from the positions and the marks (no trigger index, no
+//!    touched-account bookkeeping, no ring), sorts the pools found below MM and runs
+//!    the waterfall on each one that is still below MM when its turn comes; rounds
+//!    repeat until a scan finds nothing. Scanning every pool instead of "the pools
+//!    touched" is equivalent: a pool nothing touched cannot newly fall below MM;
+//! 2. fund solvency: while the fund's equity is negative, its positions are deleveraged
+//!    whole by ADL at its bankruptcy price (fresh ranking); back to 1 if that traded;
+//! 3. once per command, the fund's unwind orders; back to 1 if they traded.
+//!
+//! Readings of the text where it admits more than one are marked `AMBIGUITY:` below.
 
-use super::{ceil_bits, rate_bits, sat, RefEngine, RefPool};
-use cascade_core::risk::{bps, AdlMode, LiquidationConfig, Rate};
-use cascade_core::{AccountId, CancelReason, EventKind, MarketId, OrderId, Price, Qty, Side};
+use super::{ceil_bits, rate_bits, sat, RefEngine, RefPool, Taker};
+use cascade_core::risk::{AdlMode, LiquidationConfig, Rate};
+use cascade_core::{
+    AccountId, CancelReason, EventKind, MarketId, OrderId, Price, Qty, Side, StpMode,
+};
 
-/// `x × rate`, rounded up, for `x ≥ 0` or any sign (ceil of the exact product).
+/// At most this many partial orders per market and pool.
+const MAX_PARTIALS: usize = 3;
+
+/// `x × rate`, rounded up (toward +∞) for any sign of `x`.
 fn up(x: i128, r: Rate) -> i128 {
     ceil_bits(x * rate_bits(r))
+}
+
+/// `x × rate`, rounded down (toward −∞).
+fn down(x: i128, r: Rate) -> i128 {
+    (x * rate_bits(r)) >> 32
+}
+
+/// `ceil(a / b)` for `b > 0`.
+fn ceil_div(a: i128, b: i128) -> i128 {
+    -(-a).div_euclid(b)
 }
 
 /// A multiple of `tick` at or above (`up`) or at or below `p`.
@@ -23,82 +51,281 @@ fn on_tick(p: i64, tick: i64, up: bool) -> i64 {
     }
 }
 
+/// `ceil(mark × band_bps / 10,000)`, exactly.
+///
+/// AMBIGUITY: the spec writes `ceil(mark × band_bps / 10,000)` (and the market order
+/// protection offset is exact integer arithmetic), so this is exact; the old reference
+/// multiplied by `bps(band_bps)` (a rate a hair below `band_bps / 10,000`). The two
+/// differ only for marks above about 429,497.
+fn band(mark: i64, band_bps: u32) -> i128 {
+    ceil_div(i128::from(mark) * i128::from(band_bps), 10_000)
+}
+
+/// Books `q` signed lots at `price` on a `(size, cost)` position: the part that reduces
+/// an opposite position releases `ceil(cost × c / |size|)` of cost and realises
+/// `−(±c) × price − released`; the rest opens at `price`. Returns `(size, cost, realised)`.
+fn book(size: i64, cost: i128, q: i64, price: i64) -> (i64, i128, i128) {
+    let (mut size, mut cost, mut realised, mut open) = (size, cost, 0, q);
+    if size != 0 && q != 0 && (size > 0) != (q > 0) {
+        let c = q.abs().min(size.abs());
+        let closing = c * q.signum();
+        let released = ceil_div(cost * i128::from(c), i128::from(size.abs()));
+        realised = -i128::from(closing) * i128::from(price) - released;
+        cost -= released;
+        size += closing;
+        open = q - closing;
+    }
+    (
+        size + open,
+        cost + i128::from(open) * i128::from(price),
+        realised,
+    )
+}
+
+/// `+1` for a buy, `−1` for a sell.
+fn dir(side: Side) -> i64 {
+    match side {
+        Side::Buy => 1,
+        Side::Sell => -1,
+    }
+}
+
+/// A bankruptcy price: long `mark − floor(E / u)`, short `mark + floor(E / u)`, at least 1.
+///
+/// AMBIGUITY (harmless): the spec gives no upper bound; this saturates at `i64::MAX`
+/// (any such price lies outside the band, so a limit there sends nothing).
+fn bankruptcy(equity: i128, size: i64, mark: i64) -> i64 {
+    let per_lot = equity.div_euclid(i128::from(size.abs()));
+    let bk = if size > 0 {
+        i128::from(mark) - per_lot
+    } else {
+        i128::from(mark) + per_lot
+    };
+    bk.clamp(1, i128::from(i64::MAX)) as i64
+}
+
+/// Who is deleveraged against the ADL counterparties.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bankrupt {
+    Account(u32),
+    Fund,
+}
+
+/// One ADL ranking: counterparties of the side that closes `close` in market `m`.
+#[derive(Clone, Debug, Default)]
+pub(super) struct AdlRanking {
+    m: usize,
+    close: Option<Side>,
+    /// `(rank bits, account, profitable when ranked)`, highest rank first, then account.
+    list: Vec<(i64, u32, bool)>,
+    /// Entries at the front passed over for the rest of the round.
+    skip: usize,
+}
+
 impl RefEngine {
     /// The fund's equity: cash plus each position at its mark minus its cost.
     pub fn fund_equity(&self) -> i128 {
-        self.insurance
-            + self
-                .fund
-                .iter()
-                .zip(&self.markets)
-                .map(|(&(size, cost), mk)| i128::from(size) * i128::from(mk.mark) - cost)
-                .sum::<i128>()
+        self.fund_equity_of(self.insurance, &self.fund)
+    }
+
+    /// The fund's haircut: `Σ ceil(|size| × mark × fund_haircut)` over its positions.
+    pub fn fund_haircut(&self) -> i128 {
+        self.fund_haircut_of(&self.fund)
+    }
+
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + fund cash − Σ fund cost − bad
+    /// debt`: net deposits, if money is conserved.
+    pub fn money_accounted(&self) -> i128 {
+        let accounts: i128 = (0..self.pos.len())
+            .map(|a| {
+                self.collateral[a] + self.pos[a].iter().map(|p| p.bucket - p.cost).sum::<i128>()
+            })
+            .sum();
+        let fund_cost: i128 = self.fund.iter().map(|f| f.1).sum();
+        accounts + self.fee_ledger + self.insurance - fund_cost - self.bad_debt
+    }
+
+    /// What the spec promises after every cascade, checked by brute force: the fee
+    /// ledger is not negative; no pool with a position in a liquidating market that is
+    /// not halted is below MM; no pool whose positions are all in liquidating markets
+    /// that are not halted (a flat pool included) has negative equity; the fund's
+    /// equity is not negative while an account holds a position opposite to the fund's
+    /// in a liquidating market that is not halted. `None` if all hold.
+    pub fn cascade_violation(&self) -> Option<String> {
+        if self.fee_ledger < 0 {
+            return Some(format!("fee ledger {}", self.fee_ledger));
+        }
+        for a in 0..self.pos.len() as u32 {
+            for (pool, _) in self.pools_of(a) {
+                let (e, mm) = (self.equity(a, pool), self.maintenance(a, pool));
+                if self.liquidatable(a, pool) {
+                    return Some(format!("account {a} pool {pool:?} below MM: {e} < {mm}"));
+                }
+                let all = self
+                    .held(a, pool)
+                    .into_iter()
+                    .all(|m| self.can_liquidate(m));
+                if all && e < 0 {
+                    return Some(format!("account {a} pool {pool:?} equity {e} < 0"));
+                }
+            }
+        }
+        let opposed = (0..self.markets.len()).any(|m| {
+            let s = self.fund[m].0;
+            s != 0
+                && self.can_liquidate(m)
+                && self.pos.iter().any(|p| p[m].size.signum() == -s.signum())
+        });
+        if opposed && self.fund_equity() < 0 {
+            return Some(format!("fund equity {} < 0", self.fund_equity()));
+        }
+        None
+    }
+
+    fn fund_equity_of(&self, cash: i128, fund: &[(i64, i128)]) -> i128 {
+        cash + fund
+            .iter()
+            .zip(&self.markets)
+            .map(|(&(size, cost), mk)| i128::from(size) * i128::from(mk.mark) - cost)
+            .sum::<i128>()
+    }
+
+    fn fund_haircut_of(&self, fund: &[(i64, i128)]) -> i128 {
+        (0..self.markets.len())
+            .map(|m| {
+                let haircut = self
+                    .liquidation_cfg(m)
+                    .map_or(Rate::ZERO, |c| c.fund_haircut);
+                up(
+                    i128::from(fund[m].0.abs()) * i128::from(self.markets[m].mark),
+                    haircut,
+                )
+            })
+            .sum()
     }
 
     fn liquidation_cfg(&self, m: usize) -> Option<LiquidationConfig> {
         self.risk(m).and_then(|r| r.liquidation)
     }
 
-    /// `(equity, maintenance, holds a position in a liquidating market)` of a pool.
-    fn pool_state(&self, a: u32, pool: RefPool) -> (i128, i128, bool) {
-        let mut equity = self.money(a, pool);
-        let (mut mm, mut held) = (0, false);
-        for m in self.leveraged_markets().collect::<Vec<_>>() {
-            if self.in_pool(a, m, pool) && self.pos[a as usize][m].size != 0 {
-                equity += self.upnl(a, m);
-                mm += self.mm(a, m);
-                held |= self.liquidation_cfg(m).is_some();
-            }
-        }
-        (equity, mm, held)
+    /// A liquidating market that is not halted: the only kind anything trades in.
+    fn can_liquidate(&self, m: usize) -> bool {
+        self.liquidation_cfg(m).is_some() && !self.markets[m].halted
     }
 
-    /// Runs liquidation rounds until no pool is below maintenance margin.
-    pub(super) fn resolve_liquidations(&mut self) {
-        loop {
-            self.adl = None;
-            let mut found = Vec::new();
-            for a in 0..self.pos.len() as u32 {
-                let mut pools = vec![(RefPool::Cross, 0u64)];
-                for m in 0..self.markets.len() {
-                    if self.risk(m).is_some() && self.pos[a as usize][m].isolated {
-                        pools.push((RefPool::Isolated(m), 1 + m as u64));
-                    }
-                }
-                for (pool, rank) in pools {
-                    let (equity, mm, held) = self.pool_state(a, pool);
-                    if held && equity < mm {
-                        found.push((equity, mm, a, rank, pool));
-                    }
-                }
-            }
-            if found.is_empty() {
-                return;
-            }
-            // Worst equity / MM first (cross-multiplied: MM > 0), then account, then pool.
-            found.sort_by(|x, y| {
-                (x.0 * y.1)
-                    .cmp(&(y.0 * x.1))
-                    .then(x.2.cmp(&y.2))
-                    .then(x.3.cmp(&y.3))
-            });
-            for (_, _, a, _, pool) in found {
-                self.liquidate_pool(a, pool);
+    /// Every pool of an account with its sort rank: cross (0), then isolated (1 + market).
+    fn pools_of(&self, a: u32) -> Vec<(RefPool, u64)> {
+        let mut pools = vec![(RefPool::Cross, 0)];
+        for m in 0..self.markets.len() {
+            if self.risk(m).is_some() && self.pos[a as usize][m].isolated {
+                pools.push((RefPool::Isolated(m), 1 + m as u64));
             }
         }
+        pools
+    }
+
+    /// The markets in which a pool holds a position.
+    fn held(&self, a: u32, pool: RefPool) -> Vec<usize> {
+        (0..self.markets.len())
+            .filter(|&m| self.in_pool(a, m, pool) && self.pos[a as usize][m].size != 0)
+            .collect()
+    }
+
+    fn equity(&self, a: u32, pool: RefPool) -> i128 {
+        self.money(a, pool)
+            + self
+                .held(a, pool)
+                .into_iter()
+                .map(|m| self.upnl(a, m))
+                .sum::<i128>()
+    }
+
+    fn maintenance(&self, a: u32, pool: RefPool) -> i128 {
+        self.held(a, pool).into_iter().map(|m| self.mm(a, m)).sum()
+    }
+
+    /// `T_m = ceil(MM_m × (1 + buffer_m))`, buffer 0 without liquidation.
+    fn target_of(&self, a: u32, m: usize) -> i128 {
+        let buffer = self.liquidation_cfg(m).map_or(Rate::ZERO, |c| c.buffer);
+        up(self.mm(a, m), Rate::ONE + buffer)
+    }
+
+    /// The pool's target `T = Σ T_m` over its positions (0 when flat).
+    fn target(&self, a: u32, pool: RefPool) -> i128 {
+        self.held(a, pool)
+            .into_iter()
+            .map(|m| self.target_of(a, m))
+            .sum()
+    }
+
+    fn below_mm(&self, a: u32, pool: RefPool) -> bool {
+        self.equity(a, pool) < self.maintenance(a, pool)
+    }
+
+    /// Below MM and holding a position in a liquidating market that is not halted: the
+    /// pools the cascade liquidates ("Halted markets").
+    fn liquidatable(&self, a: u32, pool: RefPool) -> bool {
+        self.held(a, pool)
+            .into_iter()
+            .any(|m| self.can_liquidate(m))
+            && self.below_mm(a, pool)
+    }
+
+    /// The whole cascade of one command: rounds, fund solvency, one unwind.
+    pub(super) fn resolve_liquidations(&mut self) {
+        let mut unwound = false;
+        loop {
+            while self.round() {}
+            if self.fund_solvency() {
+                continue;
+            }
+            if !unwound {
+                unwound = true;
+                if self.unwind() {
+                    continue;
+                }
+            }
+            return;
+        }
+    }
+
+    /// One round: scan every pool, sort the ones below MM, liquidate each that still is
+    /// when its turn comes. Returns whether the scan found any.
+    fn round(&mut self) -> bool {
+        self.adl_cache.clear();
+        let mut found = Vec::new();
+        for a in 0..self.pos.len() as u32 {
+            for (pool, rank) in self.pools_of(a) {
+                if self.liquidatable(a, pool) {
+                    let (e, mm) = (self.equity(a, pool), self.maintenance(a, pool));
+                    found.push((e.clamp(-(1 << 64), 1 << 64), mm, a, rank, pool));
+                }
+            }
+        }
+        if found.is_empty() {
+            return false;
+        }
+        // Worst equity / MM first, by cross-multiplication (equities clamped to ±2^64),
+        // then account id, then cross before isolated by market id.
+        found.sort_by(|x, y| {
+            (x.0 * y.1)
+                .cmp(&(y.0 * x.1))
+                .then(x.2.cmp(&y.2))
+                .then(x.3.cmp(&y.3))
+        });
+        for (_, _, a, _, pool) in found {
+            if self.liquidatable(a, pool) {
+                self.waterfall(a, pool);
+            }
+        }
+        true
     }
 
     /// Order margin: every pool with resting orders in a liquidating market that is below
     /// initial margin loses all its resting orders (ascending account, cross first).
     pub(super) fn margin_cancels(&mut self) {
         for a in 0..self.pos.len() as u32 {
-            let mut pools = vec![RefPool::Cross];
-            pools.extend(
-                (0..self.markets.len())
-                    .filter(|&m| self.risk(m).is_some() && self.pos[a as usize][m].isolated)
-                    .map(RefPool::Isolated),
-            );
-            for pool in pools {
+            for (pool, _) in self.pools_of(a) {
                 let has_orders = (0..self.markets.len()).any(|m| {
                     self.in_pool(a, m, pool)
                         && self.liquidation_cfg(m).is_some_and(|c| c.order_margin)
@@ -112,7 +339,11 @@ impl RefEngine {
         }
     }
 
-    /// Cancels every resting order of a pool, oldest first.
+    /// Cancels every resting order of a pool's markets, oldest first.
+    ///
+    /// AMBIGUITY: "every resting order of the pool's markets is cancelled" is read as
+    /// including orders in halted markets (cancelling is not liquidating, and `Cancel`
+    /// works while halted).
     fn cancel_pool(&mut self, a: u32, pool: RefPool, reason: CancelReason) {
         loop {
             let next = (0..self.markets.len())
@@ -131,20 +362,23 @@ impl RefEngine {
         }
     }
 
-    fn pool_market(pool: RefPool) -> Option<MarketId> {
-        match pool {
-            RefPool::Cross => None,
-            RefPool::Isolated(m) => Some(MarketId(m as u32)),
-        }
+    fn fund_event(&mut self, change: i128) {
+        self.emit(EventKind::InsuranceFund {
+            balance: self.insurance,
+            change,
+            equity: self.fund_equity(),
+        });
     }
 
-    fn liquidate_pool(&mut self, a: u32, pool: RefPool) {
-        let (equity, mm, held) = self.pool_state(a, pool);
-        if !held || equity >= mm {
-            return;
-        }
-        let market = Self::pool_market(pool);
+    /// The waterfall for one pool ("The waterfall for one pool", steps 1 to 6).
+    fn waterfall(&mut self, a: u32, pool: RefPool) {
         let account = AccountId(a);
+        let market = match pool {
+            RefPool::Cross => None,
+            RefPool::Isolated(m) => Some(MarketId(m as u32)),
+        };
+        // 1. Margin call, cancels, start.
+        let (equity, mm) = (self.equity(a, pool), self.maintenance(a, pool));
         self.emit(EventKind::MarginCall {
             account,
             market,
@@ -158,111 +392,162 @@ impl RefEngine {
             equity,
             maintenance: mm,
         });
-        // Depth: min((MM − equity) / MM, 1) in 2^-32 units, rounded up; 1 if equity ≤ 0.
+        // 2. Depth = min((MM − E) / MM, 1) rounded up to 2^-32; 1 when E ≤ 0.
         let depth = if equity <= 0 {
             Rate::ONE
         } else {
-            let bits = ((mm - equity) * (1 << 32) + mm - 1).div_euclid(mm);
-            Rate::from_bits(bits.min(1 << 32) as i64)
+            Rate::from_bits(ceil_div((mm - equity) << 32, mm).min(1 << 32) as i64)
         };
-        let mut fee_due = 0i128;
-        for m in 0..self.markets.len() {
-            let Some(cfg) = self.liquidation_cfg(m) else {
-                continue;
-            };
-            if !self.in_pool(a, m, pool) || self.pos[a as usize][m].size == 0 {
-                continue;
+        // 3. Markets by MM at this moment, largest first, ties by market id; halted
+        //    markets and markets without liquidation are left alone.
+        let mut order: Vec<(i128, usize)> = self
+            .held(a, pool)
+            .into_iter()
+            .filter(|&m| self.can_liquidate(m))
+            .map(|m| (self.mm(a, m), m))
+            .collect();
+        order.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        let (mut fee_due, mut whole_sent, mut last_closed) = (0i128, false, None);
+        for (_, m) in order {
+            if !self.below_mm(a, pool) {
+                break;
             }
-            let mut value = 0i128;
-            let mut first: Option<(i64, i64, i128)> = None;
-            for step in 0..3 {
-                let (e, mm, _) = self.pool_state(a, pool);
-                let size = self.pos[a as usize][m].size;
-                if e >= mm || size == 0 {
-                    break;
-                }
-                let mark = self.markets[m].mark;
-                let lots = size.abs();
-                // Closing every lot at the bankruptcy price leaves equity in [0, lots).
-                let bk = if size > 0 {
-                    i128::from(mark) - e.div_euclid(i128::from(lots))
-                } else {
-                    i128::from(mark) + e.div_euclid(i128::from(lots))
-                };
-                let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
-                let tick = self.markets[m].cfg.tick;
-                let (q, limit) = match step {
-                    0 => self.first_order(a, m, &cfg, e, mm, depth, bk),
-                    1 => (lots, on_tick(bk, tick, size > 0)),
-                    _ => {
-                        value += self.take_over(a, m, bk);
-                        break;
-                    }
-                };
-                if first == Some((q, limit, 0)) {
-                    continue; // the same unfilled order again: skipped
-                }
-                let traded = self.liquidation_ioc(a, m, q, limit);
-                value += traded;
-                first = Some((q, limit, traded));
+            let cfg = self.liquidation_cfg(m).expect("liquidating");
+            let value = self.liquidate_market(a, pool, m, &cfg, depth, &mut whole_sent);
+            if self.pos[a as usize][m].size == 0 {
+                last_closed = Some(m);
             }
             let scale = self.markets[m].scale;
             fee_due += up(up(up(value, cfg.fee_rate), scale), Rate::ONE + depth);
-            let (e, mm, _) = self.pool_state(a, pool);
-            if e >= mm {
-                break;
-            }
         }
-        let (e, mm, _) = self.pool_state(a, pool);
-        let fee = fee_due.min((e - mm).max(0));
+        // 4. Fee, capped at what the pool holds above its target (all of it after a
+        //    whole-position order).
+        let room = (self.equity(a, pool) - self.target(a, pool)).max(0);
+        let fee = if whole_sent { room } else { fee_due.min(room) };
         if fee > 0 {
             *self.money_mut(a, pool) -= fee;
             self.insurance += fee;
-            self.emit(EventKind::InsuranceFund {
-                balance: self.insurance,
-                change: fee,
-                equity: self.fund_equity(),
-            });
+            self.fund_event(fee);
         }
+        // 5. Deficit of a pool left without liquidating positions: the fund's capacity,
+        //    then bad debt.
+        let equity = self.equity(a, pool);
+        let flat = !self
+            .held(a, pool)
+            .into_iter()
+            .any(|m| self.liquidation_cfg(m).is_some());
+        if equity < 0 && flat {
+            let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
+            let paid = (-equity).min(capacity);
+            if paid > 0 {
+                *self.money_mut(a, pool) += paid;
+                self.insurance -= paid;
+                self.fund_event(-paid);
+            }
+            let z = -equity - paid;
+            if z > 0 {
+                *self.money_mut(a, pool) += z;
+                // AMBIGUITY: `socialised = min(z, fee ledger)` taken literally (the fee
+                // ledger is never negative, so this is also `min(z, max(ledger, 0))`).
+                let socialised = z.min(self.fee_ledger);
+                self.fee_ledger -= socialised;
+                self.bad_debt += z - socialised;
+                // "The last market the waterfall closed": every liquidating position of
+                // the pool is flat here, so some market was closed by this waterfall.
+                let m = last_closed.expect("a deficit follows a close");
+                self.emit(EventKind::BadDebt {
+                    account,
+                    market: MarketId(m as u32),
+                    amount: z,
+                    socialised,
+                });
+            }
+        }
+        // 6. Done.
+        let equity = self.equity(a, pool);
         self.emit(EventKind::LiquidationFinished {
             account,
             market,
             fee: sat(fee),
-            equity: e - fee,
+            equity,
         });
     }
 
-    /// Size and limit of the first liquidation order.
-    #[allow(clippy::too_many_arguments)]
-    fn first_order(
-        &self,
+    /// Step 3 for one market while the pool is below MM: partials, the whole-position
+    /// order, backstop and ADL. Returns the value closed `V`.
+    ///
+    /// AMBIGUITY: "For each, while the pool is below MM" is read as covering every
+    /// sub-step, the backstop and ADL included: a whole-position order that restores the
+    /// pool with lots left over ends the market's steps and the rest stays open.
+    fn liquidate_market(
+        &mut self,
         a: u32,
+        pool: RefPool,
         m: usize,
         cfg: &LiquidationConfig,
-        equity: i128,
-        mm: i128,
         depth: Rate,
-        bk: i64,
-    ) -> (i64, i64) {
-        let size = self.pos[a as usize][m].size;
-        let lots = i128::from(size.abs());
-        let mark = self.markets[m].mark;
-        let target = up(mm, Rate::ONE + cfg.buffer);
-        let target_here = up(self.mm(a, m), Rate::ONE + cfg.buffer);
-        let mut q = if equity <= 0 || target - equity >= target_here {
-            lots
-        } else {
-            (lots * (target - equity) + target_here - 1)
-                .div_euclid(target_here)
-                .clamp(1, lots)
-        };
-        if (lots - q) * i128::from(mark) < i128::from(cfg.min_notional) {
-            q = lots;
+        whole_sent: &mut bool,
+    ) -> i128 {
+        let tick = self.markets[m].cfg.tick;
+        let active = |e: &RefEngine| e.pos[a as usize][m].size != 0 && e.below_mm(a, pool);
+        let mut value = 0;
+        // The previous order: (qty, limit, lots traded).
+        let mut previous: Option<(i64, i64, i64)> = None;
+        for _ in 0..MAX_PARTIALS {
+            if !active(self) || previous.is_some_and(|p| p.2 == 0) {
+                break;
+            }
+            let (q, limit) = self.partial(a, pool, m, cfg, depth);
+            let (v, lots) = self.liquidation_order(a, m, q, limit).unwrap_or((0, 0));
+            value += v;
+            previous = Some((q, limit, lots));
         }
-        let band = up(
-            up(i128::from(mark), bps(i64::from(cfg.band_bps))),
-            Rate::ONE + depth,
-        ) as i64;
+        if active(self) {
+            let size = self.pos[a as usize][m].size;
+            let bk = bankruptcy(self.equity(a, pool), size, self.markets[m].mark);
+            let (u, limit) = (size.abs(), on_tick(bk, tick, size > 0));
+            if previous != Some((u, limit, 0)) {
+                // AMBIGUITY: "a whole-position order was sent" is read as "its
+                // LiquidationOrder was emitted": a limit outside the band sends nothing,
+                // and a skipped repeat is not sent.
+                if let Some((v, _)) = self.liquidation_order(a, m, u, limit) {
+                    value += v;
+                    *whole_sent = true;
+                }
+            }
+        }
+        if active(self) {
+            value += self.backstop_and_adl(a, pool, m);
+        }
+        value
+    }
+
+    /// Size and limit of a partial order, from the state at this moment.
+    fn partial(
+        &self,
+        a: u32,
+        pool: RefPool,
+        m: usize,
+        cfg: &LiquidationConfig,
+        depth: Rate,
+    ) -> (i64, i64) {
+        let e = self.equity(a, pool);
+        let size = self.pos[a as usize][m].size;
+        let u = i128::from(size.abs());
+        let mark = self.markets[m].mark;
+        let bk = bankruptcy(e, size, mark);
+        let (t, tm) = (self.target(a, pool), self.target_of(a, m));
+        let mut q = if e <= 0 || t - e >= tm {
+            u
+        } else {
+            // Here 0 < T − E < T_m (E < MM ≤ T), so T_m > 0.
+            ceil_div(u * (t - e), tm).clamp(1, u)
+        };
+        if (u - q) * i128::from(mark) < i128::from(cfg.min_notional) {
+            q = u;
+        }
+        let band = up(band(mark, cfg.band_bps), Rate::ONE + depth);
+        let band = band.min(i128::from(i64::MAX / 4)) as i64;
         let tick = self.markets[m].cfg.tick;
         let limit = if size > 0 {
             on_tick(mark - band, tick, true).max(on_tick(bk, tick, true))
@@ -272,11 +557,12 @@ impl RefEngine {
         (q as i64, limit)
     }
 
-    /// An IOC liquidation order through the reference book; returns Σ price × lots.
-    fn liquidation_ioc(&mut self, a: u32, m: usize, q: i64, limit: i64) -> i128 {
+    /// An IOC liquidation order reducing the position; `None` (nothing sent) for a limit
+    /// outside the band, else `Some((Σ price × lots, lots))`.
+    fn liquidation_order(&mut self, a: u32, m: usize, q: i64, limit: i64) -> Option<(i128, i64)> {
         let cfg = self.markets[m].cfg;
-        if q <= 0 || limit < cfg.min_price.0 || limit > cfg.max_price.0 {
-            return 0;
+        if limit < cfg.min_price.0 || limit > cfg.max_price.0 {
+            return None;
         }
         let side = if self.pos[a as usize][m].size > 0 {
             Side::Sell
@@ -293,207 +579,336 @@ impl RefEngine {
             price: Price(limit),
             qty: Qty(q),
         });
-        self.liquidating = true;
-        self.liquidated_value = 0;
-        self.take(
-            m,
-            id,
-            a,
-            side,
-            limit,
-            cascade_core::StpMode::CancelResting,
-            q,
-        );
-        self.liquidating = false;
-        self.liquidated_value
+        self.taker = Taker::Liquidation;
+        self.taken = (0, 0, 0);
+        self.take(m, id, a, side, limit, StpMode::CancelResting, q);
+        self.taker = Taker::Account;
+        Some((self.taken.0, self.taken.1))
     }
 
-    /// The fund's money change for trading `q` lots on `side` booked at the mark when
-    /// the counterparty pays `price`: realised PnL on its own position plus the edge.
-    fn fund_change(&self, m: usize, side: Side, q: i64, price: i64) -> i128 {
+    /// The fund's `(cash, positions)` after taking over `c` lots on `side` at `bk`,
+    /// booked at the mark: cash moves by the realised PnL plus the edge.
+    fn after_takeover(&self, m: usize, side: Side, c: i64, bk: i64) -> (i128, Vec<(i64, i128)>) {
         let mark = self.markets[m].mark;
         let (size, cost) = self.fund[m];
-        let dir: i128 = if side == Side::Buy { 1 } else { -1 };
-        let mut realised = 0;
-        if size != 0 && (size > 0) != (dir > 0) {
-            let c = i128::from(q.min(size.abs()));
-            let released =
-                (cost * c + i128::from(size.abs()) - 1).div_euclid(i128::from(size.abs()));
-            realised = -dir * c * i128::from(mark) - released;
-        }
-        realised + dir * i128::from(q) * i128::from(mark - price)
+        let (size, cost, realised) = book(size, cost, dir(side) * c, mark);
+        let edge = i128::from(dir(side)) * i128::from(c) * i128::from(mark - bk);
+        let mut fund = self.fund.clone();
+        fund[m] = (size, cost);
+        (self.insurance + realised + edge, fund)
     }
 
-    fn fund_book(&mut self, m: usize, side: Side, q: i64) {
-        let mark = self.markets[m].mark;
-        let (size, cost) = self.fund[m];
-        let dir: i64 = if side == Side::Buy { 1 } else { -1 };
-        let (mut size, mut cost) = (size, cost);
-        let mut open = q;
-        if size != 0 && size.signum() != dir {
-            let c = q.min(size.abs());
-            let released = (cost * i128::from(c) + i128::from(size.abs()) - 1)
-                .div_euclid(i128::from(size.abs()));
-            cost -= released;
-            size += dir * c;
-            open = q - c;
-        }
-        cost += i128::from(dir * open) * i128::from(mark);
-        size += dir * open;
-        self.fund[m] = (size, cost);
-    }
-
-    fn fund_takes(&mut self, a: u32, m: usize, close: Side, q: i64, price: i64) {
-        self.trade(m, a, close, price, q, 0);
-        let change = self.fund_change(m, close.opposite(), q, price);
-        self.fund_book(m, close.opposite(), q);
+    /// The fund takes over `c` lots of the account's position at `bk`: the account's
+    /// `PositionChanged`, `Backstop`, `InsuranceFund`.
+    fn fund_takes(&mut self, a: u32, m: usize, close: Side, c: i64, bk: i64) {
+        self.trade(m, a, close, bk, c, 0);
+        let (cash, fund) = self.after_takeover(m, close.opposite(), c, bk);
+        let change = cash - self.insurance;
+        (self.insurance, self.fund) = (cash, fund);
         self.emit(EventKind::Backstop {
             account: AccountId(a),
             market: MarketId(m as u32),
-            qty: Qty(q),
-            price: Price(price),
+            qty: Qty(c),
+            price: Price(bk),
         });
-        self.insurance += change;
-        self.emit(EventKind::InsuranceFund {
-            balance: self.insurance,
-            change,
-            equity: self.fund_equity(),
-        });
+        self.fund_event(change);
     }
 
-    /// Backstop then ADL for the whole remaining position; returns lots × bk.
-    fn take_over(&mut self, a: u32, m: usize, bk: i64) -> i128 {
+    /// Backstop, then ADL, then the fund for what nobody else holds; returns `u × bk`.
+    fn backstop_and_adl(&mut self, a: u32, pool: RefPool, m: usize) -> i128 {
         let size = self.pos[a as usize][m].size;
-        let lots = size.abs();
+        let u = size.abs();
+        let bk = bankruptcy(self.equity(a, pool), size, self.markets[m].mark);
         let close = if size > 0 { Side::Sell } else { Side::Buy };
-        // Most lots the fund can pay for: tried from the whole position down.
-        let covered = (0..=lots)
+        // The largest c ≤ u with E_f(c) − H(c) ≥ 0, by trying every c from u down.
+        let c = (0..=u)
             .rev()
-            .find(|&c| self.insurance + self.fund_change(m, close.opposite(), c, bk) >= 0)
+            .find(|&c| {
+                let (cash, fund) = self.after_takeover(m, close.opposite(), c, bk);
+                self.fund_equity_of(cash, &fund) - self.fund_haircut_of(&fund) >= 0
+            })
             .unwrap_or(0);
-        if covered > 0 {
-            self.fund_takes(a, m, close, covered, bk);
+        if c > 0 {
+            self.fund_takes(a, m, close, c, bk);
         }
-        if covered < lots {
-            self.deleverage(a, m, close, lots - covered, bk);
+        if c < u {
+            let done = self.adl(Bankrupt::Account(a), m, close, u - c, bk, true);
+            if done < u - c {
+                // Only the fund holds the rest: it takes it whatever its capacity.
+                // AMBIGUITY: with the same events as a backstop (`PositionChanged`,
+                // `Backstop`, `InsuranceFund`); the spec names no event for this.
+                self.fund_takes(a, m, close, u - c - done, bk);
+            }
         }
-        i128::from(lots) * i128::from(bk)
+        i128::from(u) * i128::from(bk)
     }
 
-    fn adl_score(&self, b: u32, m: usize) -> Rate {
+    /// ADL rank of account `b`'s position in `m`, in I32F32 bits: `PnL% × leverage` if
+    /// profitable, else `PnL% ÷ leverage`, every step truncated toward zero and
+    /// saturating. Returns `(rank, profitable)`.
+    ///
+    /// AMBIGUITY: "truncated" read as toward zero (also for negative PnL%); "profitable"
+    /// as `upnl > 0` (`upnl = 0` ranks 0 either way); a leverage that truncates to 0
+    /// divides a loss to `i64::MIN` (saturating). `|cost|` is at least 1 lot × 1 atom
+    /// for an open position, so PnL% never divides by zero.
+    fn adl_rank(&self, b: u32, m: usize) -> (i64, bool) {
         let p = self.pos[b as usize][m];
         let mark = i128::from(self.markets[m].mark);
         let upnl = i128::from(p.size) * mark - p.cost;
         let notional = i128::from(p.size.abs()) * mark;
-        let (equity, _, _) = self.pool_state(b, self.pool(b, m));
-        let ratio = |n: i128, d: i128| {
-            if d <= 0 {
-                Rate::MAX
-            } else {
-                Rate::from_bits(
-                    (n.saturating_mul(1 << 32) / d).clamp(i64::MIN.into(), i64::MAX.into()) as i64,
-                )
-            }
-        };
+        let equity = self.equity(b, self.pool(b, m));
+        let ratio = |n: i128, d: i128| sat(n.saturating_mul(1 << 32) / d);
         let pnl = ratio(upnl, p.cost.abs().max(1));
-        let leverage = ratio(notional, equity);
-        if upnl >= 0 {
-            pnl.saturating_mul(leverage)
-        } else if leverage == Rate::ZERO {
-            Rate::MIN
+        let lev = if equity <= 0 {
+            i64::MAX
         } else {
-            pnl.saturating_div(leverage)
-        }
-    }
-
-    fn deleverage(&mut self, a: u32, m: usize, close: Side, need: i64, bk: i64) {
-        let sign: i64 = if close == Side::Buy { 1 } else { -1 };
-        if self.adl != Some((m, close)) {
-            let mut ranked: Vec<(Rate, u32, i64)> = (0..self.pos.len() as u32)
-                .filter(|&b| self.pos[b as usize][m].size.signum() == sign)
-                .map(|b| (self.adl_score(b, m), b, self.pos[b as usize][m].size.abs()))
-                .collect();
-            ranked.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-            self.adl_list = ranked;
-            self.adl = Some((m, close));
-            self.adl_skip = 0;
-        }
-        let can_give = |e: &RefEngine, b: u32| {
-            let s = e.pos[b as usize][m].size;
-            if b != a && s.signum() == sign {
-                s.abs()
+            ratio(notional, equity)
+        };
+        let rank = if upnl > 0 {
+            sat(i128::from(pnl) * i128::from(lev) / (1 << 32))
+        } else if lev == 0 {
+            if pnl < 0 {
+                i64::MIN
             } else {
                 0
             }
+        } else {
+            sat((i128::from(pnl) << 32) / i128::from(lev))
+        };
+        (rank, upnl > 0)
+    }
+
+    /// A fresh ranking of the accounts holding the side opposite to `close` in `m`.
+    fn rank(&self, m: usize, close: Side) -> AdlRanking {
+        let sign = dir(close);
+        let mut list: Vec<(i64, u32, bool)> = (0..self.pos.len() as u32)
+            .filter(|&b| self.pos[b as usize][m].size.signum() == sign)
+            .map(|b| {
+                let (rank, profitable) = self.adl_rank(b, m);
+                (rank, b, profitable)
+            })
+            .collect();
+        list.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        AdlRanking {
+            m,
+            close: Some(close),
+            list,
+            skip: 0,
+        }
+    }
+
+    /// Lots account `b` can give against the bankrupt side closing with `close` now.
+    fn live(&self, who: Bankrupt, b: u32, m: usize, close: Side) -> i64 {
+        let s = self.pos[b as usize][m].size;
+        if who != Bankrupt::Account(b) && s.signum() == dir(close) {
+            s.abs()
+        } else {
+            0
+        }
+    }
+
+    /// ADL of up to `need` lots closing with `close` at `bk`, by the market's mode;
+    /// returns the lots placed. `cached`: reuse the round's ranking for (market, side)
+    /// (computed here at the round's first ADL for it), else a fresh one.
+    ///
+    /// AMBIGUITY (pro-rata): `W` and each `size` are read live ("sizes are read live"),
+    /// over the positions that were profitable when ranked; shares are computed once
+    /// per ADL step, given largest live size first (ties in rank order).
+    /// AMBIGUITY (queue): a holder is "found empty" when the queue walk reaches it and
+    /// it holds nothing on the counterparty side at that moment (not when a fill empties
+    /// it); only a run of such holders at the front is passed over.
+    fn adl(
+        &mut self,
+        who: Bankrupt,
+        m: usize,
+        close: Side,
+        need: i64,
+        bk: i64,
+        cached: bool,
+    ) -> i64 {
+        let mut ranking = if cached {
+            match self
+                .adl_cache
+                .iter()
+                .position(|r| r.m == m && r.close == Some(close))
+            {
+                Some(i) => self.adl_cache.swap_remove(i),
+                None => self.rank(m, close),
+            }
+        } else {
+            self.rank(m, close)
         };
         let mut left = need;
         let mode = self.liquidation_cfg(m).map_or(AdlMode::Queue, |c| c.adl);
         if mode == AdlMode::ProRata {
-            // Weights: the profitable sizes when ranked; largest first, ties in rank order.
-            let mut weights: Vec<(i64, usize)> = self
-                .adl_list
+            let mut weights: Vec<(i64, usize, u32)> = ranking
+                .list
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.0 > 0)
-                .map(|(i, r)| (r.2, i))
+                .filter(|(_, r)| r.2)
+                .map(|(i, r)| (self.live(who, r.1, m, close), i, r.1))
+                .filter(|w| w.0 > 0)
                 .collect();
             weights.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-            let total_weight: i128 = weights.iter().map(|w| i128::from(w.0)).sum();
-            if total_weight > 0 {
-                let total = i128::from(need).min(total_weight);
-                for (w, i) in weights {
-                    let share = (total * i128::from(w) / total_weight) as i64;
-                    if share == 0 {
-                        break;
-                    }
-                    let b = self.adl_list[i].1;
-                    let q = share.min(can_give(self, b)).min(left);
+            let w: i128 = weights.iter().map(|x| i128::from(x.0)).sum();
+            if w > 0 {
+                let total = i128::from(need).min(w);
+                for (size, _, b) in weights {
+                    let share = (total * i128::from(size) / w) as i64;
+                    let q = share.min(self.live(who, b, m, close)).min(left);
                     if q > 0 {
-                        self.adl_fill(a, b, m, close, q, bk);
+                        self.adl_fill(who, b, m, close, q, bk);
                         left -= q;
                     }
                 }
             }
         }
-        let mut k = self.adl_skip;
-        while left > 0 && k < self.adl_list.len() {
-            let b = self.adl_list[k].1;
-            let have = can_give(self, b);
+        let mut k = ranking.skip;
+        while left > 0 && k < ranking.list.len() {
+            let b = ranking.list[k].1;
+            let have = self.live(who, b, m, close);
+            if have == 0 && k == ranking.skip {
+                ranking.skip += 1;
+            }
             let q = have.min(left);
             if q > 0 {
-                self.adl_fill(a, b, m, close, q, bk);
+                self.adl_fill(who, b, m, close, q, bk);
                 left -= q;
-            }
-            if q == have && k == self.adl_skip {
-                self.adl_skip += 1;
             }
             k += 1;
         }
-        if left > 0 {
-            // Only the fund holds the rest of the other side: at bk if it can pay, else at
-            // the price that leaves it at exactly what it can pay.
-            let mark = self.markets[m].mark;
-            let side = close.opposite();
-            let room = (self.fund_change(m, side, left, mark) + self.insurance)
-                .div_euclid(i128::from(left))
-                .clamp(-i128::from(mark), i128::from(i64::MAX / 2)) as i64;
-            let price = match side {
-                Side::Buy => bk.min(mark + room).max(1),
-                Side::Sell => bk.max(mark - room),
-            };
-            self.fund_takes(a, m, close, left, price);
+        if cached {
+            self.adl_cache.push(ranking);
         }
+        need - left
     }
 
-    fn adl_fill(&mut self, a: u32, b: u32, m: usize, close: Side, q: i64, bk: i64) {
-        self.trade(m, a, close, bk, q, 0);
+    /// One ADL fill: the bankrupt side's `PositionChanged` (accounts only), the
+    /// counterparty's, then `AdlFill`; both at `bk`, no fee. The fund's cash takes its
+    /// realised PnL (its `InsuranceFund` is the caller's).
+    fn adl_fill(&mut self, who: Bankrupt, b: u32, m: usize, close: Side, q: i64, bk: i64) {
+        let account = match who {
+            Bankrupt::Account(a) => {
+                self.trade(m, a, close, bk, q, 0);
+                AccountId(a)
+            }
+            Bankrupt::Fund => {
+                let (size, cost) = self.fund[m];
+                let (size, cost, realised) = book(size, cost, dir(close) * q, bk);
+                self.fund[m] = (size, cost);
+                self.insurance += realised;
+                self.taken.2 += realised;
+                AccountId::FUND
+            }
+        };
         self.trade(m, b, close.opposite(), bk, q, 0);
         self.emit(EventKind::AdlFill {
             market: MarketId(m as u32),
-            account: AccountId(a),
+            account,
             counterparty: AccountId(b),
             qty: Qty(q),
             price: Price(bk),
         });
+    }
+
+    /// Fund solvency: while its equity is negative, its positions in liquidating markets
+    /// that are not halted, ascending id, are deleveraged whole at its bankruptcy price
+    /// (fresh ranking each). Returns whether anything traded.
+    ///
+    /// AMBIGUITY: one pass over the markets, each checked against `E_f < 0` when its turn
+    /// comes; a market whose holders could not take everything is not revisited (a
+    /// second pass would find the same holders empty). `InsuranceFund` follows a
+    /// market's fills only if it had any.
+    fn fund_solvency(&mut self) -> bool {
+        let mut traded = false;
+        for m in 0..self.markets.len() {
+            let size = self.fund[m].0;
+            if self.fund_equity() >= 0 || size == 0 || !self.can_liquidate(m) {
+                continue;
+            }
+            let bk = bankruptcy(self.fund_equity(), size, self.markets[m].mark);
+            let close = if size > 0 { Side::Sell } else { Side::Buy };
+            self.taken = (0, 0, 0);
+            let done = self.adl(Bankrupt::Fund, m, close, size.abs(), bk, false);
+            if done > 0 {
+                traded = true;
+                let change = self.taken.2;
+                self.fund_event(change);
+            }
+        }
+        traded
+    }
+
+    /// The fund's side of one unwind fill: its position trades at the fill price, its
+    /// cash takes the realised PnL less the taker fee.
+    pub(super) fn fund_fill(&mut self, m: usize, side: Side, price: i64, q: i64, fee: i64) {
+        let (size, cost) = self.fund[m];
+        let (size, cost, realised) = book(size, cost, dir(side) * q, price);
+        self.fund[m] = (size, cost);
+        let change = realised - i128::from(fee);
+        self.insurance += change;
+        self.fee_ledger += i128::from(fee);
+        self.taken.2 += change;
+    }
+
+    /// The fund's unwind orders, once per command. Returns whether anything traded.
+    fn unwind(&mut self) -> bool {
+        let mut traded = false;
+        for m in 0..self.markets.len() {
+            let Some(cfg) = self.liquidation_cfg(m) else {
+                continue;
+            };
+            let size = self.fund[m].0;
+            if size == 0 || self.markets[m].halted || cfg.unwind_rate <= Rate::ZERO {
+                continue;
+            }
+            let mk = &self.markets[m];
+            let (mark, tick) = (mk.mark, mk.cfg.tick);
+            let band = band(mark, cfg.band_bps).min(i128::from(i64::MAX / 4)) as i64;
+            let side = if size > 0 { Side::Sell } else { Side::Buy };
+            let limit = match side {
+                Side::Sell => on_tick(mark - band, tick, true),
+                Side::Buy => on_tick(mark + band, tick, false),
+            }
+            .clamp(mk.cfg.min_price.0, mk.cfg.max_price.0);
+            let visible: i64 = mk
+                .orders
+                .iter()
+                .filter(|o| o.side == side.opposite() && side.crosses(Price(limit), Price(o.price)))
+                .map(|o| o.qty)
+                .sum();
+            if visible == 0 {
+                continue;
+            }
+            let share = down(i128::from(visible), cfg.unwind_rate).max(1);
+            let q = share.min(i128::from(size.abs())) as i64;
+            let id = self.next_id;
+            self.next_id += 1;
+            self.emit(EventKind::FundOrder {
+                order_id: OrderId(id),
+                market: MarketId(m as u32),
+                side,
+                price: Price(limit),
+                qty: Qty(q),
+            });
+            self.taker = Taker::Fund;
+            self.taken = (0, 0, 0);
+            self.take(
+                m,
+                id,
+                AccountId::FUND.0,
+                side,
+                limit,
+                StpMode::CancelResting,
+                q,
+            );
+            self.taker = Taker::Account;
+            if self.taken.1 > 0 {
+                traded = true;
+                let change = self.taken.2;
+                self.fund_event(change);
+            }
+        }
+        traded
     }
 }
