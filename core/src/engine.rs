@@ -391,10 +391,16 @@ impl Engine {
             seq: cmd.seq,
             index: 0,
         };
-        if let Err(reason) = self.dispatch(&cmd.kind, &mut out) {
-            out.emit(EventKind::Rejected(reason));
-        }
-        if !self.to_check.is_empty() || !self.im_check.is_empty() || self.fund_positions > 0 {
+        let accepted = match self.dispatch(&cmd.kind, &mut out) {
+            Ok(()) => true,
+            Err(reason) => {
+                out.emit(EventKind::Rejected(reason));
+                false
+            }
+        };
+        // A rejected command changes nothing, so it leaves the fund's steps alone too.
+        let fund_due = accepted && self.fund_positions > 0;
+        if !self.to_check.is_empty() || !self.im_check.is_empty() || fund_due {
             self.resolve_liquidations(&mut out);
             self.margin_cancels(&mut out);
         }

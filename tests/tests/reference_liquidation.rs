@@ -169,16 +169,17 @@ fn liq_order(id: u64, side: Side, price: i64, qty: i64) -> EventKind {
 ///
 /// - depth = (297 − 100) / 297 ≈ 0.6633; band = ceil(950 × 100 / 10,000) = 10, widened
 ///   ceil(10 × 1.6633) = 17: band limit 933. bk = 950 − floor(100 / 10) = 940, so the
-///   partial's limit is max(933, 940) = 940. T = 297 = T_m, T − E = 197 < 297:
-///   q = ceil(10 × 197 / 297) = ceil(6.63) = 7. Empty book: trades nothing (order 3).
-/// - whole position: 10 at 940 (≠ the partial's 7 at 940), trades nothing (order 4).
+///   partial's limit is max(933, 940) = 940. The book is empty, so every lot counts at
+///   the limit: S(q) = 10q, and 10 × (100 − 10q) + 297q ≥ 10 × 297 needs q ≥ 10: the
+///   partial is the whole position, 10 at 940 (order 3), and trades nothing.
+/// - whole position: 10 at 940 repeats the unfilled partial: skipped, not sent.
 /// - backstop at 940, fund buys c booked at mark 950: E_f(c) = 500 + 10c,
 ///   H(c) = ceil(950c / 8) = ceil(118.75c). c = 5: 550 < 594; c = 4: 540 ≥ 475. So 4.
 ///   Account: released 4,000, realised 4 × 940 − 4,000 = −240, money 360. Fund cash
 ///   500 + 4 × (950 − 940) = 540, position (4, 3,800), equity 540.
 /// - ADL 6 at 940 against account 1: account 0 realised 5,640 − 6,000 = −360, money 0;
 ///   account 1 buys 6: released −6,000, realised −5,640 + 6,000 = 360, (−4, −4,000).
-/// - fee: a whole-position order was sent, fee = max(E − T, 0) = max(0 − 0, 0) = 0.
+/// - fee: no whole-position order was sent; min(fee, max(E − T, 0)) = 0 anyway.
 #[test]
 fn backstop_limited_by_the_haircut_then_adl() {
     let mut h = H::new(risk(Rate::ZERO, 0));
@@ -200,8 +201,7 @@ fn backstop_limited_by_the_haircut_then_adl() {
                 equity: 100,
                 maintenance: 297,
             },
-            liq_order(3, Side::Sell, 940, 7),
-            liq_order(4, Side::Sell, 940, 10),
+            liq_order(3, Side::Sell, 940, 10),
             pc(0, 6, 6_000, -240),
             EventKind::Backstop {
                 account: AccountId(0),
@@ -259,9 +259,9 @@ fn backstop_limited_by_the_haircut_then_adl() {
 }
 
 /// Scenario B: after scenario A (fund long 4, cost 3,800, cash 540, mark 950), account
-/// 2 rests a bid of 6 at 945 (order 5). The fund's unwind: band ceil(950 × 100 /
+/// 2 rests a bid of 6 at 945 (order 4). The fund's unwind: band ceil(950 × 100 /
 /// 10,000) = 10, sell limit 940; visible bids at ≥ 940: V = 6; q = min(4, max(floor(6 ×
-/// 1/2), 1)) = 3. FundOrder 6 sells 3 at 940, fills 3 at 945 (no fees here). Fund:
+/// 1/2), 1)) = 3. FundOrder 5 sells 3 at 940, fills 3 at 945 (no fees here). Fund:
 /// released ceil(3,800 × 3 / 4) = 2,850, realised 2,835 − 2,850 = −15, cash 525,
 /// position (1, 950), equity 525 + 950 − 950 = 525.
 #[test]
@@ -283,7 +283,7 @@ fn fund_unwind_sized_from_visible_depth() {
                 orders: 1,
             },
             EventKind::FundOrder {
-                order_id: OrderId(6),
+                order_id: OrderId(5),
                 market: M,
                 side: Side::Sell,
                 price: Price(940),
@@ -291,9 +291,9 @@ fn fund_unwind_sized_from_visible_depth() {
             },
             EventKind::Fill {
                 market: M,
-                maker_order: OrderId(5),
+                maker_order: OrderId(4),
                 maker_account: AccountId(2),
-                taker_order: OrderId(6),
+                taker_order: OrderId(5),
                 taker_account: AccountId::FUND,
                 taker_side: Side::Sell,
                 price: Price(945),

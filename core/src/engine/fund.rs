@@ -8,12 +8,12 @@
 //! position; after every command, the fund's equity is negative only if no account
 //! held a position opposite to the fund's when it was deleveraged.
 
-use super::liquidation::to_tick;
+use super::liquidation::{band_of, to_tick};
 use super::margin::{saturate, trade, PoolId};
 use super::{Engine, Out, Taker, TakerKind};
 use crate::command::StpMode;
 use crate::event::{EventKind, EventSink};
-use crate::risk::{bps, mul_rate_down, mul_rate_up};
+use crate::risk::{mul_rate_down, mul_rate_up};
 use crate::types::{AccountId, MarketId, OrderId, Price, Qty, Side};
 
 /// The insurance fund's figures (O(markets) to compute).
@@ -268,7 +268,7 @@ impl Engine {
     fn unwind_limit(&self, mi: usize, side: Side, band_bps: u32) -> i64 {
         let mk = &self.markets[mi];
         let cfg = &mk.book.cfg;
-        let band = saturate(mul_rate_up(i128::from(mk.mark), bps(i64::from(band_bps))));
+        let band = saturate(band_of(mk.mark, band_bps));
         match side {
             Side::Sell => to_tick(mk.mark - band, cfg.tick, true).max(cfg.min_price.0),
             Side::Buy => to_tick(mk.mark + band, cfg.tick, false).min(cfg.max_price.0),

@@ -90,6 +90,11 @@ fn depth(equity: i128, mm: i128) -> Rate {
     Rate::from_bits(ceil_div((mm - equity) << 32, mm).clamp(0, 1 << 32) as i64)
 }
 
+/// `ceil(mark × band_bps / 10,000)`, exactly.
+pub(super) fn band_of(mark: i64, band_bps: u32) -> i128 {
+    ceil_div(i128::from(mark) * i128::from(band_bps), 10_000)
+}
+
 /// Rounds `p` to a multiple of `tick`: up if `up`, else down.
 pub(super) fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
     let down = p.div_euclid(tick) * tick;
@@ -356,13 +361,14 @@ impl Engine {
                 if last == Some((order, 0)) {
                     continue;
                 }
-                whole_sent = true;
                 order
             } else {
                 value += self.backstop(a, m, bk, out);
                 break;
             };
-            let traded = self.liquidation_order(a, m, order.0, order.1, out);
+            let sent = self.liquidation_order(a, m, order.0, order.1, out);
+            whole_sent |= whole && sent.is_some();
+            let traded = sent.unwrap_or(0);
             value += traded;
             last = Some((order, traded));
         }
@@ -386,13 +392,8 @@ impl Engine {
     ) -> (i64, i64) {
         let mk = &self.markets[m.0 as usize];
         let size = self.pos(a, m).size;
-        let band = mul_rate_up(
-            mul_rate_up(
-                i128::from(mk.mark),
-                crate::risk::bps(i64::from(cfg.band_bps)),
-            ),
-            Rate::ONE + deep,
-        ) as i64;
+        let band = mul_rate_up(band_of(mk.mark, cfg.band_bps), Rate::ONE + deep)
+            .min(i128::from(i64::MAX / 4)) as i64;
         let tick = mk.book.cfg.tick;
         let limit = if size > 0 {
             to_tick(mk.mark - band, tick, true).max(to_tick(bk, tick, true))
@@ -487,8 +488,9 @@ impl Engine {
     }
 
     /// Sends an IOC liquidation order closing up to `q` lots of the account's position at
-    /// `limit` or better; returns the value traded (Σ price × lots). The liquidated side
-    /// pays only the maker's rebate as its taker fee.
+    /// `limit` or better; returns the value traded (Σ price × lots), or `None` when no
+    /// order is sent (a limit outside the band). The liquidated side pays only the
+    /// maker's rebate as its taker fee.
     fn liquidation_order<S: EventSink>(
         &mut self,
         a: AccountId,
@@ -496,10 +498,10 @@ impl Engine {
         q: i64,
         limit: i64,
         out: &mut Out<S>,
-    ) -> i128 {
+    ) -> Option<i128> {
         let cfg = &self.markets[m.0 as usize].book.cfg;
         if q <= 0 || limit < cfg.min_price.0 || limit > cfg.max_price.0 {
-            return 0; // no admissible price at or better than the bankruptcy price
+            return None; // no admissible price at or better than the bankruptcy price
         }
         let side = if self.pos(a, m).size > 0 {
             Side::Sell
@@ -526,7 +528,7 @@ impl Engine {
         };
         self.liquidated_value = 0;
         self.match_against_book(m, taker, Qty(q), out);
-        self.liquidated_value
+        Some(self.liquidated_value)
     }
 
     /// Closes the rest of the position at the bankruptcy price: the insurance fund takes

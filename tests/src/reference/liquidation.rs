@@ -116,8 +116,9 @@ enum Bankrupt {
 pub(super) struct AdlRanking {
     m: usize,
     close: Option<Side>,
-    /// `(rank bits, account, profitable when ranked)`, highest rank first, then account.
-    list: Vec<(i64, u32, bool)>,
+    /// `(rank bits, account, rank positive, size when ranked)`, highest rank first,
+    /// then account.
+    list: Vec<(i64, u32, bool, i64)>,
     /// Entries at the front passed over for the rest of the round.
     skip: usize,
 }
@@ -537,15 +538,6 @@ impl RefEngine {
         let mark = self.markets[m].mark;
         let bk = bankruptcy(e, size, mark);
         let (t, tm) = (self.target(a, pool), self.target_of(a, m));
-        let mut q = if e <= 0 || t - e >= tm {
-            u
-        } else {
-            // Here 0 < T − E < T_m (E < MM ≤ T), so T_m > 0.
-            ceil_div(u * (t - e), tm).clamp(1, u)
-        };
-        if (u - q) * i128::from(mark) < i128::from(cfg.min_notional) {
-            q = u;
-        }
         let band = up(band(mark, cfg.band_bps), Rate::ONE + depth);
         let band = band.min(i128::from(i64::MAX / 4)) as i64;
         let tick = self.markets[m].cfg.tick;
@@ -554,7 +546,56 @@ impl RefEngine {
         } else {
             on_tick(mark + band, tick, false).min(on_tick(bk, tick, false))
         };
+        // Brute force over q: the slippage of the first q lots against the visible
+        // opposite orders crossing the limit, lots beyond them at the limit.
+        let lots = self.crossing_lots(m, size, limit);
+        let slip = |p: i64| {
+            let d = i128::from(mark) - i128::from(p);
+            if size > 0 {
+                d
+            } else {
+                -d
+            }
+        };
+        let mut q = u;
+        if e > 0 {
+            let mut slipped = 0i128;
+            let mut it = lots
+                .iter()
+                .flat_map(|&(p, n)| std::iter::repeat_n(p, n as usize));
+            for k in 1..=u {
+                slipped += slip(it.next().unwrap_or(limit));
+                if u * (e - slipped) + k * tm >= u * t {
+                    q = k;
+                    break;
+                }
+            }
+        }
+        if (u - q) * i128::from(mark) < i128::from(cfg.min_notional) {
+            q = u;
+        }
         (q as i64, limit)
+    }
+
+    /// `(price, lots)` of the resting orders a liquidation order closing `size` at
+    /// `limit` would meet, in price-time priority.
+    fn crossing_lots(&self, m: usize, size: i64, limit: i64) -> Vec<(i64, i64)> {
+        let maker = if size > 0 { Side::Buy } else { Side::Sell };
+        let mut orders: Vec<_> = self.markets[m]
+            .orders
+            .iter()
+            .filter(|o| o.side == maker)
+            .filter(|o| {
+                if size > 0 {
+                    o.price >= limit
+                } else {
+                    o.price <= limit
+                }
+            })
+            .map(|o| (super::priority(maker, o.price), o.time, o.price, o.qty))
+            .collect();
+        orders.sort_unstable();
+        orders.into_iter().map(|o| (o.2, o.3)).collect()
     }
 
     /// An IOC liquidation order reducing the position; `None` (nothing sent) for a limit
@@ -681,11 +722,11 @@ impl RefEngine {
     /// A fresh ranking of the accounts holding the side opposite to `close` in `m`.
     fn rank(&self, m: usize, close: Side) -> AdlRanking {
         let sign = dir(close);
-        let mut list: Vec<(i64, u32, bool)> = (0..self.pos.len() as u32)
+        let mut list: Vec<(i64, u32, bool, i64)> = (0..self.pos.len() as u32)
             .filter(|&b| self.pos[b as usize][m].size.signum() == sign)
             .map(|b| {
-                let (rank, profitable) = self.adl_rank(b, m);
-                (rank, b, profitable)
+                let (rank, _) = self.adl_rank(b, m);
+                (rank, b, rank > 0, self.pos[b as usize][m].size.abs())
             })
             .collect();
         list.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
@@ -711,12 +752,6 @@ impl RefEngine {
     /// returns the lots placed. `cached`: reuse the round's ranking for (market, side)
     /// (computed here at the round's first ADL for it), else a fresh one.
     ///
-    /// AMBIGUITY (pro-rata): `W` and each `size` are read live ("sizes are read live"),
-    /// over the positions that were profitable when ranked; shares are computed once
-    /// per ADL step, given largest live size first (ties in rank order).
-    /// AMBIGUITY (queue): a holder is "found empty" when the queue walk reaches it and
-    /// it holds nothing on the counterparty side at that moment (not when a fill empties
-    /// it); only a run of such holders at the front is passed over.
     fn adl(
         &mut self,
         who: Bankrupt,
@@ -741,13 +776,14 @@ impl RefEngine {
         let mut left = need;
         let mode = self.liquidation_cfg(m).map_or(AdlMode::Queue, |c| c.adl);
         if mode == AdlMode::ProRata {
+            // Weights: sizes when ranked of the positive ranks; largest first, ties in
+            // rank order; each share at most what the holder has now.
             let mut weights: Vec<(i64, usize, u32)> = ranking
                 .list
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| r.2)
-                .map(|(i, r)| (self.live(who, r.1, m, close), i, r.1))
-                .filter(|w| w.0 > 0)
+                .map(|(i, r)| (r.3, i, r.1))
                 .collect();
             weights.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
             let w: i128 = weights.iter().map(|x| i128::from(x.0)).sum();
@@ -763,21 +799,25 @@ impl RefEngine {
                 }
             }
         }
+        // Queue: a holder at the front that gives all it holds (or holds nothing) is
+        // passed over for the rest of the round.
         let mut k = ranking.skip;
         while left > 0 && k < ranking.list.len() {
             let b = ranking.list[k].1;
             let have = self.live(who, b, m, close);
-            if have == 0 && k == ranking.skip {
-                ranking.skip += 1;
-            }
             let q = have.min(left);
             if q > 0 {
                 self.adl_fill(who, b, m, close, q, bk);
                 left -= q;
             }
+            if q == have && k == ranking.skip {
+                ranking.skip += 1;
+            }
             k += 1;
         }
         if cached {
+            // Only the latest (market, side) is kept: an ADL elsewhere ranks afresh.
+            self.adl_cache.clear();
             self.adl_cache.push(ranking);
         }
         need - left
