@@ -313,6 +313,8 @@ pub struct Engine {
     /// Scratch: a liquidated pool's positions as (maintenance margin, market), in the
     /// order the waterfall takes them.
     liq_order: Vec<(i128, u32)>,
+    /// Scratch: the round's flat pools with negative money, as (account, pool).
+    deficits: Vec<(u32, margin::PoolId)>,
 }
 
 impl Engine {
@@ -376,6 +378,7 @@ impl Engine {
             fund_positions: 0,
             fund_cash_delta: 0,
             liq_order: Vec::new(),
+            deficits: Vec::new(),
         })
     }
 
@@ -524,6 +527,7 @@ impl Engine {
             self.adl_ranks.reserve(self.cfg.max_accounts as usize);
             self.adl_sizes.reserve(self.cfg.max_accounts as usize);
             self.liq_order.reserve(self.cfg.max_markets as usize);
+            self.deficits.reserve(self.cfg.max_accounts as usize);
         }
         if let Some(l) = cfg.risk.and_then(|r| r.liquidation) {
             self.liquidating_markets += 1;

@@ -289,13 +289,13 @@ pub enum EventKind {
         /// Quantity.
         qty: Qty,
     },
-    /// A loss nothing could absorb was written off: the pool's balance was raised back to
-    /// zero equity and the amount entered the bad-debt ledger.
+    /// A loss nothing could absorb was written off: a flat pool's negative balance was
+    /// raised back to zero and the amount entered the bad-debt ledger.
     BadDebt {
         /// Account whose pool was left with negative equity.
         account: AccountId,
-        /// Market whose liquidation left the loss.
-        market: MarketId,
+        /// The isolated market of the pool, or `None` for the cross pool.
+        market: Option<MarketId>,
         /// Amount written off (atoms, positive).
         amount: i128,
         /// Part of `amount` socialised on the fee ledger; the rest stays outstanding.
@@ -698,7 +698,7 @@ impl Event {
             } => w
                 .tag(27)
                 .u64(u64::from(account.0))
-                .u64(u64::from(market.0))
+                .u64(market.map_or(u64::MAX, |m| u64::from(m.0)))
                 .i128(amount)
                 .i128(socialised),
         };

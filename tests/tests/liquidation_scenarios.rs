@@ -651,7 +651,7 @@ fn a_loss_nothing_can_carry_is_written_off_and_socialised_on_the_fee_ledger() {
     assert_eq!(fills(&ev), vec![(947, 20, true)]);
     assert!(ev.contains(&EventKind::BadDebt {
         account: AccountId(1),
-        market: MarketId(0),
+        market: Some(MarketId(0)),
         amount: 18,
         socialised: 18,
     }));

@@ -377,7 +377,7 @@ fn deficit_written_off_as_bad_debt_with_socialisation() {
             fund(0, -5, 0),
             EventKind::BadDebt {
                 account: AccountId(0),
-                market: M,
+                market: None,
                 amount: 4,
                 socialised: 1,
             },

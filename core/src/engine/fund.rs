@@ -140,14 +140,12 @@ impl Engine {
         0
     }
 
-    /// A liquidated pool left with negative equity `deficit` and no position in a
-    /// liquidating market: the fund pays what its capacity allows, the rest is bad debt,
-    /// socialised on the fee ledger as far as it holds.
+    /// A flat pool left with negative money `deficit`: the fund pays what its capacity
+    /// allows, the rest is bad debt, socialised on the fee ledger as far as it holds.
     pub(super) fn cover_deficit<S: EventSink>(
         &mut self,
         a: AccountId,
         pool: PoolId,
-        m: MarketId,
         deficit: i128,
         out: &mut Out<S>,
     ) {
@@ -165,11 +163,37 @@ impl Engine {
             self.bad_debt += written_off - socialised;
             out.emit(EventKind::BadDebt {
                 account: a,
-                market: m,
+                market: match pool {
+                    PoolId::Cross => None,
+                    PoolId::Isolated(m) => Some(m),
+                },
                 amount: written_off,
                 socialised,
             });
         }
+    }
+
+    /// The deficits of the round, in order (ascending account, cross before isolated):
+    /// each flat pool with negative money gets the deficit step.
+    pub(super) fn cover_deficits<S: EventSink>(&mut self, out: &mut Out<S>) {
+        self.deficits
+            .sort_unstable_by_key(|&(a, pool)| (a, super::liquidation::pool_rank(pool)));
+        for k in 0..self.deficits.len() {
+            let (a, pool) = self.deficits[k];
+            let a = AccountId(a);
+            let money = self.pool_money(a, pool);
+            if money < 0 && self.pool_flat(a, pool) {
+                self.cover_deficit(a, pool, -money, out);
+            }
+        }
+        self.deficits.clear();
+    }
+
+    /// True if the pool holds no position in any leveraged market.
+    pub(super) fn pool_flat(&self, a: AccountId, pool: PoolId) -> bool {
+        !(0..self.markets.len() as u32).map(MarketId).any(|m| {
+            self.risk_of(m).is_some() && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool
+        })
     }
 
     /// While the fund's equity is negative, deleverages its positions whole at its

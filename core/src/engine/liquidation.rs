@@ -119,8 +119,15 @@ impl Engine {
         loop {
             self.adl_cache = None;
             self.collect_candidates();
+            let deficits = !self.deficits.is_empty();
+            if deficits {
+                self.cover_deficits(out);
+            }
             if !self.candidates.is_empty() {
                 self.run_round(out);
+                continue;
+            }
+            if deficits {
                 continue;
             }
             if self.fund_positions > 0 && self.fund_solvency(out) {
@@ -159,6 +166,7 @@ impl Engine {
             let a = AccountId(self.to_check[k]);
             k += 1;
             self.accounts[a.0 as usize].queued = false;
+            self.collect_deficits(a);
             let mut cross_done = false;
             for m in 0..self.markets.len() {
                 let Some(pool) = self.triggered_pool(Kind::Maintenance, a, m, &mut cross_done)
@@ -178,6 +186,20 @@ impl Engine {
         }
         self.to_check.clear();
         self.candidates.sort_unstable_by(Candidate::order);
+    }
+
+    /// Notes the account's flat pools with negative money (cross, then isolated).
+    fn collect_deficits(&mut self, a: AccountId) {
+        if self.accounts[a.0 as usize].collateral < 0 && self.pool_flat(a, PoolId::Cross) {
+            self.deficits.push((a.0, PoolId::Cross));
+        }
+        for mi in 0..self.markets.len() as u32 {
+            let m = MarketId(mi);
+            let p = self.pos(a, m);
+            if p.isolated && p.size == 0 && p.bucket < 0 && self.risk_of(m).is_some() {
+                self.deficits.push((a.0, PoolId::Isolated(m)));
+            }
+        }
     }
 
     /// Cancels every resting order of a pool, oldest first.
@@ -265,7 +287,6 @@ impl Engine {
         let deep = depth(equity, mm);
         let mut fee_due: i128 = 0;
         let mut whole_sent = false;
-        let mut last_market = None;
         self.order_positions(a, pool);
         for k in 0..self.liq_order.len() {
             let (e, mm, _) = self.pool_maintenance(a, pool);
@@ -276,7 +297,6 @@ impl Engine {
             let cfg = self
                 .liquidation_config(m)
                 .expect("ordered markets liquidate");
-            last_market = Some(m);
             let (value, whole) = self.close_position(a, pool, m, &cfg, deep, out);
             whole_sent |= whole;
             let scale = self.markets[m.0 as usize].scale;
@@ -294,9 +314,8 @@ impl Engine {
             self.change_fund(fee, out);
         }
         let mut e = e - fee;
-        if e < 0 && !self.holds_liquidating(a, pool) {
-            let m = last_market.expect("a pool below MM holds a position");
-            self.cover_deficit(a, pool, m, -e, out);
+        if e < 0 && self.pool_flat(a, pool) {
+            self.cover_deficit(a, pool, -e, out);
             e = 0;
         }
         out.emit(EventKind::LiquidationFinished {
@@ -305,15 +324,6 @@ impl Engine {
             fee: saturate(fee),
             equity: e,
         });
-    }
-
-    /// True if the pool holds a position in a liquidating market (halted or not).
-    fn holds_liquidating(&self, a: AccountId, pool: PoolId) -> bool {
-        (0..self.markets.len() as u32).map(MarketId).any(|m| {
-            self.liquidation_config(m).is_some()
-                && self.pos(a, m).size != 0
-                && self.pool_of(a, m) == pool
-        })
     }
 
     /// Closes one position while the pool is below MM: partial orders, the whole

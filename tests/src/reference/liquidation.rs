@@ -290,10 +290,50 @@ impl RefEngine {
         }
     }
 
-    /// One round: scan every pool, sort the ones below MM, liquidate each that still is
-    /// when its turn comes. Returns whether the scan found any.
+    /// The deficit step for a pool with no position and negative money: the fund pays
+    /// up to its capacity, the rest is bad debt socialised on the fee ledger.
+    fn write_off(&mut self, a: u32, pool: RefPool) {
+        let deficit = -self.money(a, pool);
+        let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
+        let paid = deficit.min(capacity);
+        if paid > 0 {
+            *self.money_mut(a, pool) += paid;
+            self.insurance -= paid;
+            self.fund_event(-paid);
+        }
+        let z = deficit - paid;
+        if z > 0 {
+            *self.money_mut(a, pool) += z;
+            let socialised = z.min(self.fee_ledger);
+            self.fee_ledger -= socialised;
+            self.bad_debt += z - socialised;
+            self.emit(EventKind::BadDebt {
+                account: AccountId(a),
+                market: match pool {
+                    RefPool::Cross => None,
+                    RefPool::Isolated(m) => Some(MarketId(m as u32)),
+                },
+                amount: z,
+                socialised,
+            });
+        }
+    }
+
+    /// One round: first every pool with no position and negative money gets the deficit
+    /// step (ascending account, cross before isolated); then scan every pool, sort the
+    /// ones below MM, liquidate each that still is when its turn comes. Returns whether
+    /// the round did anything.
     fn round(&mut self) -> bool {
         self.adl_cache.clear();
+        let mut wrote_off = false;
+        for a in 0..self.pos.len() as u32 {
+            for (pool, _) in self.pools_of(a) {
+                if self.money(a, pool) < 0 && self.held(a, pool).is_empty() {
+                    self.write_off(a, pool);
+                    wrote_off = true;
+                }
+            }
+        }
         let mut found = Vec::new();
         for a in 0..self.pos.len() as u32 {
             for (pool, rank) in self.pools_of(a) {
@@ -304,7 +344,7 @@ impl RefEngine {
             }
         }
         if found.is_empty() {
-            return false;
+            return wrote_off;
         }
         // Worst equity / MM first, by cross-multiplication (equities clamped to ±2^64),
         // then account id, then cross before isolated by market id.
@@ -408,16 +448,13 @@ impl RefEngine {
             .map(|m| (self.mm(a, m), m))
             .collect();
         order.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-        let (mut fee_due, mut whole_sent, mut last_closed) = (0i128, false, None);
+        let (mut fee_due, mut whole_sent) = (0i128, false);
         for (_, m) in order {
             if !self.below_mm(a, pool) {
                 break;
             }
             let cfg = self.liquidation_cfg(m).expect("liquidating");
             let value = self.liquidate_market(a, pool, m, &cfg, depth, &mut whole_sent);
-            if self.pos[a as usize][m].size == 0 {
-                last_closed = Some(m);
-            }
             let scale = self.markets[m].scale;
             fee_due += up(up(up(value, cfg.fee_rate), scale), Rate::ONE + depth);
         }
@@ -430,39 +467,11 @@ impl RefEngine {
             self.insurance += fee;
             self.fund_event(fee);
         }
-        // 5. Deficit of a pool left without liquidating positions: the fund's capacity,
-        //    then bad debt.
+        // 5. Deficit of a pool left without any position: the fund's capacity, then
+        //    bad debt.
         let equity = self.equity(a, pool);
-        let flat = !self
-            .held(a, pool)
-            .into_iter()
-            .any(|m| self.liquidation_cfg(m).is_some());
-        if equity < 0 && flat {
-            let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
-            let paid = (-equity).min(capacity);
-            if paid > 0 {
-                *self.money_mut(a, pool) += paid;
-                self.insurance -= paid;
-                self.fund_event(-paid);
-            }
-            let z = -equity - paid;
-            if z > 0 {
-                *self.money_mut(a, pool) += z;
-                // AMBIGUITY: `socialised = min(z, fee ledger)` taken literally (the fee
-                // ledger is never negative, so this is also `min(z, max(ledger, 0))`).
-                let socialised = z.min(self.fee_ledger);
-                self.fee_ledger -= socialised;
-                self.bad_debt += z - socialised;
-                // "The last market the waterfall closed": every liquidating position of
-                // the pool is flat here, so some market was closed by this waterfall.
-                let m = last_closed.expect("a deficit follows a close");
-                self.emit(EventKind::BadDebt {
-                    account,
-                    market: MarketId(m as u32),
-                    amount: z,
-                    socialised,
-                });
-            }
+        if equity < 0 && self.held(a, pool).is_empty() {
+            self.write_off(a, pool);
         }
         // 6. Done.
         let equity = self.equity(a, pool);
