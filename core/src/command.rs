@@ -126,6 +126,85 @@ pub enum CommandKind {
         /// Rate applied to each position's notional at mark.
         rate: Rate,
     },
+    /// Place a conditional (stop or take-profit) order that waits for the mark.
+    NewConditional(ConditionalOrder),
+    /// Cancel a waiting conditional order owned by `account`.
+    CancelConditional {
+        /// Owner of the conditional order.
+        account: AccountId,
+        /// Its id (from `ConditionalAccepted`).
+        order_id: OrderId,
+    },
+}
+
+/// When a conditional order fires, relative to its side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionalKind {
+    /// A buy fires when the mark rises to the trigger, a sell when it falls to it.
+    Stop,
+    /// A buy fires when the mark falls to the trigger, a sell when it rises to it.
+    TakeProfit,
+}
+
+/// A conditional order: becomes a `NewOrder` when the mark reaches `trigger`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConditionalOrder {
+    /// Owner.
+    pub account: AccountId,
+    /// Market (leveraged).
+    pub market: MarketId,
+    /// Client id of the order it becomes.
+    pub client_id: ClientOrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Quantity in lots.
+    pub qty: Qty,
+    /// Mark price at which it fires (on tick, inside the band).
+    pub trigger: Price,
+    /// Stop or take-profit.
+    pub kind: ConditionalKind,
+    /// `None`: fires as a market order; `Some(p)`: as a GTC limit at `p` (an IOC at `p`
+    /// when reduce-only).
+    pub limit: Option<Price>,
+    /// The order it becomes only reduces the position.
+    pub reduce_only: bool,
+    /// Self-trade prevention mode of the order it becomes.
+    pub stp: StpMode,
+}
+
+impl ConditionalOrder {
+    /// True if it fires when the mark rises to the trigger (else when it falls to it).
+    pub fn fires_rising(&self) -> bool {
+        (self.side == Side::Buy) == (self.kind == ConditionalKind::Stop)
+    }
+
+    /// True if it fires at mark `mark`.
+    pub fn fires_at(&self, mark: i64) -> bool {
+        if self.fires_rising() {
+            mark >= self.trigger.0
+        } else {
+            mark <= self.trigger.0
+        }
+    }
+
+    /// The order it becomes when it fires.
+    pub fn to_order(&self) -> NewOrder {
+        let order_type = match self.limit {
+            None => OrderType::Market,
+            Some(p) if self.reduce_only => OrderType::Ioc(p),
+            Some(p) => OrderType::Limit(p),
+        };
+        NewOrder {
+            account: self.account,
+            market: self.market,
+            client_id: self.client_id,
+            side: self.side,
+            order_type,
+            qty: self.qty,
+            stp: self.stp,
+            reduce_only: self.reduce_only,
+        }
+    }
 }
 
 /// How an order executes and whether it may rest.

@@ -26,6 +26,7 @@ use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
+mod conditional;
 mod fund;
 mod liquidation;
 mod margin;
@@ -315,6 +316,8 @@ pub struct Engine {
     liq_order: Vec<(i128, u32)>,
     /// Scratch: the round's flat pools with negative money, as (account, pool).
     deficits: Vec<(u32, margin::PoolId)>,
+    /// Waiting stop and take-profit orders.
+    conditionals: conditional::Conditionals,
 }
 
 impl Engine {
@@ -379,6 +382,7 @@ impl Engine {
             fund_cash_delta: 0,
             liq_order: Vec::new(),
             deficits: Vec::new(),
+            conditionals: conditional::Conditionals::default(),
         })
     }
 
@@ -429,6 +433,7 @@ impl Engine {
                     self.mark_moved(m.0 as usize);
                 }
                 out.emit(EventKind::MarketResumed(m));
+                self.fire_conditionals(m, out);
                 Ok(())
             }
             CommandKind::OpenAccount(a) => {
@@ -477,7 +482,17 @@ impl Engine {
                     }
                     slot = next;
                 }
+                self.cancel_conditionals_where(
+                    account,
+                    CancelReason::MassCancel,
+                    |_, m| market.is_none_or(|x| x == m),
+                    out,
+                );
                 Ok(())
+            }
+            CommandKind::NewConditional(ref o) => self.new_conditional(o, out),
+            CommandKind::CancelConditional { account, order_id } => {
+                self.cancel_conditional(account, order_id, out)
             }
             CommandKind::Deposit { .. }
             | CommandKind::Withdraw { .. }
@@ -533,6 +548,7 @@ impl Engine {
             self.liquidating_markets += 1;
             self.order_margin_markets += u32::from(l.order_margin);
         }
+        self.add_conditional_market(cfg);
         out.emit(EventKind::MarketAdded(id));
         Ok(())
     }
@@ -1122,6 +1138,7 @@ impl Engine {
         self.verify_margin()?;
         self.verify_triggers()?;
         self.verify_order_index()?;
+        self.verify_conditionals()?;
         for (i, m) in self.markets.iter().enumerate() {
             m.book
                 .verify(&self.pool)

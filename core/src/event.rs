@@ -289,6 +289,47 @@ pub enum EventKind {
         /// Quantity.
         qty: Qty,
     },
+    /// A conditional order was placed and waits for the mark.
+    ConditionalAccepted {
+        /// Its id (from the order-id sequence).
+        order_id: OrderId,
+        /// Owner.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+        /// Side of the order it becomes.
+        side: Side,
+        /// Trigger price.
+        trigger: Price,
+        /// Quantity.
+        qty: Qty,
+    },
+    /// A conditional order fired; the order it becomes follows (`Accepted`, or
+    /// `ConditionalRejected`).
+    ConditionalTriggered {
+        /// The conditional's id.
+        order_id: OrderId,
+        /// Owner.
+        account: AccountId,
+        /// Market.
+        market: MarketId,
+    },
+    /// The order a fired conditional became failed a check of a new order.
+    ConditionalRejected {
+        /// The conditional's id.
+        order_id: OrderId,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// A waiting conditional order was removed.
+    ConditionalCancelled {
+        /// The conditional's id.
+        order_id: OrderId,
+        /// Owner.
+        account: AccountId,
+        /// Why (`User`, `MassCancel` or `Liquidation`).
+        reason: CancelReason,
+    },
     /// A loss nothing could absorb was written off: a flat pool's negative balance was
     /// raised back to zero and the amount entered the bad-debt ledger.
     BadDebt {
@@ -376,6 +417,10 @@ pub enum RejectReason {
     MarkOutOfBand,
     /// A funding rate above 100% in absolute value.
     FundingRateTooLarge,
+    /// A conditional order would fire at the current mark.
+    WouldTriggerNow,
+    /// Every conditional-order slot is taken (capacity `max_orders`).
+    ConditionalCapacity,
 }
 
 /// Why quantity was removed without trading.
@@ -690,6 +735,42 @@ impl Event {
                 .tag(side as u8)
                 .i64(price.0)
                 .i64(qty.0),
+            EventKind::ConditionalAccepted {
+                order_id,
+                account,
+                market,
+                side,
+                trigger,
+                qty,
+            } => w
+                .tag(28)
+                .u64(order_id.0)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0))
+                .tag(side as u8)
+                .i64(trigger.0)
+                .i64(qty.0),
+            EventKind::ConditionalTriggered {
+                order_id,
+                account,
+                market,
+            } => w
+                .tag(29)
+                .u64(order_id.0)
+                .u64(u64::from(account.0))
+                .u64(u64::from(market.0)),
+            EventKind::ConditionalRejected { order_id, reason } => {
+                w.tag(30).u64(order_id.0).reject(reason)
+            }
+            EventKind::ConditionalCancelled {
+                order_id,
+                account,
+                reason,
+            } => w
+                .tag(31)
+                .u64(order_id.0)
+                .u64(u64::from(account.0))
+                .tag(reason as u8),
             EventKind::BadDebt {
                 account,
                 market,
@@ -743,6 +824,8 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::BadOraclePrint => 29,
         RejectReason::MarkOutOfBand => 30,
         RejectReason::FundingRateTooLarge => 31,
+        RejectReason::WouldTriggerNow => 33,
+        RejectReason::ConditionalCapacity => 34,
         RejectReason::AccountOrderCapacity => 32,
     }
 }

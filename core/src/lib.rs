@@ -18,7 +18,9 @@ pub mod ring;
 pub mod risk;
 pub mod types;
 
-pub use command::{Command, CommandKind, NewOrder, OrderType, StpMode};
+pub use command::{
+    Command, CommandKind, ConditionalKind, ConditionalOrder, NewOrder, OrderType, StpMode,
+};
 pub use engine::{
     AccountRisk, CascadeReport, ConfigError, Engine, EngineConfig, FundView, MarketRisk, OrderView,
     PositionView,

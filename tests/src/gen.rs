@@ -3,8 +3,9 @@
 //! self-trades, unknown orders, capacity, halts, margin shortfalls, caps) happen often.
 
 use cascade_core::{
-    AccountId, ClientOrderId, Command, CommandKind, EngineConfig, MarketConfig, MarketId, NewOrder,
-    OrderId, OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode,
+    AccountId, ClientOrderId, Command, CommandKind, ConditionalKind, ConditionalOrder,
+    EngineConfig, MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate,
+    RiskConfig, Side, StpMode,
 };
 use proptest::prelude::*;
 
@@ -202,6 +203,46 @@ fn arb_new_order() -> impl Strategy<Value = CommandKind> {
         )
 }
 
+/// A conditional order (stop or take-profit, market or limit, sometimes reduce-only), or
+/// a cancel of one.
+fn arb_conditional() -> impl Strategy<Value = CommandKind> {
+    let new = (
+        (arb_account(), arb_market(), 0u64..8, any::<bool>()),
+        (
+            arb_qty(),
+            arb_price(),
+            any::<bool>(),
+            proptest::option::of(arb_price()),
+            prop::bool::weighted(0.4),
+        ),
+    )
+        .prop_map(
+            |((account, market, client, buy), (qty, trigger, stop, limit, reduce_only))| {
+                CommandKind::NewConditional(ConditionalOrder {
+                    account,
+                    market,
+                    client_id: ClientOrderId(client),
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    qty,
+                    trigger,
+                    kind: if stop {
+                        ConditionalKind::Stop
+                    } else {
+                        ConditionalKind::TakeProfit
+                    },
+                    limit,
+                    reduce_only,
+                    stp: StpMode::CancelResting,
+                })
+            },
+        );
+    prop_oneof![
+        4 => new,
+        1 => (arb_account(), (1u64..=24).prop_map(OrderId))
+            .prop_map(|(account, order_id)| CommandKind::CancelConditional { account, order_id }),
+    ]
+}
+
 fn arb_money_command() -> impl Strategy<Value = CommandKind> {
     prop_oneof![
         3 => (arb_account(), -10i64..3_000).prop_map(|(account, amount)| CommandKind::Deposit { account, amount }),
@@ -235,6 +276,7 @@ pub fn arb_kind() -> impl Strategy<Value = CommandKind> {
         4 => arb_market().prop_map(CommandKind::ResumeMarket),
         1 => arb_account().prop_map(CommandKind::OpenAccount),
         27 => arb_money_command(),
+        14 => arb_conditional(),
     ]
 }
 
@@ -249,6 +291,7 @@ pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Valu
     let step = prop_oneof![
         3 => arb_kind().prop_map(|k| vec![k]),
         2 => arb_trade(),
+        1 => arb_stop_loss().prop_map(|k| vec![k]),
         1 => (1u32..3, 125i64..=175).prop_map(|(m, p)| vec![CommandKind::MarkPrice {
             market: MarketId(m),
             price: Price(p),
@@ -272,6 +315,39 @@ pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Valu
                 setup_with(liquidating_markets(mixed), deposit, fund),
                 kinds.collect(),
             )
+        })
+}
+
+/// A reduce-only stop (or take-profit) of a trading account in a liquidating market, with
+/// a trigger inside the marks the streams move through: stop clusters that fire, and that
+/// liquidations cancel.
+fn arb_stop_loss() -> impl Strategy<Value = CommandKind> {
+    (
+        0u32..4,
+        1u32..3,
+        any::<bool>(),
+        any::<bool>(),
+        26i64..=34,
+        1i64..=9,
+        8u64..12,
+    )
+        .prop_map(|(account, market, buy, stop, t, qty, client)| {
+            CommandKind::NewConditional(ConditionalOrder {
+                account: AccountId(account),
+                market: MarketId(market),
+                client_id: ClientOrderId(client),
+                side: if buy { Side::Buy } else { Side::Sell },
+                qty: Qty(qty),
+                trigger: Price(t * 5),
+                kind: if stop {
+                    ConditionalKind::Stop
+                } else {
+                    ConditionalKind::TakeProfit
+                },
+                limit: None,
+                reduce_only: true,
+                stp: StpMode::CancelResting,
+            })
         })
 }
 

@@ -5,8 +5,9 @@
 
 use cascade_core::risk::{update_volatility, Rate};
 use cascade_core::{
-    AccountId, CancelReason, Command, CommandKind, EngineConfig, Event, EventKind, MarketConfig,
-    MarketId, NewOrder, OrderId, OrderType, Price, Qty, RejectReason, RiskConfig, Side, StpMode,
+    AccountId, CancelReason, Command, CommandKind, ConditionalKind, ConditionalOrder, EngineConfig,
+    Event, EventKind, MarketConfig, MarketId, NewOrder, OrderId, OrderType, Price, Qty,
+    RejectReason, RiskConfig, Side, StpMode,
 };
 
 #[derive(Clone, Debug)]
@@ -77,6 +78,8 @@ pub struct RefEngine {
     taken: (i128, i64, i128),
     /// The current liquidation round's ADL rankings, one per (market, closing side).
     adl_cache: Vec<liquidation::AdlRanking>,
+    /// Waiting conditional orders with their ids, in placement order.
+    conds: Vec<(u64, ConditionalOrder)>,
 }
 
 /// The aggressor of a match: an account's own order, a liquidation order (the liquidated
@@ -118,6 +121,7 @@ impl RefEngine {
             taker: Taker::Account,
             taken: (0, 0, 0),
             adl_cache: Vec::new(),
+            conds: Vec::new(),
         }
     }
 
@@ -193,6 +197,19 @@ impl RefEngine {
                 } else {
                     EventKind::MarketResumed(m)
                 });
+                if !halt {
+                    self.fire_conditionals(m.0 as usize);
+                }
+            }
+            CommandKind::NewConditional(ref o) => self.new_conditional(o)?,
+            CommandKind::CancelConditional { account, order_id } => {
+                self.account_ok(account)?;
+                let i = self
+                    .conds
+                    .iter()
+                    .position(|c| c.0 == order_id.0 && c.1.account == account)
+                    .ok_or(RejectReason::UnknownOrder)?;
+                self.drop_conditional(i, CancelReason::User);
             }
             CommandKind::OpenAccount(a) => {
                 match self.open.get(a.0 as usize) {
@@ -231,8 +248,11 @@ impl RefEngine {
             | CommandKind::SetLeverage { .. }
             | CommandKind::SetMarginMode { .. }
             | CommandKind::TransferIsolated { .. }
-            | CommandKind::MarkPrice { .. }
             | CommandKind::FundingRate { .. } => self.money_command(kind)?,
+            CommandKind::MarkPrice { market, .. } => {
+                self.money_command(kind)?;
+                self.fire_conditionals(market.0 as usize);
+            }
             CommandKind::InsuranceDeposit { amount } => {
                 if amount <= 0 {
                     return Err(RejectReason::NonPositiveAmount);
@@ -273,9 +293,138 @@ impl RefEngine {
                         .unwrap();
                     self.cancel_at(mi, i, CancelReason::MassCancel);
                 }
+                self.cancel_conditionals(CancelReason::MassCancel, |c| {
+                    c.account == account && market.is_none_or(|m| m == c.market)
+                });
             }
         }
         Ok(())
+    }
+
+    /// `NewConditional`, checked in the order SEMANTICS.md lists.
+    fn new_conditional(&mut self, o: &ConditionalOrder) -> Result<(), RejectReason> {
+        let mk = self.market(o.market)?;
+        let cfg = mk.cfg;
+        let (halted, mark) = (mk.halted, mk.mark);
+        self.account_ok(o.account)?;
+        if cfg.risk.is_none() {
+            return Err(RejectReason::NotLeveraged);
+        }
+        if halted {
+            return Err(RejectReason::MarketHalted);
+        }
+        Self::check_qty_price(&cfg, o.qty, Some(o.trigger))?;
+        if let Some(p) = o.limit {
+            Self::check_qty_price(&cfg, o.qty, Some(p))?;
+        }
+        if mark == 0 {
+            return Err(RejectReason::NoMarkPrice);
+        }
+        let fires = match (o.side, o.kind) {
+            (Side::Buy, ConditionalKind::Stop) | (Side::Sell, ConditionalKind::TakeProfit) => {
+                mark >= o.trigger.0
+            }
+            _ => mark <= o.trigger.0,
+        };
+        if fires {
+            return Err(RejectReason::WouldTriggerNow);
+        }
+        if self.conds.len() >= self.cfg.max_orders as usize {
+            return Err(RejectReason::ConditionalCapacity);
+        }
+        let mine = self
+            .conds
+            .iter()
+            .filter(|c| c.1.account == o.account)
+            .count();
+        if mine >= self.cfg.max_orders_per_account as usize {
+            return Err(RejectReason::AccountOrderCapacity);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conds.push((id, *o));
+        self.emit(EventKind::ConditionalAccepted {
+            order_id: OrderId(id),
+            account: o.account,
+            market: o.market,
+            side: o.side,
+            trigger: o.trigger,
+            qty: o.qty,
+        });
+        Ok(())
+    }
+
+    fn drop_conditional(&mut self, i: usize, reason: CancelReason) {
+        let (id, c) = self.conds.remove(i);
+        self.emit(EventKind::ConditionalCancelled {
+            order_id: OrderId(id),
+            account: c.account,
+            reason,
+        });
+    }
+
+    /// Cancels the conditionals `pick` selects, in ascending id.
+    fn cancel_conditionals(
+        &mut self,
+        reason: CancelReason,
+        pick: impl Fn(&ConditionalOrder) -> bool,
+    ) {
+        while let Some(i) = (0..self.conds.len())
+            .filter(|&i| pick(&self.conds[i].1))
+            .min_by_key(|&i| self.conds[i].0)
+        {
+            self.drop_conditional(i, reason);
+        }
+    }
+
+    /// Fires the conditionals of market `m` whose condition holds at its mark (none while
+    /// it is halted), in ascending id, each as a new order.
+    fn fire_conditionals(&mut self, m: usize) {
+        if self.markets[m].halted {
+            return;
+        }
+        let mark = self.markets[m].mark;
+        let mut fired: Vec<(u64, ConditionalOrder)> =
+            self.conds
+                .iter()
+                .filter(|c| c.1.market.0 as usize == m)
+                .filter(|c| match (c.1.side, c.1.kind) {
+                    (Side::Buy, ConditionalKind::Stop)
+                    | (Side::Sell, ConditionalKind::TakeProfit) => mark >= c.1.trigger.0,
+                    _ => mark <= c.1.trigger.0,
+                })
+                .copied()
+                .collect();
+        fired.sort_by_key(|c| c.0);
+        for (id, c) in fired {
+            self.conds.retain(|x| x.0 != id);
+            self.emit(EventKind::ConditionalTriggered {
+                order_id: OrderId(id),
+                account: c.account,
+                market: c.market,
+            });
+            let order_type = match c.limit {
+                None => OrderType::Market,
+                Some(p) if c.reduce_only => OrderType::Ioc(p),
+                Some(p) => OrderType::Limit(p),
+            };
+            let order = NewOrder {
+                account: c.account,
+                market: c.market,
+                client_id: c.client_id,
+                side: c.side,
+                order_type,
+                qty: c.qty,
+                stp: c.stp,
+                reduce_only: c.reduce_only,
+            };
+            if let Err(reason) = self.new_order(&order) {
+                self.emit(EventKind::ConditionalRejected {
+                    order_id: OrderId(id),
+                    reason,
+                });
+            }
+        }
     }
 
     fn find_owned(&self, account: AccountId, id: OrderId) -> Result<(usize, usize), RejectReason> {

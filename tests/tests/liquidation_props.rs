@@ -237,6 +237,7 @@ proptest! {
 fn streams_reach_every_stage_of_the_waterfall() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut started, mut backstops, mut adl, mut margin) = (0, 0, 0, 0);
+    let (mut unwinds, mut fund_adl, mut bad_debt, mut fired, mut stop_cancels) = (0, 0, 0, 0, 0);
     for _ in 0..300 {
         let cmds = gen::arb_liquidation_stream(120, false)
             .new_tree(&mut runner)
@@ -256,15 +257,32 @@ fn streams_reach_every_stage_of_the_waterfall() {
                     reason: cascade_core::CancelReason::Margin,
                     ..
                 } => margin += 1,
+                EventKind::FundOrder { .. } => unwinds += 1,
+                EventKind::AdlFill {
+                    account: AccountId::FUND,
+                    ..
+                } => fund_adl += 1,
+                EventKind::BadDebt { .. } => bad_debt += 1,
+                EventKind::ConditionalTriggered { .. } => fired += 1,
+                EventKind::ConditionalCancelled {
+                    reason: cascade_core::CancelReason::Liquidation,
+                    ..
+                } => stop_cancels += 1,
                 _ => {}
             }
         }
     }
     println!(
-        "liquidations {started}, backstops {backstops}, ADL fills {adl}, margin cancels {margin} over 300 streams"
+        "liquidations {started}, backstops {backstops}, ADL fills {adl}, margin cancels {margin}, \
+         fund orders {unwinds}, fund ADL {fund_adl}, bad debts {bad_debt}, conditionals fired \
+         {fired}, conditionals cancelled by liquidation {stop_cancels} over 300 streams"
     );
     assert!(
         started > 50 && backstops > 0 && adl > 0 && margin > 0,
         "{started} {backstops} {adl} {margin}"
+    );
+    assert!(
+        unwinds > 0 && fired > 0 && stop_cancels > 0,
+        "{unwinds} {fired} {stop_cancels}"
     );
 }

@@ -209,6 +209,17 @@ fn generated_streams_reach_every_outcome() {
                     format!("replace kept={kept_priority}")
                 }
                 EventKind::Fill { .. } => "fill".to_owned(),
+                EventKind::ConditionalAccepted { .. } => "conditional accepted".to_owned(),
+                EventKind::ConditionalTriggered { .. } => "conditional fired".to_owned(),
+                EventKind::ConditionalRejected { reason, .. } => match reason {
+                    RejectReason::InsufficientMargin { .. } => {
+                        "conditional rejected InsufficientMargin".to_owned()
+                    }
+                    r => format!("conditional rejected {r:?}"),
+                },
+                EventKind::ConditionalCancelled { reason, .. } => {
+                    format!("conditional cancel {reason:?}")
+                }
                 _ => continue,
             });
         }
@@ -253,6 +264,13 @@ fn generated_streams_reach_every_outcome() {
         "replace kept=true",
         "replace kept=false",
         "fill",
+        "reject WouldTriggerNow",
+        "conditional accepted",
+        "conditional fired",
+        "conditional rejected InsufficientMargin",
+        "conditional rejected ReduceOnlyWouldIncrease",
+        "conditional cancel User",
+        "conditional cancel MassCancel",
     ];
     for want in expected {
         assert!(

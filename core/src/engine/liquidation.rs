@@ -276,6 +276,12 @@ impl Engine {
             maintenance: mm,
         });
         self.cancel_pool_orders(a, pool, CancelReason::Liquidation, out);
+        self.cancel_conditionals_where(
+            a,
+            CancelReason::Liquidation,
+            |e, m| e.risk_of(m).is_some() && e.pool_of(a, m) == pool,
+            out,
+        );
         // Resting orders carry no maintenance margin: the re-check gives the same figures.
         let (equity, mm, _) = self.pool_maintenance(a, pool);
         out.emit(EventKind::LiquidationStarted {

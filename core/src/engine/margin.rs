@@ -599,7 +599,10 @@ impl Engine {
                 }
                 self.change_fund(i128::from(amount), out);
             }
-            CommandKind::MarkPrice { market, price } => self.mark_price(market, price, out)?,
+            CommandKind::MarkPrice { market, price } => {
+                self.mark_price(market, price, out)?;
+                self.fire_conditionals(market, out);
+            }
             CommandKind::FundingRate { market, rate } => self.funding(market, rate, out)?,
             _ => unreachable!("dispatch sends only account, money and oracle commands here"),
         }

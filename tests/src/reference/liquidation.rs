@@ -427,6 +427,13 @@ impl RefEngine {
             maintenance: mm,
         });
         self.cancel_pool(a, pool, CancelReason::Liquidation);
+        let account = AccountId(a);
+        let markets: Vec<bool> = (0..self.markets.len())
+            .map(|m| self.in_pool(a, m, pool))
+            .collect();
+        self.cancel_conditionals(CancelReason::Liquidation, |c| {
+            c.account == account && markets[c.market.0 as usize]
+        });
         self.emit(EventKind::LiquidationStarted {
             account,
             market,
