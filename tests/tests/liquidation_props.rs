@@ -252,16 +252,15 @@ fn streams_reach_every_stage_of_the_waterfall() {
             match e.kind {
                 EventKind::LiquidationStarted { .. } => started += 1,
                 EventKind::Backstop { .. } => backstops += 1,
-                EventKind::AdlFill { .. } => adl += 1,
+                EventKind::AdlFill { account, .. } => {
+                    adl += 1;
+                    fund_adl += i32::from(account == AccountId::FUND);
+                }
                 EventKind::Cancelled {
                     reason: cascade_core::CancelReason::Margin,
                     ..
                 } => margin += 1,
                 EventKind::FundOrder { .. } => unwinds += 1,
-                EventKind::AdlFill {
-                    account: AccountId::FUND,
-                    ..
-                } => fund_adl += 1,
                 EventKind::BadDebt { .. } => bad_debt += 1,
                 EventKind::ConditionalTriggered { .. } => fired += 1,
                 EventKind::ConditionalCancelled {
