@@ -1,5 +1,7 @@
-//! Hand-checked liquidation scenarios. Every expected number is worked out in the
-//! comments from the formulas in docs/SEMANTICS.md ("Liquidation").
+//! Hand-checked liquidation scenarios, run against both the engine and the reference
+//! model (every command's events must agree). Every expected number is worked out in
+//! the comments from the formulas in docs/SEMANTICS.md ("Liquidation", "Conditional
+//! orders").
 //!
 //! Common set-up: markets with one maintenance tier of 2.5% (the rate is
 //! `bps(250)` = 0.0249999999..., so MM = ceil(notional × 0.025 − ε)), 20× max leverage,
@@ -8,10 +10,12 @@
 
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, AdlMode, ClientOrderId, CommandKind, Engine, EngineConfig, Event, EventKind,
-    LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate, RiskConfig,
-    Side, StpMode,
+    AccountId, AdlMode, CancelReason, ClientOrderId, Command, CommandKind, ConditionalKind,
+    ConditionalOrder, Engine, EngineConfig, Event, EventKind, LiquidationConfig, MarketConfig,
+    MarketId, NewOrder, OrderId, OrderType, Price, Qty, Rate, RejectReason, RiskConfig, Side,
+    StpMode,
 };
+use cascade_tests::reference::RefEngine;
 
 fn risk(adl: AdlMode) -> RiskConfig {
     let (tiers, tier_count) = tier_table(&[(1_000_000_000, bps(250))]);
@@ -41,8 +45,11 @@ fn risk(adl: AdlMode) -> RiskConfig {
     }
 }
 
+/// Drives the engine and the reference model with the same commands and requires the
+/// same events from both: every hand-checked number below holds for both.
 struct H {
     engine: Engine,
+    reference: RefEngine,
     events: Vec<Event>,
     seq: u64,
     client: u64,
@@ -58,6 +65,7 @@ impl H {
     fn with(risks: Vec<RiskConfig>) -> H {
         let mut h = H {
             engine: Engine::new(EngineConfig::default()),
+            reference: RefEngine::new(EngineConfig::default()),
             events: Vec::new(),
             seq: 0,
             client: 0,
@@ -84,7 +92,17 @@ impl H {
 
     fn run(&mut self, kind: CommandKind) -> &[Event] {
         self.seq += 1;
+        let cmd = Command {
+            seq: self.seq,
+            ts_ns: 0,
+            kind: kind.clone(),
+        };
         cascade_tests::harness::step(&mut self.engine, self.seq, kind, &mut self.events);
+        assert_eq!(
+            self.reference.apply(&cmd),
+            self.events,
+            "the reference model disagrees on {cmd:?}"
+        );
         &self.events
     }
 
@@ -692,4 +710,241 @@ fn nothing_is_liquidated_in_a_halted_market_until_it_resumes() {
         h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
         Some((239, 239))
     );
+}
+
+/// A conditional order of account `a` in market 0.
+fn conditional(
+    a: u32,
+    side: Side,
+    kind: ConditionalKind,
+    trigger: i64,
+    limit: Option<i64>,
+    qty: i64,
+) -> CommandKind {
+    CommandKind::NewConditional(ConditionalOrder {
+        account: AccountId(a),
+        market: MarketId(0),
+        client_id: ClientOrderId(900 + trigger as u64),
+        side,
+        qty: Qty(qty),
+        trigger: Price(trigger),
+        kind,
+        limit: limit.map(Price),
+        reduce_only: side == Side::Sell && a == 1,
+        stp: StpMode::CancelResting,
+    })
+}
+
+/// The id a `ConditionalAccepted` of the last command gave.
+fn accepted_conditional(h: &H) -> OrderId {
+    h.kinds()
+        .iter()
+        .find_map(|e| match *e {
+            EventKind::ConditionalAccepted { order_id, .. } => Some(order_id),
+            _ => None,
+        })
+        .expect("accepted")
+}
+
+#[test]
+fn a_stop_loss_fires_before_the_liquidation_engine_looks_at_the_pool() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    // Reduce-only stop-market sell of the whole long, firing when the mark falls to 960.
+    h.ok(conditional(
+        1,
+        Side::Sell,
+        ConditionalKind::Stop,
+        960,
+        None,
+        20,
+    ));
+    let stop = accepted_conditional(&h);
+    // At 955 the pool would be liquidated (equity 200 < MM 478), but the stop fires
+    // first: a market sell of 20 (protection limit 960 − floor(960 × 0.1) = 864) takes
+    // 10 @ 960 and 10 @ 950: realised 19,100 − 20,000 = −900, bucket 200, flat.
+    h.mark(0, 955);
+    let ev = h.kinds();
+    assert!(matches!(ev[0], EventKind::MarkUpdated { .. }));
+    assert_eq!(
+        ev[1],
+        EventKind::ConditionalTriggered {
+            order_id: stop,
+            account: AccountId(1),
+            market: MarketId(0),
+        }
+    );
+    assert!(matches!(
+        ev[2],
+        EventKind::Accepted {
+            price: Price(864),
+            qty: Qty(20),
+            ..
+        }
+    ));
+    assert_eq!(fills(&ev), vec![(960, 10, false), (950, 10, false)]);
+    assert!(!ev.iter().any(|e| matches!(e, EventKind::MarginCall { .. })));
+    assert_eq!(h.size(1, 0), 0);
+    assert_eq!(
+        h.engine.pool_risk(AccountId(1), Some(MarketId(0))),
+        Some((200, 0))
+    );
+    assert_eq!(h.engine.conditional_orders(), 0);
+}
+
+#[test]
+fn a_take_profit_limit_fires_when_the_mark_rises_to_it() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(1_045)), 5);
+    // Reduce-only take-profit sell limited at 1,040: an IOC when it fires.
+    h.ok(conditional(
+        1,
+        Side::Sell,
+        ConditionalKind::TakeProfit,
+        1_050,
+        Some(1_040),
+        20,
+    ));
+    h.mark(0, 1_049);
+    assert_eq!(h.engine.conditional_orders(), 1, "not yet");
+    h.mark(0, 1_050);
+    let ev = h.kinds();
+    // Fills the 5 @ 1,045 bid, the other 15 lots are cancelled as an IOC remainder.
+    assert_eq!(fills(&ev), vec![(1_045, 5, false)]);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        EventKind::Cancelled {
+            qty: Qty(15),
+            reason: CancelReason::Unfilled,
+            ..
+        }
+    )));
+    assert_eq!(h.size(1, 0), 15);
+}
+
+#[test]
+fn margin_is_checked_when_a_conditional_fires_not_when_it_is_placed() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.deposit(4, 100);
+    h.order(2, 0, Side::Sell, OrderType::Limit(Price(1_020)), 10);
+    // A stop-market buy of 10 is accepted with 100 atoms: no margin is checked yet.
+    h.ok(conditional(
+        4,
+        Side::Buy,
+        ConditionalKind::Stop,
+        1_010,
+        None,
+        10,
+    ));
+    let id = accepted_conditional(&h);
+    // It would fire now at 1,000? No: a buy stop fires when the mark rises to it.
+    h.mark(0, 1_010);
+    let ev = h.kinds();
+    // At 1,010 it becomes a market buy limited at 1,020 + floor(1,020 × 0.1) = 1,122:
+    // IM ceil(10 × 1,010 / 20) = 505, open loss (1,122 − 1,010) × 10 = 1,120, fee reserve
+    // 2 × 10 = 20: 1,645 needed, 100 held, so it is rejected with shortfall 1,545.
+    assert!(ev.contains(&EventKind::ConditionalRejected {
+        order_id: id,
+        reason: RejectReason::InsufficientMargin { shortfall: 1_545 },
+    }));
+    assert!(fills(&ev).is_empty());
+}
+
+#[test]
+fn conditionals_are_refused_if_they_would_fire_now_and_can_be_cancelled() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    // A sell stop fires when the mark falls to its trigger: at the mark 1,000 it would.
+    h.run(conditional(
+        1,
+        Side::Sell,
+        ConditionalKind::Stop,
+        1_000,
+        None,
+        20,
+    ));
+    assert_eq!(
+        cascade_core::rejection(&h.events),
+        Some(RejectReason::WouldTriggerNow)
+    );
+    h.ok(conditional(
+        1,
+        Side::Sell,
+        ConditionalKind::Stop,
+        960,
+        None,
+        20,
+    ));
+    let id = accepted_conditional(&h);
+    // The stop heatmap: bucket width ceil(100,000 / 4,096) = 25 prices, so 960 is in
+    // bucket (960 − 1) / 25 = 38, covering 951..=975.
+    let mut seen = Vec::new();
+    h.engine.stop_heatmap(MarketId(0), |lo, hi, buys, sells| {
+        if buys + sells > 0 {
+            seen.push((lo.0, hi.0, buys, sells));
+        }
+    });
+    assert_eq!(seen, vec![(951, 975, 0, 20)]);
+    h.ok(CommandKind::CancelConditional {
+        account: AccountId(1),
+        order_id: id,
+    });
+    assert_eq!(
+        h.kinds(),
+        vec![EventKind::ConditionalCancelled {
+            order_id: id,
+            account: AccountId(1),
+            reason: CancelReason::User,
+        }]
+    );
+    h.run(CommandKind::CancelConditional {
+        account: AccountId(1),
+        order_id: id,
+    });
+    assert_eq!(
+        cascade_core::rejection(&h.events),
+        Some(RejectReason::UnknownOrder)
+    );
+}
+
+#[test]
+fn a_liquidation_cancels_the_pools_conditionals_and_a_halt_holds_them() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.ok(conditional(
+        1,
+        Side::Sell,
+        ConditionalKind::TakeProfit,
+        1_100,
+        None,
+        20,
+    ));
+    let take_profit = accepted_conditional(&h);
+    h.ok(conditional(
+        3,
+        Side::Buy,
+        ConditionalKind::Stop,
+        1_020,
+        None,
+        1,
+    ));
+    let breakout = accepted_conditional(&h);
+    // The long is liquidated at 955 (as in `isolated_long_is_liquidated_partially`): its
+    // take-profit goes with its resting orders.
+    h.mark(0, 955);
+    assert!(h.kinds().contains(&EventKind::ConditionalCancelled {
+        order_id: take_profit,
+        account: AccountId(1),
+        reason: CancelReason::Liquidation,
+    }));
+    // Halted, a mark past account 3's buy stop fires nothing; resuming fires it.
+    h.ok(CommandKind::HaltMarket(MarketId(0)));
+    h.mark(0, 1_020);
+    assert!(!h
+        .kinds()
+        .iter()
+        .any(|e| matches!(e, EventKind::ConditionalTriggered { .. })));
+    h.ok(CommandKind::ResumeMarket(MarketId(0)));
+    assert!(h.kinds().contains(&EventKind::ConditionalTriggered {
+        order_id: breakout,
+        account: AccountId(3),
+        market: MarketId(0),
+    }));
 }
