@@ -8,9 +8,9 @@
 use crate::rng::Rng;
 use cascade_core::risk::{bps, tier_table};
 use cascade_core::{
-    AccountId, AdlMode, ClientOrderId, Command, CommandKind, EngineConfig, Event, EventKind,
-    EventSink, LiquidationConfig, MarketConfig, MarketId, NewOrder, OrderType, Price, Qty, Rate,
-    RiskConfig, Side, StpMode,
+    AccountId, AdlMode, ClientOrderId, Command, CommandKind, ConditionalKind, ConditionalOrder,
+    EngineConfig, Event, EventKind, EventSink, LiquidationConfig, MarketConfig, MarketId, NewOrder,
+    OrderType, Price, Qty, Rate, RiskConfig, Side, StpMode,
 };
 use std::path::Path;
 
@@ -41,6 +41,9 @@ pub struct Population {
     pub fund_haircut_bps: i64,
     /// Share of the visible depth within the band the fund's unwind order takes, in bps.
     pub unwind_bps: i64,
+    /// Share of traders (percent) holding a reduce-only stop-loss on their whole position,
+    /// halfway from the entry to the price where their margin would be gone.
+    pub stops_pct: i64,
 }
 
 impl Population {
@@ -56,13 +59,16 @@ impl Population {
             max_move_bps: 2_000,
             fund_haircut_bps: 1_000,
             unwind_bps: 2_500,
+            stops_pct: 0,
         }
     }
 
     /// Engine capacities: the accounts, one market, room for the ladders.
     pub fn engine_config(&self) -> EngineConfig {
+        // Stops share the order capacity with the makers' ladders.
+        let stops = if self.stops_pct > 0 { self.accounts } else { 0 };
         EngineConfig {
-            max_orders: 1 << 12,
+            max_orders: (1 << 12) + stops,
             max_accounts: self.accounts,
             max_markets: 1,
             liquidation_ring: 1_024,
@@ -164,6 +170,14 @@ impl Population {
                 ..new_order(long, Side::Buy, p0, size)
             }));
             open_interest += size;
+            // Drawn only when asked for, so the default population stays the same.
+            if self.stops_pct > 0 {
+                for (account, side, l) in [(long, Side::Sell, lev), (short, Side::Buy, short_lev)] {
+                    if rng.below(100) < self.stops_pct as u64 {
+                        out.push(stop_loss(account, side, p0, l, size));
+                    }
+                }
+            }
             a += 2;
         }
         let oi_notional = i128::from(open_interest) * i128::from(p0);
@@ -195,6 +209,29 @@ impl Population {
         }
         out
     }
+}
+
+/// A reduce-only stop-market closing `size` lots, halfway from the entry `p0` to where
+/// a position at leverage `lev` would have lost its margin: `p0 ∓ p0 / (2 × lev)`.
+fn stop_loss(account: u32, close: Side, p0: i64, lev: i64, size: i64) -> CommandKind {
+    let gap = p0 / (2 * lev);
+    let trigger = if close == Side::Sell {
+        p0 - gap
+    } else {
+        p0 + gap
+    };
+    CommandKind::NewConditional(ConditionalOrder {
+        account: AccountId(account),
+        market: MARKET,
+        client_id: ClientOrderId(1),
+        side: close,
+        qty: Qty(size),
+        trigger: Price(trigger),
+        kind: ConditionalKind::Stop,
+        limit: None,
+        reduce_only: true,
+        stp: StpMode::CancelResting,
+    })
 }
 
 fn new_order(account: u32, side: Side, price: i64, qty: i64) -> NewOrder {
@@ -280,6 +317,14 @@ pub struct Tally {
     pub unwound_lots: i64,
     /// Bad debt written off (socialised or outstanding).
     pub bad_debt: i128,
+    /// Conditional orders that fired.
+    pub stops_triggered: u64,
+    /// Lots traded by orders that conditional orders became (as takers).
+    pub stop_lots: i64,
+    /// A conditional just fired: the next `Accepted` is the order it became.
+    pub stop_pending: bool,
+    /// The order the last fired conditional became.
+    pub stop_order: Option<cascade_core::OrderId>,
 }
 
 impl EventSink for Tally {
@@ -312,6 +357,17 @@ impl EventSink for Tally {
                 self.equity_low = Some(self.equity_low.map_or(equity, |l| l.min(equity)));
             }
             EventKind::BadDebt { amount, .. } => self.bad_debt += amount,
+            EventKind::ConditionalTriggered { .. } => {
+                self.stops_triggered += 1;
+                self.stop_pending = true;
+            }
+            EventKind::Accepted { order_id, .. } if self.stop_pending => {
+                self.stop_pending = false;
+                self.stop_order = Some(order_id);
+            }
+            EventKind::Fill {
+                taker_order, qty, ..
+            } if Some(taker_order) == self.stop_order => self.stop_lots += qty.0,
             _ => {}
         }
     }

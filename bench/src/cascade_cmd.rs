@@ -56,6 +56,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--depth",
             "--haircut-bps",
             "--unwind-bps",
+            "--stops",
         ],
         &["--progress", "--curve"],
     )?;
@@ -71,6 +72,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     pop.unwind_bps = args.value("--unwind-bps")?.unwrap_or(pop.unwind_bps);
     if !(0..=10_000).contains(&pop.fund_haircut_bps) || !(0..=10_000).contains(&pop.unwind_bps) {
         return Err("--haircut-bps and --unwind-bps must be 0..=10000".into());
+    }
+    pop.stops_pct = args.value("--stops")?.unwrap_or(0);
+    if !(0..=100).contains(&pop.stops_pct) {
+        return Err("--stops must be a percentage, 0..=100".into());
     }
     pop.adl = match args.value::<String>("--adl")?.as_deref() {
         None | Some("queue") => AdlMode::Queue,
@@ -120,6 +125,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
 
     print_heatmap(&engine, pop.start);
+    if pop.stops_pct > 0 {
+        print_stop_heatmap(&engine, pop.start);
+    }
     if let Some((Some(long), _)) = engine.nearest_triggers(MARKET) {
         println!(
             "distance to cascade: the first long can be liquidated at ${:.1}, {:.2}% below the mark",
@@ -183,6 +191,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         end.cash, end.position_lots, end.equity, tally.unwound_lots, tally.bad_debt
     );
     println!("adl: fills={} lots={}", tally.adl_fills, tally.adl_lots);
+    if pop.stops_pct > 0 {
+        println!(
+            "stops triggered={} lots={}",
+            tally.stops_triggered, tally.stop_lots
+        );
+    }
     println!(
         "time to resolve: {:.3} s over {} mark updates (worst single update {:.3} s), \
          {} events",
@@ -230,6 +244,31 @@ fn print_heatmap(engine: &Engine, start: i64) {
             hi as f64 / 10.0,
             l,
             100.0 * cumulative as f64 / total.max(1) as f64
+        );
+    }
+}
+
+/// Stop-loss lots by trigger price (the stop heatmap) from the start down 40%, in ten
+/// rows, beside the liquidation heatmap: sell stops of longs below the mark.
+fn print_stop_heatmap(engine: &Engine, start: i64) {
+    let rows = 10;
+    let mut lots = vec![0i64; rows];
+    let low = start * 6 / 10;
+    let step = (start - low) / rows as i64;
+    engine.stop_heatmap(MARKET, |lo, hi, _, sells| {
+        let mid = (lo.0 + hi.0) / 2;
+        if (low..start).contains(&mid) {
+            lots[((start - 1 - mid) / step).min(rows as i64 - 1) as usize] += sells;
+        }
+    });
+    println!("stop heatmap, sell stops (trigger price):");
+    for (k, &l) in lots.iter().enumerate() {
+        let hi = start - k as i64 * step;
+        println!(
+            "  ${:>7.0}..${:>7.0} {:>10} lots",
+            (hi - step) as f64 / 10.0,
+            hi as f64 / 10.0,
+            l
         );
     }
 }

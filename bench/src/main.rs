@@ -62,12 +62,14 @@ const USAGE: &str = "usage:
       replay LOBSTER order flow and check the engine against the exchange after every message
   cascade-bench cascade [--accounts N] [--path KLINE.csv | --percent P --steps S]
       [--adl queue|pro-rata] [--seed S] [--fund-bps B] [--depth PCT] [--progress]
-      [--haircut-bps B] [--unwind-bps B]
+      [--haircut-bps B] [--unwind-bps B] [--stops PCT]
       run a crash (default 30% in 30 steps) or a recorded mark path over a generated
       population (default 100,000 accounts): heatmap, liquidations, ADL, insurance fund
       (cash and marked-to-market equity, unwinding, bad debt), time to resolve,
       allocations. The fund's haircut (default 1,000 bps) limits what it takes over;
-      its unwind orders take --unwind-bps (default 2,500) of the depth within the band
+      its unwind orders take --unwind-bps (default 2,500) of the depth within the band;
+      --stops gives that share of traders a reduce-only stop-loss (stop heatmap, and a
+      `stops triggered=N lots=L` line)
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
