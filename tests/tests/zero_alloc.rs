@@ -122,10 +122,18 @@ fn allocates_nothing_after_warm_up(mix: Mix) {
 #[test]
 fn liquidation_cascade_allocates_nothing_after_warm_up() {
     use cascade_bench::cascade::{self, Population, Tally};
-    for adl in [cascade_core::AdlMode::Queue, cascade_core::AdlMode::ProRata] {
+    // Queue and pro-rata ADL with an empty fund; then a funded fund that takes over,
+    // unwinds and deleverages itself, with a fifth of the traders holding stop-losses
+    // that fire during the crash.
+    for (adl, fund_bps, stops_pct) in [
+        (cascade_core::AdlMode::Queue, 0, 0),
+        (cascade_core::AdlMode::ProRata, 0, 0),
+        (cascade_core::AdlMode::Queue, 10, 20),
+    ] {
         let mut pop = Population::new(20_000);
         pop.adl = adl;
-        pop.fund_bps = 0;
+        pop.fund_bps = fund_bps;
+        pop.stops_pct = stops_pct;
         let setup = cascade::sequence(pop.setup(), 1);
         let marks = cascade::mark_commands(
             &cascade::crash_path(pop.start, 30, 3),
@@ -146,6 +154,7 @@ fn liquidation_cascade_allocates_nothing_after_warm_up() {
             tally.liquidations > 1_000 && tally.backstops > 0 && tally.adl_fills > 0,
             "{tally:?}"
         );
+        assert!(stops_pct == 0 || tally.stops_triggered > 100, "{tally:?}");
         assert_eq!(allocations, 0, "the cascade must not allocate");
     }
 }
