@@ -11,7 +11,8 @@
 //! Validation order for a new order (the first failing check is the reason reported):
 //! market, account, halted, quantity sign, quantity bound, tick, band, client id,
 //! market-order liquidity, post-only crossing, pool capacity, account order capacity,
-//! level overflow.
+//! level overflow, the risk checks (`margin.rs`), position capacity (leveraged markets,
+//! `positions.rs`).
 //!
 //! Configuration bounds ([`EngineConfig::validate`]): every capacity is positive,
 //! `max_orders ≤` [`MAX_ORDERS`], `max_accounts < u32::MAX`, `max_positions ≤`

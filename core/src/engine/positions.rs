@@ -318,8 +318,14 @@ impl Engine {
                 return Err(format!("free slot {s} also live, or the free stack loops"));
             }
             if self.slots.pos[s as usize] != DEFAULT_POSITION
-                || self.links.get(s as usize).is_some_and(|l| l.linked())
-                || self.im_links.get(s as usize).is_some_and(|l| l.linked())
+                || self
+                    .links
+                    .get(s as usize)
+                    .is_some_and(super::trigger::Link::linked)
+                || self
+                    .im_links
+                    .get(s as usize)
+                    .is_some_and(super::trigger::Link::linked)
             {
                 return Err(format!("free slot {s} holds state or links"));
             }
