@@ -71,6 +71,7 @@ impl Population {
             max_orders: (1 << 12) + stops,
             max_accounts: self.accounts,
             max_markets: 1,
+            max_positions: self.accounts,
             liquidation_ring: 1_024,
             max_orders_per_account: 1 << 12,
             hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

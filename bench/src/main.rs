@@ -9,26 +9,34 @@ use std::time::Instant;
 
 mod cascade_cmd;
 mod report_cmd;
+mod scale_cmd;
 
 /// Counts heap allocations (all threads) so `cascade` can report them per command.
 struct CountingAlloc;
 
 static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Bytes allocated and not yet freed (all threads).
+static LIVE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 // SAFETY: every method forwards its arguments unchanged to the system allocator, which
 // upholds the GlobalAlloc contract; the only addition is a relaxed counter increment.
 unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
         // SAFETY: the caller's layout obligations pass through unchanged.
         unsafe { std::alloc::System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
         // SAFETY: `ptr` came from `System` with this layout (every allocation does).
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
         // SAFETY: as for `dealloc`; `size` is the caller's, unchanged.
         unsafe { std::alloc::System.realloc(ptr, layout, size) }
     }
@@ -36,6 +44,11 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Heap bytes allocated and not freed.
+fn bytes_live() -> usize {
+    LIVE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Heap allocations so far (including reallocations).
 fn alloc_count() -> u64 {
@@ -55,6 +68,10 @@ const USAGE: &str = "usage:
   cascade-bench scaling [--max-orders N] [--max-accounts N] [--max-markets N] [--commands N]
       cost per command against resting orders (narrow and ±20% books), accounts and
       markets, printed as the report's Markdown section
+  cascade-bench scale [--max-accounts N] [--commands N]
+      engine memory and ns per command (mixed, FundingRate, quiet MarkPrice) at 10^3 ..
+      N accounts (default 10^7) holding 3 positions each over 1,000 markets; the last
+      line is key=value pairs
   cascade-bench peers [--commands N] [--runs R]   (built with --features peers)
       the same workload through Cascade and three crates.io order books, side by side
   cascade-bench replay-lobster <message.csv> <orderbook.csv>
@@ -89,6 +106,7 @@ fn main() -> ExitCode {
         Some("latency") => latency(&args[1..]),
         Some("peers") => peers(&args[1..]),
         Some("scaling") => report_cmd::scaling_command(&args[1..]),
+        Some("scale") => scale_cmd::run(&args[1..]),
         Some("cascade") => cascade_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {

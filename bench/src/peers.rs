@@ -97,6 +97,7 @@ impl Cascade {
             max_orders: 1 << 15,
             max_accounts: MAKERS + 1,
             max_markets: 1,
+            max_positions: MAKERS + 1,
             liquidation_ring: 64,
             max_orders_per_account: 1 << 15,
             hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

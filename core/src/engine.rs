@@ -11,12 +11,13 @@
 //! Validation order for a new order (the first failing check is the reason reported):
 //! market, account, halted, quantity sign, quantity bound, tick, band, client id,
 //! market-order liquidity, post-only crossing, pool capacity, account order capacity,
-//! level overflow.
+//! level overflow, the risk checks (`margin.rs`), position capacity (leveraged markets,
+//! `positions.rs`).
 //!
 //! Configuration bounds ([`EngineConfig::validate`]): every capacity is positive,
-//! `max_orders ≤` [`MAX_ORDERS`], `max_accounts < u32::MAX`, `max_accounts × max_markets
-//! ≤` [`MAX_POSITION_SLOTS`] and `liquidation_ring ≤` [`MAX_LIQUIDATION_RING`], so
-//! every start-up allocation has a size that fits in `usize`.
+//! `max_orders ≤` [`MAX_ORDERS`], `max_accounts < u32::MAX`, `max_positions ≤`
+//! [`MAX_POSITION_SLOTS`] and `liquidation_ring ≤` [`MAX_LIQUIDATION_RING`], so every
+//! start-up allocation has a size that fits in `usize`.
 
 use crate::book::Book;
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
@@ -31,6 +32,7 @@ mod fund;
 mod liquidation;
 mod margin;
 mod order_margin;
+mod positions;
 mod simulate;
 mod trigger;
 use crate::ring::Ring;
@@ -42,9 +44,9 @@ pub use simulate::CascadeReport;
 /// Most resting orders an engine may be configured for (slot numbers stay far from `NIL`).
 pub const MAX_ORDERS: u32 = 1 << 31;
 
-/// Most `(account, market)` position slots an engine may be configured for
-/// (`max_accounts × max_markets`).
-pub const MAX_POSITION_SLOTS: u64 = 1 << 32;
+/// Most position slots an engine may be configured for (`max_positions`; slot numbers
+/// stay far from `NIL`).
+pub const MAX_POSITION_SLOTS: u64 = 1 << 31;
 
 /// Largest liquidation ring an engine may be configured for.
 pub const MAX_LIQUIDATION_RING: u32 = 1 << 24;
@@ -59,8 +61,12 @@ pub struct EngineConfig {
     pub max_orders: u32,
     /// Account ids must be below this (1 .. `u32::MAX`).
     pub max_accounts: u32,
-    /// Most markets (at least 1; `max_accounts × max_markets ≤` [`MAX_POSITION_SLOTS`]).
+    /// Most markets (at least 1).
     pub max_markets: u32,
+    /// Most (account, market) pairs holding state at once: a position, resting orders,
+    /// a leverage or isolated-mode setting (1 ..= [`MAX_POSITION_SLOTS`]). A command
+    /// that would need one more is `PositionCapacity`.
+    pub max_positions: u32,
     /// Capacity of the liquidation ring (1 ..= [`MAX_LIQUIDATION_RING`]; never changes
     /// the output).
     pub liquidation_ring: u32,
@@ -81,6 +87,7 @@ impl Default for EngineConfig {
             max_orders: 1 << 16,
             max_accounts: 1 << 12,
             max_markets: 16,
+            max_positions: 1 << 16,
             liquidation_ring: 64,
             max_orders_per_account: 1024,
             hash_seed: DEFAULT_HASH_SEED,
@@ -91,14 +98,14 @@ impl Default for EngineConfig {
 /// Why an [`EngineConfig`] cannot build an engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigError {
-    /// A capacity (`max_orders`, `max_accounts`, `max_markets`, `liquidation_ring` or
-    /// `max_orders_per_account`) is 0.
+    /// A capacity (`max_orders`, `max_accounts`, `max_markets`, `max_positions`,
+    /// `liquidation_ring` or `max_orders_per_account`) is 0.
     ZeroCapacity,
     /// `max_orders` is above [`MAX_ORDERS`].
     TooManyOrders,
     /// `max_accounts` is `u32::MAX`.
     TooManyAccounts,
-    /// `max_accounts × max_markets` is above [`MAX_POSITION_SLOTS`] (or `usize`).
+    /// `max_positions` is above [`MAX_POSITION_SLOTS`].
     TooManyPositions,
     /// `liquidation_ring` is above [`MAX_LIQUIDATION_RING`].
     RingTooLarge,
@@ -111,6 +118,7 @@ impl EngineConfig {
         if self.max_orders == 0
             || self.max_accounts == 0
             || self.max_markets == 0
+            || self.max_positions == 0
             || self.liquidation_ring == 0
             || self.max_orders_per_account == 0
         {
@@ -122,8 +130,7 @@ impl EngineConfig {
         if self.max_accounts == u32::MAX {
             return Err(ConfigError::TooManyAccounts);
         }
-        let slots = u64::from(self.max_accounts) * u64::from(self.max_markets);
-        if slots > MAX_POSITION_SLOTS || usize::try_from(slots).is_err() {
+        if u64::from(self.max_positions) > MAX_POSITION_SLOTS {
             return Err(ConfigError::TooManyPositions);
         }
         if self.liquidation_ring > MAX_LIQUIDATION_RING {
@@ -156,6 +163,8 @@ struct MarketState {
     fund_size: i64,
     /// Cost basis of the insurance fund's position, booked at the mark when taken over.
     fund_cost: i128,
+    /// First position slot of the market's holder list (`positions.rs`).
+    holders: u32,
 }
 
 /// One account's live state.
@@ -176,6 +185,8 @@ struct AccountState {
     client_id_high: u64,
     /// Resting orders linked into this account's list (at most `max_orders_per_account`).
     orders: u32,
+    /// First slot of the account's position list, ascending market (`positions.rs`).
+    positions: u32,
 }
 
 /// A read-only view of a resting order.
@@ -271,8 +282,10 @@ pub struct Engine {
     by_id: OrderIndex,
     by_client: FixedMap<(u32, u64)>,
     next_order_id: u64,
-    /// Per (account, market): `account * max_markets + market`.
-    positions: Vec<margin::Position>,
+    /// Position slots of the (account, market) pairs holding state.
+    slots: positions::PositionArena,
+    /// Scratch: one market's holders, sorted by account for funding.
+    holders_scratch: Vec<u32>,
     /// Fees collected net of rebates, plus funding rounding dust.
     fee_ledger: i128,
     /// Insurance fund cash (its positions live in `MarketState::fund_size/fund_cost`).
@@ -283,11 +296,11 @@ pub struct Engine {
     liquidating_markets: u32,
     /// Markets with order margin on.
     order_margin_markets: u32,
-    /// Trigger-index links, parallel to `positions`.
+    /// Trigger-index links, parallel to the position slots.
     links: Vec<trigger::Link>,
     /// Accounts to check for liquidation at the end of the command (or round).
     to_check: Vec<u32>,
-    /// Order-margin links, parallel to `positions`.
+    /// Order-margin links, parallel to the position slots.
     im_links: Vec<trigger::Link>,
     /// Accounts to re-key and check for order margin at the end of the command.
     im_check: Vec<u32>,
@@ -350,6 +363,7 @@ impl Engine {
                     im_queued: false,
                     client_id_high: 0,
                     orders: 0,
+                    positions: NIL,
                 };
                 cfg.max_accounts as usize
             ],
@@ -357,10 +371,8 @@ impl Engine {
             by_id: OrderIndex::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             by_client: FixedMap::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             next_order_id: 1,
-            positions: vec![
-                margin::Position::default();
-                cfg.max_accounts as usize * cfg.max_markets as usize
-            ],
+            slots: positions::PositionArena::with_capacity(cfg.max_positions),
+            holders_scratch: Vec::with_capacity(cfg.max_accounts.min(cfg.max_positions) as usize),
             fee_ledger: 0,
             insurance: 0,
             bad_debt: 0,
@@ -527,6 +539,7 @@ impl Engine {
             im_trigger: None,
             fund_size: 0,
             fund_cost: 0,
+            holders: NIL,
         });
         if cfg.risk.is_some() {
             self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
@@ -535,7 +548,7 @@ impl Engine {
         if cfg.risk.is_some_and(|r| r.liquidation.is_some()) && self.liquidating_markets == 0 {
             // Allocated here, at start-up: the links of every position and the
             // liquidation scratch space.
-            let n = self.positions.len();
+            let n = self.slots.pos.len();
             self.links.resize(n, trigger::Link::default());
             self.im_links.resize(n, trigger::Link::default());
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
@@ -666,6 +679,10 @@ impl Engine {
             self.check_level_room(o.market, limit, Qty(0), o.qty)?;
         }
         self.check_new_order_risk(o, limit)?;
+        if self.risk_of(o.market).is_some() {
+            // A fill or a resting order gives the pair state: its slot is kept from here.
+            self.reserve_position(o.account, o.market)?;
+        }
 
         let id = OrderId(self.next_order_id);
         self.next_order_id += 1;
@@ -1135,6 +1152,7 @@ impl Engine {
 
     /// Checks every structural invariant; returns the first violation found.
     pub fn verify(&self) -> Result<(), String> {
+        self.verify_positions()?;
         self.verify_margin()?;
         self.verify_triggers()?;
         self.verify_order_index()?;

@@ -380,6 +380,9 @@ pub enum RejectReason {
     /// The account holds its configured number of resting orders
     /// (`EngineConfig::max_orders_per_account`).
     AccountOrderCapacity,
+    /// Every position slot is in use and the command would need one more for its
+    /// (account, market) pair (`EngineConfig::max_positions`).
+    PositionCapacity,
     /// A level's total quantity would overflow.
     Overflow,
     /// The command needs a leveraged market (one with a risk configuration).
@@ -827,6 +830,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::WouldTriggerNow => 33,
         RejectReason::ConditionalCapacity => 34,
         RejectReason::AccountOrderCapacity => 32,
+        RejectReason::PositionCapacity => 33,
     }
 }
 

@@ -573,6 +573,9 @@ impl RefEngine {
                 .ok_or(RejectReason::Overflow)?;
         }
         self.order_risk(o, limit)?;
+        if self.risk(m).is_some() {
+            self.position_room(o.account.0, m)?;
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.emit(EventKind::Accepted {
@@ -911,6 +914,31 @@ impl RefEngine {
         }
     }
 
+    /// True if `(a, m)` holds state the engine keeps a position slot for: a leveraged
+    /// market where the position differs from the default or the account rests orders.
+    fn holds_state(&self, a: u32, m: usize) -> bool {
+        self.risk(m).is_some()
+            && (self.pos[a as usize][m] != RefPos::default()
+                || self.markets[m].orders.iter().any(|o| o.account == a))
+    }
+
+    /// `PositionCapacity` if `(a, m)` holds no state and `max_positions` pairs already
+    /// do (counted by brute force over every pair).
+    fn position_room(&self, a: u32, m: usize) -> Result<(), RejectReason> {
+        if self.holds_state(a, m) {
+            return Ok(());
+        }
+        let used = (0..self.cfg.max_accounts)
+            .flat_map(|b| (0..self.markets.len()).map(move |k| (b, k)))
+            .filter(|&(b, k)| self.holds_state(b, k))
+            .count();
+        if used >= self.cfg.max_positions as usize {
+            Err(RejectReason::PositionCapacity)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Resting quantity of an account on one side of a market, by scanning the book.
     fn resting(&self, a: u32, m: usize, side: Side) -> i64 {
         self.markets[m]
@@ -1201,6 +1229,7 @@ impl RefEngine {
                     Some((m, (0, 0), Some(leverage))),
                 );
                 Self::need(equity, im)?;
+                self.position_room(account.0, m)?;
                 self.pos[account.0 as usize][m].leverage = leverage;
                 self.emit(EventKind::LeverageSet {
                     account,
@@ -1219,6 +1248,9 @@ impl RefEngine {
                     || self.markets[m].orders.iter().any(|o| o.account == a);
                 if busy {
                     return Err(RejectReason::PositionOrOrdersOpen);
+                }
+                if isolated {
+                    self.position_room(a, m)?;
                 }
                 let p = &mut self.pos[a as usize][m];
                 let bucket = std::mem::take(&mut p.bucket);

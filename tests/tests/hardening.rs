@@ -285,7 +285,7 @@ fn a_full_pool_is_reported_before_the_account_cap() {
 
 #[test]
 fn invalid_configurations_are_errors_not_aborts() {
-    use cascade_core::engine::{MAX_LIQUIDATION_RING, MAX_ORDERS};
+    use cascade_core::engine::{MAX_LIQUIDATION_RING, MAX_ORDERS, MAX_POSITION_SLOTS};
     use cascade_core::ConfigError;
     let ok = EngineConfig::default();
     assert_eq!(ok.validate(), Ok(()));
@@ -347,19 +347,18 @@ fn invalid_configurations_are_errors_not_aborts() {
             },
             ConfigError::TooManyAccounts,
         ),
-        // 2^32 − 2 accounts × 16 markets: far past the position-slot bound (the old
-        // `Engine::new` tried to allocate it and aborted).
+        // Positions are sparse (slots for the pairs holding state), so only the slot
+        // count is bounded, not accounts × markets.
         (
             EngineConfig {
-                max_accounts: u32::MAX - 1,
+                max_positions: 0,
                 ..ok
             },
-            ConfigError::TooManyPositions,
+            ConfigError::ZeroCapacity,
         ),
         (
             EngineConfig {
-                max_accounts: 1 << 16,
-                max_markets: (1 << 16) + 1,
+                max_positions: MAX_POSITION_SLOTS as u32 + 1,
                 ..ok
             },
             ConfigError::TooManyPositions,
@@ -399,6 +398,7 @@ fn payload_free_reasons() -> Vec<RejectReason> {
         RejectReason::DuplicateClientId,
         RejectReason::OrderCapacity,
         RejectReason::AccountOrderCapacity,
+        RejectReason::PositionCapacity,
         RejectReason::Overflow,
         RejectReason::NotLeveraged,
         RejectReason::NoMarkPrice,

@@ -164,8 +164,17 @@ fn run(
     checked: bool,
     liquidating: &[u32],
 ) -> Result<(HashSink, usize), String> {
-    let mut engine = Engine::new(config(ring));
-    let mut reference = RefEngine::new(config(ring));
+    run_with(config(ring), cmds, checked, liquidating)
+}
+
+fn run_with(
+    cfg: EngineConfig,
+    cmds: &[Command],
+    checked: bool,
+    liquidating: &[u32],
+) -> Result<(HashSink, usize), String> {
+    let mut engine = Engine::new(cfg);
+    let mut reference = RefEngine::new(cfg);
     let (mut hash, mut net, mut liquidations) = (HashSink::default(), 0i128, 0);
     let mut halted = vec![false; gen::CONFIG.max_markets as usize];
     let mut events = Vec::new();
@@ -229,6 +238,18 @@ proptest! {
     #[test]
     fn mixed_markets_agree_with_the_reference(cmds in gen::arb_liquidation_stream(120, true)) {
         run(&cmds, 64, true, &[1]).map_err(TestCaseError::fail)?;
+    }
+
+    /// Five position slots for the streams' four accounts × two leveraged markets:
+    /// liquidation, backstop and ADL only move positions between holders, so cascades
+    /// never need a slot; orders and settings that would are refused as the reference
+    /// refuses them.
+    #[test]
+    fn tight_position_capacity_agrees_with_the_reference(
+        cmds in gen::arb_liquidation_stream(120, false)
+    ) {
+        let cfg = EngineConfig { max_positions: 5, ..config(64) };
+        run_with(cfg, &cmds, true, &[1, 2]).map_err(TestCaseError::fail)?;
     }
 }
 

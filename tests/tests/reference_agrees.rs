@@ -137,22 +137,61 @@ proptest! {
 
     #[test]
     fn engine_and_reference_emit_identical_events(stream in arb_stream(80)) {
-        let mut engine = Engine::new(CONFIG);
-        let mut reference = RefEngine::new(CONFIG);
+        agree(CONFIG, &stream)?;
+    }
+
+    /// Four position slots for five accounts × two leveraged markets: new orders,
+    /// leverage and isolated-mode settings are refused with `PositionCapacity` exactly
+    /// when the reference counts every pair holding state, and slots come back when
+    /// positions and orders close.
+    #[test]
+    fn tight_position_capacity_agrees_with_the_reference(stream in arb_stream(80)) {
+        agree(TIGHT, &stream)?;
+    }
+}
+
+/// [`CONFIG`] with fewer position slots than the streams' pairs.
+const TIGHT: cascade_core::EngineConfig = cascade_core::EngineConfig {
+    max_positions: 4,
+    ..CONFIG
+};
+
+/// Runs one stream through the engine and the reference under `cfg` with every check.
+fn agree(
+    cfg: cascade_core::EngineConfig,
+    stream: &[cascade_core::Command],
+) -> Result<(), TestCaseError> {
+    {
+        let mut engine = Engine::new(cfg);
+        let mut reference = RefEngine::new(cfg);
         let mut got = Vec::new();
         let mut net = 0i128;
-        for cmd in &stream {
+        for cmd in stream {
             got.clear();
             engine.apply(cmd, &mut got);
             let want = reference.apply(cmd);
             prop_assert_eq!(&got, &want, "command {:?}", cmd);
-            prop_assert!(engine.verify().is_ok(), "{:?} after {:?}", engine.verify(), cmd);
-            prop_assert!(fills_respect_limits(&got).is_ok(), "{:?}", fills_respect_limits(&got));
+            prop_assert!(
+                engine.verify().is_ok(),
+                "{:?} after {:?}",
+                engine.verify(),
+                cmd
+            );
+            prop_assert!(
+                fills_respect_limits(&got).is_ok(),
+                "{:?}",
+                fills_respect_limits(&got)
+            );
             for (i, e) in got.iter().enumerate() {
                 prop_assert_eq!((e.seq, e.index as usize), (cmd.seq, i));
             }
             net += net_deposits(&got);
-            prop_assert_eq!(engine.money_accounted(), net, "money not conserved after {:?}", cmd);
+            prop_assert_eq!(
+                engine.money_accounted(),
+                net,
+                "money not conserved after {:?}",
+                cmd
+            );
             let ledgers = ledgers_agree(&engine, &reference);
             prop_assert!(ledgers.is_ok(), "{:?} after {:?}", ledgers, cmd);
             let im = order_left_account_above_im(cmd, &got, &reference);
@@ -164,12 +203,49 @@ proptest! {
                     engine.depth(m, side, usize::MAX, |p, q, _| levels.push((p, q)));
                     prop_assert_eq!(&levels, &reference.levels(m, side));
                 }
-                if let (Some((bid, _)), Some((ask, _))) = (engine.best(m, Side::Buy), engine.best(m, Side::Sell)) {
+                if let (Some((bid, _)), Some((ask, _))) =
+                    (engine.best(m, Side::Buy), engine.best(m, Side::Sell))
+                {
                     prop_assert!(bid < ask, "crossed book {:?}/{:?}", bid, ask);
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// The tight configuration does reach the capacity rejection (else the property above
+/// is vacuous), and slots are given back: some stream holds a full arena and later
+/// fewer pairs again.
+#[test]
+fn tight_streams_reach_position_capacity() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut rejected, mut reused) = (0, 0);
+    for _ in 0..500 {
+        let stream = arb_stream(80)
+            .new_tree(&mut runner)
+            .expect("strategy")
+            .current();
+        let mut engine = Engine::new(TIGHT);
+        let (mut events, mut was_full) = (Vec::new(), false);
+        for cmd in &stream {
+            events.clear();
+            engine.apply(cmd, &mut events);
+            rejected += events
+                .iter()
+                .filter(|e| e.kind == EventKind::Rejected(RejectReason::PositionCapacity))
+                .count();
+            was_full |= engine.positions_held() == TIGHT.max_positions;
+            if was_full && engine.positions_held() < TIGHT.max_positions {
+                reused += 1;
+                was_full = false;
+            }
+        }
+    }
+    assert!(rejected > 0, "no PositionCapacity rejection generated");
+    assert!(reused > 0, "no slot was ever given back from a full arena");
 }
 
 /// The comparison above is only as good as the streams: check that they reach every

@@ -191,9 +191,9 @@ impl Engine {
 
     /// True if the pool holds no position in any leveraged market.
     pub(super) fn pool_flat(&self, a: AccountId, pool: PoolId) -> bool {
-        !(0..self.markets.len() as u32).map(MarketId).any(|m| {
-            self.risk_of(m).is_some() && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool
-        })
+        !self
+            .pool_positions(a, pool)
+            .any(|(m, p)| self.risk_of(m).is_some() && p.size != 0)
     }
 
     /// While the fund's equity is negative, deleverages its positions whole at its

@@ -168,8 +168,11 @@ impl Engine {
             self.accounts[a.0 as usize].queued = false;
             self.collect_deficits(a);
             let mut cross_done = false;
-            for m in 0..self.markets.len() {
-                let Some(pool) = self.triggered_pool(Kind::Maintenance, a, m, &mut cross_done)
+            let mut s = self.first_slot(a);
+            while s != NIL {
+                let slot = s;
+                s = self.next_slot(s);
+                let Some(pool) = self.triggered_pool(Kind::Maintenance, a, slot, &mut cross_done)
                 else {
                     continue;
                 };
@@ -193,12 +196,13 @@ impl Engine {
         if self.accounts[a.0 as usize].collateral < 0 && self.pool_flat(a, PoolId::Cross) {
             self.deficits.push((a.0, PoolId::Cross));
         }
-        for mi in 0..self.markets.len() as u32 {
-            let m = MarketId(mi);
-            let p = self.pos(a, m);
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
             if p.isolated && p.size == 0 && p.bucket < 0 && self.risk_of(m).is_some() {
                 self.deficits.push((a.0, PoolId::Isolated(m)));
             }
+            s = self.next_slot(s);
         }
     }
 
@@ -232,12 +236,9 @@ impl Engine {
 
     /// The pool's target: `Σ ceil(MM_m × (1 + buffer_m))` over its positions.
     fn pool_target(&self, a: AccountId, pool: PoolId) -> i128 {
-        (0..self.markets.len() as u32)
-            .map(MarketId)
-            .filter(|&m| {
-                self.risk_of(m).is_some() && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool
-            })
-            .map(|m| self.position_target(a, m))
+        self.pool_positions(a, pool)
+            .filter(|&(m, p)| self.risk_of(m).is_some() && p.size != 0)
+            .map(|(m, _)| self.position_target(a, m))
             .sum()
     }
 
@@ -251,11 +252,14 @@ impl Engine {
     /// market id), into `liq_order`.
     fn order_positions(&mut self, a: AccountId, pool: PoolId) {
         self.liq_order.clear();
-        for mi in 0..self.markets.len() as u32 {
-            let m = MarketId(mi);
-            if self.liquidates_now(m) && self.pos(a, m).size != 0 && self.pool_of(a, m) == pool {
-                self.liq_order.push((self.maintenance_margin(a, m), mi));
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
+            if self.liquidates_now(m) && p.size != 0 && self.pool_of(a, m) == pool {
+                let mm = self.maintenance_of(m, p);
+                self.liq_order.push((mm, m.0));
             }
+            s = self.next_slot(s);
         }
         self.liq_order
             .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
@@ -676,12 +680,14 @@ impl Engine {
     /// for the rest of the round.
     fn rank_holders(&mut self, m: MarketId, want_sign: i64) {
         self.adl_ranks.clear();
-        for b in 0..self.cfg.max_accounts {
-            let p = self.pos(AccountId(b), m);
-            if p.size.signum() == want_sign {
-                let rank = self.adl_rank(AccountId(b), m);
-                self.adl_ranks.push((rank, b, p.size.abs()));
+        let mut s = self.first_holder(m);
+        while s != NIL {
+            let (b, size) = (self.slot_account(s), self.slots.pos[s as usize].size);
+            if size.signum() == want_sign {
+                let rank = self.adl_rank(b, m);
+                self.adl_ranks.push((rank, b.0, size.abs()));
             }
+            s = self.next_holder(s);
         }
         self.adl_ranks
             .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));

@@ -12,6 +12,7 @@
 use super::{Engine, Out};
 use crate::command::{CommandKind, NewOrder};
 use crate::event::{EventKind, EventSink, RejectReason};
+use crate::pool::NIL;
 use crate::risk::{ceil_div, mul_rate_down, mul_rate_up, update_volatility, Rate, RiskConfig};
 use crate::types::{AccountId, MarketId, Price, Side};
 
@@ -137,21 +138,10 @@ pub(super) fn saturate(v: i128) -> i64 {
 }
 
 impl Engine {
-    /// Index of `(a, m)` in `positions`. Callers check the ids first ([`Engine::has_pos`]
-    /// for public queries): an out-of-range market would alias another account's slot.
-    pub(super) fn pos_index(&self, a: AccountId, m: MarketId) -> usize {
-        debug_assert!(a.0 < self.cfg.max_accounts && m.0 < self.cfg.max_markets);
-        a.0 as usize * self.cfg.max_markets as usize + m.0 as usize
-    }
-
     /// True if `a` is below `max_accounts` and `m` names an added market: the ids a
     /// public query may pass to [`Engine::pos`].
     fn has_pos(&self, a: AccountId, m: MarketId) -> bool {
         a.0 < self.cfg.max_accounts && (m.0 as usize) < self.markets.len()
-    }
-
-    pub(super) fn pos(&self, a: AccountId, m: MarketId) -> &Position {
-        &self.positions[self.pos_index(a, m)]
     }
 
     pub(super) fn risk_of(&self, m: MarketId) -> Option<&RiskConfig> {
@@ -178,16 +168,18 @@ impl Engine {
     /// money or positions, which keeps `backing` exact.
     pub(super) fn back(&mut self, a: AccountId, pool: PoolId, sign: i128) {
         let money = self.pool_money(a, pool);
-        for m in 0..self.markets.len() as u32 {
-            let m = MarketId(m);
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
             let in_pool = self.risk_of(m).is_some()
                 && match pool {
-                    PoolId::Cross => !self.pos(a, m).isolated,
+                    PoolId::Cross => !p.isolated,
                     PoolId::Isolated(i) => i == m,
                 };
-            if in_pool && self.pos(a, m).size != 0 {
+            if in_pool && p.size != 0 {
                 self.markets[m.0 as usize].backing += sign * money;
             }
+            s = self.next_slot(s);
         }
     }
 
@@ -196,10 +188,7 @@ impl Engine {
         self.back(a, pool, -1);
         match pool {
             PoolId::Cross => self.accounts[a.0 as usize].collateral += delta,
-            PoolId::Isolated(m) => {
-                let i = self.pos_index(a, m);
-                self.positions[i].bucket += delta;
-            }
+            PoolId::Isolated(m) => self.pos_mut(a, m).bucket += delta,
         }
         self.back(a, pool, 1);
         self.touch(a, pool);
@@ -212,11 +201,12 @@ impl Engine {
         if self.risk_of(o.market).is_none() {
             return;
         }
-        let i = self.pos_index(o.account, o.market);
+        let p = self.pos_mut(o.account, o.market);
         match o.side {
-            Side::Buy => self.positions[i].buy_open += delta,
-            Side::Sell => self.positions[i].sell_open += delta,
+            Side::Buy => p.buy_open += delta,
+            Side::Sell => p.sell_open += delta,
         }
+        self.release_if_default(o.account, o.market);
         self.queue_im(o.account);
     }
 
@@ -251,19 +241,21 @@ impl Engine {
     ) {
         let pool = self.pool_of(a, m);
         self.back(a, pool, -1);
-        let i = self.pos_index(a, m);
-        let mut p = self.positions[i];
+        let p = self.pos_mut(a, m);
         let old = p.size;
         let realised = trade(&mut p.size, &mut p.cost, side, q, price.0);
-        self.positions[i] = p;
-        match pool {
-            PoolId::Cross => self.accounts[a.0 as usize].collateral += realised - i128::from(fee),
-            PoolId::Isolated(_) => self.positions[i].bucket += realised - i128::from(fee),
+        if pool != PoolId::Cross {
+            p.bucket += realised - i128::from(fee);
+        }
+        let p = *p;
+        if pool == PoolId::Cross {
+            self.accounts[a.0 as usize].collateral += realised - i128::from(fee);
         }
         self.fee_ledger += i128::from(fee);
         self.markets[m.0 as usize].oi += p.size.max(0) - old.max(0);
         self.back(a, pool, 1);
         self.touch(a, pool);
+        self.release_if_default(a, m);
         out.emit(EventKind::PositionChanged {
             account: a,
             market: m,
@@ -293,7 +285,12 @@ impl Engine {
     /// Maintenance margin of one position: the tiered base on `|size| × mark`, scaled
     /// by volatility, rounded up.
     pub(super) fn maintenance_margin(&self, a: AccountId, m: MarketId) -> i128 {
-        let (Some(r), p) = (self.risk_of(m), self.pos(a, m)) else {
+        self.maintenance_of(m, self.pos(a, m))
+    }
+
+    /// [`Engine::maintenance_margin`] of a position already looked up.
+    pub(super) fn maintenance_of(&self, m: MarketId, p: &Position) -> i128 {
+        let Some(r) = self.risk_of(m) else {
             return 0;
         };
         let mk = &self.markets[m.0 as usize];
@@ -302,8 +299,39 @@ impl Engine {
     }
 
     fn upnl(&self, a: AccountId, m: MarketId) -> i128 {
-        let p = self.pos(a, m);
+        self.upnl_of(m, self.pos(a, m))
+    }
+
+    /// Unrealised PnL at the mark of a position already looked up.
+    fn upnl_of(&self, m: MarketId, p: &Position) -> i128 {
         i128::from(p.size) * i128::from(self.markets[m.0 as usize].mark) - p.cost
+    }
+
+    /// The account's positions holding state, ascending market: O(positions held).
+    pub(super) fn account_positions(
+        &self,
+        a: AccountId,
+    ) -> impl Iterator<Item = (MarketId, &Position)> + '_ {
+        let mut s = self.first_slot(a);
+        std::iter::from_fn(move || {
+            let cur = s;
+            (cur != NIL).then(|| {
+                s = self.next_slot(cur);
+                (self.slot_market(cur), &self.slots.pos[cur as usize])
+            })
+        })
+    }
+
+    /// The positions of one pool holding state, ascending market.
+    pub(super) fn pool_positions(
+        &self,
+        a: AccountId,
+        pool: PoolId,
+    ) -> impl Iterator<Item = (MarketId, &Position)> + '_ {
+        self.account_positions(a).filter(move |&(m, p)| match pool {
+            PoolId::Cross => !p.isolated,
+            PoolId::Isolated(i) => i == m,
+        })
     }
 
     /// `(equity, initial margin)` of a pool, with `extra` resting lots (buys, sells) in
@@ -318,24 +346,17 @@ impl Engine {
     ) -> (i128, i128) {
         let mut equity = self.pool_money(a, pool);
         let mut im = 0;
-        let base = self.pos_index(a, MarketId(0));
-        let markets = match pool {
-            PoolId::Cross => 0..self.markets.len(),
-            PoolId::Isolated(m) => m.0 as usize..m.0 as usize + 1,
-        };
-        // One pass with direct indexing: this runs on every order in a leveraged market.
-        for mi in markets {
+        let mut add = |mi: usize, p: &Position| {
             let mk = &self.markets[mi];
             let Some(r) = mk.book.cfg.risk.as_ref() else {
-                continue;
+                return;
             };
-            let p = &self.positions[base + mi];
             if pool == PoolId::Cross && p.isolated {
-                continue;
+                return;
             }
             let focus = at.filter(|&(am, _, _)| am.0 as usize == mi);
             if p.size == 0 && p.buy_open == 0 && p.sell_open == 0 && focus.is_none() {
-                continue;
+                return;
             }
             let ((extra_buy, extra_sell), lev) = focus.map_or(((0, 0), None), |(_, e, l)| (e, l));
             let size = i128::from(p.size);
@@ -354,6 +375,25 @@ impl Engine {
                     i128::from(lev),
                 );
             }
+        };
+        // One pass over the pool's slots (this runs on every order in a leveraged
+        // market), then the focus market if it has none: its default state is cross.
+        match pool {
+            PoolId::Cross => {
+                let mut s = self.first_slot(a);
+                while s != NIL {
+                    add(self.slot_market(s).0 as usize, &self.slots.pos[s as usize]);
+                    s = self.next_slot(s);
+                }
+            }
+            PoolId::Isolated(m) => {
+                if let Some(s) = self.slot_of(a, m) {
+                    add(m.0 as usize, &self.slots.pos[s as usize]);
+                }
+            }
+        }
+        if let Some((m, _, _)) = at.filter(|&(m, _, _)| self.slot_of(a, m).is_none()) {
+            add(m.0 as usize, &Position::default());
         }
         (equity, im)
     }
@@ -363,19 +403,13 @@ impl Engine {
     pub(super) fn pool_maintenance(&self, a: AccountId, pool: PoolId) -> (i128, i128, bool) {
         let mut equity = self.pool_money(a, pool);
         let (mut mm, mut held) = (0, false);
-        let (first, last) = match pool {
-            PoolId::Cross => (0, self.markets.len()),
-            PoolId::Isolated(m) => (m.0 as usize, m.0 as usize + 1),
-        };
-        for mi in first..last {
-            let m = MarketId(mi as u32);
-            let p = self.pos(a, m);
-            if self.risk_of(m).is_none() || p.size == 0 || (pool == PoolId::Cross && p.isolated) {
+        for (m, p) in self.pool_positions(a, pool) {
+            if self.risk_of(m).is_none() || p.size == 0 {
                 continue;
             }
             held |= self.liquidates_now(m);
-            equity += self.upnl(a, m);
-            mm += self.maintenance_margin(a, m);
+            equity += self.upnl_of(m, p);
+            mm += self.maintenance_of(m, p);
         }
         (equity, mm, held)
     }
@@ -530,8 +564,8 @@ impl Engine {
                     Some((market, (0, 0), Some(leverage))),
                 );
                 Self::require(equity, im)?;
-                let i = self.pos_index(account, market);
-                self.positions[i].leverage = leverage;
+                self.reserve_position(account, market)?;
+                self.pos_mut(account, market).leverage = leverage;
                 self.queue_im(account);
                 out.emit(EventKind::LeverageSet {
                     account,
@@ -549,12 +583,18 @@ impl Engine {
                 if p.size != 0 || p.buy_open != 0 || p.sell_open != 0 {
                     return Err(RejectReason::PositionOrOrdersOpen);
                 }
-                let i = self.pos_index(account, market);
+                if isolated {
+                    self.reserve_position(account, market)?;
+                }
                 // The bucket backs nothing (no position here), but the cross balance it
                 // returns to backs the account's other cross positions: credit() keeps
                 // their backing exact.
-                self.positions[i].bucket = 0;
-                self.positions[i].isolated = isolated;
+                if isolated || p.isolated {
+                    let q = self.pos_mut(account, market);
+                    q.bucket = 0;
+                    q.isolated = isolated;
+                }
+                self.release_if_default(account, market);
                 self.credit(account, PoolId::Cross, p.bucket);
                 out.emit(EventKind::MarginModeSet {
                     account,
@@ -693,11 +733,23 @@ impl Engine {
         let payer_sign: i64 = if rate > 0 { 1 } else { -1 };
         let pays = |size: i64| mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
         let fund_size = self.markets[m.0 as usize].fund_size;
-        let accounts = (0..self.cfg.max_accounts).map(AccountId);
+        // The holders with a position, by ascending account: O(holders log holders).
+        self.holders_scratch.clear();
+        let mut s = self.first_holder(m);
+        while s != NIL {
+            if self.slots.pos[s as usize].size != 0 {
+                self.holders_scratch.push(s);
+            }
+            s = self.next_holder(s);
+        }
+        let meta = &self.slots.meta;
+        self.holders_scratch
+            .sort_unstable_by_key(|&s| meta[s as usize].account);
         let mut total: i128 = 0;
-        for size in accounts
-            .clone()
-            .map(|a| self.pos(a, m).size)
+        for size in self
+            .holders_scratch
+            .iter()
+            .map(|&s| self.slots.pos[s as usize].size)
             .chain([fund_size])
         {
             if size.signum() == payer_sign {
@@ -719,11 +771,9 @@ impl Engine {
                 share
             }
         };
-        for a in accounts {
-            let size = self.pos(a, m).size;
-            if size == 0 {
-                continue;
-            }
+        for k in 0..self.holders_scratch.len() {
+            let s = self.holders_scratch[k];
+            let (a, size) = (self.slot_account(s), self.slots.pos[s as usize].size);
             let amount = amount_of(size);
             self.credit(a, self.pool_of(a, m), amount);
             out.emit(EventKind::FundingPaid {
@@ -768,23 +818,22 @@ impl Engine {
         })
     }
 
-    /// Margin and leverage of one account (O(markets)).
+    /// Margin and leverage of one account (O(positions held)).
     pub fn account_risk(&self, a: AccountId) -> Option<AccountRisk> {
         let acct = self.accounts.get(a.0 as usize)?;
         let (equity, initial) = self.pool_margin(a, PoolId::Cross, None);
         let mut maintenance = 0;
         let mut notional = 0;
         let mut total_equity = equity;
-        for m in (0..self.markets.len() as u32)
-            .map(MarketId)
-            .filter(|&m| self.risk_of(m).is_some())
+        for (m, p) in self
+            .account_positions(a)
+            .filter(|&(m, _)| self.risk_of(m).is_some())
         {
-            let p = self.pos(a, m);
             notional += i128::from(p.size).abs() * i128::from(self.markets[m.0 as usize].mark);
             if p.isolated {
-                total_equity += p.bucket + self.upnl(a, m);
+                total_equity += p.bucket + self.upnl_of(m, p);
             } else {
-                maintenance += self.maintenance_margin(a, m);
+                maintenance += self.maintenance_of(m, p);
             }
         }
         Some(AccountRisk {
@@ -866,7 +915,8 @@ impl Engine {
     /// bad debt`: equals net deposits (insurance deposits included) exactly.
     pub fn money_accounted(&self) -> i128 {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
-        let positions: i128 = self.positions.iter().map(|p| p.bucket - p.cost).sum();
+        // Free slots hold the default state: summing them all adds nothing.
+        let positions: i128 = self.slots.pos.iter().map(|p| p.bucket - p.cost).sum();
         let fund: i128 = self.markets.iter().map(|m| m.fund_cost).sum();
         collateral + positions + self.fee_ledger + self.insurance - fund - self.bad_debt
     }

@@ -13,6 +13,7 @@ use super::margin::PoolId;
 use super::trigger::{Kind, Slot};
 use super::{Engine, Out};
 use crate::event::{CancelReason, EventSink};
+use crate::pool::NIL;
 use crate::risk::{ceil_div, mul_rate_up, RiskConfig};
 use crate::types::{AccountId, MarketId};
 
@@ -45,8 +46,11 @@ impl Engine {
     /// below initial margin.
     fn collect_order_margin(&mut self, a: AccountId) {
         let mut cross_done = false;
-        for m in 0..self.markets.len() {
-            let Some(pool) = self.triggered_pool(Kind::Initial, a, m, &mut cross_done) else {
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let slot = s;
+            s = self.next_slot(s);
+            let Some(pool) = self.triggered_pool(Kind::Initial, a, slot, &mut cross_done) else {
                 continue;
             };
             let (equity, im) = self.pool_margin(a, pool, None);
@@ -61,13 +65,8 @@ impl Engine {
     /// where it holds a position or resting orders.
     fn pool_activity(&self, a: AccountId, pool: PoolId) -> (usize, bool) {
         let (mut active, mut orders) = (0, false);
-        for m in 0..self.markets.len() {
-            let id = MarketId(m as u32);
+        for (id, p) in self.pool_positions(a, pool) {
             let Some(r) = self.risk_of(id) else { continue };
-            let p = self.pos(a, id);
-            if self.pool_of(a, id) != pool {
-                continue;
-            }
             let resting = p.buy_open != 0 || p.sell_open != 0;
             if p.size != 0 || resting {
                 active += 1;
@@ -79,14 +78,16 @@ impl Engine {
 
     /// Refreshes the order-margin keys of every position of the account.
     fn rekey_orders(&mut self, a: AccountId) {
-        for m in 0..self.markets.len() {
-            if self.markets[m].im_trigger.is_none() {
-                continue;
+        // Pairs without a slot hold no orders and no position: never linked.
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let m = self.slot_market(s);
+            if self.markets[m.0 as usize].im_trigger.is_some() {
+                let (slot, key) = self.order_slot(a, m);
+                let lots = self.slots.pos[s as usize].size.abs();
+                self.relink(Kind::Initial, m.0 as usize, s as usize, slot, key, lots);
             }
-            let (slot, key) = self.order_slot(a, MarketId(m as u32));
-            let i = self.pos_index(a, MarketId(m as u32));
-            let lots = self.positions[i].size.abs();
-            self.relink(Kind::Initial, m, i, slot, key, lots);
+            s = self.next_slot(s);
         }
     }
 
@@ -123,11 +124,13 @@ impl Engine {
                 continue;
             };
             let r = mk.book.cfg.risk.as_ref().expect("leveraged");
-            let linked = ix.verify_lists(&self.im_links, m, self.cfg.max_markets as usize)?;
+            let linked = ix.verify_lists(&self.im_links, m, |i| self.holds(i, m))?;
             let mut expected = 0;
-            for a in (0..self.cfg.max_accounts).map(AccountId) {
-                let id = MarketId(m as u32);
-                let i = self.pos_index(a, id);
+            let id = MarketId(m as u32);
+            let mut h = self.first_holder(id);
+            while h != NIL {
+                let (i, a) = (h as usize, self.slot_account(h));
+                h = self.next_holder(h);
                 let (want, key) = self.order_slot(a, id);
                 let l = &self.im_links[i];
                 let keyed = matches!(want, Slot::Long(_) | Slot::Short(_));

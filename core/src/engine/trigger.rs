@@ -42,7 +42,7 @@ pub(super) enum Slot {
     Multi,
 }
 
-/// One position's links, parallel to the engine's positions.
+/// One position's links, parallel to the engine's position slots.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Link {
     next: u32,
@@ -50,6 +50,13 @@ pub(super) struct Link {
     pub(super) slot: Slot,
     pub(super) key: i64,
     lots: i64,
+}
+
+impl Link {
+    /// True if the position is in a list.
+    pub(super) fn linked(&self) -> bool {
+        self.slot != Slot::None
+    }
 }
 
 /// One market's trigger buckets.
@@ -191,13 +198,14 @@ impl TriggerIndex {
 }
 
 impl TriggerIndex {
-    /// Checks the lists, bucket bits and heatmap against each other; returns the number
-    /// of positions linked.
+    /// Checks the lists, bucket bits and heatmap against each other (`in_market` says
+    /// whether a slot is a live position of this market); returns the number of
+    /// positions linked.
     pub(super) fn verify_lists(
         &self,
         links: &[Link],
         m: usize,
-        stride: usize,
+        in_market: impl Fn(u32) -> bool,
     ) -> Result<usize, String> {
         let n = self.buckets();
         let mut heat = vec![0i64; 2 * n];
@@ -211,7 +219,7 @@ impl TriggerIndex {
             let (mut prev, mut i) = (NIL, head);
             while i != NIL {
                 let l = links[i as usize];
-                if l.prev != prev || i as usize % stride != m {
+                if l.prev != prev || !in_market(i) {
                     return Err(format!("market {m}: trigger list {b} broken at {i}"));
                 }
                 if b < 2 * n {
@@ -274,44 +282,62 @@ impl Engine {
         ix.link(links, i, slot, key, lots);
     }
 
+    /// Unlinks slot `i` of market `m` from both indexes (before the slot is freed).
+    pub(super) fn unlink_triggers(&mut self, m: usize, i: usize) {
+        for kind in [Kind::Maintenance, Kind::Initial] {
+            let mk = &mut self.markets[m];
+            let (ix, links) = match kind {
+                Kind::Maintenance => (mk.trigger.as_mut(), &mut self.links),
+                Kind::Initial => (mk.im_trigger.as_mut(), &mut self.im_links),
+            };
+            if let Some(ix) = ix.filter(|_| i < links.len()) {
+                ix.unlink(links, i);
+            }
+        }
+    }
+
     /// Re-keys every position of a pool after its money or positions changed, and queues
     /// the account for the end-of-command check.
     pub(super) fn touch(&mut self, a: AccountId, pool: PoolId) {
         if self.liquidating_markets == 0 {
             return;
         }
-        let (first, last) = match pool {
-            PoolId::Cross => (0, self.markets.len()),
-            PoolId::Isolated(m) => (m.0 as usize, m.0 as usize + 1),
+        let in_pool = |e: &Engine, s: u32| match pool {
+            PoolId::Cross => !e.slots.pos[s as usize].isolated,
+            PoolId::Isolated(m) => e.slot_market(s) == m,
         };
-        let base = self.pos_index(a, MarketId(0));
         // Positions in the pool in any leveraged market: a key is exact only for a
         // position alone in its pool.
         let mut held = 0;
-        for m in first..last {
-            let p = &self.positions[base + m];
-            if p.size != 0
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let m = self.slot_market(s).0 as usize;
+            if self.slots.pos[s as usize].size != 0
                 && self.markets[m].book.cfg.risk.is_some()
-                && (p.isolated == (pool != PoolId::Cross))
+                && in_pool(self, s)
             {
                 held += 1;
             }
+            s = self.next_slot(s);
         }
         let money = self.pool_money(a, pool);
-        for m in first..last {
-            let p = self.positions[base + m];
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let (m, p, next) = (
+                self.slot_market(s).0 as usize,
+                self.slots.pos[s as usize],
+                self.next_slot(s),
+            );
             let Some(r) = self.markets[m]
                 .book
                 .cfg
                 .risk
                 .as_ref()
-                .filter(|_| self.markets[m].trigger.is_some())
+                .filter(|_| self.markets[m].trigger.is_some() && in_pool(self, s))
             else {
+                s = next;
                 continue;
             };
-            if p.isolated != (pool != PoolId::Cross) {
-                continue;
-            }
             let (slot, key) = if p.size == 0 {
                 (Slot::None, 0)
             } else if held > 1 {
@@ -323,7 +349,8 @@ impl Engine {
             } else {
                 (Slot::None, 0)
             };
-            self.relink(Kind::Maintenance, m, base + m, slot, key, p.size.abs());
+            self.relink(Kind::Maintenance, m, s as usize, slot, key, p.size.abs());
+            s = next;
         }
         self.queue_check(a);
     }
@@ -336,18 +363,18 @@ impl Engine {
             .slot(size > 0, key)
     }
 
-    /// The pool of the account's position in market `m` if that position may fail the
+    /// The pool of the account's position in slot `s` if that position may fail the
     /// requirement of `kind` at the mark; each account's cross pool is reported once
     /// (`cross_done`).
     pub(super) fn triggered_pool(
         &self,
         kind: Kind,
         a: AccountId,
-        m: usize,
+        s: u32,
         cross_done: &mut bool,
     ) -> Option<PoolId> {
-        let id = MarketId(m as u32);
-        if !self.may_trigger(kind, m, self.pos_index(a, id)) {
+        let id = self.slot_market(s);
+        if !self.may_trigger(kind, id.0 as usize, s as usize) {
             return None;
         }
         let pool = self.pool_of(a, id);
@@ -438,7 +465,7 @@ impl Engine {
                 Kind::Initial => self.im_links[i as usize].next,
             };
             if self.may_trigger(kind, m, i as usize) {
-                let a = self.account_of(i as usize);
+                let a = self.slot_account(i);
                 match kind {
                     Kind::Maintenance => self.queue_check(a),
                     Kind::Initial => self.queue_im(a),
@@ -446,10 +473,6 @@ impl Engine {
             }
             i = next;
         }
-    }
-
-    fn account_of(&self, i: usize) -> AccountId {
-        AccountId((i / self.cfg.max_markets as usize) as u32)
     }
 
     /// Distance to cascade: `(highest long trigger, lowest short trigger)` of a market —
@@ -523,11 +546,15 @@ impl Engine {
                 .risk
                 .as_ref()
                 .expect("indexed markets are leveraged");
-            let linked = ix.verify_lists(&self.links, m, self.cfg.max_markets as usize)?;
+            let linked = ix.verify_lists(&self.links, m, |i| self.holds(i, m))?;
             let mut expected = 0usize;
-            for a in (0..self.cfg.max_accounts).map(AccountId) {
-                let i = self.pos_index(a, MarketId(m as u32));
-                let p = &self.positions[i];
+            // Pairs without a slot are flat, so unlinked: only holders can be expected.
+            let mut h = self.first_holder(MarketId(m as u32));
+            while h != NIL {
+                let a = self.slot_account(h);
+                let next = self.next_holder(h);
+                let i = h as usize;
+                let p = &self.slots.pos[i];
                 let pool = if p.isolated {
                     PoolId::Isolated(MarketId(m as u32))
                 } else {
@@ -535,7 +562,7 @@ impl Engine {
                 };
                 let held = (0..self.markets.len())
                     .filter(|&k| {
-                        let q = &self.positions[self.pos_index(a, MarketId(k as u32))];
+                        let q = self.pos(a, MarketId(k as u32));
                         q.size != 0
                             && self.markets[k].book.cfg.risk.is_some()
                             && match pool {
@@ -594,6 +621,7 @@ impl Engine {
                     }
                 }
                 expected += usize::from(want != Slot::None);
+                h = next;
             }
             if expected != linked {
                 return Err(format!("market {m}: {linked} linked, {expected} expected"));
