@@ -830,7 +830,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::WouldTriggerNow => 33,
         RejectReason::ConditionalCapacity => 34,
         RejectReason::AccountOrderCapacity => 32,
-        RejectReason::PositionCapacity => 33,
+        RejectReason::PositionCapacity => 35,
     }
 }
 
