@@ -184,6 +184,10 @@ impl Engine {
                         equity,
                         mm,
                     });
+                } else {
+                    // A box key fired without a liquidation: a fresh box around the
+                    // marks, so the next quiet move does not fire it again.
+                    self.rekey(a, pool);
                 }
             }
         }

@@ -21,11 +21,15 @@ use super::{margin::PoolId, Engine};
 use crate::book::bitmap::Bitmap;
 use crate::market::MarketConfig;
 use crate::pool::NIL;
-use crate::risk::{mul_rate_up, RiskConfig};
+use crate::risk::{ceil_div, mul_rate_up, RiskConfig};
 use crate::types::{AccountId, MarketId, Price};
 
 /// Most trigger buckets per market.
 pub const MAX_BUCKETS: usize = 4096;
+
+/// Box widths tried for a pool holding several liquidating markets, in bps of each mark,
+/// widest first (see `Engine::box_width`).
+pub const BOX_BPS: [i64; 7] = [500, 200, 100, 50, 20, 10, 0];
 
 /// Where a position is linked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -157,7 +161,18 @@ impl TriggerIndex {
     fn link(&mut self, links: &mut [Link], i: usize, slot: Slot, key: i64, lots: i64) {
         let n = self.long_head.len();
         let head = match slot {
-            Slot::None => return,
+            Slot::None => {
+                // Not in any list, but the key is kept: a box key beyond the band still
+                // bounds its pool.
+                links[i] = Link {
+                    next: NIL,
+                    prev: NIL,
+                    slot,
+                    key,
+                    lots,
+                };
+                return;
+            }
             Slot::Long(b) => {
                 self.heat[b as usize] += lots;
                 self.long_bits.set(b as usize);
@@ -302,25 +317,51 @@ impl Engine {
         if self.liquidating_markets == 0 {
             return;
         }
-        let in_pool = |e: &Engine, s: u32| match pool {
-            PoolId::Cross => !e.slots.pos[s as usize].isolated,
-            PoolId::Isolated(m) => e.slot_market(s) == m,
-        };
+        self.rekey(a, pool);
+        self.queue_check(a);
+    }
+
+    /// True if slot `s` holds a position of `pool` in a leveraged market.
+    fn in_pool_slot(&self, s: u32, pool: PoolId) -> bool {
+        let m = self.slot_market(s);
+        self.slots.pos[s as usize].size != 0
+            && self.markets[m.0 as usize].book.cfg.risk.is_some()
+            && match pool {
+                PoolId::Cross => !self.slots.pos[s as usize].isolated,
+                PoolId::Isolated(x) => x == m,
+            }
+    }
+
+    /// Re-keys every position of a pool. A position alone in its pool gets its exact
+    /// trigger price at the volatility cap; the positions of a pool holding several
+    /// liquidating markets get box keys (see [`Engine::box_width`]), or the multi-market
+    /// list when no box fits or the pool also holds a market without liquidation.
+    pub(super) fn rekey(&mut self, a: AccountId, pool: PoolId) {
+        if self.liquidating_markets == 0 {
+            return;
+        }
         // Positions in the pool in any leveraged market: a key is exact only for a
         // position alone in its pool.
-        let mut held = 0;
+        let (mut held, mut plain) = (0, false);
         let mut s = self.first_slot(a);
         while s != NIL {
-            let m = self.slot_market(s).0 as usize;
-            if self.slots.pos[s as usize].size != 0
-                && self.markets[m].book.cfg.risk.is_some()
-                && in_pool(self, s)
-            {
+            if self.in_pool_slot(s, pool) {
                 held += 1;
+                let m = self.slot_market(s).0 as usize;
+                plain |= self.markets[m]
+                    .book
+                    .cfg
+                    .risk
+                    .is_some_and(|r| r.liquidation.is_none());
             }
             s = self.next_slot(s);
         }
         let money = self.pool_money(a, pool);
+        let width = if held > 1 && !plain {
+            self.box_width(a, pool, money)
+        } else {
+            None
+        };
         let mut s = self.first_slot(a);
         while s != NIL {
             let (m, p, next) = (
@@ -328,31 +369,94 @@ impl Engine {
                 self.slots.pos[s as usize],
                 self.next_slot(s),
             );
+            let in_pool = match pool {
+                PoolId::Cross => !p.isolated,
+                PoolId::Isolated(x) => x.0 as usize == m,
+            };
             let Some(r) = self.markets[m]
                 .book
                 .cfg
                 .risk
                 .as_ref()
-                .filter(|_| self.markets[m].trigger.is_some() && in_pool(self, s))
+                .filter(|_| self.markets[m].trigger.is_some() && in_pool)
             else {
                 s = next;
                 continue;
             };
-            let (slot, key) = if p.size == 0 {
-                (Slot::None, 0)
+            let (slot, key, lots) = if p.size == 0 {
+                (Slot::None, 0, 0)
+            } else if let Some(bps) = width {
+                let key = self.box_key(m, p.size, bps);
+                (self.slot_for(m, p.size, key), key, 0)
             } else if held > 1 {
-                (Slot::Multi, 0)
+                (Slot::Multi, 0, p.size.abs())
             } else if r.liquidation.is_some() {
                 let band = self.markets[m].trigger.as_ref().expect("indexed").band();
                 let key = r.trigger_price(p.size, p.cost, money, band);
-                (self.slot_for(m, p.size, key), key)
+                (self.slot_for(m, p.size, key), key, p.size.abs())
             } else {
-                (Slot::None, 0)
+                (Slot::None, 0, 0)
             };
-            self.relink(Kind::Maintenance, m, s as usize, slot, key, p.size.abs());
+            self.relink(Kind::Maintenance, m, s as usize, slot, key, lots);
             s = next;
         }
-        self.queue_check(a);
+    }
+
+    /// The edge of a box of `bps` around market `m`'s mark on the adverse side of a
+    /// position of `size`, clamped into the band: the lowest mark a long is safe at, the
+    /// highest for a short.
+    fn box_edge(&self, m: usize, size: i64, bps: i64) -> i64 {
+        let mk = &self.markets[m];
+        let (lo, hi) = mk.trigger.as_ref().expect("indexed").band();
+        let mark = i128::from(mk.mark);
+        if size > 0 {
+            (ceil_div(mark * i128::from(10_000 - bps), 10_000) as i64).clamp(lo, hi)
+        } else {
+            ((mark * i128::from(10_000 + bps)).div_euclid(10_000) as i64).clamp(lo, hi)
+        }
+    }
+
+    /// The box key of a position: a long is re-checked once its mark falls below the box
+    /// edge (`edge − 1`), a short once it rises above it (`edge + 1`).
+    fn box_key(&self, m: usize, size: i64, bps: i64) -> i64 {
+        let edge = self.box_edge(m, size, bps);
+        if size > 0 {
+            edge - 1
+        } else {
+            edge + 1
+        }
+    }
+
+    /// The widest box (in bps of each mark, from [`BOX_BPS`]) such that with every mark
+    /// of the pool's positions anywhere on its safe side of the box edge, the pool meets
+    /// MM at the volatility cap: `money + Σ (size × edge − cost − MM_cap(edge)) ≥ 0`
+    /// (each term is monotone in its own mark, worst at the edge). Then a mark move of
+    /// one market needs only the pool's key there, and a quiet move touches nothing.
+    /// `None` if not even the current marks fit (the pool stays on the multi-market
+    /// lists, re-checked on every mark move).
+    fn box_width(&self, a: AccountId, pool: PoolId, money: i128) -> Option<i64> {
+        BOX_BPS.into_iter().find(|&bps| {
+            let mut total = money;
+            let mut s = self.first_slot(a);
+            while s != NIL {
+                if self.in_pool_slot(s, pool) {
+                    let m = self.slot_market(s).0 as usize;
+                    let p = &self.slots.pos[s as usize];
+                    let edge = self.box_edge(m, p.size, bps);
+                    total += self.value_at_cap(m, p.size, p.cost, edge);
+                }
+                s = self.next_slot(s);
+            }
+            total >= 0
+        })
+    }
+
+    /// `size × price − cost − MM(|size| × price)` at the volatility cap: a position's
+    /// contribution to its pool's equity over MM at `price`.
+    pub(super) fn value_at_cap(&self, m: usize, size: i64, cost: i128, price: i64) -> i128 {
+        let r = self.markets[m].book.cfg.risk.expect("leveraged");
+        let n = i128::from(size) * i128::from(price);
+        n - cost - mul_rate_up(r.maintenance_base(n.abs()), r.vol_cap)
     }
 
     fn slot_for(&self, m: usize, size: i64, key: i64) -> Slot {
@@ -478,7 +582,7 @@ impl Engine {
     /// Distance to cascade: `(highest long trigger, lowest short trigger)` of a market —
     /// the marks at or beyond which the first single-market position could be liquidated
     /// (at the volatility cap, so no earlier). `None` on a side with no indexed position.
-    /// O(one bucket).
+    /// O(buckets holding only box keys + one bucket).
     pub fn nearest_triggers(&self, m: MarketId) -> Option<(Option<Price>, Option<Price>)> {
         let ix = self
             .markets
@@ -487,24 +591,34 @@ impl Engine {
             .trigger
             .as_ref()?;
         let n = ix.buckets();
+        // Box keys of multi-market pools (no lots) are re-check points, not trigger
+        // prices: skipped.
         let extreme = |head: u32, pick: fn(i64, i64) -> i64| {
             let mut best: Option<i64> = None;
             let mut i = head;
             while i != NIL {
                 let l = &self.links[i as usize];
-                best = Some(best.map_or(l.key, |b| pick(b, l.key)));
+                if l.lots > 0 {
+                    best = Some(best.map_or(l.key, |b| pick(b, l.key)));
+                }
                 i = l.next;
             }
             best.map(|k| Price(k.clamp(ix.lo, ix.hi)))
         };
-        let long = ix
-            .long_bits
-            .prev_at_or_before(n - 1)
-            .and_then(|b| extreme(ix.long_head[b], i64::max));
-        let short = ix
-            .short_bits
-            .next_at_or_after(0)
-            .and_then(|b| extreme(ix.short_head[b], i64::min));
+        let mut long = None;
+        let mut b = ix.long_bits.prev_at_or_before(n - 1);
+        while let (None, Some(k)) = (long, b) {
+            long = extreme(ix.long_head[k], i64::max);
+            b = k
+                .checked_sub(1)
+                .and_then(|k| ix.long_bits.prev_at_or_before(k));
+        }
+        let mut short = None;
+        let mut b = ix.short_bits.next_at_or_after(0);
+        while let (None, Some(k)) = (short, b) {
+            short = extreme(ix.short_head[k], i64::min);
+            b = ix.short_bits.next_at_or_after(k + 1);
+        }
         Some((long, short))
     }
 
@@ -528,6 +642,32 @@ impl Engine {
             let hi = (lo + ix.width - 1).min(ix.hi);
             f(Price(lo), Price(hi), ix.heat[b], ix.heat[n + b]);
         }
+    }
+
+    /// Checks that a pool's box keys are a true bound: with every mark of its positions
+    /// on the safe side of its key (at the first safe price), the pool meets MM at the
+    /// volatility cap.
+    fn verify_box(&self, a: AccountId, pool: PoolId) -> Result<(), String> {
+        let mut total = self.pool_money(a, pool);
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            if self.in_pool_slot(s, pool) {
+                let m = self.slot_market(s).0 as usize;
+                let p = &self.slots.pos[s as usize];
+                let (lo, hi) = self.markets[m].trigger.as_ref().expect("indexed").band();
+                let key = self.links[s as usize].key;
+                let edge = if p.size > 0 { key + 1 } else { key - 1 }.clamp(lo, hi);
+                total += self.value_at_cap(m, p.size, p.cost, edge);
+            }
+            s = self.next_slot(s);
+        }
+        if total < 0 {
+            return Err(format!(
+                "account {} pool {pool:?}: box keys do not hold (short by {})",
+                a.0, -total
+            ));
+        }
+        Ok(())
     }
 
     /// Checks the index against a brute-force scan: every held position is linked once,
@@ -571,6 +711,34 @@ impl Engine {
                             }
                     })
                     .count();
+                let plain = (0..self.markets.len()).any(|k| {
+                    let q = self.pos(a, MarketId(k as u32));
+                    q.size != 0
+                        && self.markets[k]
+                            .book
+                            .cfg
+                            .risk
+                            .is_some_and(|r| r.liquidation.is_none())
+                        && match pool {
+                            PoolId::Cross => !q.isolated,
+                            PoolId::Isolated(x) => x.0 as usize == k,
+                        }
+                });
+                let boxed = p.size != 0 && held > 1 && !plain && self.links[i].slot != Slot::Multi;
+                if boxed {
+                    // A box key: no lots, in the bucket of its key, and the box holds.
+                    let l = &self.links[i];
+                    if l.lots != 0 || l.slot != self.slot_for(m, p.size, l.key) {
+                        return Err(format!(
+                            "market {m} account {}: box key {} linked {:?}",
+                            a.0, l.key, l.slot
+                        ));
+                    }
+                    self.verify_box(a, pool)?;
+                    expected += usize::from(l.slot != Slot::None);
+                    h = next;
+                    continue;
+                }
                 let want = if p.size == 0 {
                     Slot::None
                 } else if held > 1 {
