@@ -8,14 +8,21 @@
 //! a mark move. Keys sit in price buckets over the market's band, one list per bucket
 //! and side, with a hierarchical bitmap of non-empty buckets per side; a mark move visits
 //! the buckets at or beyond the mark, i.e. O(log buckets + candidates + one bucket).
-//! Positions of cross pools that hold several leveraged markets sit in a per-market list
-//! and are re-checked on every mark move of that market (leveraged markets without
-//! liquidation keep only that list). Every candidate is then checked exactly.
+//! A cross pool holding several liquidating markets gets box keys: the widest box around
+//! the current marks (from [`BOX_BPS`]) within which the pool meets MM at the volatility
+//! cap whatever each mark does on its safe side, each position keyed at its box edge in
+//! its own market and carrying no lots (not in the heatmap). A mark move then re-checks
+//! only the pools whose box it left, and a quiet one touches nothing; a pool found this
+//! way but still above MM is re-keyed around the new marks. Pools no box fits, and pools
+//! that also hold a leveraged market without liquidation, sit in a per-market list
+//! re-checked on every mark move of that market (markets without liquidation keep only
+//! that list). Every candidate is then checked exactly.
 //!
 //! Invariants (checked by `verify_triggers`): every position with a non-zero size in a
 //! market with liquidation parameters is in exactly one list of that market — its key's
-//! bucket and side if it is alone in its pool, the multi-market list otherwise — with
-//! `lots = |size|`; bucket bits are set exactly for non-empty buckets; `heat` sums `lots`.
+//! bucket and side if it is alone in its pool (with `lots = |size|`), its box key's bucket
+//! and side (no lots) or the multi-market list otherwise; every pool's box keys are a
+//! true bound; bucket bits are set exactly for non-empty buckets; `heat` sums `lots`.
 
 use super::{margin::PoolId, Engine};
 use crate::book::bitmap::Bitmap;
