@@ -3,7 +3,8 @@
 //!
 //! Method: for each power of ten from 10^3 to `--max-accounts` (default 10^7), a fresh
 //! engine with `max_positions` = 3 × accounts + 4,096 and 1,000 leveraged markets (band
-//! 9,000..=11,000, tick 1, liquidation on, mark 10,000) is built; accounts are paired and
+//! 9,000..=11,000, tick 1, maintenance 4%, 20× leverage, liquidation on, mark 10,000) is
+//! built; accounts are paired and
 //! each pair trades one lot in three markets (`(3i + k) mod 1,000`), so every account
 //! holds three cross positions and every market 3 × accounts / 1,000 holders. Memory is
 //! the heap the engine holds (the counting allocator's live bytes after building it less
@@ -13,7 +14,10 @@
 //! its markets (margin-checked), its cancel, a deposit, and its partner selling one lot
 //! into the partner's resting buy); 64 `FundingRate` commands on market 0; 256 quiet
 //! `MarkPrice` commands on market 0 alternating 10,000 / 10,001 (no pool falls below
-//! maintenance). Events go to a counting sink.
+//! maintenance). Then one cascading `MarkPrice`: market 0 falls 10%, liquidating the
+//! buyers of the pairs numbered by a multiple of ten that hold it (they deposited just
+//! their initial margin, 1,600 atoms; everyone else 2^40, and the mixed workload leaves
+//! those pairs alone). Events go to a counting sink.
 
 use crate::{bytes_live, Args};
 use cascade_bench::rng::Rng;
@@ -28,24 +32,31 @@ use std::time::Instant;
 const MARKETS: u32 = 1_000;
 const MARK: i64 = 10_000;
 
-/// Counts events and keeps the last accepted order id.
+/// A thin account's deposit: the initial margin of its three 1-lot positions at 20×
+/// (3 × 500) plus the fee reserve, and a little.
+const THIN: i64 = 1_600;
+
+/// Counts events, liquidations, and keeps the last accepted order id.
 #[derive(Default)]
 struct Count {
     events: u64,
+    liquidations: u64,
     accepted: Option<OrderId>,
 }
 
 impl EventSink for Count {
     fn emit(&mut self, e: Event) {
         self.events += 1;
-        if let cascade_core::EventKind::Accepted { order_id, .. } = e.kind {
-            self.accepted = Some(order_id);
+        match e.kind {
+            cascade_core::EventKind::Accepted { order_id, .. } => self.accepted = Some(order_id),
+            cascade_core::EventKind::LiquidationStarted { .. } => self.liquidations += 1,
+            _ => {}
         }
     }
 }
 
 fn market() -> MarketConfig {
-    let (tiers, tier_count) = tier_table(&[(1 << 40, bps(100))]);
+    let (tiers, tier_count) = tier_table(&[(1 << 40, bps(400))]);
     MarketConfig {
         tick: 1,
         lot_base_atoms: 1,
@@ -113,9 +124,9 @@ impl Bench {
     }
 }
 
-/// One row: `(engine bytes, resident bytes, ns per mixed command, ns per FundingRate,
-/// ns per quiet MarkPrice, positions held)`.
-fn row(accounts: u32, commands: usize) -> Result<(usize, u64, f64, f64, f64, u32), String> {
+/// One row: engine and resident bytes, ns per mixed command, per FundingRate, per quiet
+/// MarkPrice, positions held, and the cascading MarkPrice (ns, pools liquidated).
+fn row(accounts: u32, commands: usize) -> Result<Row, String> {
     let before = bytes_live();
     let engine = Engine::try_new(EngineConfig {
         max_orders: 1 << 16,
@@ -143,9 +154,12 @@ fn row(accounts: u32, commands: usize) -> Result<(usize, u64, f64, f64, f64, u32
     }
     for a in 0..accounts {
         b.apply(CommandKind::OpenAccount(AccountId(a)));
+        // The buyer of every tenth pair is thin: a 10% fall in one of its markets
+        // liquidates it (equity 1,600 − 1,000 against MM 3 × 400 × ~1).
+        let thin = a % 2 == 1 && (a / 2) % 10 == 0;
         b.apply(CommandKind::Deposit {
             account: AccountId(a),
-            amount: 1 << 40,
+            amount: if thin { THIN } else { 1 << 40 },
         });
     }
     for i in 0..accounts / 2 {
@@ -164,6 +178,9 @@ fn row(accounts: u32, commands: usize) -> Result<(usize, u64, f64, f64, f64, u32
     let mut n = 0usize;
     while n < commands {
         let i = (rng.next_u64() % u64::from(accounts / 2)) as u32;
+        if i % 10 == 0 {
+            continue; // the thin pairs are left for the cascade
+        }
         let m = (3 * i + (rng.next_u64() % 3) as u32) % MARKETS;
         let (a, partner) = (2 * i + 1, 2 * i);
         b.order(a, m, Side::Buy, OrderType::Limit(Price(MARK - 10)));
@@ -200,8 +217,43 @@ fn row(accounts: u32, commands: usize) -> Result<(usize, u64, f64, f64, f64, u32
         });
     }
     let mark = start.elapsed().as_nanos() as f64 / 256.0;
+
+    // Back to 10,000 (the quiet loop ends at 10,001), then the fall.
+    b.apply(CommandKind::MarkPrice {
+        market: MarketId(0),
+        price: Price(MARK),
+    });
+    let liquidations = b.sink.liquidations;
+    let start = Instant::now();
+    b.apply(CommandKind::MarkPrice {
+        market: MarketId(0),
+        price: Price(MARK * 9 / 10),
+    });
+    let cascade = start.elapsed().as_nanos() as f64;
+    let liquidated = b.sink.liquidations - liquidations;
     b.engine.verify_sampled()?;
-    Ok((engine_bytes, rss, mixed, funding, mark, held))
+    Ok(Row {
+        engine_bytes,
+        rss,
+        mixed,
+        funding,
+        mark,
+        held,
+        cascade,
+        liquidated,
+    })
+}
+
+/// One row of the table.
+struct Row {
+    engine_bytes: usize,
+    rss: u64,
+    mixed: f64,
+    funding: f64,
+    mark: f64,
+    held: u32,
+    cascade: f64,
+    liquidated: u64,
 }
 
 /// VmRSS of this process in bytes (0 where `/proc` is missing).
@@ -236,16 +288,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let max: u32 = args.value("--max-accounts")?.unwrap_or(10_000_000);
     let commands: usize = args.value("--commands")?.unwrap_or(200_000);
     println!(
-        "| accounts | positions | engine memory (bytes) | resident (bytes) | ns/command (mixed) | ns FundingRate | ns quiet MarkPrice |"
+        "| accounts | positions | engine memory (bytes) | resident (bytes) | ns/command (mixed) | ns FundingRate | ns quiet MarkPrice | ns cascading MarkPrice | liquidated |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
     let mut n = 1_000u32;
     while n <= max {
         let r = row(n, commands)?;
         println!(
-            "| {n} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
-            r.5, r.0, r.1, r.2, r.3, r.4
+            "| {n} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            r.held, r.engine_bytes, r.rss, r.mixed, r.funding, r.mark, r.cascade, r.liquidated
         );
         rows.push((n, r));
         n = match n.checked_mul(10) {
@@ -258,17 +310,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         rows.last().ok_or("no rows")?,
     );
     println!(
-        "scale accounts_max={} positions={} engine_bytes={} resident_bytes={} bytes_per_account={} ns_mixed_min={:.0} ns_mixed_max={:.0} mixed_growth={:.2} ns_funding={:.0} ns_mark_quiet={:.0}",
+        "scale accounts_max={} positions={} engine_bytes={} resident_bytes={} bytes_per_account={} ns_mixed_min={:.0} ns_mixed_max={:.0} mixed_growth={:.2} ns_funding={:.0} ns_mark_quiet={:.0} ns_mark_cascade={:.0} cascade_liquidations={}",
         last.0,
-        last.1 .5,
-        last.1 .0,
-        last.1 .1,
-        last.1 .0 / last.0 as usize,
-        first.1 .2,
-        last.1 .2,
-        last.1 .2 / first.1 .2,
-        last.1 .3,
-        last.1 .4
+        last.1.held,
+        last.1.engine_bytes,
+        last.1.rss,
+        last.1.engine_bytes / last.0 as usize,
+        first.1.mixed,
+        last.1.mixed,
+        last.1.mixed / first.1.mixed,
+        last.1.funding,
+        last.1.mark,
+        last.1.cascade,
+        last.1.liquidated
     );
     Ok(())
 }

@@ -151,6 +151,9 @@ struct MarketState {
     ewma: Rate,
     /// Volatility margin scale applied to IM and MM.
     scale: Rate,
+    /// The scale liquidation keys assume (≥ `scale`, ≤ the cap): ratcheted by
+    /// `Engine::ratchet_key_scale`, which re-keys the market's holders when it moves.
+    key_scale: Rate,
     /// Open interest: sum of long sizes (= sum of short sizes), lots.
     oi: i64,
     /// Collateral of the accounts holding a position here (cross balance or bucket).
@@ -533,6 +536,9 @@ impl Engine {
             mark: 0,
             ewma: Rate::ZERO,
             scale: Rate::ONE,
+            key_scale: cfg
+                .risk
+                .map_or(Rate::ONE, |r| trigger::key_scale_for(&r, Rate::ONE)),
             oi: 0,
             backing: 0,
             trigger: None,

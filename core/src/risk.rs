@@ -259,10 +259,23 @@ impl RiskConfig {
     /// a long and `p >= t` for a short. Results outside `[lo, hi]` (the market's band) are
     /// reported as `lo − 1` or `hi + 1`, which lets most positions skip the division.
     /// Derivation and rounding: `SEMANTICS.md`.
-    pub fn trigger_price(&self, size: i64, cost: i128, money: i128, (lo, hi): (i64, i64)) -> i64 {
+    pub fn trigger_price(&self, size: i64, cost: i128, money: i128, band: (i64, i64)) -> i64 {
+        self.trigger_price_at(size, cost, money, band, self.vol_cap)
+    }
+
+    /// [`RiskConfig::trigger_price`] under any scale up to `scale` (at most `vol_cap`)
+    /// instead of the cap: tighter while the market is calm.
+    pub fn trigger_price_at(
+        &self,
+        size: i64,
+        cost: i128,
+        money: i128,
+        (lo, hi): (i64, i64),
+        scale: Rate,
+    ) -> i64 {
         const ONE: i128 = 1 << 32;
         let (below, above) = (i128::from(lo) - 1, i128::from(hi) + 1);
-        let cap = i128::from(self.vol_cap.to_bits());
+        let cap = i128::from(scale.min(self.vol_cap).to_bits());
         let u = i128::from(size).abs();
         let mut t = if size > 0 { below } else { above };
         for (rate, amount) in self.lines() {

@@ -700,6 +700,7 @@ impl Engine {
         }
         mk.mark = price.0;
         let scale_bits = mk.scale.to_bits();
+        self.ratchet_key_scale(m.0 as usize);
         self.mark_moved(m.0 as usize);
         out.emit(EventKind::MarkUpdated {
             market: m,

@@ -28,11 +28,20 @@ use super::{margin::PoolId, Engine};
 use crate::book::bitmap::Bitmap;
 use crate::market::MarketConfig;
 use crate::pool::NIL;
-use crate::risk::{ceil_div, mul_rate_up, RiskConfig};
+use crate::risk::{ceil_div, mul_rate_up, Rate, RiskConfig};
 use crate::types::{AccountId, MarketId, Price};
 
 /// Most trigger buckets per market.
 pub const MAX_BUCKETS: usize = 4096;
+
+/// The index scale for a market whose volatility scale is `scale`: 1.25 × the scale (at
+/// least the floor), at most the cap.
+pub(super) fn key_scale_for(r: &RiskConfig, scale: Rate) -> Rate {
+    let up = scale
+        .max(r.vol_floor)
+        .saturating_mul(Rate::from_bits(5 << 30));
+    up.min(r.vol_cap)
+}
 
 /// Box widths tried for a pool holding several liquidating markets, in bps of each mark,
 /// widest first (see `Engine::box_width`).
@@ -399,7 +408,8 @@ impl Engine {
                 (Slot::Multi, 0, p.size.abs())
             } else if r.liquidation.is_some() {
                 let band = self.markets[m].trigger.as_ref().expect("indexed").band();
-                let key = r.trigger_price(p.size, p.cost, money, band);
+                let key =
+                    r.trigger_price_at(p.size, p.cost, money, band, self.markets[m].key_scale);
                 (self.slot_for(m, p.size, key), key, p.size.abs())
             } else {
                 (Slot::None, 0, 0)
@@ -463,7 +473,35 @@ impl Engine {
     pub(super) fn value_at_cap(&self, m: usize, size: i64, cost: i128, price: i64) -> i128 {
         let r = self.markets[m].book.cfg.risk.expect("leveraged");
         let n = i128::from(size) * i128::from(price);
-        n - cost - mul_rate_up(r.maintenance_base(n.abs()), r.vol_cap)
+        n - cost - mul_rate_up(r.maintenance_base(n.abs()), self.markets[m].key_scale)
+    }
+
+    /// Keeps a liquidating market's index scale at or above its volatility scale after a
+    /// mark update: raised to 1.25 × the scale when the scale passes it, lowered when the
+    /// scale falls below half of it (so keys stay tight in calm markets), re-keying every
+    /// holder of the market when it moves (O(holders), and rare: each move needs the
+    /// scale to change by a quarter up or by more than a third down).
+    pub(super) fn ratchet_key_scale(&mut self, m: usize) {
+        let Some(r) = self.markets[m].book.cfg.risk else {
+            return;
+        };
+        let (scale, key) = (self.markets[m].scale, self.markets[m].key_scale);
+        let low = scale.saturating_mul(Rate::from_num(2)) < key;
+        if scale <= key && !low {
+            return;
+        }
+        let next = key_scale_for(&r, scale);
+        if next == key {
+            return;
+        }
+        self.markets[m].key_scale = next;
+        let mut h = self.first_holder(MarketId(m as u32));
+        while h != NIL {
+            let a = self.slot_account(h);
+            let pool = self.pool_of(a, MarketId(m as u32));
+            self.rekey(a, pool);
+            h = self.next_holder(h);
+        }
     }
 
     fn slot_for(&self, m: usize, size: i64, key: i64) -> Slot {
@@ -693,6 +731,12 @@ impl Engine {
                 .risk
                 .as_ref()
                 .expect("indexed markets are leveraged");
+            if mk.key_scale < mk.scale || mk.key_scale > r.vol_cap {
+                return Err(format!(
+                    "market {m}: index scale {} outside [scale {}, cap]",
+                    mk.key_scale, mk.scale
+                ));
+            }
             let linked = ix.verify_lists(&self.links, m, |i| self.holds(i, m))?;
             let mut expected = 0usize;
             // Pairs without a slot are flat, so unlinked: only holders can be expected.
@@ -756,13 +800,25 @@ impl Engine {
                     self.slot_for(
                         m,
                         p.size,
-                        r.trigger_price(p.size, p.cost, self.pool_money(a, pool), ix.band()),
+                        r.trigger_price_at(
+                            p.size,
+                            p.cost,
+                            self.pool_money(a, pool),
+                            ix.band(),
+                            mk.key_scale,
+                        ),
                     )
                 };
                 let l = &self.links[i];
                 let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_))
                     || l.key
-                        == r.trigger_price(p.size, p.cost, self.pool_money(a, pool), ix.band());
+                        == r.trigger_price_at(
+                            p.size,
+                            p.cost,
+                            self.pool_money(a, pool),
+                            ix.band(),
+                            mk.key_scale,
+                        );
                 if l.slot != want || !key_ok || (want != Slot::None && l.lots != p.size.abs()) {
                     return Err(format!(
                         "market {m} account {}: linked {:?} want {want:?}",
@@ -785,7 +841,7 @@ impl Engine {
                         let equity = self.pool_money(a, pool) + size * i128::from(beyond) - p.cost;
                         let mm = mul_rate_up(
                             r.maintenance_base(size.abs() * i128::from(beyond)),
-                            r.vol_cap,
+                            mk.key_scale,
                         );
                         if equity < mm {
                             return Err(format!(
