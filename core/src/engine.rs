@@ -311,16 +311,15 @@ pub struct Engine {
     candidates: Vec<liquidation::Candidate>,
     /// The liquidation ring.
     ring: Ring<liquidation::Candidate>,
-    /// ADL ranking of the current round: (rank, account, lots when ranked).
+    /// The round's ADL rankings' entries: (rank, account, lots when ranked).
     adl_ranks: Vec<(Rate, u32, i64)>,
-    /// Profitable entries of `adl_ranks` as (lots, index), largest first: pro-rata weights.
+    /// Profitable entries of each ranking as (lots, index within it), largest first:
+    /// the pro-rata weights.
     adl_sizes: Vec<(i64, u32)>,
-    /// Σ lots of `adl_sizes`.
-    adl_weight: i128,
-    /// The (market, closing side) `adl_ranks` was built for in this round.
-    adl_cache: Option<(MarketId, Side)>,
-    /// First entry of `adl_ranks` not yet passed over in this round.
-    adl_cursor: usize,
+    /// The round's rankings, one per (market, closing side) that saw ADL; their entries
+    /// live in `adl_ranks` and `adl_sizes`, which together hold at most one entry per
+    /// position slot.
+    adl_rankings: Vec<liquidation::AdlRanking>,
     /// Value traded by the current liquidation order.
     liquidated_value: i128,
     /// Markets where the insurance fund holds a position.
@@ -389,9 +388,7 @@ impl Engine {
             ring: Ring::new(cfg.liquidation_ring as usize),
             adl_ranks: Vec::new(),
             adl_sizes: Vec::new(),
-            adl_weight: 0,
-            adl_cache: None,
-            adl_cursor: 0,
+            adl_rankings: Vec::new(),
             liquidated_value: 0,
             fund_positions: 0,
             fund_cash_delta: 0,
@@ -558,8 +555,11 @@ impl Engine {
             self.links.resize(n, trigger::Link::default());
             self.im_links.resize(n, trigger::Link::default());
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
-            self.adl_ranks.reserve(self.cfg.max_accounts as usize);
-            self.adl_sizes.reserve(self.cfg.max_accounts as usize);
+            // A round ranks each (market, side) at most once, so each position slot
+            // appears at most once across its rankings.
+            self.adl_ranks.reserve(self.cfg.max_positions as usize);
+            self.adl_sizes.reserve(self.cfg.max_positions as usize);
+            self.adl_rankings.reserve(2 * self.cfg.max_markets as usize);
             self.liq_order.reserve(self.cfg.max_markets as usize);
             self.deficits.reserve(self.cfg.max_accounts as usize);
         }

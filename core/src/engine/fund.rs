@@ -216,7 +216,7 @@ impl Engine {
             let bk = if size > 0 { mark - step } else { mark + step };
             let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
             let close = if size > 0 { Side::Sell } else { Side::Buy };
-            self.adl_cache = None; // a fresh ranking
+            self.clear_rankings(); // a fresh ranking
             self.fund_cash_delta = 0;
             let left = self.deleverage(AccountId::FUND, m, close, u, bk, out);
             if left < u {

@@ -36,6 +36,19 @@ use crate::risk::{ceil_div, mul_rate_up, AdlMode, LiquidationConfig, Rate};
 use crate::types::{AccountId, MarketId, OrderId, Price, Qty, Side};
 use std::cmp::Ordering;
 
+/// One round's ADL ranking of the holders of one side of one market: its entries in the
+/// ranking arena (`Engine::adl_ranks`), its pro-rata weights (`Engine::adl_sizes`, indexes
+/// relative to its first entry), their total, and how many entries at its front are
+/// passed over.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AdlRanking {
+    key: (MarketId, Side),
+    ranks: (u32, u32),
+    sizes: (u32, u32),
+    weight: i128,
+    cursor: u32,
+}
+
 /// A pool queued for liquidation, with its figures when it was queued.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Candidate {
@@ -117,7 +130,7 @@ impl Engine {
     pub(super) fn resolve_liquidations<S: EventSink>(&mut self, out: &mut Out<S>) {
         let mut unwound = false;
         loop {
-            self.adl_cache = None;
+            self.clear_rankings();
             self.collect_candidates();
             let deficits = !self.deficits.is_empty();
             if deficits {
@@ -626,11 +639,12 @@ impl Engine {
         let mode = self.liquidation_config(m).map_or(AdlMode::Queue, |c| c.adl);
         // Opposite holders: their size has the sign of the bankrupt account's close.
         let want_sign: i64 = if close == Side::Buy { 1 } else { -1 };
-        if self.adl_cache != Some((m, close)) {
-            self.rank_holders(m, want_sign);
-            self.adl_cache = Some((m, close));
-            self.adl_cursor = 0;
-        }
+        let g = match self.adl_rankings.iter().position(|r| r.key == (m, close)) {
+            Some(g) => g,
+            None => self.rank_holders(m, close, want_sign),
+        };
+        let r = self.adl_rankings[g];
+        let ranks = r.ranks.0 as usize..(r.ranks.0 + r.ranks.1) as usize;
         // Lots a ranked holder can give now: the ranking is the round's, sizes are live.
         let avail = |e: &Engine, b: u32| -> i64 {
             let size = e.pos(AccountId(b), m).size;
@@ -641,17 +655,17 @@ impl Engine {
             }
         };
         let mut left = need;
-        if mode == AdlMode::ProRata && self.adl_weight > 0 {
+        if mode == AdlMode::ProRata && r.weight > 0 {
             // Shares of the round's profitable sizes: floor(total × lots / weight) is
-            // non-zero only for the largest positions, a prefix of `adl_sizes`.
-            let total = i128::from(need).min(self.adl_weight);
-            for k in 0..self.adl_sizes.len() {
-                let (lots, i) = self.adl_sizes[k];
-                let share = (total * i128::from(lots) / self.adl_weight) as i64;
+            // non-zero only for the largest positions, a prefix of the sizes.
+            let total = i128::from(need).min(r.weight);
+            for k in r.sizes.0..r.sizes.0 + r.sizes.1 {
+                let (lots, i) = self.adl_sizes[k as usize];
+                let share = (total * i128::from(lots) / r.weight) as i64;
                 if share == 0 {
                     break;
                 }
-                let b = self.adl_ranks[i as usize].1;
+                let b = self.adl_ranks[ranks.start + i as usize].1;
                 let q = share.min(avail(self, b)).min(left);
                 if q > 0 {
                     self.adl_trade(a, AccountId(b), m, close, q, bk, out);
@@ -660,10 +674,10 @@ impl Engine {
             }
         }
         // Queue mode, and whatever pro-rata could not place on profitable holders: whole
-        // positions in rank order. Holders found empty at the front are passed over for
-        // the rest of the round.
-        let mut k = self.adl_cursor;
-        while left > 0 && k < self.adl_ranks.len() {
+        // positions in rank order. A holder at the front that gives all it holds (or holds
+        // nothing) is passed over for the rest of the round.
+        let mut k = ranks.start + self.adl_rankings[g].cursor as usize;
+        while left > 0 && k < ranks.end {
             let b = self.adl_ranks[k].1;
             let lots = avail(self, b);
             let q = lots.min(left);
@@ -671,19 +685,21 @@ impl Engine {
                 self.adl_trade(a, AccountId(b), m, close, q, bk, out);
                 left -= q;
             }
-            if q == lots && k == self.adl_cursor {
-                self.adl_cursor += 1;
+            let cursor = &mut self.adl_rankings[g].cursor;
+            if q == lots && k == ranks.start + *cursor as usize {
+                *cursor += 1;
             }
             k += 1;
         }
         left
     }
 
-    /// Ranks the holders of `want_sign` positions in `m`: highest ADL rank first, ties by
-    /// account id. Computed at a round's first ADL in that market and side, and reused
-    /// for the rest of the round.
-    fn rank_holders(&mut self, m: MarketId, want_sign: i64) {
-        self.adl_ranks.clear();
+    /// Ranks the holders of `want_sign` positions in `m` into the round's ranking arena:
+    /// highest ADL rank first, ties by account id, and their pro-rata weights (profitable
+    /// sizes, largest first). Computed at a round's first ADL in that market and side,
+    /// and reused for the rest of the round; returns its index in `adl_rankings`.
+    fn rank_holders(&mut self, m: MarketId, close: Side, want_sign: i64) -> usize {
+        let start = self.adl_ranks.len();
         let mut s = self.first_holder(m);
         while s != NIL {
             let (b, size) = (self.slot_account(s), self.slots.pos[s as usize].size);
@@ -693,19 +709,33 @@ impl Engine {
             }
             s = self.next_holder(s);
         }
-        self.adl_ranks
-            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        self.adl_ranks[start..].sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
         // Pro-rata weights: the profitable sizes now, largest first (ties in rank order).
-        self.adl_sizes.clear();
-        self.adl_weight = 0;
-        for (i, &(rank, _, lots)) in self.adl_ranks.iter().enumerate() {
+        let sizes = self.adl_sizes.len();
+        let mut weight = 0;
+        for i in start..self.adl_ranks.len() {
+            let (rank, _, lots) = self.adl_ranks[i];
             if rank > 0 {
-                self.adl_sizes.push((lots, i as u32));
-                self.adl_weight += i128::from(lots);
+                self.adl_sizes.push((lots, (i - start) as u32));
+                weight += i128::from(lots);
             }
         }
-        self.adl_sizes
-            .sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        self.adl_sizes[sizes..].sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        self.adl_rankings.push(AdlRanking {
+            key: (m, close),
+            ranks: (start as u32, (self.adl_ranks.len() - start) as u32),
+            sizes: (sizes as u32, (self.adl_sizes.len() - sizes) as u32),
+            weight,
+            cursor: 0,
+        });
+        self.adl_rankings.len() - 1
+    }
+
+    /// Forgets the round's ADL rankings (the next ADL in any market ranks afresh).
+    pub(super) fn clear_rankings(&mut self) {
+        self.adl_rankings.clear();
+        self.adl_ranks.clear();
+        self.adl_sizes.clear();
     }
 
     /// One ADL trade: the bankrupt account `a` closes `q` lots on `close` against `b` at

@@ -832,8 +832,6 @@ impl RefEngine {
             k += 1;
         }
         if cached {
-            // Only the latest (market, side) is kept: an ADL elsewhere ranks afresh.
-            self.adl_cache.clear();
             self.adl_cache.push(ranking);
         }
         need - left
