@@ -425,16 +425,11 @@ impl Engine {
 
     /// The stop heatmap: for each bucket of trigger prices of market `m`, lowest first,
     /// `f(low, high, buy lots, sell lots)` of the waiting conditional orders (O(buckets)).
-    pub fn stop_heatmap(&self, m: MarketId, mut f: impl FnMut(Price, Price, i64, i64)) {
+    pub fn stop_heatmap(&self, m: MarketId, f: impl FnMut(Price, Price, i64, i64)) {
         let Some(Some(ix)) = self.conditionals.markets.get(m.0 as usize) else {
             return;
         };
-        let n = ix.buckets();
-        for b in 0..n {
-            let lo = ix.lo + b as i64 * ix.width;
-            let hi = (lo + ix.width - 1).min(ix.hi);
-            f(Price(lo), Price(hi), ix.heat[b], ix.heat[n + b]);
-        }
+        super::trigger::bucket_rows((ix.lo, ix.hi, ix.width), &ix.heat, f);
     }
 
     /// Checks the module invariants by brute force.

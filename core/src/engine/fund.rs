@@ -10,8 +10,7 @@
 
 use super::liquidation::{band_of, to_tick};
 use super::margin::{saturate, trade, PoolId};
-use super::{Engine, Out, Taker, TakerKind};
-use crate::command::StpMode;
+use super::{Engine, Out, TakerKind};
 use crate::event::{EventKind, EventSink};
 use crate::risk::{mul_rate_down, mul_rate_up};
 use crate::types::{AccountId, MarketId, OrderId, Price, Qty, Side};
@@ -250,25 +249,15 @@ impl Engine {
             }
             let share = mul_rate_down(i128::from(visible), cfg.unwind_rate).max(1);
             let q = share.min(i128::from(size.abs())) as i64;
-            let id = OrderId(self.next_order_id);
-            self.next_order_id += 1;
             out.emit(EventKind::FundOrder {
-                order_id: id,
+                order_id: OrderId(self.next_order_id),
                 market: m,
                 side,
                 price: Price(limit),
                 qty: Qty(q),
             });
-            let taker = Taker {
-                id,
-                account: AccountId::FUND,
-                side,
-                limit: Price(limit),
-                stp: StpMode::CancelResting,
-                kind: TakerKind::Fund,
-            };
             self.fund_cash_delta = 0;
-            self.match_against_book(m, taker, Qty(q), out);
+            self.forced_ioc(m, AccountId::FUND, TakerKind::Fund, side, (limit, q), out);
             if self.markets[mi].fund_size != size {
                 traded = true;
                 let delta = self.fund_cash_delta;

@@ -546,7 +546,6 @@ impl Engine {
             Side::Buy
         };
         let id = OrderId(self.next_order_id);
-        self.next_order_id += 1;
         out.emit(EventKind::LiquidationOrder {
             order_id: id,
             account: a,
@@ -555,17 +554,34 @@ impl Engine {
             price: Price(limit),
             qty: Qty(q),
         });
+        self.liquidated_value = 0;
+        self.forced_ioc(m, a, TakerKind::Liquidation, side, (limit, q), out);
+        Some(self.liquidated_value)
+    }
+
+    /// Matches a forced IOC (a liquidation or the fund's unwind order) with the next
+    /// order id, announced by the caller's event: `(limit, lots)`; never self-trades
+    /// away (its account's orders were cancelled, and the fund has none).
+    pub(super) fn forced_ioc<S: EventSink>(
+        &mut self,
+        m: MarketId,
+        account: AccountId,
+        kind: TakerKind,
+        side: Side,
+        (limit, q): (i64, i64),
+        out: &mut Out<S>,
+    ) {
+        let id = OrderId(self.next_order_id);
+        self.next_order_id += 1;
         let taker = Taker {
             id,
-            account: a,
+            account,
             side,
             limit: Price(limit),
             stp: StpMode::CancelResting,
-            kind: TakerKind::Liquidation,
+            kind,
         };
-        self.liquidated_value = 0;
         self.match_against_book(m, taker, Qty(q), out);
-        Some(self.liquidated_value)
     }
 
     /// Closes the rest of the position at the bankruptcy price: the insurance fund takes

@@ -43,6 +43,25 @@ pub(super) fn key_scale_for(r: &RiskConfig, scale: Rate) -> Rate {
     up.min(r.vol_cap)
 }
 
+/// Reports a bucketed heatmap over a band `(lo, hi, width)`: for each bucket, lowest
+/// first, `f(low, high, first half of heat, second half)` (longs/shorts, buys/sells).
+pub(super) fn bucket_rows(
+    (lo, hi, width): (i64, i64, i64),
+    heat: &[i64],
+    mut f: impl FnMut(Price, Price, i64, i64),
+) {
+    let n = heat.len() / 2;
+    for b in 0..n {
+        let low = lo + b as i64 * width;
+        f(
+            Price(low),
+            Price((low + width - 1).min(hi)),
+            heat[b],
+            heat[n + b],
+        );
+    }
+}
+
 /// Box widths tried for a pool holding several liquidating markets, in bps of each mark,
 /// widest first (see `Engine::box_width`).
 pub const BOX_BPS: [i64; 7] = [500, 200, 100, 50, 20, 10, 0];
@@ -672,7 +691,7 @@ impl Engine {
     /// trigger price at the volatility cap (the highest mark at which a long could be
     /// liquidated; the lowest for a short). Multi-market cross positions are not in it.
     /// O(buckets).
-    pub fn liquidation_heatmap(&self, m: MarketId, mut f: impl FnMut(Price, Price, i64, i64)) {
+    pub fn liquidation_heatmap(&self, m: MarketId, f: impl FnMut(Price, Price, i64, i64)) {
         let Some(ix) = self
             .markets
             .get(m.0 as usize)
@@ -681,12 +700,7 @@ impl Engine {
         else {
             return;
         };
-        let n = ix.buckets();
-        for b in 0..n {
-            let lo = ix.lo + b as i64 * ix.width;
-            let hi = (lo + ix.width - 1).min(ix.hi);
-            f(Price(lo), Price(hi), ix.heat[b], ix.heat[n + b]);
-        }
+        bucket_rows((ix.lo, ix.hi, ix.width), &ix.heat, f);
     }
 
     /// Checks that a pool's box keys are a true bound: with every mark of its positions
