@@ -156,6 +156,7 @@ fn match_k_levels(c: &mut Criterion) {
             max_accounts: 16,
             max_markets: 1,
             max_positions: 16,
+            max_conditionals: 16,
             liquidation_ring: 64,
             max_orders_per_account: 4096,
             hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

@@ -65,13 +65,14 @@ impl Population {
 
     /// Engine capacities: the accounts, one market, room for the ladders.
     pub fn engine_config(&self) -> EngineConfig {
-        // Stops share the order capacity with the makers' ladders.
+        // One conditional slot per account when traders hold stop-losses.
         let stops = if self.stops_pct > 0 { self.accounts } else { 0 };
         EngineConfig {
-            max_orders: (1 << 12) + stops,
+            max_orders: 1 << 12,
             max_accounts: self.accounts,
             max_markets: 1,
             max_positions: self.accounts,
+            max_conditionals: stops,
             liquidation_ring: 1_024,
             max_orders_per_account: 1 << 12,
             hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

@@ -98,6 +98,7 @@ impl Cascade {
             max_accounts: MAKERS + 1,
             max_markets: 1,
             max_positions: MAKERS + 1,
+            max_conditionals: 0,
             liquidation_ring: 64,
             max_orders_per_account: 1 << 15,
             hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

@@ -133,6 +133,7 @@ fn row(accounts: u32, commands: usize) -> Result<Row, String> {
         max_accounts: accounts,
         max_markets: MARKETS,
         max_positions: 3 * accounts + 4_096,
+        max_conditionals: 1 << 12,
         liquidation_ring: 1_024,
         max_orders_per_account: 1 << 10,
         hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

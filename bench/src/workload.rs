@@ -131,6 +131,7 @@ pub fn engine_config(mix: &Mix) -> EngineConfig {
         // Every (account, market) pair may hold state: the generated mix trades freely.
         max_positions: (u64::from(mix.accounts) * u64::from(mix.markets.max(1)))
             .min(cascade_core::engine::MAX_POSITION_SLOTS) as u32,
+        max_conditionals: 0,
         liquidation_ring: 64,
         // Off: the generated mix spreads orders over accounts freely.
         max_orders_per_account: (mix.target_orders * 2 + 16_384) as u32,

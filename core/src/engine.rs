@@ -67,6 +67,10 @@ pub struct EngineConfig {
     /// a leverage or isolated-mode setting (1 ..= [`MAX_POSITION_SLOTS`]). A command
     /// that would need one more is `PositionCapacity`.
     pub max_positions: u32,
+    /// Most conditional (stop and take-profit) orders waiting at once (0 ..=
+    /// [`MAX_ORDERS`]; 0 refuses them all with `ConditionalCapacity`). Their arena is
+    /// allocated with the first leveraged market.
+    pub max_conditionals: u32,
     /// Capacity of the liquidation ring (1 ..= [`MAX_LIQUIDATION_RING`]; never changes
     /// the output).
     pub liquidation_ring: u32,
@@ -88,6 +92,7 @@ impl Default for EngineConfig {
             max_accounts: 1 << 12,
             max_markets: 16,
             max_positions: 1 << 16,
+            max_conditionals: 1 << 14,
             liquidation_ring: 64,
             max_orders_per_account: 1024,
             hash_seed: DEFAULT_HASH_SEED,
@@ -124,7 +129,7 @@ impl EngineConfig {
         {
             return Err(ConfigError::ZeroCapacity);
         }
-        if self.max_orders > MAX_ORDERS {
+        if self.max_orders > MAX_ORDERS || self.max_conditionals > MAX_ORDERS {
             return Err(ConfigError::TooManyOrders);
         }
         if self.max_accounts == u32::MAX {

@@ -422,7 +422,7 @@ pub enum RejectReason {
     FundingRateTooLarge,
     /// A conditional order would fire at the current mark.
     WouldTriggerNow,
-    /// Every conditional-order slot is taken (capacity `max_orders`).
+    /// Every conditional-order slot is taken (`EngineConfig::max_conditionals`).
     ConditionalCapacity,
 }
 

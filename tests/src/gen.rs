@@ -15,6 +15,7 @@ pub const CONFIG: EngineConfig = EngineConfig {
     max_accounts: 5,
     max_markets: 3,
     max_positions: 15,
+    max_conditionals: 4,
     liquidation_ring: 64,
     max_orders_per_account: 4,
     hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

@@ -329,7 +329,7 @@ impl RefEngine {
         if fires {
             return Err(RejectReason::WouldTriggerNow);
         }
-        if self.conds.len() >= self.cfg.max_orders as usize {
+        if self.conds.len() >= self.cfg.max_conditionals as usize {
             return Err(RejectReason::ConditionalCapacity);
         }
         let mine = self

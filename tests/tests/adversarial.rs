@@ -16,6 +16,7 @@ const CONFIG: EngineConfig = EngineConfig {
     max_accounts: 4,
     max_markets: 3,
     max_positions: 12,
+    max_conditionals: 16,
     liquidation_ring: 64,
     max_orders_per_account: 12,
     hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,

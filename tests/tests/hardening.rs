@@ -352,6 +352,7 @@ fn invalid_configurations_are_errors_not_aborts() {
         (
             EngineConfig {
                 max_positions: 0,
+                max_conditionals: 16,
                 ..ok
             },
             ConfigError::ZeroCapacity,
@@ -359,6 +360,7 @@ fn invalid_configurations_are_errors_not_aborts() {
         (
             EngineConfig {
                 max_positions: MAX_POSITION_SLOTS as u32 + 1,
+                max_conditionals: 16,
                 ..ok
             },
             ConfigError::TooManyPositions,

@@ -15,6 +15,7 @@ use std::fmt::Write;
 fn engine(slots: u32) -> (Engine, u64) {
     let mut e = Engine::new(EngineConfig {
         max_positions: slots,
+        max_conditionals: 16,
         ..gen::CONFIG
     });
     let mut events = Vec::new();

@@ -153,6 +153,7 @@ proptest! {
 /// [`CONFIG`] with fewer position slots than the streams' pairs.
 const TIGHT: cascade_core::EngineConfig = cascade_core::EngineConfig {
     max_positions: 4,
+    max_conditionals: 4,
     ..CONFIG
 };
 
@@ -341,6 +342,7 @@ fn generated_streams_reach_every_outcome() {
         "replace kept=false",
         "fill",
         "reject WouldTriggerNow",
+        "reject ConditionalCapacity",
         "conditional accepted",
         "conditional fired",
         "conditional rejected InsufficientMargin",

@@ -200,6 +200,7 @@ pub fn replay(messages: &[Message], rows: &Rows) -> Result<Report, ReplayError> 
         max_accounts: 3,
         max_markets: 1,
         max_positions: 3,
+        max_conditionals: 0,
         liquidation_ring: 64,
         // Off: one account stands for the whole exchange's book.
         max_orders_per_account: max_orders,

@@ -1,7 +1,7 @@
 //! Conditional orders: stop and take-profit orders that wait off the book until the
 //! mark reaches their trigger, then become ordinary new orders (margin is checked then).
 //!
-//! Storage: a slot arena of capacity `max_orders` with a free list; each account keeps
+//! Storage: a slot arena of capacity `max_conditionals` with a free list; each account keeps
 //! its conditionals in a list in ascending id (ids grow with placement); each leveraged
 //! market keeps two bucket indexes over its price band (the trigger index's bucket
 //! width): one for orders that fire when the mark rises to them, one for those that fire
@@ -118,9 +118,10 @@ impl Conditionals {
     /// Allocates the arena (`capacity` slots) and the per-account lists once, at the first
     /// leveraged market.
     fn allocate(&mut self, capacity: u32, accounts: u32) {
-        if !self.slots.is_empty() || capacity == 0 {
+        if !self.accounts.is_empty() {
             return;
         }
+        self.accounts = vec![(NIL, NIL, 0); accounts as usize];
         let blank = Slot {
             id: OrderId(0),
             order: ConditionalOrder {
@@ -149,8 +150,7 @@ impl Conditionals {
                 NIL
             };
         }
-        self.free = 0;
-        self.accounts = vec![(NIL, NIL, 0); accounts as usize];
+        self.free = if capacity == 0 { NIL } else { 0 };
         self.fired.reserve(capacity as usize);
     }
 
@@ -290,7 +290,7 @@ impl Engine {
         let index = cfg.risk.is_some().then(|| StopIndex::new(cfg));
         if index.is_some() {
             self.conditionals
-                .allocate(self.cfg.max_orders, self.cfg.max_accounts);
+                .allocate(self.cfg.max_conditionals, self.cfg.max_accounts);
         }
         self.conditionals.markets.push(index);
     }

@@ -200,8 +200,8 @@ impl Engine {
     /// liquidate now). Returns whether anything traded.
     pub(super) fn fund_solvency<S: EventSink>(&mut self, out: &mut Out<S>) -> bool {
         let mut traded = false;
+        let mut equity = self.fund_equity(); // O(markets): once, and again after a trade
         for mi in 0..self.markets.len() {
-            let equity = self.fund_equity();
             if equity >= 0 {
                 break;
             }
@@ -222,6 +222,7 @@ impl Engine {
                 traded = true;
                 let delta = self.fund_cash_delta;
                 self.change_fund(delta, out);
+                equity = self.fund_equity();
             }
         }
         traded
