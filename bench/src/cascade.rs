@@ -120,6 +120,7 @@ impl Population {
                     order_margin: true,
                     fund_haircut: bps(self.fund_haircut_bps),
                     unwind_rate: bps(self.unwind_bps),
+                    isolated_fund: false,
                 }),
             }),
         }
@@ -207,7 +208,10 @@ impl Population {
         }
         let fund = (oi_notional * i128::from(self.fund_bps) / 10_000) as i64;
         if fund > 0 {
-            out.push(CommandKind::InsuranceDeposit { amount: fund });
+            out.push(CommandKind::InsuranceDeposit {
+                market: None,
+                amount: fund,
+            });
         }
         out
     }

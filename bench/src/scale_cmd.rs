@@ -86,6 +86,7 @@ fn market() -> MarketConfig {
                 order_margin: true,
                 fund_haircut: bps(1_000),
                 unwind_rate: bps(5_000),
+                isolated_fund: false,
             }),
         }),
     }

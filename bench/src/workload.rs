@@ -113,6 +113,7 @@ pub fn leveraged_market() -> MarketConfig {
                 order_margin: false,
                 fund_haircut: rate(1_000),
                 unwind_rate: rate(2_500),
+                isolated_fund: false,
             }),
         }),
         ..MARKET

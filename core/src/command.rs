@@ -64,8 +64,11 @@ pub enum CommandKind {
         /// Restrict to this market, or all markets when `None`.
         market: Option<MarketId>,
     },
-    /// Admin: add atoms to the insurance fund.
+    /// Admin: add atoms to an insurance fund.
     InsuranceDeposit {
+        /// `None`: the shared fund; `Some(m)`: market `m`'s own fund (markets with
+        /// `LiquidationConfig::isolated_fund`).
+        market: Option<MarketId>,
         /// Atoms, > 0.
         amount: i64,
     },

@@ -171,6 +171,8 @@ struct MarketState {
     fund_size: i64,
     /// Cost basis of the insurance fund's position, booked at the mark when taken over.
     fund_cost: i128,
+    /// Cash of the market's own insurance fund (`LiquidationConfig::isolated_fund`).
+    fund_cash: i128,
     /// First position slot of the market's holder list (`positions.rs`).
     holders: u32,
 }
@@ -547,6 +549,7 @@ impl Engine {
             im_trigger: None,
             fund_size: 0,
             fund_cost: 0,
+            fund_cash: 0,
             holders: NIL,
         });
         if cfg.risk.is_some() {

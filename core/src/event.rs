@@ -266,8 +266,10 @@ pub enum EventKind {
         /// Pool equity after the fee.
         equity: i128,
     },
-    /// The insurance fund's cash changed.
+    /// An insurance fund's cash changed.
     InsuranceFund {
+        /// Which fund: `None` the shared one, `Some(m)` market `m`'s own.
+        fund: Option<MarketId>,
         /// Cash after.
         balance: i128,
         /// Change of cash (negative: paid out).
@@ -424,6 +426,8 @@ pub enum RejectReason {
     WouldTriggerNow,
     /// Every conditional-order slot is taken (`EngineConfig::max_conditionals`).
     ConditionalCapacity,
+    /// The market has no insurance fund of its own (`LiquidationConfig::isolated_fund`).
+    NoIsolatedFund,
 }
 
 /// Why quantity was removed without trading.
@@ -721,10 +725,16 @@ impl Event {
                 .i64(fee)
                 .i128(equity),
             EventKind::InsuranceFund {
+                fund,
                 balance,
                 change,
                 equity,
-            } => w.tag(25).i128(balance).i128(change).i128(equity),
+            } => w
+                .tag(25)
+                .u64(fund.map_or(u64::MAX, |m| u64::from(m.0)))
+                .i128(balance)
+                .i128(change)
+                .i128(equity),
             EventKind::FundOrder {
                 order_id,
                 market,
@@ -829,6 +839,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::FundingRateTooLarge => 31,
         RejectReason::WouldTriggerNow => 33,
         RejectReason::ConditionalCapacity => 34,
+        RejectReason::NoIsolatedFund => 36,
         RejectReason::AccountOrderCapacity => 32,
         RejectReason::PositionCapacity => 35,
     }

@@ -112,6 +112,10 @@ pub struct LiquidationConfig {
     /// Share of the visible opposite depth within the band that the fund's unwind order
     /// takes per command, in `[0, 1]` (0: the fund never unwinds here).
     pub unwind_rate: Rate,
+    /// The market has an insurance fund of its own (Bybit's per-pair pools): its own
+    /// cash and positions, deposits with `InsuranceDeposit { market: Some(m) }`. Markets
+    /// without it share one fund.
+    pub isolated_fund: bool,
 }
 
 /// Why a risk configuration was refused.

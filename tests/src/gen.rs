@@ -91,11 +91,13 @@ pub fn liquidation(adl: cascade_core::AdlMode) -> cascade_core::LiquidationConfi
         order_margin: true,
         fund_haircut: bps(1_000),
         unwind_rate: bps(5_000),
+        isolated_fund: false,
     }
 }
 
-/// [`markets`] with liquidation on: market 1 deleverages pro rata, market 2 by queue
-/// (or, if `mixed`, market 2 stays leveraged without liquidation).
+/// [`markets`] with liquidation on: market 1 deleverages pro rata and shares the common
+/// insurance fund, market 2 deleverages by queue and has a fund of its own (or, if
+/// `mixed`, market 2 stays leveraged without liquidation).
 pub fn liquidating_markets(mixed: bool) -> [MarketConfig; 3] {
     let mut m = markets();
     let on = if mixed { 1 } else { 2 };
@@ -105,7 +107,10 @@ pub fn liquidating_markets(mixed: bool) -> [MarketConfig; 3] {
     ];
     for (i, adl) in modes.into_iter().take(on) {
         let mut r = m[i].risk.expect("leveraged");
-        r.liquidation = Some(liquidation(adl));
+        r.liquidation = Some(cascade_core::LiquidationConfig {
+            isolated_fund: i == 2,
+            ..liquidation(adl)
+        });
         m[i].risk = Some(r);
     }
     m
@@ -127,7 +132,10 @@ pub fn setup_with(
         account: AccountId(a),
         amount: deposit,
     }));
-    kinds.extend(insurance.map(|amount| CommandKind::InsuranceDeposit { amount }));
+    // The shared fund, and market 2's own (refused, and harmless, where it has none).
+    for market in [None, Some(MarketId(2))] {
+        kinds.extend(insurance.map(|amount| CommandKind::InsuranceDeposit { market, amount }));
+    }
     kinds.extend((1..3).map(|m| CommandKind::MarkPrice {
         market: MarketId(m),
         price: Price(150),
@@ -259,6 +267,8 @@ fn arb_money_command() -> impl Strategy<Value = CommandKind> {
             .prop_map(|(market, p)| CommandKind::MarkPrice { market, price: Price(p) }),
         2 => (arb_market(), prop_oneof![9 => -300i64..=300, 1 => -20_000i64..=20_000])
             .prop_map(|(market, bp)| CommandKind::FundingRate { market, rate: bps(bp) }),
+        1 => (proptest::option::of(arb_market()), -5i64..300)
+            .prop_map(|(market, amount)| CommandKind::InsuranceDeposit { market, amount }),
     ]
 }
 

@@ -129,7 +129,9 @@ impl Harness {
 /// `Engine::money_accounted` must equal.
 pub fn net_inflow(cmd: &Command, events: &[Event]) -> i128 {
     let fund = match cmd.kind {
-        CommandKind::InsuranceDeposit { amount } if cascade_core::rejection(events).is_none() => {
+        CommandKind::InsuranceDeposit { amount, .. }
+            if cascade_core::rejection(events).is_none() =>
+        {
             i128::from(amount)
         }
         _ => 0,

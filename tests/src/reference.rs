@@ -67,6 +67,8 @@ pub struct RefEngine {
     pub fee_ledger: i128,
     /// Insurance fund cash (may be negative while its positions carry value).
     pub insurance: i128,
+    /// Cash of each market's own insurance fund (markets with `isolated_fund`).
+    pub fund_cash: Vec<i128>,
     /// The insurance fund's `(size, cost)` per market.
     pub fund: Vec<(i64, i128)>,
     /// Outstanding bad debt: written off and not socialised on the fee ledger.
@@ -116,6 +118,7 @@ impl RefEngine {
             pos: vec![vec![RefPos::default(); cfg.max_markets as usize]; cfg.max_accounts as usize],
             fee_ledger: 0,
             insurance: 0,
+            fund_cash: vec![0; cfg.max_markets as usize],
             fund: vec![(0, 0); cfg.max_markets as usize],
             bad_debt: 0,
             taker: Taker::Account,
@@ -253,19 +256,22 @@ impl RefEngine {
                 self.money_command(kind)?;
                 self.fire_conditionals(market.0 as usize);
             }
-            CommandKind::InsuranceDeposit { amount } => {
+            CommandKind::InsuranceDeposit { market, amount } => {
+                if let Some(m) = market {
+                    self.market(m)?;
+                    if self.fund_id(m.0 as usize).is_none() {
+                        return Err(RejectReason::NoIsolatedFund);
+                    }
+                }
                 if amount <= 0 {
                     return Err(RejectReason::NonPositiveAmount);
                 }
-                if self.insurance + i128::from(amount) > 1 << 100 {
+                let fund = market.map(|m| m.0 as usize);
+                if self.cash(fund) + i128::from(amount) > 1 << 100 {
                     return Err(RejectReason::CollateralLimit);
                 }
-                self.insurance += i128::from(amount);
-                self.emit(EventKind::InsuranceFund {
-                    balance: self.insurance,
-                    change: i128::from(amount),
-                    equity: self.fund_equity(),
-                });
+                *self.cash_mut(fund) += i128::from(amount);
+                self.fund_event(fund, i128::from(amount));
             }
             CommandKind::MassCancel { account, market } => {
                 self.account_ok(account)?;
@@ -1362,17 +1368,14 @@ impl RefEngine {
                         paid += amount;
                     }
                     if a == self.pos.len() {
-                        self.insurance += amount;
+                        let fund = self.fund_id(m);
+                        *self.cash_mut(fund) += amount;
                         self.emit(EventKind::FundingPaid {
                             account: AccountId::FUND,
                             market,
                             amount: sat(amount),
                         });
-                        self.emit(EventKind::InsuranceFund {
-                            balance: self.insurance,
-                            change: amount,
-                            equity: self.fund_equity(),
-                        });
+                        self.fund_event(fund, amount);
                         continue;
                     }
                     let pool = self.pool(a as u32, m);

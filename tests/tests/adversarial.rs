@@ -57,6 +57,7 @@ fn markets() -> [MarketConfig; 2] {
             order_margin: true,
             fund_haircut: bps(2_000),
             unwind_rate: bps(2_500),
+            isolated_fund: false,
         }),
     };
     [
@@ -112,35 +113,37 @@ fn arb_command() -> impl Strategy<Value = CommandKind> {
         Just(StpMode::DecrementBoth)
     ];
     prop_oneof![
-        8 => (account.clone(), market.clone(), any::<u64>(), any::<bool>(), order_type, qty.clone(), stp, prop::bool::weighted(0.1))
-            .prop_map(|(account, market, client, buy, order_type, qty, stp, reduce_only)| {
-                CommandKind::NewOrder(NewOrder {
-                    account,
-                    market,
-                    client_id: ClientOrderId(client % 16),
-                    side: if buy { Side::Buy } else { Side::Sell },
-                    order_type,
-                    qty: Qty(qty),
-                    stp,
-                    reduce_only,
-                })
-            }),
-        1 => (account.clone(), any::<u64>()).prop_map(|(account, id)| CommandKind::Cancel { account, order_id: OrderId(id % 40) }),
-        1 => (account.clone(), any::<u64>(), price.clone(), qty)
-            .prop_map(|(account, id, price, q)| CommandKind::CancelReplace { account, order_id: OrderId(id % 40), price, qty: Qty(q) }),
-        2 => (account.clone(), amount.clone()).prop_map(|(account, amount)| CommandKind::Deposit { account, amount }),
-        1 => (account.clone(), amount.clone()).prop_map(|(account, amount)| CommandKind::Withdraw { account, amount }),
-        1 => (account.clone(), market.clone(), any::<u32>()).prop_map(|(account, market, leverage)| CommandKind::SetLeverage { account, market, leverage }),
-        1 => (account.clone(), market.clone(), any::<bool>()).prop_map(|(account, market, isolated)| CommandKind::SetMarginMode { account, market, isolated }),
-        1 => (account.clone(), market.clone(), amount.prop_map(|a| if a % 2 == 0 { a } else { a.saturating_neg() }))
-            .prop_map(|(account, market, amount)| CommandKind::TransferIsolated { account, market, amount }),
-        2 => (market.clone(), prop_oneof![price.clone(), ((3i64 << 18)..=(5 << 18)).prop_map(Price)])
-            .prop_map(|(market, price)| CommandKind::MarkPrice { market, price }),
-        2 => (market.clone(), prop_oneof![4 => (-50i64..50).prop_map(bps), 1 => any::<i64>().prop_map(|b| Rate::from_bits(b >> (b & 63)))])
-            .prop_map(|(market, rate)| CommandKind::FundingRate { market, rate }),
-        1 => (account, proptest::option::of(market)).prop_map(|(account, market)| CommandKind::MassCancel { account, market }),
-        1 => wild_i64().prop_map(|amount| CommandKind::InsuranceDeposit { amount }),
-    ]
+           8 => (account.clone(), market.clone(), any::<u64>(), any::<bool>(), order_type, qty.clone(), stp, prop::bool::weighted(0.1))
+               .prop_map(|(account, market, client, buy, order_type, qty, stp, reduce_only)| {
+                   CommandKind::NewOrder(NewOrder {
+                       account,
+                       market,
+                       client_id: ClientOrderId(client % 16),
+                       side: if buy { Side::Buy } else { Side::Sell },
+                       order_type,
+                       qty: Qty(qty),
+                       stp,
+                       reduce_only,
+                   })
+               }),
+           1 => (account.clone(), any::<u64>()).prop_map(|(account, id)| CommandKind::Cancel { account, order_id: OrderId(id % 40) }),
+           1 => (account.clone(), any::<u64>(), price.clone(), qty)
+               .prop_map(|(account, id, price, q)| CommandKind::CancelReplace { account, order_id: OrderId(id % 40), price, qty: Qty(q) }),
+           2 => (account.clone(), amount.clone()).prop_map(|(account, amount)| CommandKind::Deposit { account, amount }),
+           1 => (account.clone(), amount.clone()).prop_map(|(account, amount)| CommandKind::Withdraw { account, amount }),
+           1 => (account.clone(), market.clone(), any::<u32>()).prop_map(|(account, market, leverage)| CommandKind::SetLeverage { account, market, leverage }),
+           1 => (account.clone(), market.clone(), any::<bool>()).prop_map(|(account, market, isolated)| CommandKind::SetMarginMode { account, market, isolated }),
+           1 => (account.clone(), market.clone(), amount.prop_map(|a| if a % 2 == 0 { a } else { a.saturating_neg() }))
+               .prop_map(|(account, market, amount)| CommandKind::TransferIsolated { account, market, amount }),
+           2 => (market.clone(), prop_oneof![price.clone(), ((3i64 << 18)..=(5 << 18)).prop_map(Price)])
+               .prop_map(|(market, price)| CommandKind::MarkPrice { market, price }),
+           2 => (market.clone(), prop_oneof![4 => (-50i64..50).prop_map(bps), 1 => any::<i64>().prop_map(|b| Rate::from_bits(b >> (b & 63)))])
+               .prop_map(|(market, rate)| CommandKind::FundingRate { market, rate }),
+           1 => (account, proptest::option::of(market)).prop_map(|(account, market)| CommandKind::MassCancel { account, market }),
+           1 => wild_i64().prop_map(|amount| CommandKind::InsuranceDeposit {
+    market: None,
+    amount }),
+       ]
 }
 
 proptest! {

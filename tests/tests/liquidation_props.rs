@@ -37,20 +37,22 @@ fn check(engine: &Engine, net: i128, liquidating: &[u32], halted: &[bool]) -> Re
     // Fund cash may be negative; its equity may not while solvency could still
     // deleverage it: some account holds a position opposite to the fund's in a
     // liquidating market that is not halted.
-    let fund = engine.fund();
-    let opposed = (0..engine.market_count() as u32)
-        .filter(|&m| live(m))
-        .any(|m| {
-            let s = engine.fund_position(MarketId(m)).map_or(0, |f| f.0);
-            s != 0
-                && (0..gen::CONFIG.max_accounts).any(|a| {
-                    engine
-                        .position(AccountId(a), MarketId(m))
-                        .is_some_and(|p| p.size.signum() == -s.signum())
-                })
-        });
-    if opposed && fund.equity < 0 {
-        return Err(format!("fund equity {} with opposite holders", fund.equity));
+    for m in (0..engine.market_count() as u32).filter(|&m| live(m)) {
+        let s = engine.fund_position(MarketId(m)).map_or(0, |f| f.0);
+        let opposed = s != 0
+            && (0..gen::CONFIG.max_accounts).any(|a| {
+                engine
+                    .position(AccountId(a), MarketId(m))
+                    .is_some_and(|p| p.size.signum() == -s.signum())
+            });
+        // The fund of this market: its own, or the shared one.
+        let fund = engine.market_fund(MarketId(m)).unwrap_or(engine.fund());
+        if opposed && fund.equity < 0 {
+            return Err(format!(
+                "market {m}'s fund equity {} with opposite holders",
+                fund.equity
+            ));
+        }
     }
     for a in (0..gen::CONFIG.max_accounts).map(AccountId) {
         let pools = [None, Some(MarketId(1)), Some(MarketId(2))];
@@ -113,6 +115,23 @@ fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
         return Err(format!(
             "fund (cash, equity, haircut) {got:?} vs reference {want:?}"
         ));
+    }
+    for m in 0..engine.market_count() {
+        let got = engine
+            .market_fund(MarketId(m as u32))
+            .map(|f| (f.cash, f.equity, f.haircut));
+        let want = reference.market_fund_equity(m).map(|e| {
+            (
+                reference.fund_cash[m],
+                e,
+                reference.market_fund_haircut(m).expect("own fund"),
+            )
+        });
+        if got != want {
+            return Err(format!(
+                "market {m}'s own fund {got:?} vs reference {want:?}"
+            ));
+        }
     }
     let got = (engine.fee_ledger(), engine.bad_debt());
     let want = (reference.fee_ledger, reference.bad_debt);

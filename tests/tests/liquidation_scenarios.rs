@@ -41,6 +41,7 @@ fn risk(adl: AdlMode) -> RiskConfig {
             order_margin: true,
             fund_haircut: Rate::ZERO,
             unwind_rate: Rate::ZERO,
+            isolated_fund: false,
         }),
     }
 }
@@ -318,7 +319,10 @@ fn cross_account_with_two_markets_liquidates_the_moved_market_only() {
 #[test]
 fn a_gap_through_bankruptcy_is_taken_over_by_the_insurance_fund() {
     let mut h = isolated_long(AdlMode::Queue, 900);
-    h.ok(CommandKind::InsuranceDeposit { amount: 10_000 });
+    h.ok(CommandKind::InsuranceDeposit {
+        market: None,
+        amount: 10_000,
+    });
     h.ok(CommandKind::CancelByClientId {
         account: AccountId(3),
         client_id: ClientOrderId(3), // the 960 bid
@@ -343,6 +347,7 @@ fn a_gap_through_bankruptcy_is_taken_over_by_the_insurance_fund() {
         price: Price(945),
     }));
     assert!(ev.contains(&EventKind::InsuranceFund {
+        fund: None,
         balance: 9_700,
         change: -300,
         // 9,700 + 20 × 930 − 18,600: the position is worth its cost at the mark.
@@ -382,7 +387,10 @@ fn adl_scenario(adl: AdlMode, fund: i64) -> H {
     h.order(6, 0, Side::Buy, OrderType::Ioc(Price(1_000)), 10);
     h.order(3, 0, Side::Buy, OrderType::Limit(Price(900)), 100);
     if fund > 0 {
-        h.ok(CommandKind::InsuranceDeposit { amount: fund });
+        h.ok(CommandKind::InsuranceDeposit {
+            market: None,
+            amount: fund,
+        });
     }
     h.mark(0, 930);
     h
@@ -525,6 +533,7 @@ fn risk_fund(haircut: Rate, unwind: Rate, maker_fee: Rate, taker_fee: Rate) -> R
         liquidation: Some(LiquidationConfig {
             fund_haircut: haircut,
             unwind_rate: unwind,
+            isolated_fund: false,
             ..liq
         }),
         ..base
@@ -543,7 +552,10 @@ fn gap(haircut: Rate, unwind: Rate, fund: i64) -> H {
     h.trade(0, 1, 2, Side::Buy, 20);
     h.order(3, 0, Side::Buy, OrderType::Limit(Price(900)), 100);
     if fund > 0 {
-        h.ok(CommandKind::InsuranceDeposit { amount: fund });
+        h.ok(CommandKind::InsuranceDeposit {
+            market: None,
+            amount: fund,
+        });
     }
     h.mark(0, 930);
     h
@@ -563,6 +575,7 @@ fn the_backstop_takes_only_what_the_funds_equity_carries_above_its_haircut() {
     }));
     // Cash 10,000 − 10 × 15; equity: the 10 lots are worth their cost at the mark.
     assert!(ev.contains(&EventKind::InsuranceFund {
+        fund: None,
         balance: 9_850,
         change: -150,
         equity: 9_850,
@@ -612,6 +625,7 @@ fn the_fund_unwinds_a_share_of_the_depth_within_its_band() {
     )));
     // The fund sells 2 of its 10 lots (cost 9,300): realised 1,850 − 1,860 = −10.
     assert!(ev.contains(&EventKind::InsuranceFund {
+        fund: None,
         balance: 9_840,
         change: -10,
         equity: 9_840,
@@ -639,6 +653,7 @@ fn a_fund_with_negative_equity_is_deleveraged_at_its_bankruptcy_price() {
     }));
     // Realised 20 × 895 − 18,600 = −700: cash and equity end at exactly 0.
     assert!(ev.contains(&EventKind::InsuranceFund {
+        fund: None,
         balance: 0,
         change: -700,
         equity: 0,
@@ -947,4 +962,65 @@ fn a_liquidation_cancels_the_pools_conditionals_and_a_halt_holds_them() {
         account: AccountId(3),
         market: MarketId(0),
     }));
+}
+
+#[test]
+fn a_market_with_its_own_fund_backstops_from_it_alone() {
+    let isolated = |on: bool| RiskConfig {
+        liquidation: Some(LiquidationConfig {
+            isolated_fund: on,
+            ..risk_fund(Rate::ONE, Rate::ZERO, Rate::ZERO, Rate::ZERO)
+                .liquidation
+                .expect("liquidating")
+        }),
+        ..risk(AdlMode::Queue)
+    };
+    // Market 0 has a fund of its own; market 1 shares the common one.
+    let mut h = H::with(vec![isolated(true), isolated(false)]);
+    h.run(CommandKind::InsuranceDeposit {
+        market: Some(MarketId(1)),
+        amount: 1_000,
+    });
+    assert_eq!(
+        cascade_core::rejection(&h.events),
+        Some(RejectReason::NoIsolatedFund)
+    );
+    h.ok(CommandKind::InsuranceDeposit {
+        market: Some(MarketId(0)),
+        amount: 10_000,
+    });
+    assert_eq!(
+        h.kinds(),
+        vec![EventKind::InsuranceFund {
+            fund: Some(MarketId(0)),
+            balance: 10_000,
+            change: 10_000,
+            equity: 10_000,
+        }]
+    );
+    // The gap scenario in market 0 (equity −300, bankruptcy price 945, bids only at 900):
+    // its own fund carries 10 lots under a 100% haircut (10,000 − 945c ≥ 0), ADL the rest;
+    // the shared fund, empty, is not involved.
+    h.deposit(1, 5_000);
+    h.isolate(1, 0, 1_100);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    h.trade(0, 1, 2, Side::Buy, 20);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(900)), 100);
+    h.mark(0, 930);
+    let ev = h.kinds();
+    assert!(ev.contains(&EventKind::InsuranceFund {
+        fund: Some(MarketId(0)),
+        balance: 9_850,
+        change: -150,
+        equity: 9_850,
+    }));
+    assert_eq!(adl_fills(&ev), vec![(2, 10, 945)]);
+    assert_eq!(h.engine.fund().cash, 0);
+    let own = h.engine.market_fund(MarketId(0)).expect("own fund");
+    assert_eq!(
+        (own.cash, own.equity, own.position_lots),
+        (9_850, 9_850, 10)
+    );
+    assert_eq!(h.engine.market_fund(MarketId(1)), None);
 }

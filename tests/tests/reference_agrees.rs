@@ -39,18 +39,6 @@ fn fills_respect_limits(events: &[Event]) -> Result<(), String> {
     Ok(())
 }
 
-/// Net deposits seen in the events: the amount every ledger together must hold.
-fn net_deposits(events: &[Event]) -> i128 {
-    events
-        .iter()
-        .map(|e| match e.kind {
-            EventKind::Deposited { amount, .. } => i128::from(amount),
-            EventKind::Withdrawn { amount, .. } => -i128::from(amount),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// Ledgers, positions and margin figures of the engine against the reference's.
 fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
     for a in 0..CONFIG.max_accounts {
@@ -186,7 +174,7 @@ fn agree(
             for (i, e) in got.iter().enumerate() {
                 prop_assert_eq!((e.seq, e.index as usize), (cmd.seq, i));
             }
-            net += net_deposits(&got);
+            net += cascade_tests::harness::net_inflow(cmd, &got);
             prop_assert_eq!(
                 engine.money_accounted(),
                 net,

@@ -48,6 +48,7 @@ fn risk(fee: Rate, min_notional: i64) -> RiskConfig {
             order_margin: true,
             fund_haircut: pow2(3),
             unwind_rate: pow2(1),
+            isolated_fund: false,
         }),
     }
 }
@@ -147,6 +148,7 @@ fn pc(a: u32, size: i64, cost: i128, realised: i64) -> EventKind {
 
 fn fund(balance: i128, change: i128, equity: i128) -> EventKind {
     EventKind::InsuranceFund {
+        fund: None,
         balance,
         change,
         equity,
@@ -184,7 +186,10 @@ fn liq_order(id: u64, side: Side, price: i64, qty: i64) -> EventKind {
 fn backstop_limited_by_the_haircut_then_adl() {
     let mut h = H::new(risk(Rate::ZERO, 0));
     h.open_long(600);
-    h.run(CommandKind::InsuranceDeposit { amount: 500 });
+    h.run(CommandKind::InsuranceDeposit {
+        market: None,
+        amount: 500,
+    });
     let events = h.mark(950);
     assert_eq!(
         events,
@@ -268,7 +273,10 @@ fn backstop_limited_by_the_haircut_then_adl() {
 fn fund_unwind_sized_from_visible_depth() {
     let mut h = H::new(risk(Rate::ZERO, 0));
     h.open_long(600);
-    h.run(CommandKind::InsuranceDeposit { amount: 500 });
+    h.run(CommandKind::InsuranceDeposit {
+        market: None,
+        amount: 500,
+    });
     h.mark(950);
     h.deposit(2, 1_000);
     let events = h.order(2, Side::Buy, OrderType::Limit(Price(945)), 6);
@@ -332,7 +340,10 @@ fn deficit_written_off_as_bad_debt_with_socialisation() {
     let mut h = H::new(risk(pow2(10), 1 << 40));
     h.open_long(600);
     assert_eq!((h.r.collateral[0], h.r.fee_ledger), (590, 1));
-    h.run(CommandKind::InsuranceDeposit { amount: 5 });
+    h.run(CommandKind::InsuranceDeposit {
+        market: None,
+        amount: 5,
+    });
     h.deposit(2, 10_000);
     h.order(2, Side::Buy, OrderType::Limit(Price(941)), 10);
     let events = h.mark(950);

@@ -29,15 +29,40 @@ pub struct FundView {
 }
 
 impl Engine {
-    /// Equity of the fund: cash plus its positions at their marks.
-    pub(super) fn fund_equity(&self) -> i128 {
+    /// The fund of market `m`: `Some(m)` when it has its own
+    /// (`LiquidationConfig::isolated_fund`), `None` for the shared one.
+    pub(super) fn fund_of(&self, m: usize) -> Option<MarketId> {
+        self.markets[m]
+            .book
+            .cfg
+            .risk
+            .and_then(|r| r.liquidation)
+            .is_some_and(|l| l.isolated_fund)
+            .then_some(MarketId(m as u32))
+    }
+
+    /// A fund's cash.
+    pub(super) fn fund_cash(&self, fund: Option<MarketId>) -> i128 {
+        fund.map_or(self.insurance, |m| self.markets[m.0 as usize].fund_cash)
+    }
+
+    /// The markets whose positions belong to `fund`.
+    fn fund_markets(&self, fund: Option<MarketId>) -> std::ops::Range<usize> {
+        fund.map_or(0..self.markets.len(), |m| m.0 as usize..m.0 as usize + 1)
+    }
+
+    /// Equity of a fund: cash plus its positions at their marks (O(markets) for the
+    /// shared fund, O(1) for a market's own).
+    pub(super) fn fund_equity(&self, fund: Option<MarketId>) -> i128 {
         let upnl: i128 = self
-            .markets
-            .iter()
-            .filter(|mk| mk.fund_size != 0)
-            .map(|mk| i128::from(mk.fund_size) * i128::from(mk.mark) - mk.fund_cost)
+            .fund_markets(fund)
+            .filter(|&m| self.markets[m].fund_size != 0 && self.fund_of(m) == fund)
+            .map(|m| {
+                let mk = &self.markets[m];
+                i128::from(mk.fund_size) * i128::from(mk.mark) - mk.fund_cost
+            })
             .sum();
-        self.insurance + upnl
+        self.fund_cash(fund) + upnl
     }
 
     /// Haircut of the fund's position of `size` lots in market `m` at its mark.
@@ -52,21 +77,30 @@ impl Engine {
         mul_rate_up(i128::from(size).abs() * i128::from(mk.mark), h)
     }
 
-    /// The fund's total haircut.
-    pub(super) fn fund_haircut(&self) -> i128 {
-        (0..self.markets.len())
-            .filter(|&m| self.markets[m].fund_size != 0)
+    /// A fund's total haircut.
+    pub(super) fn fund_haircut(&self, fund: Option<MarketId>) -> i128 {
+        self.fund_markets(fund)
+            .filter(|&m| self.markets[m].fund_size != 0 && self.fund_of(m) == fund)
             .map(|m| self.fund_haircut_at(m, self.markets[m].fund_size))
             .sum()
     }
 
-    /// Moves the fund's cash by `delta` and reports cash, change and equity.
-    pub(super) fn change_fund<S: EventSink>(&mut self, delta: i128, out: &mut Out<S>) {
-        self.insurance += delta;
+    /// Moves a fund's cash by `delta` and reports cash, change and equity.
+    pub(super) fn change_fund<S: EventSink>(
+        &mut self,
+        fund: Option<MarketId>,
+        delta: i128,
+        out: &mut Out<S>,
+    ) {
+        match fund {
+            None => self.insurance += delta,
+            Some(m) => self.markets[m.0 as usize].fund_cash += delta,
+        }
         out.emit(EventKind::InsuranceFund {
-            balance: self.insurance,
+            fund,
+            balance: self.fund_cash(fund),
             change: delta,
-            equity: self.fund_equity(),
+            equity: self.fund_equity(fund),
         });
     }
 
@@ -103,7 +137,9 @@ impl Engine {
         } else {
             i128::from(bk) - i128::from(mark)
         };
-        let base = self.fund_equity() - self.fund_haircut() + self.fund_haircut_at(mi, size);
+        let fund = self.fund_of(mi);
+        let base =
+            self.fund_equity(fund) - self.fund_haircut(fund) + self.fund_haircut_at(mi, size);
         let ok =
             |c: i64| base + i128::from(c) * edge - self.fund_haircut_at(mi, size + dir * c) >= 0;
         if ok(lots) {
@@ -145,14 +181,14 @@ impl Engine {
         &mut self,
         a: AccountId,
         pool: PoolId,
-        deficit: i128,
+        (fund, deficit): (Option<MarketId>, i128),
         out: &mut Out<S>,
     ) {
-        let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
+        let capacity = (self.fund_equity(fund) - self.fund_haircut(fund)).max(0);
         let paid = deficit.min(capacity);
         if paid > 0 {
             self.credit(a, pool, paid);
-            self.change_fund(-paid, out);
+            self.change_fund(fund, -paid, out);
         }
         let written_off = deficit - paid;
         if written_off > 0 {
@@ -182,7 +218,7 @@ impl Engine {
             let a = AccountId(a);
             let money = self.pool_money(a, pool);
             if money < 0 && self.pool_flat(a, pool) {
-                self.cover_deficit(a, pool, -money, out);
+                self.cover_deficit(a, pool, (None, -money), out);
             }
         }
         self.deficits.clear();
@@ -200,14 +236,21 @@ impl Engine {
     /// liquidate now). Returns whether anything traded.
     pub(super) fn fund_solvency<S: EventSink>(&mut self, out: &mut Out<S>) -> bool {
         let mut traded = false;
-        let mut equity = self.fund_equity(); // O(markets): once, and again after a trade
+        // The shared fund's equity is O(markets): once, and again after a trade.
+        let mut shared = self.fund_equity(None);
         for mi in 0..self.markets.len() {
-            if equity >= 0 {
-                break;
-            }
             let m = MarketId(mi as u32);
             let size = self.markets[mi].fund_size;
             if size == 0 || !self.liquidates_now(m) {
+                continue;
+            }
+            let fund = self.fund_of(mi);
+            let equity = if fund.is_some() {
+                self.fund_equity(fund)
+            } else {
+                shared
+            };
+            if equity >= 0 {
                 continue;
             }
             let (u, mark) = (size.abs(), i128::from(self.markets[mi].mark));
@@ -221,8 +264,10 @@ impl Engine {
             if left < u {
                 traded = true;
                 let delta = self.fund_cash_delta;
-                self.change_fund(delta, out);
-                equity = self.fund_equity();
+                self.change_fund(fund, delta, out);
+                if fund.is_none() {
+                    shared = self.fund_equity(None);
+                }
             }
         }
         traded
@@ -262,7 +307,7 @@ impl Engine {
             if self.markets[mi].fund_size != size {
                 traded = true;
                 let delta = self.fund_cash_delta;
-                self.change_fund(delta, out);
+                self.change_fund(self.fund_of(mi), delta, out);
             }
         }
         traded
@@ -307,16 +352,27 @@ impl Engine {
 
     // ---- queries -------------------------------------------------------------------
 
-    /// The insurance fund: cash, equity, haircut and total position.
+    /// The shared insurance fund: cash, equity, haircut and total position (over the
+    /// markets without a fund of their own).
     pub fn fund(&self) -> FundView {
+        self.fund_view(None)
+    }
+
+    /// Market `m`'s own insurance fund, if it has one (`LiquidationConfig::isolated_fund`).
+    pub fn market_fund(&self, m: MarketId) -> Option<FundView> {
+        (m.0 < self.markets.len() as u32 && self.fund_of(m.0 as usize) == Some(m))
+            .then(|| self.fund_view(Some(m)))
+    }
+
+    fn fund_view(&self, fund: Option<MarketId>) -> FundView {
         FundView {
-            cash: self.insurance,
-            equity: self.fund_equity(),
-            haircut: self.fund_haircut(),
+            cash: self.fund_cash(fund),
+            equity: self.fund_equity(fund),
+            haircut: self.fund_haircut(fund),
             position_lots: self
-                .markets
-                .iter()
-                .map(|mk| i128::from(mk.fund_size).abs())
+                .fund_markets(fund)
+                .filter(|&m| self.fund_of(m) == fund)
+                .map(|m| i128::from(self.markets[m].fund_size).abs())
                 .sum(),
         }
     }

@@ -336,13 +336,15 @@ impl Engine {
         // The pool keeps its target; after a whole-position close the fund takes the rest.
         let room = (e - self.pool_target(a, pool)).max(0);
         let fee = if whole_sent { room } else { fee_due.min(room) };
+        // The pool's liquidation fund: that of the position it took up first.
+        let fund = self.fund_of(self.liq_order[0].1 as usize);
         if fee > 0 {
             self.credit(a, pool, -fee);
-            self.change_fund(fee, out);
+            self.change_fund(fund, fee, out);
         }
         let mut e = e - fee;
         if e < 0 && self.pool_flat(a, pool) {
-            self.cover_deficit(a, pool, -e, out);
+            self.cover_deficit(a, pool, (fund, -e), out);
             e = 0;
         }
         out.emit(EventKind::LiquidationFinished {
@@ -636,7 +638,7 @@ impl Engine {
             qty: Qty(q),
             price: Price(price),
         });
-        self.change_fund(gain, out);
+        self.change_fund(self.fund_of(m.0 as usize), gain, out);
     }
 
     /// Auto-deleveraging: closes up to `need` lots of the bankrupt side's position on

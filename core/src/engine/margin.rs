@@ -630,14 +630,20 @@ impl Engine {
                     bucket,
                 });
             }
-            CommandKind::InsuranceDeposit { amount } => {
+            CommandKind::InsuranceDeposit { market, amount } => {
+                if let Some(m) = market {
+                    self.market(m)?;
+                    if self.fund_of(m.0 as usize).is_none() {
+                        return Err(RejectReason::NoIsolatedFund);
+                    }
+                }
                 if amount <= 0 {
                     return Err(RejectReason::NonPositiveAmount);
                 }
-                if self.insurance + i128::from(amount) > MAX_COLLATERAL {
+                if self.fund_cash(market) + i128::from(amount) > MAX_COLLATERAL {
                     return Err(RejectReason::CollateralLimit);
                 }
-                self.change_fund(i128::from(amount), out);
+                self.change_fund(market, i128::from(amount), out);
             }
             CommandKind::MarkPrice { market, price } => {
                 self.mark_price(market, price, out)?;
@@ -790,7 +796,7 @@ impl Engine {
                 market: m,
                 amount: saturate(amount),
             });
-            self.change_fund(amount, out);
+            self.change_fund(self.fund_of(m.0 as usize), amount, out);
         }
         self.fee_ledger += total - paid_out;
         Ok(())
@@ -918,8 +924,8 @@ impl Engine {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
         // Free slots hold the default state: summing them all adds nothing.
         let positions: i128 = self.slots.pos.iter().map(|p| p.bucket - p.cost).sum();
-        let fund: i128 = self.markets.iter().map(|m| m.fund_cost).sum();
-        collateral + positions + self.fee_ledger + self.insurance - fund - self.bad_debt
+        let fund: i128 = self.markets.iter().map(|m| m.fund_cash - m.fund_cost).sum();
+        collateral + positions + self.fee_ledger + self.insurance + fund - self.bad_debt
     }
 
     /// Checks the module invariants by brute force.

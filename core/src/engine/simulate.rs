@@ -18,7 +18,7 @@ pub struct CascadeReport {
     pub backstop_lots: i64,
     /// Auto-deleveraging fills.
     pub adl_fills: u64,
-    /// Insurance fund equity before the path (cash plus its positions at mark).
+    /// Shared insurance fund equity before the path (cash plus its positions at mark).
     pub fund_start: i128,
     /// Lowest insurance fund equity along the path: after every fund event and after
     /// every mark.
@@ -54,7 +54,9 @@ impl EventSink for CascadeReport {
             EventKind::BadDebt { amount, .. } => self.bad_debt += amount,
             EventKind::Backstop { qty, .. } => self.backstop_lots += qty.0,
             EventKind::AdlFill { .. } => self.adl_fills += 1,
-            EventKind::InsuranceFund { equity, .. } => self.fund_low = self.fund_low.min(equity),
+            EventKind::InsuranceFund {
+                fund: None, equity, ..
+            } => self.fund_low = self.fund_low.min(equity),
             _ => {}
         }
     }
@@ -72,8 +74,8 @@ impl Engine {
             )
         };
         let mut report = CascadeReport {
-            fund_start: self.fund_equity(),
-            fund_low: self.fund_equity(),
+            fund_start: self.fund_equity(None),
+            fund_low: self.fund_equity(None),
             top_before: top(self),
             ..CascadeReport::default()
         };
@@ -91,9 +93,9 @@ impl Engine {
                 break;
             }
             report.marks_applied += 1;
-            report.fund_low = report.fund_low.min(copy.fund_equity());
+            report.fund_low = report.fund_low.min(copy.fund_equity(None));
         }
-        report.fund_end = copy.fund_equity();
+        report.fund_end = copy.fund_equity(None);
         report.top_after = top(&copy);
         report
     }

@@ -124,17 +124,49 @@ pub(super) struct AdlRanking {
 }
 
 impl RefEngine {
-    /// The fund's equity: cash plus each position at its mark minus its cost.
+    /// The fund of market `m`: `Some(m)` when it has its own (`isolated_fund`), `None`
+    /// for the shared one.
+    pub(super) fn fund_id(&self, m: usize) -> Option<usize> {
+        self.liquidation_cfg(m)
+            .is_some_and(|c| c.isolated_fund)
+            .then_some(m)
+    }
+
+    /// A fund's cash.
+    pub(super) fn cash(&self, fund: Option<usize>) -> i128 {
+        fund.map_or(self.insurance, |m| self.fund_cash[m])
+    }
+
+    pub(super) fn cash_mut(&mut self, fund: Option<usize>) -> &mut i128 {
+        match fund {
+            None => &mut self.insurance,
+            Some(m) => &mut self.fund_cash[m],
+        }
+    }
+
+    /// The shared fund's equity: cash plus each of its positions at its mark minus cost.
     pub fn fund_equity(&self) -> i128 {
-        self.fund_equity_of(self.insurance, &self.fund)
+        self.fund_equity_of(None, self.insurance, &self.fund)
     }
 
-    /// The fund's haircut: `Σ ceil(|size| × mark × fund_haircut)` over its positions.
+    /// The shared fund's haircut: `Σ ceil(|size| × mark × fund_haircut)`.
     pub fn fund_haircut(&self) -> i128 {
-        self.fund_haircut_of(&self.fund)
+        self.fund_haircut_of(None, &self.fund)
     }
 
-    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + fund cash − Σ fund cost − bad
+    /// Equity of market `m`'s own fund, if it has one.
+    pub fn market_fund_equity(&self, m: usize) -> Option<i128> {
+        self.fund_id(m)
+            .map(|f| self.fund_equity_of(Some(f), self.fund_cash[f], &self.fund))
+    }
+
+    /// Haircut of market `m`'s own fund, if it has one.
+    pub fn market_fund_haircut(&self, m: usize) -> Option<i128> {
+        self.fund_id(m)
+            .map(|f| self.fund_haircut_of(Some(f), &self.fund))
+    }
+
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + Σ fund cash − Σ fund cost − bad
     /// debt`: net deposits, if money is conserved.
     pub fn money_accounted(&self) -> i128 {
         let accounts: i128 = (0..self.pos.len())
@@ -143,7 +175,8 @@ impl RefEngine {
             })
             .sum();
         let fund_cost: i128 = self.fund.iter().map(|f| f.1).sum();
-        accounts + self.fee_ledger + self.insurance - fund_cost - self.bad_debt
+        let own_cash: i128 = self.fund_cash.iter().sum();
+        accounts + self.fee_ledger + self.insurance + own_cash - fund_cost - self.bad_debt
     }
 
     /// What the spec promises after every cascade, checked by brute force: the fee
@@ -171,28 +204,32 @@ impl RefEngine {
                 }
             }
         }
-        let opposed = (0..self.markets.len()).any(|m| {
+        for m in 0..self.markets.len() {
             let s = self.fund[m].0;
-            s != 0
+            let opposed = s != 0
                 && self.can_liquidate(m)
-                && self.pos.iter().any(|p| p[m].size.signum() == -s.signum())
-        });
-        if opposed && self.fund_equity() < 0 {
-            return Some(format!("fund equity {} < 0", self.fund_equity()));
+                && self.pos.iter().any(|p| p[m].size.signum() == -s.signum());
+            let fund = self.fund_id(m);
+            let equity = self.fund_equity_of(fund, self.cash(fund), &self.fund);
+            if opposed && equity < 0 {
+                return Some(format!("fund {fund:?} equity {equity} < 0"));
+            }
         }
         None
     }
 
-    fn fund_equity_of(&self, cash: i128, fund: &[(i64, i128)]) -> i128 {
-        cash + fund
-            .iter()
-            .zip(&self.markets)
-            .map(|(&(size, cost), mk)| i128::from(size) * i128::from(mk.mark) - cost)
+    /// Equity of fund `id` with `cash` and positions `fund` (only the markets it serves).
+    fn fund_equity_of(&self, id: Option<usize>, cash: i128, fund: &[(i64, i128)]) -> i128 {
+        cash + (0..self.markets.len())
+            .filter(|&m| self.fund_id(m) == id)
+            .map(|m| i128::from(fund[m].0) * i128::from(self.markets[m].mark) - fund[m].1)
             .sum::<i128>()
     }
 
-    fn fund_haircut_of(&self, fund: &[(i64, i128)]) -> i128 {
+    /// Haircut of fund `id` with positions `fund`.
+    fn fund_haircut_of(&self, id: Option<usize>, fund: &[(i64, i128)]) -> i128 {
         (0..self.markets.len())
+            .filter(|&m| self.fund_id(m) == id)
             .map(|m| {
                 let haircut = self
                     .liquidation_cfg(m)
@@ -292,14 +329,16 @@ impl RefEngine {
 
     /// The deficit step for a pool with no position and negative money: the fund pays
     /// up to its capacity, the rest is bad debt socialised on the fee ledger.
-    fn write_off(&mut self, a: u32, pool: RefPool) {
+    fn write_off(&mut self, a: u32, pool: RefPool, fund: Option<usize>) {
         let deficit = -self.money(a, pool);
-        let capacity = (self.fund_equity() - self.fund_haircut()).max(0);
+        let capacity = (self.fund_equity_of(fund, self.cash(fund), &self.fund)
+            - self.fund_haircut_of(fund, &self.fund))
+        .max(0);
         let paid = deficit.min(capacity);
         if paid > 0 {
             *self.money_mut(a, pool) += paid;
-            self.insurance -= paid;
-            self.fund_event(-paid);
+            *self.cash_mut(fund) -= paid;
+            self.fund_event(fund, -paid);
         }
         let z = deficit - paid;
         if z > 0 {
@@ -329,7 +368,8 @@ impl RefEngine {
         for a in 0..self.pos.len() as u32 {
             for (pool, _) in self.pools_of(a) {
                 if self.money(a, pool) < 0 && self.held(a, pool).is_empty() {
-                    self.write_off(a, pool);
+                    // Deficits outside a waterfall: the shared fund.
+                    self.write_off(a, pool, None);
                     wrote_off = true;
                 }
             }
@@ -403,11 +443,12 @@ impl RefEngine {
         }
     }
 
-    fn fund_event(&mut self, change: i128) {
+    pub(super) fn fund_event(&mut self, fund: Option<usize>, change: i128) {
         self.emit(EventKind::InsuranceFund {
-            balance: self.insurance,
+            fund: fund.map(|m| MarketId(m as u32)),
+            balance: self.cash(fund),
             change,
-            equity: self.fund_equity(),
+            equity: self.fund_equity_of(fund, self.cash(fund), &self.fund),
         });
     }
 
@@ -455,6 +496,8 @@ impl RefEngine {
             .map(|m| (self.mm(a, m), m))
             .collect();
         order.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        // The pool's fee and deficit go to / come from the fund of its first market.
+        let pool_fund = order.first().and_then(|&(_, m)| self.fund_id(m));
         let (mut fee_due, mut whole_sent) = (0i128, false);
         for (_, m) in order {
             if !self.below_mm(a, pool) {
@@ -471,14 +514,14 @@ impl RefEngine {
         let fee = if whole_sent { room } else { fee_due.min(room) };
         if fee > 0 {
             *self.money_mut(a, pool) -= fee;
-            self.insurance += fee;
-            self.fund_event(fee);
+            *self.cash_mut(pool_fund) += fee;
+            self.fund_event(pool_fund, fee);
         }
         // 5. Deficit of a pool left without any position: the fund's capacity, then
         //    bad debt.
         let equity = self.equity(a, pool);
         if equity < 0 && self.held(a, pool).is_empty() {
-            self.write_off(a, pool);
+            self.write_off(a, pool, pool_fund);
         }
         // 6. Done.
         let equity = self.equity(a, pool);
@@ -652,7 +695,7 @@ impl RefEngine {
         let edge = i128::from(dir(side)) * i128::from(c) * i128::from(mark - bk);
         let mut fund = self.fund.clone();
         fund[m] = (size, cost);
-        (self.insurance + realised + edge, fund)
+        (self.cash(self.fund_id(m)) + realised + edge, fund)
     }
 
     /// The fund takes over `c` lots of the account's position at `bk`: the account's
@@ -660,15 +703,17 @@ impl RefEngine {
     fn fund_takes(&mut self, a: u32, m: usize, close: Side, c: i64, bk: i64) {
         self.trade(m, a, close, bk, c, 0);
         let (cash, fund) = self.after_takeover(m, close.opposite(), c, bk);
-        let change = cash - self.insurance;
-        (self.insurance, self.fund) = (cash, fund);
+        let id = self.fund_id(m);
+        let change = cash - self.cash(id);
+        *self.cash_mut(id) = cash;
+        self.fund = fund;
         self.emit(EventKind::Backstop {
             account: AccountId(a),
             market: MarketId(m as u32),
             qty: Qty(c),
             price: Price(bk),
         });
-        self.fund_event(change);
+        self.fund_event(id, change);
     }
 
     /// Backstop, then ADL, then the fund for what nobody else holds; returns `u × bk`.
@@ -682,7 +727,8 @@ impl RefEngine {
             .rev()
             .find(|&c| {
                 let (cash, fund) = self.after_takeover(m, close.opposite(), c, bk);
-                self.fund_equity_of(cash, &fund) - self.fund_haircut_of(&fund) >= 0
+                let id = self.fund_id(m);
+                self.fund_equity_of(id, cash, &fund) - self.fund_haircut_of(id, &fund) >= 0
             })
             .unwrap_or(0);
         if c > 0 {
@@ -850,7 +896,7 @@ impl RefEngine {
                 let (size, cost) = self.fund[m];
                 let (size, cost, realised) = book(size, cost, dir(close) * q, bk);
                 self.fund[m] = (size, cost);
-                self.insurance += realised;
+                *self.cash_mut(self.fund_id(m)) += realised;
                 self.taken.2 += realised;
                 AccountId::FUND
             }
@@ -877,17 +923,19 @@ impl RefEngine {
         let mut traded = false;
         for m in 0..self.markets.len() {
             let size = self.fund[m].0;
-            if self.fund_equity() >= 0 || size == 0 || !self.can_liquidate(m) {
+            let id = self.fund_id(m);
+            let equity = self.fund_equity_of(id, self.cash(id), &self.fund);
+            if equity >= 0 || size == 0 || !self.can_liquidate(m) {
                 continue;
             }
-            let bk = bankruptcy(self.fund_equity(), size, self.markets[m].mark);
+            let bk = bankruptcy(equity, size, self.markets[m].mark);
             let close = if size > 0 { Side::Sell } else { Side::Buy };
             self.taken = (0, 0, 0);
             let done = self.adl(Bankrupt::Fund, m, close, size.abs(), bk, false);
             if done > 0 {
                 traded = true;
                 let change = self.taken.2;
-                self.fund_event(change);
+                self.fund_event(id, change);
             }
         }
         traded
@@ -900,7 +948,7 @@ impl RefEngine {
         let (size, cost, realised) = book(size, cost, dir(side) * q, price);
         self.fund[m] = (size, cost);
         let change = realised - i128::from(fee);
-        self.insurance += change;
+        *self.cash_mut(self.fund_id(m)) += change;
         self.fee_ledger += i128::from(fee);
         self.taken.2 += change;
     }
@@ -960,7 +1008,7 @@ impl RefEngine {
             if self.taken.1 > 0 {
                 traded = true;
                 let change = self.taken.2;
-                self.fund_event(change);
+                self.fund_event(self.fund_id(m), change);
             }
         }
         traded
