@@ -166,8 +166,7 @@ pub struct ConditionalOrder {
     pub trigger: Price,
     /// Stop or take-profit.
     pub kind: ConditionalKind,
-    /// `None`: fires as a market order; `Some(p)`: as a GTC limit at `p` (an IOC at `p`
-    /// when reduce-only).
+    /// `None`: fires as a market order; `Some(p)`: as a GTC limit at `p`.
     pub limit: Option<Price>,
     /// The order it becomes only reduces the position.
     pub reduce_only: bool,
@@ -192,11 +191,7 @@ impl ConditionalOrder {
 
     /// The order it becomes when it fires.
     pub fn to_order(&self) -> NewOrder {
-        let order_type = match self.limit {
-            None => OrderType::Market,
-            Some(p) if self.reduce_only => OrderType::Ioc(p),
-            Some(p) => OrderType::Limit(p),
-        };
+        let order_type = self.limit.map_or(OrderType::Market, OrderType::Limit);
         NewOrder {
             account: self.account,
             market: self.market,
@@ -272,7 +267,8 @@ pub struct NewOrder {
     pub qty: Qty,
     /// Self-trade prevention mode.
     pub stp: StpMode,
-    /// Only reduce the position: must be IOC, FOK or market, opposite to the position
-    /// and no larger than it.
+    /// Only reduce the position: opposite to it and no larger than it less the account's
+    /// other resting reduce-only orders on that side; a resting one is trimmed to what
+    /// the position still needs.
     pub reduce_only: bool,
 }

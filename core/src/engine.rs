@@ -33,6 +33,7 @@ mod liquidation;
 mod margin;
 mod order_margin;
 mod positions;
+mod reduce_only;
 mod simulate;
 mod trigger;
 use crate::ring::Ring;
@@ -195,6 +196,10 @@ struct AccountState {
     client_id_high: u64,
     /// Resting orders linked into this account's list (at most `max_orders_per_account`).
     orders: u32,
+    /// Of those, the reduce-only ones.
+    reduce_only_orders: u32,
+    /// Queued for the end-of-command reduce-only trim.
+    ro_queued: bool,
     /// First slot of the account's position list, ascending market (`positions.rs`).
     positions: u32,
 }
@@ -340,6 +345,8 @@ pub struct Engine {
     deficits: Vec<(u32, margin::PoolId)>,
     /// Waiting stop and take-profit orders.
     conditionals: conditional::Conditionals,
+    /// Accounts whose position changed while they rest reduce-only orders.
+    ro_check: Vec<u32>,
 }
 
 impl Engine {
@@ -372,6 +379,8 @@ impl Engine {
                     im_queued: false,
                     client_id_high: 0,
                     orders: 0,
+                    reduce_only_orders: 0,
+                    ro_queued: false,
                     positions: NIL,
                 };
                 cfg.max_accounts as usize
@@ -402,6 +411,7 @@ impl Engine {
             liq_order: Vec::new(),
             deficits: Vec::new(),
             conditionals: conditional::Conditionals::default(),
+            ro_check: Vec::with_capacity(cfg.max_accounts as usize),
         })
     }
 
@@ -428,6 +438,12 @@ impl Engine {
         let fund_due = accepted && self.fund_positions > 0;
         if !self.to_check.is_empty() || !self.im_check.is_empty() || fund_due {
             self.resolve_liquidations(&mut out);
+        }
+        // Positions are final here; trimming changes orders only, before margin cancels.
+        if !self.ro_check.is_empty() {
+            self.trim_reduce_only(&mut out);
+        }
+        if !self.im_check.is_empty() {
             self.margin_cancels(&mut out);
         }
     }
@@ -746,6 +762,7 @@ impl Engine {
                     side: o.side,
                     stp: o.stp,
                     post_only: matches!(o.order_type, OrderType::PostOnly(_)),
+                    reduce_only: o.reduce_only,
                     price: limit,
                     qty: left,
                     ..Order::default()
@@ -959,6 +976,7 @@ impl Engine {
         acct.tail = slot;
         // Cannot overflow: at most `max_orders_per_account` (a u32), checked in validation.
         acct.orders += 1;
+        acct.reduce_only_orders += u32::from(self.pool[slot].reduce_only);
     }
 
     /// Forgets an order that is not linked into any level: indexes, account list, slot.
@@ -966,6 +984,7 @@ impl Engine {
         let o = self.pool[slot];
         let acct = &mut self.accounts[o.account.0 as usize];
         acct.orders -= 1;
+        acct.reduce_only_orders -= u32::from(o.reduce_only);
         if o.acct_prev == NIL {
             acct.head = o.acct_next;
         } else {
@@ -1036,7 +1055,11 @@ impl Engine {
         }
         let same_level = if price == o.price { o.qty } else { Qty(0) };
         self.check_level_room(o.market, price, same_level, qty)?;
-        self.check_exposure(account, o.market, o.side, price, qty.0, o.qty.0)?;
+        if o.reduce_only {
+            self.check_reduce_only(account, o.market, o.side, qty.0, Some(slot))?;
+        } else {
+            self.check_exposure(account, o.market, o.side, price, qty.0, o.qty.0)?;
+        }
 
         out.emit(EventKind::Replaced {
             order_id,
@@ -1171,6 +1194,7 @@ impl Engine {
         self.verify_triggers()?;
         self.verify_order_index()?;
         self.verify_conditionals()?;
+        self.verify_reduce_only()?;
         for (i, m) in self.markets.iter().enumerate() {
             m.book
                 .verify(&self.pool)

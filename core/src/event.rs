@@ -406,8 +406,6 @@ pub enum RejectReason {
     PositionOrOrdersOpen,
     /// The account's margin mode for this market is not isolated.
     NotIsolated,
-    /// Reduce-only orders must be IOC, FOK or market.
-    ReduceOnlyNotImmediate,
     /// A reduce-only order would grow or flip the position.
     ReduceOnlyWouldIncrease,
     /// The market's open-interest cap would be exceeded.
@@ -447,6 +445,8 @@ pub enum CancelReason {
     Liquidation,
     /// The owner's pool no longer meets initial margin at the mark.
     Margin,
+    /// A resting reduce-only order was larger than what its position still needs.
+    ReduceOnly,
 }
 
 /// The rejection reason among a command's events, if it was rejected.
@@ -829,7 +829,6 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::BadLeverage => 21,
         RejectReason::PositionOrOrdersOpen => 22,
         RejectReason::NotIsolated => 23,
-        RejectReason::ReduceOnlyNotImmediate => 24,
         RejectReason::ReduceOnlyWouldIncrease => 25,
         RejectReason::OpenInterestCap => 26,
         RejectReason::AccountOpenInterestCap => 27,

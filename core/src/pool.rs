@@ -28,6 +28,8 @@ pub struct Order {
     pub stp: StpMode,
     /// Whether a replace may make it take liquidity (false for post-only).
     pub post_only: bool,
+    /// Reduce-only: trimmed at the end of a command to what the position still needs.
+    pub reduce_only: bool,
     /// Limit price.
     pub price: Price,
     /// Remaining open quantity, always positive while resting.
@@ -52,6 +54,7 @@ impl Default for Order {
             side: Side::Buy,
             stp: StpMode::CancelAggressor,
             post_only: false,
+            reduce_only: false,
             price: Price(0),
             qty: Qty(0),
             prev: NIL,

@@ -304,6 +304,7 @@ pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Valu
         3 => arb_kind().prop_map(|k| vec![k]),
         2 => arb_trade(),
         1 => arb_stop_loss().prop_map(|k| vec![k]),
+        1 => arb_take_profit().prop_map(|k| vec![k]),
         1 => (1u32..3, 125i64..=175).prop_map(|(m, p)| vec![CommandKind::MarkPrice {
             market: MarketId(m),
             price: Price(p),
@@ -359,6 +360,31 @@ fn arb_stop_loss() -> impl Strategy<Value = CommandKind> {
                 limit: None,
                 reduce_only: true,
                 stp: StpMode::CancelResting,
+            })
+        })
+}
+
+/// A resting reduce-only limit (a take-profit) of a trading account: trimmed when the
+/// position shrinks under it.
+fn arb_take_profit() -> impl Strategy<Value = CommandKind> {
+    (
+        0u32..4,
+        1u32..3,
+        any::<bool>(),
+        27i64..=33,
+        1i64..=9,
+        12u64..16,
+    )
+        .prop_map(|(account, market, buy, p, qty, client)| {
+            CommandKind::NewOrder(NewOrder {
+                account: AccountId(account),
+                market: MarketId(market),
+                client_id: ClientOrderId(client),
+                side: if buy { Side::Buy } else { Side::Sell },
+                order_type: OrderType::Limit(Price(p * 5)),
+                qty: Qty(qty),
+                stp: StpMode::CancelResting,
+                reduce_only: true,
             })
         })
 }

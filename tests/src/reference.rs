@@ -20,6 +20,8 @@ struct RefOrder {
     qty: i64,
     stp: StpMode,
     post_only: bool,
+    /// Reduce-only: kept to what its position still needs.
+    reduce_only: bool,
     /// Time priority: smaller is older.
     time: u64,
 }
@@ -134,15 +136,101 @@ impl RefEngine {
         self.seq = cmd.seq;
         if let Err(r) = self.dispatch(&cmd.kind) {
             self.emit(EventKind::Rejected(r));
-        } else if self
-            .markets
-            .iter()
-            .any(|m| m.cfg.risk.is_some_and(|r| r.liquidation.is_some()))
-        {
-            self.resolve_liquidations();
-            self.margin_cancels();
+        } else {
+            let liquidating = self
+                .markets
+                .iter()
+                .any(|m| m.cfg.risk.is_some_and(|r| r.liquidation.is_some()));
+            if liquidating {
+                self.resolve_liquidations();
+            }
+            self.trim_reduce_only();
+            if liquidating {
+                self.margin_cancels();
+            }
         }
         std::mem::take(&mut self.events)
+    }
+
+    /// What a reduce-only order on `side` may close: `|size|` when it is opposite to the
+    /// position, else nothing.
+    fn closable(&self, m: usize, a: u32, side: Side) -> i64 {
+        let size = self.pos[a as usize][m].size;
+        match side {
+            Side::Buy if size < 0 => -size,
+            Side::Sell if size > 0 => size,
+            _ => 0,
+        }
+    }
+
+    /// The reduce-only rule: no larger than what the position needs closed less the
+    /// account's other resting reduce-only orders on that side (`except` the one replaced).
+    fn reduce_only_ok(
+        &self,
+        m: usize,
+        a: u32,
+        side: Side,
+        qty: i64,
+        except: Option<u64>,
+    ) -> Result<(), RejectReason> {
+        let others: i64 = self.markets[m]
+            .orders
+            .iter()
+            .filter(|o| o.account == a && o.side == side && o.reduce_only && Some(o.id) != except)
+            .map(|o| o.qty)
+            .sum();
+        if qty <= self.closable(m, a, side) - others {
+            Ok(())
+        } else {
+            Err(RejectReason::ReduceOnlyWouldIncrease)
+        }
+    }
+
+    /// Every account, ascending; its resting reduce-only orders newest first; each keeps
+    /// at most what its position needs after its older ones on the same side.
+    fn trim_reduce_only(&mut self) {
+        for a in 0..self.pos.len() as u32 {
+            let mut mine: Vec<(u64, usize)> = self
+                .markets
+                .iter()
+                .enumerate()
+                .flat_map(|(m, mk)| {
+                    mk.orders
+                        .iter()
+                        .filter(|o| o.account == a && o.reduce_only)
+                        .map(move |o| (o.id, m))
+                })
+                .collect();
+            mine.sort_unstable_by_key(|x| std::cmp::Reverse(x.0));
+            for (id, m) in mine {
+                let i = self.markets[m]
+                    .orders
+                    .iter()
+                    .position(|o| o.id == id)
+                    .unwrap();
+                let o = self.markets[m].orders[i].clone();
+                let older: i64 = self.markets[m]
+                    .orders
+                    .iter()
+                    .filter(|x| x.account == a && x.side == o.side && x.reduce_only && x.id < id)
+                    .map(|x| x.qty)
+                    .sum();
+                let keep = (self.closable(m, a, o.side) - older).clamp(0, o.qty);
+                if keep == 0 {
+                    self.cancel_at(m, i, CancelReason::ReduceOnly);
+                } else if keep < o.qty {
+                    self.reduce_maker(m, i, o.qty - keep);
+                    self.emit(EventKind::Cancelled {
+                        order_id: OrderId(id),
+                        account: AccountId(a),
+                        qty: Qty(o.qty - keep),
+                        remaining: Qty(keep),
+                        reason: CancelReason::ReduceOnly,
+                    });
+                    self.level_event(m, o.side, o.price);
+                }
+            }
+        }
     }
 
     fn emit(&mut self, kind: EventKind) {
@@ -409,11 +497,7 @@ impl RefEngine {
                 account: c.account,
                 market: c.market,
             });
-            let order_type = match c.limit {
-                None => OrderType::Market,
-                Some(p) if c.reduce_only => OrderType::Ioc(p),
-                Some(p) => OrderType::Limit(p),
-            };
+            let order_type = c.limit.map_or(OrderType::Market, OrderType::Limit);
             let order = NewOrder {
                 account: c.account,
                 market: c.market,
@@ -618,6 +702,7 @@ impl RefEngine {
                 qty: left,
                 stp: o.stp,
                 post_only: matches!(o.order_type, OrderType::PostOnly(_)),
+                reduce_only: o.reduce_only,
                 time: self.clock,
             });
             self.level_event(m, o.side, limit);
@@ -804,7 +889,11 @@ impl RefEngine {
         self.sum_at(m, price.0, Some(o.id))
             .checked_add(qty.0)
             .ok_or(RejectReason::Overflow)?;
-        self.exposure(m, o.account, o.side, price.0, qty.0, o.qty)?;
+        if o.reduce_only {
+            self.reduce_only_ok(m, o.account, o.side, qty.0, Some(o.id))?;
+        } else {
+            self.exposure(m, o.account, o.side, price.0, qty.0, o.qty)?;
+        }
         self.emit(EventKind::Replaced {
             order_id,
             price,
@@ -1048,19 +1137,7 @@ impl RefEngine {
             return Err(RejectReason::NoMarkPrice);
         }
         if o.reduce_only {
-            if o.order_type.rests() {
-                return Err(RejectReason::ReduceOnlyNotImmediate);
-            }
-            let size = self.pos[o.account.0 as usize][m].size;
-            let reduces = match o.side {
-                Side::Buy => size < 0 && o.qty.0 <= -size,
-                Side::Sell => size > 0 && o.qty.0 <= size,
-            };
-            return if reduces {
-                Ok(())
-            } else {
-                Err(RejectReason::ReduceOnlyWouldIncrease)
-            };
+            return self.reduce_only_ok(m, o.account.0, o.side, o.qty.0, None);
         }
         self.exposure(m, o.account.0, o.side, limit, o.qty.0, 0)
     }

@@ -409,7 +409,6 @@ fn payload_free_reasons() -> Vec<RejectReason> {
         RejectReason::BadLeverage,
         RejectReason::PositionOrOrdersOpen,
         RejectReason::NotIsolated,
-        RejectReason::ReduceOnlyNotImmediate,
         RejectReason::ReduceOnlyWouldIncrease,
         RejectReason::OpenInterestCap,
         RejectReason::AccountOpenInterestCap,

@@ -278,6 +278,7 @@ fn streams_reach_every_stage_of_the_waterfall() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut started, mut backstops, mut adl, mut margin) = (0, 0, 0, 0);
     let (mut unwinds, mut fund_adl, mut bad_debt, mut fired, mut stop_cancels) = (0, 0, 0, 0, 0);
+    let mut trims = 0;
     for _ in 0..300 {
         let cmds = gen::arb_liquidation_stream(120, false)
             .new_tree(&mut runner)
@@ -303,6 +304,10 @@ fn streams_reach_every_stage_of_the_waterfall() {
                 EventKind::FundOrder { .. } => unwinds += 1,
                 EventKind::BadDebt { .. } => bad_debt += 1,
                 EventKind::ConditionalTriggered { .. } => fired += 1,
+                EventKind::Cancelled {
+                    reason: cascade_core::CancelReason::ReduceOnly,
+                    ..
+                } => trims += 1,
                 EventKind::ConditionalCancelled {
                     reason: cascade_core::CancelReason::Liquidation,
                     ..
@@ -314,14 +319,15 @@ fn streams_reach_every_stage_of_the_waterfall() {
     println!(
         "liquidations {started}, backstops {backstops}, ADL fills {adl}, margin cancels {margin}, \
          fund orders {unwinds}, fund ADL {fund_adl}, bad debts {bad_debt}, conditionals fired \
-         {fired}, conditionals cancelled by liquidation {stop_cancels} over 300 streams"
+         {fired}, conditionals cancelled by liquidation {stop_cancels}, reduce-only trims \
+         {trims} over 300 streams"
     );
     assert!(
         started > 50 && backstops > 0 && adl > 0 && margin > 0,
         "{started} {backstops} {adl} {margin}"
     );
     assert!(
-        unwinds > 0 && fired > 0 && stop_cancels > 0,
-        "{unwinds} {fired} {stop_cancels}"
+        unwinds > 0 && fired > 0 && stop_cancels > 0 && trims > 0,
+        "{unwinds} {fired} {stop_cancels} {trims}"
     );
 }

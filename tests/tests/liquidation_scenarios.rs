@@ -810,7 +810,7 @@ fn a_stop_loss_fires_before_the_liquidation_engine_looks_at_the_pool() {
 fn a_take_profit_limit_fires_when_the_mark_rises_to_it() {
     let mut h = isolated_long(AdlMode::Queue, 950);
     h.order(3, 0, Side::Buy, OrderType::Limit(Price(1_045)), 5);
-    // Reduce-only take-profit sell limited at 1,040: an IOC when it fires.
+    // Reduce-only take-profit sell limited at 1,040: a GTC limit when it fires.
     h.ok(conditional(
         1,
         Side::Sell,
@@ -823,17 +823,25 @@ fn a_take_profit_limit_fires_when_the_mark_rises_to_it() {
     assert_eq!(h.engine.conditional_orders(), 1, "not yet");
     h.mark(0, 1_050);
     let ev = h.kinds();
-    // Fills the 5 @ 1,045 bid, the other 15 lots are cancelled as an IOC remainder.
+    // Fills the 5 @ 1,045 bid; the other 15 lots rest at 1,040 as a reduce-only order
+    // (15 ≤ the 15 still long).
     assert_eq!(fills(&ev), vec![(1_045, 5, false)]);
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        EventKind::Cancelled {
-            qty: Qty(15),
-            reason: CancelReason::Unfilled,
-            ..
-        }
-    )));
     assert_eq!(h.size(1, 0), 15);
+    let resting: Vec<_> = h
+        .engine
+        .level_orders(MarketId(0), Side::Sell, Price(1_040))
+        .map(|o| (o.account.0, o.qty.0))
+        .collect();
+    assert_eq!(resting, vec![(1, 15)]);
+    // The short buys 10 of it back: 5 lots left, the 5 still long.
+    h.order(2, 0, Side::Buy, OrderType::Ioc(Price(1_040)), 10);
+    assert_eq!(h.size(1, 0), 5);
+    let resting: Vec<_> = h
+        .engine
+        .level_orders(MarketId(0), Side::Sell, Price(1_040))
+        .map(|o| (o.account.0, o.qty.0))
+        .collect();
+    assert_eq!(resting, vec![(1, 5)]);
 }
 
 #[test]

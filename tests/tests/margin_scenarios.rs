@@ -486,9 +486,15 @@ fn reduce_only_passes_when_it_reduces_and_is_refused_otherwise() {
         market: M,
         price: Price(600),
     });
+    // A reduce-only sell may rest (a take-profit), margin or not: 2 of the 3 at 1,100.
     assert_eq!(
-        h.order(1, Side::Sell, OrderType::Limit(Price(990)), 1, true),
-        Some(RejectReason::ReduceOnlyNotImmediate)
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_100)), 2, true),
+        None
+    );
+    // Reduce-only orders together close at most the position: 2 + 2 > 3.
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_200)), 2, true),
+        Some(RejectReason::ReduceOnlyWouldIncrease)
     );
     assert_eq!(
         h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 4, true),
@@ -499,11 +505,70 @@ fn reduce_only_passes_when_it_reduces_and_is_refused_otherwise() {
         Some(RejectReason::ReduceOnlyWouldIncrease)
     );
     assert_eq!(
-        h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 2, true),
+        h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 1, true),
         None,
-        "reducing always passes"
+        "reducing always passes: 1 ≤ 3 − 2"
+    );
+    assert_eq!(h.size(1), 2);
+}
+
+#[test]
+fn resting_reduce_only_orders_are_trimmed_to_what_the_position_needs() {
+    let mut h = H::new(risk(0, 0));
+    h.deposit(0, 1_000_000);
+    h.deposit(1, 1_000_000);
+    h.trade(0, 1, 1_000, 3);
+    h.order(0, Side::Buy, OrderType::Limit(Price(990)), 100, false);
+    // Account 1 is long 3: reduce-only sells of 2 at 1,100 (older) and 1 at 1,200.
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_100)), 2, true),
+        None
+    );
+    let older = h
+        .engine
+        .level_orders(M, Side::Sell, Price(1_100))
+        .next()
+        .unwrap()
+        .id;
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_200)), 1, true),
+        None
+    );
+    let newer = h
+        .engine
+        .level_orders(M, Side::Sell, Price(1_200))
+        .next()
+        .unwrap()
+        .id;
+    // A plain sell of 2 at 990 leaves it long 1. At the end of the command the newest
+    // keeps 1 − 2 < 0 (cancelled whole), the older keeps 1 − 0 = 1 of its 2.
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Ioc(Price(990)), 2, false),
+        None
     );
     assert_eq!(h.size(1), 1);
+    let trims: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Cancelled {
+                order_id,
+                qty,
+                remaining,
+                reason: cascade_core::CancelReason::ReduceOnly,
+                ..
+            } => Some((order_id, qty.0, remaining.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trims, vec![(newer, 1, 0), (older, 1, 1)]);
+    // The older keeps its place at 1,100 with 1 lot.
+    let left: Vec<_> = h
+        .engine
+        .level_orders(M, Side::Sell, Price(1_100))
+        .map(|o| (o.id, o.qty.0))
+        .collect();
+    assert_eq!(left, vec![(older, 1)]);
 }
 
 #[test]

@@ -310,7 +310,6 @@ fn generated_streams_reach_every_outcome() {
         "reject BadLeverage",
         "reject PositionOrOrdersOpen",
         "reject NotIsolated",
-        "reject ReduceOnlyNotImmediate",
         "reject ReduceOnlyWouldIncrease",
         "reject AccountOpenInterestCap",
         "reject PositionLimit",

@@ -240,6 +240,7 @@ impl Engine {
         out: &mut Out<S>,
     ) {
         let pool = self.pool_of(a, m);
+        self.queue_reduce_only(a);
         self.back(a, pool, -1);
         let p = self.pos_mut(a, m);
         let old = p.size;
@@ -442,16 +443,7 @@ impl Engine {
             return Err(RejectReason::NoMarkPrice);
         }
         if o.reduce_only {
-            if o.order_type.rests() {
-                return Err(RejectReason::ReduceOnlyNotImmediate);
-            }
-            let size = self.pos(o.account, o.market).size;
-            let opposite = (size > 0 && o.side == Side::Sell) || (size < 0 && o.side == Side::Buy);
-            return if opposite && o.qty.0 <= size.abs() {
-                Ok(())
-            } else {
-                Err(RejectReason::ReduceOnlyWouldIncrease)
-            };
+            return self.check_reduce_only(o.account, o.market, o.side, o.qty.0, None);
         }
         self.check_exposure(o.account, o.market, o.side, limit, o.qty.0, 0)
     }
