@@ -29,6 +29,7 @@ struct Plan {
     max_accounts: u32,
     max_markets: u32,
     cascade_accounts: u32,
+    scale_accounts: u32,
     #[cfg_attr(not(feature = "peers"), allow(dead_code))]
     peer_ops: usize,
 }
@@ -48,6 +49,7 @@ impl Plan {
             max_accounts: if quick { 10_000 } else { 10_000_000 },
             max_markets: if quick { 10 } else { 1_000 },
             cascade_accounts: if quick { 10_000 } else { 1_000_000 },
+            scale_accounts: if quick { 1_000 } else { 1_000_000 },
             peer_ops: if quick { 100_000 } else { 2_000_000 },
         }
     }
@@ -169,6 +171,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     scaling(&plan, &mut f, &mut body)?;
     eprintln!("report: cascade");
     cascade_section(&plan, &mut f, &mut body)?;
+    eprintln!("report: exchange-scale state");
+    scale_section(&plan, &mut body)?;
     eprintln!("report: peers");
     peers_section(&plan, &mut f, &mut body);
     criterion_section(&criterion, &mut body);
@@ -755,6 +759,40 @@ fn cascade_section(plan: &Plan, f: &mut Figures, out: &mut Out) -> Result<(), St
             ],
         ),
     )
+}
+
+/// `scale`: memory and costs against accounts holding 3 positions each over 1,000 markets.
+fn scale_section(plan: &Plan, out: &mut Out) -> Result<(), String> {
+    let _ = writeln!(
+        out.md,
+        "## Exchange-scale state
+
+         `scale --max-accounts {}` (`bench/src/scale_cmd.rs`): 1,000 liquidating markets,          accounts in pairs trading one lot in three markets each (every account holds three          cross positions), a tenth of the buyers thin; per row a fresh engine. Memory is          the heap the engine holds (capacities reserved up front) and the resident set;          then ns per command of a mixed workload, per `FundingRate` (settles every holder          of the market), per quiet `MarkPrice`, and one `MarkPrice` falling 10% that          liquidates the thin pools holding that market.
+
+         | accounts | positions | engine heap | resident | ns/command | FundingRate | quiet MarkPrice | cascading MarkPrice | liquidated |
+         |---|---|---|---|---|---|---|---|---|",
+        plan.scale_accounts
+    );
+    let mut n = 1_000u32;
+    while n <= plan.scale_accounts {
+        let r = crate::scale_cmd::row(n, if plan.quick { 10_000 } else { 200_000 })?;
+        let _ = writeln!(
+            out.md,
+            "| {} | {} | {} MB | {} MB | {:.0} | {} | {:.0} ns | {} | {} |",
+            g(n),
+            g(r.held),
+            g((r.engine_bytes / 1_000_000) as u64),
+            g(r.rss / 1_000_000),
+            r.mixed,
+            human_ns(r.funding),
+            r.mark,
+            human_ns(r.cascade),
+            g(r.liquidated)
+        );
+        n = n.saturating_mul(10);
+    }
+    let _ = writeln!(out.md);
+    Ok(())
 }
 
 #[cfg(not(feature = "peers"))]

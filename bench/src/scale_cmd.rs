@@ -127,7 +127,7 @@ impl Bench {
 
 /// One row: engine and resident bytes, ns per mixed command, per FundingRate, per quiet
 /// MarkPrice, positions held, and the cascading MarkPrice (ns, pools liquidated).
-fn row(accounts: u32, commands: usize) -> Result<Row, String> {
+pub(crate) fn row(accounts: u32, commands: usize) -> Result<Row, String> {
     let before = bytes_live();
     let engine = Engine::try_new(EngineConfig {
         max_orders: 1 << 16,
@@ -247,15 +247,23 @@ fn row(accounts: u32, commands: usize) -> Result<Row, String> {
 }
 
 /// One row of the table.
-struct Row {
-    engine_bytes: usize,
-    rss: u64,
-    mixed: f64,
-    funding: f64,
-    mark: f64,
-    held: u32,
-    cascade: f64,
-    liquidated: u64,
+pub(crate) struct Row {
+    /// Heap the engine holds.
+    pub(crate) engine_bytes: usize,
+    /// Resident set of the process.
+    pub(crate) rss: u64,
+    /// ns per command of the mixed workload.
+    pub(crate) mixed: f64,
+    /// ns per `FundingRate`.
+    pub(crate) funding: f64,
+    /// ns per quiet `MarkPrice`.
+    pub(crate) mark: f64,
+    /// Positions held.
+    pub(crate) held: u32,
+    /// ns of the cascading `MarkPrice`.
+    pub(crate) cascade: f64,
+    /// Pools it liquidated.
+    pub(crate) liquidated: u64,
 }
 
 /// VmRSS of this process in bytes (0 where `/proc` is missing).
