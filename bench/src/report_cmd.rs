@@ -765,11 +765,16 @@ fn cascade_section(plan: &Plan, f: &mut Figures, out: &mut Out) -> Result<(), St
 fn scale_section(plan: &Plan, out: &mut Out) -> Result<(), String> {
     let _ = writeln!(
         out.md,
-        "## Exchange-scale state
-
-         `scale --max-accounts {}` (`bench/src/scale_cmd.rs`): 1,000 liquidating markets,          accounts in pairs trading one lot in three markets each (every account holds three          cross positions), a tenth of the buyers thin; per row a fresh engine. Memory is          the heap the engine holds (capacities reserved up front) and the resident set;          then ns per command of a mixed workload, per `FundingRate` (settles every holder          of the market), per quiet `MarkPrice`, and one `MarkPrice` falling 10% that          liquidates the thin pools holding that market.
-
-         | accounts | positions | engine heap | resident | ns/command | FundingRate | quiet MarkPrice | cascading MarkPrice | liquidated |
+        "## Exchange-scale state\n\n\
+         `scale --max-accounts {}` (`bench/src/scale_cmd.rs`): 1,000 liquidating markets, \
+         accounts in pairs trading one lot in three markets each (every account holds three \
+         cross positions), a tenth of the buyers thin; per row a fresh engine. Memory is \
+         the heap the engine holds (capacities reserved up front) and the resident set; \
+         then ns per command of a mixed workload, per `FundingRate` (settles every holder \
+         of the market), per quiet `MarkPrice`, and one `MarkPrice` falling 10% that \
+         liquidates the thin pools holding that market.\n\n\
+         | accounts | positions | engine heap | resident | ns/command | FundingRate | \
+         quiet MarkPrice | cascading MarkPrice | liquidated |\n\
          |---|---|---|---|---|---|---|---|---|",
         plan.scale_accounts
     );
