@@ -233,7 +233,7 @@ fn print_heatmap(engine: &Engine, start: i64) {
             lots[((start - 1 - mid) / step).min(rows as i64 - 1) as usize] += long;
         }
     });
-    println!("liquidation heatmap, longs (trigger price at the volatility cap):");
+    println!("liquidation heatmap, longs (trigger price at the index scale):");
     let mut cumulative = 0;
     for (k, &l) in lots.iter().enumerate() {
         cumulative += l;

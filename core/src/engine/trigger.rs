@@ -368,7 +368,7 @@ impl Engine {
     }
 
     /// Re-keys every position of a pool. A position alone in its pool gets its exact
-    /// trigger price at the volatility cap; the positions of a pool holding several
+    /// trigger price at the market's index scale; the positions of a pool holding several
     /// liquidating markets get box keys (see [`Engine::box_width`]), or the multi-market
     /// list when no box fits or the pool also holds a market without liquidation.
     pub(super) fn rekey(&mut self, a: AccountId, pool: PoolId) {
@@ -465,7 +465,7 @@ impl Engine {
 
     /// The widest box (in bps of each mark, from [`BOX_BPS`]) such that with every mark
     /// of the pool's positions anywhere on its safe side of the box edge, the pool meets
-    /// MM at the volatility cap: `money + Σ (size × edge − cost − MM_cap(edge)) ≥ 0`
+    /// MM at the index scale: `money + Σ (size × edge − cost − MM_cap(edge)) ≥ 0`
     /// (each term is monotone in its own mark, worst at the edge). Then a mark move of
     /// one market needs only the pool's key there, and a quiet move touches nothing.
     /// `None` if not even the current marks fit (the pool stays on the multi-market
@@ -487,7 +487,7 @@ impl Engine {
         })
     }
 
-    /// `size × price − cost − MM(|size| × price)` at the volatility cap: a position's
+    /// `size × price − cost − MM(|size| × price)` at the market's index scale: a position's
     /// contribution to its pool's equity over MM at `price`.
     pub(super) fn value_at_cap(&self, m: usize, size: i64, cost: i128, price: i64) -> i128 {
         let r = self.markets[m].book.cfg.risk.expect("leveraged");
@@ -645,7 +645,7 @@ impl Engine {
 
     /// Distance to cascade: `(highest long trigger, lowest short trigger)` of a market —
     /// the marks at or beyond which the first single-market position could be liquidated
-    /// (at the volatility cap, so no earlier). `None` on a side with no indexed position.
+    /// (at the index scale, which bounds the current scale, so no earlier). `None` on a side with no indexed position.
     /// O(buckets holding only box keys + one bucket).
     pub fn nearest_triggers(&self, m: MarketId) -> Option<(Option<Price>, Option<Price>)> {
         let ix = self
@@ -688,7 +688,7 @@ impl Engine {
 
     /// The liquidation heatmap of a market: `f(low price, high price, long lots, short
     /// lots)` for every bucket, ascending, where a position counts in the bucket of its
-    /// trigger price at the volatility cap (the highest mark at which a long could be
+    /// trigger price at the index scale (the highest mark at which a long could be
     /// liquidated; the lowest for a short). Multi-market cross positions are not in it.
     /// O(buckets).
     pub fn liquidation_heatmap(&self, m: MarketId, f: impl FnMut(Price, Price, i64, i64)) {
@@ -705,7 +705,7 @@ impl Engine {
 
     /// Checks that a pool's box keys are a true bound: with every mark of its positions
     /// on the safe side of its key (at the first safe price), the pool meets MM at the
-    /// volatility cap.
+    /// index scale.
     fn verify_box(&self, a: AccountId, pool: PoolId) -> Result<(), String> {
         let mut total = self.pool_money(a, pool);
         let mut s = self.first_slot(a);
