@@ -329,8 +329,9 @@ pub struct Engine {
     /// the pro-rata weights.
     adl_sizes: Vec<(i64, u32)>,
     /// The round's rankings, one per (market, closing side) that saw ADL; their entries
-    /// live in `adl_ranks` and `adl_sizes`, which together hold at most one entry per
-    /// position slot.
+    /// live in `adl_ranks` and `adl_sizes`, reserved at one entry per position slot (a
+    /// position that flips side within a round can be ranked on both sides; the arena
+    /// then grows once, the one allocation a cascade may make).
     adl_rankings: Vec<liquidation::AdlRanking>,
     /// Value traded by the current liquidation order.
     liquidated_value: i128,
@@ -347,6 +348,8 @@ pub struct Engine {
     conditionals: conditional::Conditionals,
     /// Accounts whose position changed while they rest reduce-only orders.
     ro_check: Vec<u32>,
+    /// Scratch of the reduce-only trim: quantity per (market, side), zero between uses.
+    ro_totals: Vec<i64>,
 }
 
 impl Engine {
@@ -412,6 +415,7 @@ impl Engine {
             deficits: Vec::new(),
             conditionals: conditional::Conditionals::default(),
             ro_check: Vec::with_capacity(cfg.max_accounts as usize),
+            ro_totals: vec![0; 2 * cfg.max_markets as usize],
         })
     }
 
@@ -555,10 +559,13 @@ impl Engine {
             halted: false,
             mark: 0,
             ewma: Rate::ZERO,
-            scale: Rate::ONE,
-            key_scale: cfg
+            // 1 within the configured bounds until the second mark moves it.
+            scale: cfg
                 .risk
-                .map_or(Rate::ONE, |r| trigger::key_scale_for(&r, Rate::ONE)),
+                .map_or(Rate::ONE, |r| Rate::ONE.clamp(r.vol_floor, r.vol_cap)),
+            key_scale: cfg.risk.map_or(Rate::ONE, |r| {
+                trigger::key_scale_for(&r, Rate::ONE.clamp(r.vol_floor, r.vol_cap))
+            }),
             oi: 0,
             backing: 0,
             trigger: None,
@@ -578,9 +585,12 @@ impl Engine {
             let n = self.slots.pos.len();
             self.links.resize(n, trigger::Link::default());
             self.im_links.resize(n, trigger::Link::default());
+            // A cross pool per account plus isolated pools: twice the accounts covers every
+            // round but one where most accounts have several isolated pools below MM at
+            // once (the vector then grows once).
             self.candidates.reserve(self.cfg.max_accounts as usize * 2);
             // A round ranks each (market, side) at most once, so each position slot
-            // appears at most once across its rankings.
+            // appears about once across its rankings (twice only if it flips side).
             self.adl_ranks.reserve(self.cfg.max_positions as usize);
             self.adl_sizes.reserve(self.cfg.max_positions as usize);
             self.adl_rankings.reserve(2 * self.cfg.max_markets as usize);
@@ -847,7 +857,28 @@ impl Engine {
             let mut touched = false;
             let mut stopped = false;
             while slot != NIL && left > 0 {
-                let maker = self.pool[slot];
+                let mut maker = self.pool[slot];
+                if maker.reduce_only && maker.account != t.account {
+                    // A reduce-only maker trades no more than its position still needs:
+                    // the excess is cancelled before the fill.
+                    let keep = self.closable(maker.account, m, maker_side);
+                    if keep < maker.qty.0 {
+                        self.take_from_maker(slot, maker.qty.0 - keep);
+                        out.emit(cancelled(
+                            maker.id,
+                            maker.account,
+                            Qty(maker.qty.0 - keep),
+                            Qty(keep),
+                            CancelReason::ReduceOnly,
+                        ));
+                        touched = true;
+                        if keep == 0 {
+                            slot = maker.next;
+                            continue;
+                        }
+                        maker.qty = Qty(keep);
+                    }
+                }
                 if maker.account == t.account {
                     match t.stp {
                         StpMode::CancelAggressor => {

@@ -481,7 +481,10 @@ pub const EVENT_BYTES_MAX: usize = 128;
 /// - 2: a rejection is its reason's `u64` code followed by the reason's payload
 ///   (`InsufficientMargin`: code 18, then the shortfall as a full `i64`). Every other
 ///   event is encoded as in version 1.
-pub const EVENT_ENCODING_VERSION: u16 = 2;
+/// - 3: `InsuranceFund` carries its fund (`u64::MAX` for the shared one) and equity;
+///   new tags 26 (`FundOrder`), 27 (`BadDebt`), 28–31 (conditional orders); new reject
+///   codes 32–36 (24, `ReduceOnlyNotImmediate`, retired); cancel reason `ReduceOnly`.
+pub const EVENT_ENCODING_VERSION: u16 = 3;
 
 impl Event {
     /// Writes the canonical little-endian encoding into `buf`; returns its length.

@@ -273,7 +273,9 @@ impl RefEngine {
                     orders: Vec::new(),
                     mark: 0,
                     ewma: Rate::ZERO,
-                    scale: Rate::ONE,
+                    scale: cfg
+                        .risk
+                        .map_or(Rate::ONE, |r| Rate::ONE.clamp(r.vol_floor, r.vol_cap)),
                 });
                 self.emit(EventKind::MarketAdded(MarketId(
                     self.markets.len() as u32 - 1,
@@ -801,6 +803,18 @@ impl RefEngine {
                         });
                     }
                 }
+            } else if maker.reduce_only && self.closable(m, maker.account, maker_side) < maker.qty {
+                // A reduce-only maker never trades past its position: its excess goes
+                // first (the part that can still trade stays for the next pass).
+                let keep = self.closable(m, maker.account, maker_side);
+                self.reduce_maker(m, i, maker.qty - keep);
+                self.emit(EventKind::Cancelled {
+                    order_id: OrderId(maker.id),
+                    account: AccountId(maker.account),
+                    qty: Qty(maker.qty - keep),
+                    remaining: Qty(keep),
+                    reason: CancelReason::ReduceOnly,
+                });
             } else {
                 let q = maker.qty.min(left);
                 left -= q;

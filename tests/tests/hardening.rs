@@ -452,7 +452,7 @@ fn encoded(kind: EventKind) -> Vec<u8> {
 
 #[test]
 fn every_rejection_encodes_differently_whatever_the_shortfall() {
-    assert_eq!(cascade_core::EVENT_ENCODING_VERSION, 2);
+    assert_eq!(cascade_core::EVENT_ENCODING_VERSION, 3);
     let others = payload_free_reasons();
     // Shortfalls that version 1 (`(18 << 56) ^ shortfall`) encoded as another reason's
     // code, plus the extremes.

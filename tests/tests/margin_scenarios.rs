@@ -656,3 +656,39 @@ fn leverage_ratios_are_maintained_incrementally() {
         Some(Rate::from_num(1.375))
     );
 }
+
+#[test]
+fn a_reduce_only_maker_never_trades_past_its_position() {
+    let mut h = H::new(risk(0, 0));
+    for a in 0..3 {
+        h.deposit(a, 1_000_000);
+    }
+    h.trade(0, 1, 1_000, 10);
+    // Account 1 is long 10 and rests a plain sell of 10, then a reduce-only sell of 10
+    // at the same price (accepted: no other reduce-only order, 10 ≤ 10).
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_010)), 10, false),
+        None
+    );
+    assert_eq!(
+        h.order(1, Side::Sell, OrderType::Limit(Price(1_010)), 10, true),
+        None
+    );
+    // A buyer of 20 takes the plain one first: account 1 is flat, so the reduce-only one
+    // is cancelled whole before it could make it short; the buyer's other 10 go unfilled.
+    assert_eq!(
+        h.order(2, Side::Buy, OrderType::Ioc(Price(1_010)), 20, false),
+        None
+    );
+    assert_eq!(h.size(1), 0);
+    assert_eq!(h.size(2), 10);
+    assert!(h.events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Cancelled {
+            qty: Qty(10),
+            remaining: Qty(0),
+            reason: cascade_core::CancelReason::ReduceOnly,
+            ..
+        }
+    )));
+}

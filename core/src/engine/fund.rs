@@ -2,11 +2,13 @@
 //! capacity rule of the backstop, its own deleveraging when its equity is negative,
 //! and the unwind orders through which it closes what it took over.
 //!
-//! Invariants: per market, account positions plus the fund's position sum to zero;
-//! `equity = cash + Σ (size × mark − cost)` over the fund's positions; the backstop
-//! never leaves `equity < haircut` unless the fund only closes its own opposite
-//! position; after every command, the fund's equity is negative only if no account
-//! held a position opposite to the fund's when it was deleveraged.
+//! Invariants: per market, account positions plus the fund's position sum to zero; a
+//! fund's `equity = cash + Σ (size × mark − cost)` over the markets it serves; a backstop
+//! takeover never leaves `equity < haircut`. Beyond capacity the fund takes lots only
+//! when the round's ADL ranking has no holder left to give them (it closes its own
+//! opposite position, or takes what holders who appeared later in the round could have
+//! taken). After every command, a fund's equity is negative only if no ranked account
+//! could take its position, or the market is halted.
 
 use super::liquidation::{band_of, to_tick};
 use super::margin::{saturate, trade, PoolId};

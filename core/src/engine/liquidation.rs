@@ -73,9 +73,11 @@ impl Candidate {
     fn order(&self, o: &Candidate) -> Ordering {
         // equity / mm < o.equity / o.mm  ⇔  equity × o.mm < o.equity × mm (mm > 0);
         // equities are clamped so the products fit (both are below their MM anyway).
+        // Equities clamped to ±2^64 and requirements to 2^62 keep the products in i128.
         let clamp = |e: i128| e.clamp(-(1 << 64), 1 << 64);
-        (clamp(self.equity) * o.mm)
-            .cmp(&(clamp(o.equity) * self.mm))
+        let cap = |mm: i128| mm.min(1 << 62);
+        (clamp(self.equity) * cap(o.mm))
+            .cmp(&(clamp(o.equity) * cap(self.mm)))
             .then(self.account.0.cmp(&o.account.0))
             .then(pool_rank(self.pool).cmp(&pool_rank(o.pool)))
     }
@@ -112,7 +114,8 @@ pub(super) fn band_of(mark: i64, band_bps: u32) -> i128 {
 pub(super) fn to_tick(p: i64, tick: i64, up: bool) -> i64 {
     let down = p.div_euclid(tick) * tick;
     if up && down != p {
-        down + tick
+        // Saturates only for a bankruptcy price clamped near i64::MAX, far outside the band.
+        down.saturating_add(tick)
     } else {
         down
     }

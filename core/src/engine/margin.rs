@@ -929,8 +929,19 @@ impl Engine {
                 self.fund_positions
             ));
         }
-        if self.fee_ledger < 0 {
-            return Err(format!("fee ledger {} < 0", self.fee_ledger));
+        if self.fee_ledger < 0 || self.bad_debt < 0 {
+            return Err(format!(
+                "fee ledger {} or bad debt {} < 0",
+                self.fee_ledger, self.bad_debt
+            ));
+        }
+        for (mi, mk) in self.markets.iter().enumerate() {
+            if (mk.fund_size == 0 && mk.fund_cost != 0)
+                || (mk.fund_size != 0 && self.liquidation_config(MarketId(mi as u32)).is_none())
+                || (mk.fund_cash != 0 && self.fund_of(mi).is_none())
+            {
+                return Err(format!("market {mi}: fund state out of place"));
+            }
         }
         for (mi, mk) in self.markets.iter().enumerate() {
             let m = MarketId(mi as u32);

@@ -10,10 +10,15 @@ use crate::event::{CancelReason, EventKind, EventSink, RejectReason};
 use crate::pool::NIL;
 use crate::types::{AccountId, MarketId, Qty, Side};
 
+/// Index of a (market, side) in `Engine::ro_totals`.
+fn ro_index(m: MarketId, side: Side) -> usize {
+    2 * m.0 as usize + usize::from(side == Side::Sell)
+}
+
 impl Engine {
     /// Lots a reduce-only order on `side` of market `m` may close: `|size|` if the side
     /// is opposite to the account's position, else 0.
-    fn closable(&self, a: AccountId, m: MarketId, side: Side) -> i64 {
+    pub(super) fn closable(&self, a: AccountId, m: MarketId, side: Side) -> i64 {
         let size = self.pos(a, m).size;
         let opposite = (size > 0 && side == Side::Sell) || (size < 0 && side == Side::Buy);
         if opposite {
@@ -69,17 +74,31 @@ impl Engine {
     /// Trims the queued accounts' resting reduce-only orders, ascending account id, each
     /// account's newest first: an order keeps at most what its position still needs
     /// after its older reduce-only orders on the same side; the excess is cancelled.
+    ///
+    /// Two passes over the account's list: the reduce-only total per (market, side), then
+    /// newest first, each order taking its own quantity off its total, which leaves the
+    /// quantity of the older ones (untrimmed so far). The totals return to zero.
     pub(super) fn trim_reduce_only<S: EventSink>(&mut self, out: &mut Out<S>) {
         self.ro_check.sort_unstable();
         for k in 0..self.ro_check.len() {
             let a = AccountId(self.ro_check[k]);
             self.accounts[a.0 as usize].ro_queued = false;
+            let mut slot = self.accounts[a.0 as usize].head;
+            while slot != NIL {
+                let o = &self.pool[slot];
+                if o.reduce_only {
+                    self.ro_totals[ro_index(o.market, o.side)] += o.qty.0;
+                }
+                slot = o.acct_next;
+            }
             let mut slot = self.accounts[a.0 as usize].tail;
             while slot != NIL {
                 let o = self.pool[slot];
                 let older = o.acct_prev;
                 if o.reduce_only {
-                    let older_qty = self.reduce_only_before(o.market, o.side, older, NIL);
+                    let total = &mut self.ro_totals[ro_index(o.market, o.side)];
+                    *total -= o.qty.0;
+                    let older_qty = *total;
                     let keep = (self.closable(a, o.market, o.side) - older_qty).clamp(0, o.qty.0);
                     if keep == 0 {
                         self.cancel_slot(slot, CancelReason::ReduceOnly, out);

@@ -18,7 +18,8 @@ pub struct CascadeReport {
     pub backstop_lots: i64,
     /// Auto-deleveraging fills.
     pub adl_fills: u64,
-    /// Shared insurance fund equity before the path (cash plus its positions at mark).
+    /// Equity of the market's insurance fund (its own, or the shared one) before the
+    /// path: cash plus its positions at mark.
     pub fund_start: i128,
     /// Lowest insurance fund equity along the path: after every fund event and after
     /// every mark.
@@ -29,6 +30,8 @@ pub struct CascadeReport {
     pub unwound_lots: i64,
     /// Bad debt written off along the path (socialised or not).
     pub bad_debt: i128,
+    /// The fund watched: the market's own (`Some(m)`), or the shared one (`None`).
+    pub fund: Option<MarketId>,
     /// Best bid and ask before the path.
     pub top_before: (Option<Price>, Option<Price>),
     /// Best bid and ask after the path: the price impact of the liquidation orders.
@@ -54,9 +57,9 @@ impl EventSink for CascadeReport {
             EventKind::BadDebt { amount, .. } => self.bad_debt += amount,
             EventKind::Backstop { qty, .. } => self.backstop_lots += qty.0,
             EventKind::AdlFill { .. } => self.adl_fills += 1,
-            EventKind::InsuranceFund {
-                fund: None, equity, ..
-            } => self.fund_low = self.fund_low.min(equity),
+            EventKind::InsuranceFund { fund, equity, .. } if fund == self.fund => {
+                self.fund_low = self.fund_low.min(equity);
+            }
             _ => {}
         }
     }
@@ -73,9 +76,11 @@ impl Engine {
                 e.best(m, Side::Sell).map(|b| b.0),
             )
         };
+        let fund = self.fund_of(m.0 as usize);
         let mut report = CascadeReport {
-            fund_start: self.fund_equity(None),
-            fund_low: self.fund_equity(None),
+            fund,
+            fund_start: self.fund_equity(fund),
+            fund_low: self.fund_equity(fund),
             top_before: top(self),
             ..CascadeReport::default()
         };
@@ -93,9 +98,9 @@ impl Engine {
                 break;
             }
             report.marks_applied += 1;
-            report.fund_low = report.fund_low.min(copy.fund_equity(None));
+            report.fund_low = report.fund_low.min(copy.fund_equity(fund));
         }
-        report.fund_end = copy.fund_equity(None);
+        report.fund_end = copy.fund_equity(fund);
         report.top_after = top(&copy);
         report
     }

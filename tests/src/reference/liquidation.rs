@@ -379,14 +379,15 @@ impl RefEngine {
             for (pool, rank) in self.pools_of(a) {
                 if self.liquidatable(a, pool) {
                     let (e, mm) = (self.equity(a, pool), self.maintenance(a, pool));
-                    found.push((e.clamp(-(1 << 64), 1 << 64), mm, a, rank, pool));
+                    found.push((e.clamp(-(1 << 64), 1 << 64), mm.min(1 << 62), a, rank, pool));
                 }
             }
         }
         if found.is_empty() {
             return wrote_off;
         }
-        // Worst equity / MM first, by cross-multiplication (equities clamped to ±2^64),
+        // Worst equity / MM first, by cross-multiplication (equities clamped to ±2^64, MM
+        // to 2^62),
         // then account id, then cross before isolated by market id.
         found.sort_by(|x, y| {
             (x.0 * y.1)
