@@ -139,3 +139,47 @@ fn the_hash_seed_changes_no_event() {
     }
     assert!(base.count > 100_000);
 }
+
+/// The README's leveraged demo log (`cascade-bench demo`: seed 42, 2,000,000 commands,
+/// margin-checked): its hash is a literal here, so any change of behaviour or encoding
+/// shows up as a failing test (and the README must then quote the new hash).
+#[test]
+fn the_readme_demo_log_keeps_its_golden_hash() {
+    let mix = Mix {
+        commands: 2_000_000,
+        seed: 42,
+        margin: true,
+        ..Mix::default()
+    };
+    let w = workload::generate(&mix);
+    let mut hash = HashSink::default();
+    run(&w, &mix, &mut hash);
+    assert_eq!(
+        (format!("{:016x}", hash.hash), hash.count),
+        ("4a91c2a891b7fc51".to_owned(), 5_304_388)
+    );
+}
+
+/// A liquidation cascade's log: `cascade-bench cascade`'s population of 20,000 accounts
+/// with a fifth of the traders holding stop-losses, through a 30% fall in 30 steps. It
+/// pins the waterfall, the fund, ADL, bad debt and conditional orders, event for event.
+#[test]
+fn a_cascade_log_keeps_its_golden_hash() {
+    use cascade_bench::cascade::{self, Population};
+    let mut pop = Population::new(20_000);
+    pop.stops_pct = 20;
+    let setup = cascade::sequence(pop.setup(), 1);
+    let marks = cascade::mark_commands(
+        &cascade::crash_path(pop.start, 30, 30),
+        setup.len() as u64 + 1,
+    );
+    let mut engine = Engine::new(pop.engine_config());
+    let mut hash = HashSink::default();
+    for c in setup.iter().chain(&marks) {
+        engine.apply(c, &mut hash);
+    }
+    assert_eq!(
+        (format!("{:016x}", hash.hash), hash.count),
+        ("ad330be8da26672d".to_owned(), 193_178)
+    );
+}
