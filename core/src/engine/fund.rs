@@ -10,7 +10,7 @@
 //! taken). After every command, a fund's equity is negative only if no ranked account
 //! could take its position, or the market is halted.
 
-use super::liquidation::{band_of, to_tick};
+use super::liquidation::{band_of, bankruptcy_price, to_tick};
 use super::margin::{saturate, trade, PoolId};
 use super::{Engine, Out, TakerKind};
 use crate::event::{EventKind, EventSink};
@@ -255,10 +255,8 @@ impl Engine {
             if equity >= 0 {
                 continue;
             }
-            let (u, mark) = (size.abs(), i128::from(self.markets[mi].mark));
-            let step = equity.div_euclid(i128::from(u));
-            let bk = if size > 0 { mark - step } else { mark + step };
-            let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
+            let u = size.abs();
+            let bk = bankruptcy_price(equity, size, self.markets[mi].mark);
             let close = if size > 0 { Side::Sell } else { Side::Buy };
             self.clear_rankings(); // a fresh ranking
             self.fund_cash_delta = 0;

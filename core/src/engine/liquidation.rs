@@ -23,8 +23,8 @@
 //! Formulas: `SEMANTICS.md`.
 //!
 //! Invariants after the cascade: no pool with a position in a liquidating market that
-//! is not halted is below MM; no pool whose positions are all in liquidating markets has
-//! negative equity; the fee ledger never pays out on a liquidation fill.
+//! is not halted is below MM; no pool without a position has negative money; the fee
+//! ledger never pays out on a liquidation fill.
 
 use super::margin::{saturate, PoolId};
 use super::trigger::Kind;
@@ -108,6 +108,19 @@ fn depth(equity: i128, mm: i128) -> Rate {
 /// `ceil(mark × band_bps / 10,000)`, exactly.
 pub(super) fn band_of(mark: i64, band_bps: u32) -> i128 {
     ceil_div(i128::from(mark) * i128::from(band_bps), 10_000)
+}
+
+/// The bankruptcy price of a position of `size` lots in a pool (or fund) of `equity` at
+/// `mark`: closing every lot there leaves the equity in `[0, |size|)`. Long:
+/// `mark − floor(equity / u)`, short: `mark + floor(equity / u)`, at least 1.
+pub(super) fn bankruptcy_price(equity: i128, size: i64, mark: i64) -> i64 {
+    let step = equity.div_euclid(i128::from(size.abs()));
+    let bk = if size > 0 {
+        i128::from(mark) - step
+    } else {
+        i128::from(mark) + step
+    };
+    bk.clamp(1, i128::from(i64::MAX)) as i64
 }
 
 /// Rounds `p` to a multiple of `tick`: up if `up`, else down.
@@ -382,15 +395,8 @@ impl Engine {
             if e >= mm || size == 0 {
                 break;
             }
-            let mark = self.markets[mi].mark;
             let u = size.abs();
-            // Bankruptcy price: closing here at it leaves the pool's equity at ≥ 0.
-            let bk = if size > 0 {
-                i128::from(mark) - e.div_euclid(i128::from(u))
-            } else {
-                i128::from(mark) + e.div_euclid(i128::from(u))
-            };
-            let bk = bk.clamp(1, i128::from(i64::MAX)) as i64;
+            let bk = bankruptcy_price(e, size, self.markets[mi].mark);
             let tick = self.markets[mi].book.cfg.tick;
             let partial_ok = last.is_none_or(|(_, traded)| traded > 0);
             let order = if !whole && partials < MAX_PARTIALS && partial_ok {
