@@ -12,7 +12,9 @@
 //! Then, on one thread, timed with `Instant` over the whole loop: the mixed workload
 //! (`--commands`, default 200,000, cycles of: a resting buy by a random account in one of
 //! its markets (margin-checked), its cancel, a deposit, and its partner selling one lot
-//! into the partner's resting buy); 64 `FundingRate` commands on market 0; 256 quiet
+//! into the partner's resting buy); 1,024 `FundingRate` commands of ±1 bp on market 0
+//! (timed one by one: mean and slowest; the slowest is a rebase of the trigger indexes,
+//! which re-keys the market's holders, after ~420 payments of one sign here); 256 quiet
 //! `MarkPrice` commands on market 0 alternating 10,000 / 10,001 (no pool falls below
 //! maintenance). Then one cascading `MarkPrice`: market 0 falls 10%, liquidating the
 //! buyers of the pairs numbered by a multiple of ten that hold it (they deposited just
@@ -31,6 +33,9 @@ use std::time::Instant;
 
 const MARKETS: u32 = 1_000;
 const MARK: i64 = 10_000;
+
+/// `FundingRate` commands timed per row (1 bp each, alternating sign).
+const FUNDINGS: u32 = 1_024;
 
 /// A thin account's deposit: the initial margin of its three 1-lot positions at 20×
 /// (3 × 500) plus the fee reserve, and a little.
@@ -125,6 +130,50 @@ impl Bench {
     }
 }
 
+/// ns per `FundingRate` (mean of [`FUNDINGS`], ±1 bp) in one market where two accounts
+/// hold a position, in an engine with `accounts` account slots: the measure of
+/// the old scan over every account slot (145 ms at 10^7 then).
+fn funding_two_holders(accounts: u32) -> Result<f64, String> {
+    let engine = Engine::try_new(EngineConfig {
+        max_accounts: accounts,
+        max_markets: 1,
+        max_positions: 4_096,
+        ..EngineConfig::default()
+    })
+    .map_err(|e| format!("{e:?}"))?;
+    let mut b = Bench {
+        engine,
+        seq: 0,
+        sink: Count::default(),
+        client: 0,
+    };
+    b.apply(CommandKind::AddMarket(Box::new(market())));
+    b.apply(CommandKind::MarkPrice {
+        market: MarketId(0),
+        price: Price(MARK),
+    });
+    for a in 0..2 {
+        b.apply(CommandKind::OpenAccount(AccountId(a)));
+        b.apply(CommandKind::Deposit {
+            account: AccountId(a),
+            amount: 1 << 40,
+        });
+    }
+    b.order(0, 0, Side::Sell, OrderType::Limit(Price(MARK)));
+    b.order(1, 0, Side::Buy, OrderType::Ioc(Price(MARK)));
+    let start = Instant::now();
+    for k in 0..FUNDINGS {
+        let rate = if k % 2 == 0 { bps(1) } else { -bps(1) };
+        b.apply(CommandKind::FundingRate {
+            market: MarketId(0),
+            rate,
+        });
+    }
+    let ns = start.elapsed().as_nanos() as f64 / f64::from(FUNDINGS);
+    b.engine.verify_sampled()?;
+    Ok(ns)
+}
+
 /// One row: engine and resident bytes, ns per mixed command, per FundingRate, per quiet
 /// MarkPrice, positions held, and the cascading MarkPrice (ns, pools liquidated).
 pub(crate) fn row(accounts: u32, commands: usize) -> Result<Row, String> {
@@ -201,15 +250,24 @@ pub(crate) fn row(accounts: u32, commands: usize) -> Result<Row, String> {
     }
     let mixed = start.elapsed().as_nanos() as f64 / n as f64;
 
-    let start = Instant::now();
-    for k in 0..64 {
+    // Enough payments to pass the index's reach (a quarter of the band: 500 atoms here)
+    // once on each side, so the mean includes the rebases (each re-keys the market's
+    // holders); the slowest one is reported too.
+    let (mut total, mut funding_max) = (0u128, 0u128);
+    for k in 0..FUNDINGS {
         let rate = if k % 2 == 0 { bps(1) } else { -bps(1) };
+        let start = Instant::now();
         b.apply(CommandKind::FundingRate {
             market: MarketId(0),
             rate,
         });
+        let ns = start.elapsed().as_nanos();
+        total += ns;
+        funding_max = funding_max.max(ns);
     }
-    let funding = start.elapsed().as_nanos() as f64 / 64.0;
+    let funding = total as f64 / f64::from(FUNDINGS);
+    let funding_max = funding_max as f64;
+    let funding_two = funding_two_holders(accounts)?;
 
     let start = Instant::now();
     for k in 0..256 {
@@ -239,6 +297,8 @@ pub(crate) fn row(accounts: u32, commands: usize) -> Result<Row, String> {
         rss,
         mixed,
         funding,
+        funding_max,
+        funding_two,
         mark,
         held,
         cascade,
@@ -254,8 +314,12 @@ pub(crate) struct Row {
     pub(crate) rss: u64,
     /// ns per command of the mixed workload.
     pub(crate) mixed: f64,
-    /// ns per `FundingRate`.
+    /// ns per `FundingRate` (mean, rebases included).
     pub(crate) funding: f64,
+    /// ns of the slowest `FundingRate` (a rebase).
+    pub(crate) funding_max: f64,
+    /// ns per `FundingRate` with two holders ([`funding_two_holders`]).
+    pub(crate) funding_two: f64,
     /// ns per quiet `MarkPrice`.
     pub(crate) mark: f64,
     /// Positions held.
@@ -298,16 +362,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let max: u32 = args.value("--max-accounts")?.unwrap_or(10_000_000);
     let commands: usize = args.value("--commands")?.unwrap_or(200_000);
     println!(
-        "| accounts | positions | engine memory (bytes) | resident (bytes) | ns/command (mixed) | ns FundingRate | ns quiet MarkPrice | ns cascading MarkPrice | liquidated |"
+        "| accounts | positions | engine memory (bytes) | resident (bytes) | ns/command (mixed) | ns FundingRate (mean) | ns FundingRate (max) | ns FundingRate (2 holders) | ns quiet MarkPrice | ns cascading MarkPrice | liquidated |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut rows = Vec::new();
     let mut n = 1_000u32;
     while n <= max {
         let r = row(n, commands)?;
         println!(
-            "| {n} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
-            r.held, r.engine_bytes, r.rss, r.mixed, r.funding, r.mark, r.cascade, r.liquidated
+            "| {n} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            r.held,
+            r.engine_bytes,
+            r.rss,
+            r.mixed,
+            r.funding,
+            r.funding_max,
+            r.funding_two,
+            r.mark,
+            r.cascade,
+            r.liquidated
         );
         rows.push((n, r));
         n = match n.checked_mul(10) {
@@ -320,7 +393,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         rows.last().ok_or("no rows")?,
     );
     println!(
-        "scale accounts_max={} positions={} engine_bytes={} resident_bytes={} bytes_per_account={} ns_mixed_min={:.0} ns_mixed_max={:.0} mixed_growth={:.2} ns_funding={:.0} ns_mark_quiet={:.0} ns_mark_cascade={:.0} cascade_liquidations={}",
+        "scale accounts_max={} positions={} engine_bytes={} resident_bytes={} bytes_per_account={} ns_mixed_min={:.0} ns_mixed_max={:.0} mixed_growth={:.2} ns_funding={:.0} ns_mark_quiet={:.0} ns_mark_cascade={:.0} cascade_liquidations={} ns_funding_first={:.0} ns_funding_max={:.0} ns_funding_two_first={:.0} ns_funding_two_last={:.0}",
         last.0,
         last.1.held,
         last.1.engine_bytes,
@@ -332,7 +405,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         last.1.funding,
         last.1.mark,
         last.1.cascade,
-        last.1.liquidated
+        last.1.liquidated,
+        first.1.funding,
+        last.1.funding_max,
+        first.1.funding_two,
+        last.1.funding_two
     );
     Ok(())
 }

@@ -29,6 +29,7 @@ use crate::risk::Rate;
 
 mod conditional;
 mod fund;
+mod funding;
 mod liquidation;
 mod margin;
 mod order_margin;
@@ -176,6 +177,8 @@ struct MarketState {
     fund_cash: i128,
     /// First position slot of the market's holder list (`positions.rs`).
     holders: u32,
+    /// Funding index and ledger (`funding.rs`).
+    funding: funding::FundingState,
 }
 
 /// One account's live state.
@@ -299,10 +302,10 @@ pub struct Engine {
     next_order_id: u64,
     /// Position slots of the (account, market) pairs holding state.
     slots: positions::PositionArena,
-    /// Scratch: one market's holders, sorted by account for funding.
-    holders_scratch: Vec<u32>,
-    /// Fees collected net of rebates, plus funding rounding dust.
+    /// Fees collected net of rebates, plus the whole atoms of funding rounding dust.
     fee_ledger: i128,
+    /// Funding rounding dust below one atom, 2^-32 atoms (`funding.rs`).
+    funding_dust: i128,
     /// Insurance fund cash (its positions live in `MarketState::fund_size/fund_cost`).
     insurance: i128,
     /// Outstanding bad debt: losses written off and not socialised on the fee ledger.
@@ -393,8 +396,8 @@ impl Engine {
             by_client: FixedMap::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             next_order_id: 1,
             slots: positions::PositionArena::with_capacity(cfg.max_positions),
-            holders_scratch: Vec::with_capacity(cfg.max_accounts.min(cfg.max_positions) as usize),
             fee_ledger: 0,
+            funding_dust: 0,
             insurance: 0,
             bad_debt: 0,
             liquidating_markets: 0,
@@ -574,10 +577,13 @@ impl Engine {
             fund_cost: 0,
             fund_cash: 0,
             holders: NIL,
+            funding: funding::FundingState::default(),
         });
-        if cfg.risk.is_some() {
-            self.markets[id.0 as usize].trigger = Some(trigger::TriggerIndex::new(cfg));
-            self.markets[id.0 as usize].im_trigger = Some(trigger::TriggerIndex::new(cfg));
+        if let Some(r) = cfg.risk {
+            let order_kappa = Rate::from_num(order_margin::ORDER_KAPPA);
+            let mk = &mut self.markets[id.0 as usize];
+            mk.trigger = Some(trigger::TriggerIndex::new(cfg, r.funding_kappa()));
+            mk.im_trigger = Some(trigger::TriggerIndex::new(cfg, order_kappa));
         }
         if cfg.risk.is_some_and(|r| r.liquidation.is_some()) && self.liquidating_markets == 0 {
             // Allocated here, at start-up: the links of every position and the
@@ -1222,6 +1228,7 @@ impl Engine {
     pub fn verify(&self) -> Result<(), String> {
         self.verify_positions()?;
         self.verify_margin()?;
+        self.verify_funding()?;
         self.verify_triggers()?;
         self.verify_order_index()?;
         self.verify_conditionals()?;

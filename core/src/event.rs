@@ -171,7 +171,19 @@ pub enum EventKind {
         /// Volatility margin scale after the update, as raw I32F32 bits.
         scale_bits: i64,
     },
-    /// A funding payment was settled for one position.
+    /// A funding payment moved the market's funding index: every position pays
+    /// `size × delta / 2^32` atoms (longs pay when `delta > 0`, shorts receive), accrued
+    /// and settled into its pool when it next changes (`PositionChanged::funding`).
+    FundingIndexed {
+        /// Market.
+        market: MarketId,
+        /// Per-lot payment of a long, in 2^-32 atoms (`mark × rate`, exact).
+        delta: i128,
+        /// The market's cumulative funding index after it, same unit.
+        index: i128,
+    },
+    /// A funding payment was settled for one position (the insurance fund's, which
+    /// settles at once).
     FundingPaid {
         /// Account.
         account: AccountId,
@@ -192,6 +204,9 @@ pub enum EventKind {
         cost: i128,
         /// PnL realised by this change, before fees.
         realised: i64,
+        /// Funding accrued on the position since it last changed, settled into its pool
+        /// now (atoms received; negative: paid). See `FundingIndexed`.
+        funding: i64,
     },
     /// A pool fell below maintenance margin and is about to be liquidated.
     MarginCall {
@@ -426,6 +441,9 @@ pub enum RejectReason {
     ConditionalCapacity,
     /// The market has no insurance fund of its own (`LiquidationConfig::isolated_fund`).
     NoIsolatedFund,
+    /// The funding index would leave the range in which every position's accrued
+    /// funding fits exactly (open interest × index range < 2^126).
+    FundingIndexLimit,
 }
 
 /// Why quantity was removed without trading.
@@ -484,7 +502,10 @@ pub const EVENT_BYTES_MAX: usize = 128;
 /// - 3: `InsuranceFund` carries its fund (`u64::MAX` for the shared one) and equity;
 ///   new tags 26 (`FundOrder`), 27 (`BadDebt`), 28–31 (conditional orders); new reject
 ///   codes 32–36 (24, `ReduceOnlyNotImmediate`, retired); cancel reason `ReduceOnly`.
-pub const EVENT_ENCODING_VERSION: u16 = 3;
+/// - 4: funding by index: new tag 32 (`FundingIndexed`); `PositionChanged` carries the
+///   funding settled with it (`i64` after `realised`); `FundingPaid` only for the
+///   insurance fund; reject code 37 (`FundingIndexLimit`).
+pub const EVENT_ENCODING_VERSION: u16 = 4;
 
 impl Event {
     /// Writes the canonical little-endian encoding into `buf`; returns its length.
@@ -648,13 +669,20 @@ impl Event {
                 size,
                 cost,
                 realised,
+                funding,
             } => w
                 .tag(18)
                 .u64(u64::from(account.0))
                 .u64(u64::from(market.0))
                 .i64(size)
                 .i128(cost)
-                .i64(realised),
+                .i64(realised)
+                .i64(funding),
+            EventKind::FundingIndexed {
+                market,
+                delta,
+                index,
+            } => w.tag(32).u64(u64::from(market.0)).i128(delta).i128(index),
             EventKind::MarginCall {
                 account,
                 market,
@@ -842,6 +870,7 @@ fn reject_code(r: RejectReason) -> u64 {
         RejectReason::WouldTriggerNow => 33,
         RejectReason::ConditionalCapacity => 34,
         RejectReason::NoIsolatedFund => 36,
+        RejectReason::FundingIndexLimit => 37,
         RejectReason::AccountOrderCapacity => 32,
         RejectReason::PositionCapacity => 35,
     }

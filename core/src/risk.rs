@@ -319,6 +319,24 @@ impl RiskConfig {
 }
 
 impl RiskConfig {
+    /// How fast a long's liquidation trigger can rise per atom of funding paid per lot,
+    /// at any scale up to `vol_cap`: `max 1 / (1 − cap × rate_k)` over the tier lines,
+    /// rounded up (the funding drift of the trigger index, `SEMANTICS.md`).
+    pub fn funding_kappa(&self) -> Rate {
+        const ONE: i128 = 1 << 32;
+        let cap = i128::from(self.vol_cap.to_bits());
+        let worst = self
+            .lines()
+            .map(|(rate, _)| (cap * rate + ONE - 1) >> 32)
+            .max()
+            .unwrap_or(0);
+        if worst >= ONE {
+            return Rate::MAX; // unreachable for a validated config
+        }
+        let bits = ceil_div(ONE * ONE, ONE - worst);
+        Rate::from_bits(i64::try_from(bits).unwrap_or(i64::MAX))
+    }
+
     /// A conservative order-margin trigger of a pool holding one leveraged market with
     /// resting orders: `worst` lots worst case (position plus one side's orders) at
     /// `leverage`, signed `size`, `cost` and pool `money`. Returns `(fires_below, t)`: if

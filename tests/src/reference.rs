@@ -34,6 +34,9 @@ struct RefMarket {
     mark: i64,
     ewma: Rate,
     scale: Rate,
+    /// Cumulative funding per lot paid by a long (2^-32 atoms) and the lowest and
+    /// highest values it has taken (for the `FundingIndexLimit` rule).
+    funding_index: (i128, i128, i128),
 }
 
 /// One account's position and isolated bucket in one market.
@@ -49,6 +52,9 @@ pub struct RefPos {
     pub isolated: bool,
     /// Isolated bucket.
     pub bucket: i128,
+    /// Funding owed since the position last changed, 2^-32 atoms (negative: owed to
+    /// it); accumulated at every payment, settled when the position changes.
+    pub accrued: i128,
 }
 
 /// The reference engine.
@@ -75,6 +81,10 @@ pub struct RefEngine {
     pub fund: Vec<(i64, i128)>,
     /// Outstanding bad debt: written off and not socialised on the fee ledger.
     pub bad_debt: i128,
+    /// Funding paid in and not yet paid out or swept to the fee ledger (atoms), and the
+    /// sub-atom rounding remainder not yet swept (2^-32 atoms).
+    pub funding_pot: i128,
+    funding_dust: i128,
     /// Who the current aggressor in `take` is.
     taker: Taker,
     /// Σ price × lots, Σ lots and the fund's cash change traded by the current
@@ -123,6 +133,8 @@ impl RefEngine {
             fund_cash: vec![0; cfg.max_markets as usize],
             fund: vec![(0, 0); cfg.max_markets as usize],
             bad_debt: 0,
+            funding_pot: 0,
+            funding_dust: 0,
             taker: Taker::Account,
             taken: (0, 0, 0),
             adl_cache: Vec::new(),
@@ -276,6 +288,7 @@ impl RefEngine {
                     scale: cfg
                         .risk
                         .map_or(Rate::ONE, |r| Rate::ONE.clamp(r.vol_floor, r.vol_cap)),
+                    funding_index: (0, 0, 0),
                 });
                 self.emit(EventKind::MarketAdded(MarketId(
                     self.markets.len() as u32 - 1,
@@ -1009,11 +1022,50 @@ impl RefEngine {
             }
     }
 
+    /// The pool's settled money less what its positions owe in funding, each owed
+    /// amount rounded up (a receipt rounds down).
     fn money(&self, a: u32, pool: RefPool) -> i128 {
+        let owed: i128 = (0..self.markets.len())
+            .filter(|&m| self.in_pool(a, m, pool))
+            .map(|m| ceil_bits(self.pos[a as usize][m].accrued))
+            .sum();
+        self.settled(a, pool) - owed
+    }
+
+    /// The pool's settled money: cross collateral or bucket.
+    fn settled(&self, a: u32, pool: RefPool) -> i128 {
         match pool {
             RefPool::Cross => self.collateral[a as usize],
             RefPool::Isolated(m) => self.pos[a as usize][m].bucket,
         }
+    }
+
+    /// Cross money as a query reports it (unsettled funding applied).
+    pub fn collateral_of(&self, a: u32) -> i128 {
+        self.money(a, RefPool::Cross)
+    }
+
+    /// The bucket of `(a, m)` as a query reports it: with unsettled funding applied
+    /// when the position is isolated.
+    pub fn bucket_of(&self, a: u32, m: usize) -> i128 {
+        if self.pos[a as usize][m].isolated {
+            self.money(a, RefPool::Isolated(m))
+        } else {
+            self.pos[a as usize][m].bucket
+        }
+    }
+
+    /// Pays `owed` (2^-32 atoms, negative: receives) rounded up into the funding pot;
+    /// returns the atoms paid. Whole atoms of rounding remainder go to the fee ledger.
+    fn pay_funding(&mut self, owed: i128) -> i128 {
+        let paid = ceil_bits(owed);
+        self.funding_pot += paid;
+        self.funding_dust += paid * (1 << 32) - owed;
+        let whole = self.funding_dust.div_euclid(1 << 32);
+        self.funding_dust -= whole * (1 << 32);
+        self.funding_pot -= whole;
+        self.fee_ledger += whole;
+        paid
     }
 
     fn money_mut(&mut self, a: u32, pool: RefPool) -> &mut i128 {
@@ -1233,6 +1285,8 @@ impl RefEngine {
             -i128::from(q)
         };
         let size = i128::from(p.size);
+        let paid = self.pay_funding(p.accrued);
+        p.accrued = 0;
         let mut realised = 0i128;
         let mut rest = signed;
         if size != 0 && (size > 0) != (signed > 0) {
@@ -1248,7 +1302,7 @@ impl RefEngine {
         p.cost += rest * i128::from(price);
         p.size += rest as i64;
         self.pos[a as usize][m] = p;
-        *self.money_mut(a, pool) += realised - i128::from(fee);
+        *self.money_mut(a, pool) += realised - i128::from(fee) - paid;
         self.fee_ledger += i128::from(fee);
         self.emit(EventKind::PositionChanged {
             account: AccountId(a),
@@ -1256,6 +1310,7 @@ impl RefEngine {
             size: p.size,
             cost: p.cost,
             realised: sat(realised),
+            funding: sat(-paid),
         });
     }
 
@@ -1286,14 +1341,14 @@ impl RefEngine {
                     return Err(RejectReason::NonPositiveAmount);
                 }
                 let a = account.0 as usize;
-                if self.collateral[a] + i128::from(amount) > 1 << 100 {
+                if self.collateral_of(account.0) + i128::from(amount) > 1 << 100 {
                     return Err(RejectReason::CollateralLimit);
                 }
                 self.collateral[a] += i128::from(amount);
                 self.emit(EventKind::Deposited {
                     account,
                     amount,
-                    collateral: self.collateral[a],
+                    collateral: self.collateral_of(account.0),
                 });
             }
             CommandKind::Withdraw { account, amount } => {
@@ -1307,7 +1362,7 @@ impl RefEngine {
                 self.emit(EventKind::Withdrawn {
                     account,
                     amount,
-                    collateral: self.collateral[a],
+                    collateral: self.collateral_of(account.0),
                 });
             }
             CommandKind::SetLeverage {
@@ -1381,7 +1436,7 @@ impl RefEngine {
                 self.release(a, from, size)?;
                 *self.money_mut(a, from) -= i128::from(size);
                 *self.money_mut(a, to) += i128::from(size);
-                let bucket = self.pos[a as usize][m].bucket;
+                let bucket = self.bucket_of(a, m);
                 self.emit(EventKind::IsolatedTransferred {
                     account,
                     market,
@@ -1425,59 +1480,42 @@ impl RefEngine {
                 if rate > Rate::ONE || rate < -Rate::ONE {
                     return Err(RejectReason::FundingRateTooLarge);
                 }
-                // Longs pay when the rate is positive; each payment rounds up. The fund's
-                // position pays and receives like any other, after every account.
-                let pays = |size: i64| if rate > 0 { size > 0 } else { size < 0 };
-                let owed =
-                    |size: i64| ceil_bits(i128::from(size.abs()) * mark * rate_bits(rate.abs()));
-                let sizes: Vec<i64> = self
-                    .pos
-                    .iter()
-                    .map(|p| p[m].size)
-                    .chain([self.fund[m].0])
-                    .collect();
-                let total: i128 = sizes.iter().copied().filter(|&s| pays(s)).map(owed).sum();
-                let receivers: i128 = sizes
-                    .iter()
-                    .filter(|&&s| s != 0 && !pays(s))
-                    .map(|s| i128::from(s.abs()))
-                    .sum();
-                if rate == 0 || total == 0 || receivers == 0 {
+                // The payment per lot by a long, exact; shorts receive it. Every
+                // account's position accrues it (settled when the position changes); the
+                // fund pays or receives at once, rounded up against it.
+                let delta = mark * rate_bits(rate);
+                let (index, low, high) = self.markets[m].funding_index;
+                let next = index + delta;
+                let range = high.max(next) - low.min(next);
+                let oi = i128::from(self.open_interest(m)).max(1);
+                if range.checked_mul(oi).is_none_or(|v| v >= 1 << 126) {
+                    return Err(RejectReason::FundingIndexLimit);
+                }
+                if delta == 0 {
                     return Ok(());
                 }
-                let mut paid = 0;
-                for (a, &size) in sizes.iter().enumerate() {
-                    if size == 0 {
-                        continue;
-                    }
-                    let amount = if pays(size) {
-                        -owed(size)
-                    } else {
-                        total * i128::from(size.abs()) / receivers
-                    };
-                    if !pays(size) {
-                        paid += amount;
-                    }
-                    if a == self.pos.len() {
-                        let fund = self.fund_id(m);
-                        *self.cash_mut(fund) += amount;
-                        self.emit(EventKind::FundingPaid {
-                            account: AccountId::FUND,
-                            market,
-                            amount: sat(amount),
-                        });
-                        self.fund_event(fund, amount);
-                        continue;
-                    }
-                    let pool = self.pool(a as u32, m);
-                    *self.money_mut(a as u32, pool) += amount;
-                    self.emit(EventKind::FundingPaid {
-                        account: AccountId(a as u32),
-                        market,
-                        amount: sat(amount),
-                    });
+                self.markets[m].funding_index = (next, low.min(next), high.max(next));
+                self.emit(EventKind::FundingIndexed {
+                    market,
+                    delta,
+                    index: next,
+                });
+                for a in 0..self.pos.len() {
+                    let p = &mut self.pos[a][m];
+                    p.accrued += i128::from(p.size) * delta;
                 }
-                self.fee_ledger += total - paid;
+                let fund_size = self.fund[m].0;
+                if fund_size != 0 {
+                    let paid = self.pay_funding(i128::from(fund_size) * delta);
+                    let fund = self.fund_id(m);
+                    *self.cash_mut(fund) -= paid;
+                    self.emit(EventKind::FundingPaid {
+                        account: AccountId::FUND,
+                        market,
+                        amount: sat(-paid),
+                    });
+                    self.fund_event(fund, -paid);
+                }
             }
             _ => unreachable!("only money commands come here"),
         }
@@ -1504,7 +1542,7 @@ impl RefEngine {
     pub fn market_totals(&self, m: usize) -> (i64, i128) {
         let backing = (0..self.pos.len() as u32)
             .filter(|&a| self.pos[a as usize][m].size != 0)
-            .map(|a| self.money(a, self.pool(a, m)))
+            .map(|a| self.settled(a, self.pool(a, m)))
             .sum();
         (self.open_interest(m), backing)
     }

@@ -245,7 +245,7 @@ fn hostile_streams_reach_fills_positions_and_funding() {
             match e.kind {
                 EventKind::Fill { .. } => fills += 1,
                 EventKind::PositionChanged { .. } => positions += 1,
-                EventKind::FundingPaid { .. } => funding += 1,
+                EventKind::FundingIndexed { .. } => funding += 1,
                 EventKind::LiquidationStarted { .. } => liquidations += 1,
                 EventKind::Rejected(r) => {
                     *reasons

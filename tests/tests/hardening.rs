@@ -416,6 +416,7 @@ fn payload_free_reasons() -> Vec<RejectReason> {
         RejectReason::BadOraclePrint,
         RejectReason::MarkOutOfBand,
         RejectReason::FundingRateTooLarge,
+        RejectReason::FundingIndexLimit,
     ];
     for e in [
         Mc::NonPositiveTickOrLot,
@@ -452,7 +453,7 @@ fn encoded(kind: EventKind) -> Vec<u8> {
 
 #[test]
 fn every_rejection_encodes_differently_whatever_the_shortfall() {
-    assert_eq!(cascade_core::EVENT_ENCODING_VERSION, 3);
+    assert_eq!(cascade_core::EVENT_ENCODING_VERSION, 4);
     let others = payload_free_reasons();
     // Shortfalls that version 1 (`(18 << 56) ^ shortfall`) encoded as another reason's
     // code, plus the extremes.

@@ -158,10 +158,11 @@ fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
     }
     for a in 0..gen::CONFIG.max_accounts {
         let risk = engine.account_risk(AccountId(a)).ok_or("account")?;
-        if risk.collateral != reference.collateral[a as usize] {
+        if risk.collateral != reference.collateral_of(a) {
             return Err(format!(
                 "account {a}: collateral {} vs {}",
-                risk.collateral, reference.collateral[a as usize]
+                risk.collateral,
+                reference.collateral_of(a)
             ));
         }
         for m in 0..engine.market_count() {
@@ -169,7 +170,7 @@ fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
                 .position(AccountId(a), MarketId(m as u32))
                 .ok_or("position")?;
             let r = reference.pos[a as usize][m];
-            if (p.size, p.cost, p.bucket) != (r.size, r.cost, r.bucket) {
+            if (p.size, p.cost, p.bucket) != (r.size, r.cost, reference.bucket_of(a, m)) {
                 return Err(format!("account {a} market {m}: {p:?} vs reference {r:?}"));
             }
         }

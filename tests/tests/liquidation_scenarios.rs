@@ -1032,3 +1032,54 @@ fn a_market_with_its_own_fund_backstops_from_it_alone() {
     );
     assert_eq!(h.engine.market_fund(MarketId(1)), None);
 }
+
+/// Funding alone pushes an isolated long below MM: the `FundingRate` command itself
+/// finds it (the index's query point for longs drifts down with the funding paid; no
+/// rebase at this size), and the first liquidation fill settles what it owes.
+#[test]
+fn funding_alone_triggers_a_liquidation() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.ok(CommandKind::FundingRate {
+        market: MarketId(0),
+        rate: bps(301),
+    });
+    let ev = h.kinds();
+    // 301 bp = 129,278,515 × 2^-32; × mark 1,000 = 30.0999998 atoms per lot; 20 lots owe
+    // 601.999996 → 602 (rounded up): equity 1,100 − 602 = 498 < MM 500.
+    assert!(ev.contains(&EventKind::MarginCall {
+        account: AccountId(1),
+        market: Some(MarketId(0)),
+        equity: 498,
+        maintenance: 500,
+    }));
+    let settled: Vec<i64> = ev
+        .iter()
+        .filter_map(|e| match *e {
+            EventKind::PositionChanged {
+                account: AccountId(1),
+                funding,
+                ..
+            } => Some(funding),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(settled.first(), Some(&-602), "{ev:?}");
+    assert!(settled[1..].iter().all(|&f| f == 0));
+}
+
+/// One basis point of funding moves no pool near MM: nothing is checked or liquidated.
+#[test]
+fn a_small_funding_payment_liquidates_nobody() {
+    let mut h = isolated_long(AdlMode::Queue, 950);
+    h.ok(CommandKind::FundingRate {
+        market: MarketId(0),
+        rate: bps(1),
+    });
+    assert!(
+        h.kinds()
+            .iter()
+            .all(|e| matches!(e, EventKind::FundingIndexed { .. })),
+        "{:?}",
+        h.kinds()
+    );
+}

@@ -265,8 +265,11 @@ fn leverage_one_and_max_and_out_of_range() {
     );
 }
 
+/// Funding by index, checked by hand: the payment accrues to every position at once
+/// (its pool's money counts it, rounded against the account), is settled when the
+/// position changes, and the rounding remainder reaches the fee ledger in whole atoms.
 #[test]
-fn funding_rounds_against_payers_and_dust_goes_to_the_fee_ledger() {
+fn funding_accrues_by_index_and_settles_when_a_position_changes() {
     let mut h = H::new(risk(0, 0));
     for a in 1..=5 {
         h.deposit(a, 100_000);
@@ -279,37 +282,56 @@ fn funding_rounds_against_payers_and_dust_goes_to_the_fee_ledger() {
         market: M,
         rate: bps(5),
     });
-    // Long pays ceil(3,000 × 0.0005) = ceil(1.5) = 2; each short gets floor(2 × 1/3) = 0;
-    // the 2 atoms of dust go to the fee ledger.
-    let paid: Vec<(u32, i64)> = h
+    // 5 bp = 2,147,483 × 2^-32 (truncated); × mark 1,000 = 2,147,483,000 × 2^-32 atoms
+    // per lot (0.49999991 atoms). One event; no money moves.
+    assert_eq!(
+        h.events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::FundingIndexed {
+            market: M,
+            delta: 2_147_483_000,
+            index: 2_147_483_000,
+        }]
+    );
+    // The long owes 3 × 0.49999991 = 1.49999973 → 2 atoms (up); each short is owed
+    // 0.49999991 → 0 atoms (down).
+    assert_eq!(h.collateral(1), 99_998);
+    for a in 2..=5 {
+        assert_eq!(h.collateral(a), 100_000, "account {a}");
+    }
+    assert_eq!(h.engine.fee_ledger(), 0);
+    // Account 2 buys its short back from account 1: both positions change and settle.
+    h.trade(1, 2, 1_000, 1);
+    let settled: Vec<(u32, i64)> = h
         .events
         .iter()
         .filter_map(|e| match e.kind {
-            EventKind::FundingPaid {
-                account, amount, ..
-            } => Some((account.0, amount)),
+            EventKind::PositionChanged {
+                account, funding, ..
+            } => Some((account.0, funding)),
             _ => None,
         })
         .collect();
-    assert_eq!(paid, vec![(1, -2), (2, 0), (3, 0), (4, 0)]);
-    assert_eq!(h.engine.fee_ledger(), 2);
-    // Negative rate: shorts pay ceil(1,000 × 0.001) = 1 each (rate −10 bp is a hair under 0.1%: 0.99999… → 1), long gets 3.
+    assert_eq!(settled, vec![(1, -2), (2, 0)]);
+    // Remainders: the long paid 2 − 1.49999973 = 2,147,485,592 × 2^-32, the short gave
+    // up 2,147,483,000 × 2^-32: together 4,294,968,592 ≥ 2^32, so one atom to the fee
+    // ledger.
+    assert_eq!(h.engine.fee_ledger(), 1);
+    assert_eq!(h.collateral(1), 99_998);
+    assert_eq!(h.collateral(2), 100_000);
+    // −10 bp = −4,294,967 × 2^-32: shorts pay 0.99999993 atoms per lot. The index is now
+    // −2,147,484,000: shorts 3 and 4 (snapshot 0) owe 0.50000023 → 1 atom each; the long
+    // (2 lots, snapshot 2,147,483,000) is owed 2 × 0.99999993 → 1 atom (down).
     h.ok(CommandKind::FundingRate {
         market: M,
         rate: bps(-10),
     });
-    let paid: Vec<i64> = h
-        .events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::FundingPaid { amount, .. } => Some(amount),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(paid, vec![3, -1, -1, -1]);
+    assert_eq!(h.collateral(1), 99_999);
+    assert_eq!(h.collateral(3), 99_999);
+    assert_eq!(h.collateral(4), 99_999);
     assert_eq!(h.collateral(5), 100_000, "no position, no funding");
 }
 
+/// With no open interest the index moves and nothing else happens.
 #[test]
 fn funding_on_zero_open_interest_pays_nothing() {
     let mut h = H::new(risk(0, 0));
@@ -318,7 +340,15 @@ fn funding_on_zero_open_interest_pays_nothing() {
         market: M,
         rate: bps(50),
     });
-    assert!(h.events.is_empty());
+    assert!(
+        h.events
+            .iter()
+            .all(|e| matches!(e.kind, EventKind::FundingIndexed { .. })),
+        "{:?}",
+        h.events
+    );
+    assert_eq!(h.collateral(1), 1_000);
+    assert_eq!(h.engine.fee_ledger(), 0);
     assert_eq!(
         h.run(CommandKind::FundingRate {
             market: M,

@@ -45,7 +45,7 @@ fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
         let risk = engine.account_risk(AccountId(a)).ok_or("account")?;
         let (equity, im, mm) = reference.cross_margin(a);
         let got = (risk.collateral, risk.equity, risk.initial, risk.maintenance);
-        let want = (reference.collateral[a as usize], equity, im, mm);
+        let want = (reference.collateral_of(a), equity, im, mm);
         if got != want {
             return Err(format!(
                 "account {a}: (collateral, equity, IM, MM) {got:?} vs reference {want:?}"
@@ -56,7 +56,8 @@ fn ledgers_agree(engine: &Engine, reference: &RefEngine) -> Result<(), String> {
                 .position(AccountId(a), MarketId(m as u32))
                 .ok_or("position")?;
             let r = reference.pos[a as usize][m];
-            if (p.size, p.cost, p.isolated, p.bucket) != (r.size, r.cost, r.isolated, r.bucket) {
+            let bucket = reference.bucket_of(a, m);
+            if (p.size, p.cost, p.isolated, p.bucket) != (r.size, r.cost, r.isolated, bucket) {
                 return Err(format!("account {a} market {m}: {p:?} vs reference {r:?}"));
             }
         }
@@ -264,7 +265,10 @@ fn generated_streams_reach_every_outcome() {
                     "reject InsufficientMargin".to_owned()
                 }
                 EventKind::Rejected(r) => format!("reject {r:?}"),
-                EventKind::FundingPaid { .. } => "funding".to_owned(),
+                EventKind::FundingIndexed { .. } => "funding".to_owned(),
+                EventKind::PositionChanged { funding, .. } if funding != 0 => {
+                    "funding settled".to_owned()
+                }
                 EventKind::PositionChanged { .. } => "position".to_owned(),
                 EventKind::IsolatedTransferred { .. } => "isolated transfer".to_owned(),
                 EventKind::Cancelled {
@@ -317,6 +321,7 @@ fn generated_streams_reach_every_outcome() {
         "reject MarkOutOfBand",
         "reject FundingRateTooLarge",
         "funding",
+        "funding settled",
         "position",
         "isolated transfer",
         "cancel User partial=false",

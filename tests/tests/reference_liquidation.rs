@@ -143,6 +143,7 @@ fn pc(a: u32, size: i64, cost: i128, realised: i64) -> EventKind {
         size,
         cost,
         realised,
+        funding: 0,
     }
 }
 

@@ -36,6 +36,9 @@ pub(super) struct Position {
     pub(super) buy_open: i64,
     /// Resting sell quantity; leveraged markets only.
     pub(super) sell_open: i64,
+    /// The market's funding index when the position last changed (0 while flat):
+    /// funding accrued since is `size × (index − funding)` (`funding.rs`).
+    pub(super) funding: i128,
 }
 
 /// A read-only view of one account's position in one market.
@@ -156,18 +159,30 @@ impl Engine {
         }
     }
 
-    pub(super) fn pool_money(&self, a: AccountId, pool: PoolId) -> i128 {
+    /// The pool's settled money: cross balance or isolated bucket.
+    pub(super) fn pool_cash(&self, a: AccountId, pool: PoolId) -> i128 {
         match pool {
             PoolId::Cross => self.accounts[a.0 as usize].collateral,
             PoolId::Isolated(m) => self.pos(a, m).bucket,
         }
     }
 
+    /// The pool's money with its positions' unsettled funding applied (`funding.rs`):
+    /// what every margin figure starts from.
+    pub(super) fn pool_money(&self, a: AccountId, pool: PoolId) -> i128 {
+        let due: i128 = self
+            .pool_positions(a, pool)
+            .filter(|(m, p)| p.size != 0 && self.risk_of(*m).is_some())
+            .map(|(m, p)| self.funding_due(m, p))
+            .sum();
+        self.pool_cash(a, pool) - due
+    }
+
     /// Adds `sign ×` the pool's money to the backing of every market where the pool
     /// holds a position. Called with −1 before and +1 after any change to the pool's
     /// money or positions, which keeps `backing` exact.
     pub(super) fn back(&mut self, a: AccountId, pool: PoolId, sign: i128) {
-        let money = self.pool_money(a, pool);
+        let money = self.pool_cash(a, pool);
         let mut s = self.first_slot(a);
         while s != NIL {
             let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
@@ -242,12 +257,17 @@ impl Engine {
         let pool = self.pool_of(a, m);
         self.queue_reduce_only(a);
         self.back(a, pool, -1);
+        let funding = self.settle_funding(a, m, pool);
         let p = self.pos_mut(a, m);
         let old = p.size;
         let realised = trade(&mut p.size, &mut p.cost, side, q, price.0);
         if pool != PoolId::Cross {
             p.bucket += realised - i128::from(fee);
         }
+        let size = p.size;
+        let snapshot = self.funding_snapshot(m, size);
+        let p = self.pos_mut(a, m);
+        p.funding = snapshot;
         let p = *p;
         if pool == PoolId::Cross {
             self.accounts[a.0 as usize].collateral += realised - i128::from(fee);
@@ -263,6 +283,7 @@ impl Engine {
             size: p.size,
             cost: p.cost,
             realised: saturate(realised),
+            funding: saturate(funding),
         });
     }
 
@@ -297,10 +318,6 @@ impl Engine {
         let mk = &self.markets[m.0 as usize];
         let n = i128::from(p.size).abs() * i128::from(mk.mark);
         mul_rate_up(r.maintenance_base(n), mk.scale)
-    }
-
-    fn upnl(&self, a: AccountId, m: MarketId) -> i128 {
-        self.upnl_of(m, self.pos(a, m))
     }
 
     /// Unrealised PnL at the mark of a position already looked up.
@@ -345,7 +362,7 @@ impl Engine {
         pool: PoolId,
         at: Option<(MarketId, (i64, i64), Option<u32>)>,
     ) -> (i128, i128) {
-        let mut equity = self.pool_money(a, pool);
+        let mut equity = self.pool_cash(a, pool);
         let mut im = 0;
         let mut add = |mi: usize, p: &Position| {
             let mk = &self.markets[mi];
@@ -369,7 +386,8 @@ impl Engine {
             } else {
                 p.leverage
             });
-            equity += size * i128::from(mk.mark) - p.cost;
+            equity +=
+                size * i128::from(mk.mark) - p.cost - self.funding_due(MarketId(mi as u32), p);
             if worst != 0 {
                 im += ceil_div(
                     mul_rate_up(worst * i128::from(mk.mark), mk.scale),
@@ -402,14 +420,14 @@ impl Engine {
     /// `(equity, maintenance margin, holds a position in a market that liquidates now)`
     /// of a pool at the current marks (halted markets do not liquidate).
     pub(super) fn pool_maintenance(&self, a: AccountId, pool: PoolId) -> (i128, i128, bool) {
-        let mut equity = self.pool_money(a, pool);
+        let mut equity = self.pool_cash(a, pool);
         let (mut mm, mut held) = (0, false);
         for (m, p) in self.pool_positions(a, pool) {
             if self.risk_of(m).is_none() || p.size == 0 {
                 continue;
             }
             held |= self.liquidates_now(m);
-            equity += self.upnl_of(m, p);
+            equity += self.upnl_of(m, p) - self.funding_due(m, p);
             mm += self.maintenance_of(m, p);
         }
         (equity, mm, held)
@@ -514,13 +532,11 @@ impl Engine {
                 if amount <= 0 {
                     return Err(RejectReason::NonPositiveAmount);
                 }
-                if self.accounts[account.0 as usize].collateral + i128::from(amount)
-                    > MAX_COLLATERAL
-                {
+                if self.pool_money(account, PoolId::Cross) + i128::from(amount) > MAX_COLLATERAL {
                     return Err(RejectReason::CollateralLimit);
                 }
                 self.credit(account, PoolId::Cross, i128::from(amount));
-                let collateral = self.accounts[account.0 as usize].collateral;
+                let collateral = self.pool_money(account, PoolId::Cross);
                 out.emit(EventKind::Deposited {
                     account,
                     amount,
@@ -534,7 +550,7 @@ impl Engine {
                 }
                 self.check_pool_release(account, PoolId::Cross, amount)?;
                 self.credit(account, PoolId::Cross, -i128::from(amount));
-                let collateral = self.accounts[account.0 as usize].collateral;
+                let collateral = self.pool_money(account, PoolId::Cross);
                 out.emit(EventKind::Withdrawn {
                     account,
                     amount,
@@ -614,7 +630,7 @@ impl Engine {
                 self.check_pool_release(account, from, amount.saturating_abs())?;
                 self.credit(account, from, -i128::from(amount.saturating_abs()));
                 self.credit(account, to, i128::from(amount.saturating_abs()));
-                let bucket = self.pos(account, market).bucket;
+                let bucket = self.pool_money(account, PoolId::Isolated(market));
                 out.emit(EventKind::IsolatedTransferred {
                     account,
                     market,
@@ -708,92 +724,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Funding: with `rate > 0` longs pay shorts (`rate < 0`: the reverse). Each payer
-    /// pays `ceil(|size| × mark × |rate|)`; the receivers share the total pro rata to
-    /// size, each rounded down; the rounding dust goes to the fee ledger. Accounts are
-    /// settled in ascending id, then the insurance fund's position. `|rate| ≤ 1`.
-    fn funding<S: EventSink>(
-        &mut self,
-        m: MarketId,
-        rate: Rate,
-        out: &mut Out<S>,
-    ) -> Result<(), RejectReason> {
-        self.market(m)?;
-        self.risk_of(m).ok_or(RejectReason::NotLeveraged)?;
-        let mark = i128::from(self.markets[m.0 as usize].mark);
-        if mark == 0 {
-            return Err(RejectReason::NoMarkPrice);
-        }
-        // Two comparisons, not `rate.abs()`: `Rate::MIN` has no positive counterpart, so
-        // its absolute value overflows.
-        if rate > Rate::ONE || rate < -Rate::ONE {
-            return Err(RejectReason::FundingRateTooLarge);
-        }
-        let payer_sign: i64 = if rate > 0 { 1 } else { -1 };
-        let pays = |size: i64| mul_rate_up(i128::from(size.abs()) * mark, rate.abs());
-        let fund_size = self.markets[m.0 as usize].fund_size;
-        // The holders with a position, by ascending account: O(holders log holders).
-        self.holders_scratch.clear();
-        let mut s = self.first_holder(m);
-        while s != NIL {
-            if self.slots.pos[s as usize].size != 0 {
-                self.holders_scratch.push(s);
-            }
-            s = self.next_holder(s);
-        }
-        let meta = &self.slots.meta;
-        self.holders_scratch
-            .sort_unstable_by_key(|&s| meta[s as usize].account);
-        let mut total: i128 = 0;
-        for size in self
-            .holders_scratch
-            .iter()
-            .map(|&s| self.slots.pos[s as usize].size)
-            .chain([fund_size])
-        {
-            if size.signum() == payer_sign {
-                total += pays(size);
-            }
-        }
-        // Receivers: the whole other side, the fund's position included (= open interest).
-        let receivers = i128::from(self.markets[m.0 as usize].oi);
-        if rate == 0 || total == 0 || receivers == 0 {
-            return Ok(());
-        }
-        let mut paid_out: i128 = 0;
-        let mut amount_of = |size: i64| {
-            if size.signum() == payer_sign {
-                -pays(size)
-            } else {
-                let share = total * i128::from(size.abs()) / receivers;
-                paid_out += share;
-                share
-            }
-        };
-        for k in 0..self.holders_scratch.len() {
-            let s = self.holders_scratch[k];
-            let (a, size) = (self.slot_account(s), self.slots.pos[s as usize].size);
-            let amount = amount_of(size);
-            self.credit(a, self.pool_of(a, m), amount);
-            out.emit(EventKind::FundingPaid {
-                account: a,
-                market: m,
-                amount: saturate(amount),
-            });
-        }
-        if fund_size != 0 {
-            let amount = amount_of(fund_size);
-            out.emit(EventKind::FundingPaid {
-                account: AccountId::FUND,
-                market: m,
-                amount: saturate(amount),
-            });
-            self.change_fund(self.fund_of(m.0 as usize), amount, out);
-        }
-        self.fee_ledger += total - paid_out;
-        Ok(())
-    }
-
     // ---- queries -------------------------------------------------------------------
 
     /// One account's position in one market.
@@ -811,7 +741,11 @@ impl Engine {
             cost: p.cost,
             leverage,
             isolated: p.isolated,
-            bucket: p.bucket,
+            bucket: if p.isolated {
+                self.pool_money(a, PoolId::Isolated(m))
+            } else {
+                p.bucket
+            },
             buy_open: p.buy_open,
             sell_open: p.sell_open,
         })
@@ -819,7 +753,7 @@ impl Engine {
 
     /// Margin and leverage of one account (O(positions held)).
     pub fn account_risk(&self, a: AccountId) -> Option<AccountRisk> {
-        let acct = self.accounts.get(a.0 as usize)?;
+        self.accounts.get(a.0 as usize)?;
         let (equity, initial) = self.pool_margin(a, PoolId::Cross, None);
         let mut maintenance = 0;
         let mut notional = 0;
@@ -830,13 +764,13 @@ impl Engine {
         {
             notional += i128::from(p.size).abs() * i128::from(self.markets[m.0 as usize].mark);
             if p.isolated {
-                total_equity += p.bucket + self.upnl_of(m, p);
+                total_equity += p.bucket + self.upnl_of(m, p) - self.funding_due(m, p);
             } else {
                 maintenance += self.maintenance_of(m, p);
             }
         }
         Some(AccountRisk {
-            collateral: acct.collateral,
+            collateral: self.pool_money(a, PoolId::Cross),
             equity,
             initial,
             maintenance,
@@ -852,8 +786,10 @@ impl Engine {
             return None;
         }
         let p = self.pos(a, m);
-        p.isolated
-            .then(|| (p.bucket + self.upnl(a, m), self.maintenance_margin(a, m)))
+        p.isolated.then(|| {
+            let (equity, mm, _) = self.pool_maintenance(a, PoolId::Isolated(m));
+            (equity, mm)
+        })
     }
 
     /// Open interest, aggregate leverage ratio and mark of one market (O(1)).
@@ -910,14 +846,17 @@ impl Engine {
         Some(self.pool_margin(a, pool, None))
     }
 
-    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + fund cash − Σ fund cost −
-    /// bad debt`: equals net deposits (insurance deposits included) exactly.
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + fund cash − Σ fund cost +
+    /// funding ledgers − bad debt` (settled money: unsettled funding is owed between
+    /// positions, zero in sum): equals net deposits (insurance deposits included)
+    /// exactly.
     pub fn money_accounted(&self) -> i128 {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
         // Free slots hold the default state: summing them all adds nothing.
         let positions: i128 = self.slots.pos.iter().map(|p| p.bucket - p.cost).sum();
         let fund: i128 = self.markets.iter().map(|m| m.fund_cash - m.fund_cost).sum();
-        collateral + positions + self.fee_ledger + self.insurance + fund - self.bad_debt
+        collateral + positions + self.fee_ledger + self.insurance + fund + self.funding_held()
+            - self.bad_debt
     }
 
     /// Checks the module invariants by brute force.
@@ -967,7 +906,7 @@ impl Engine {
                 longs += p.size.max(0);
                 shorts += (-p.size).max(0);
                 if p.size != 0 {
-                    backing += self.pool_money(a, self.pool_of(a, m));
+                    backing += self.pool_cash(a, self.pool_of(a, m));
                 }
             }
             if mk.book.cfg.risk.is_some()

@@ -17,6 +17,26 @@ use crate::pool::NIL;
 use crate::risk::{ceil_div, mul_rate_up, RiskConfig};
 use crate::types::{AccountId, MarketId};
 
+/// How fast a long's order-margin threshold may rise per atom of funding per lot for
+/// its key to stay in the index (`kappa` of the order-margin index).
+pub(super) const ORDER_KAPPA: i64 = 4;
+
+/// True if funding cannot move a keyed pool's order-margin threshold faster than the
+/// index's query point (`SEMANTICS.md`): a flat pool owes nothing; a short's threshold
+/// falls at most one for one; a long firing below rises by `size·lev / (size·lev −
+/// worst·cap)` ≤ [`ORDER_KAPPA`]. Any other pool goes to the multi-market list.
+fn funding_tracked(r: &RiskConfig, (size, worst, leverage): (i64, i128, u32), below: bool) -> bool {
+    if size == 0 {
+        return true;
+    }
+    if size < 0 {
+        return !below;
+    }
+    let held = (i128::from(size) * i128::from(leverage.max(1))) << 32;
+    let b = held - worst * i128::from(r.vol_cap.to_bits());
+    below && held <= b.saturating_mul(ORDER_KAPPA.into())
+}
+
 impl Engine {
     /// Re-keys the order-margin index for every pool of the account, then cancels the
     /// orders of every queued pool below initial margin (ascending account, cross before
@@ -77,7 +97,7 @@ impl Engine {
     }
 
     /// Refreshes the order-margin keys of every position of the account.
-    fn rekey_orders(&mut self, a: AccountId) {
+    pub(super) fn rekey_orders(&mut self, a: AccountId) {
         // Pairs without a slot hold no orders and no position: never linked.
         let mut s = self.first_slot(a);
         while s != NIL {
@@ -93,22 +113,32 @@ impl Engine {
 
     /// Where the account's position in leveraged market `m` belongs in the order-margin
     /// index: nowhere if its pool rests no orders in a liquidating market or the position
-    /// is unused; the multi-market list if the pool is active in several markets; else
-    /// its key (liquidating markets only).
+    /// is unused; the multi-market list if the pool is active in several markets (or
+    /// funding could outrun its key); else its key (liquidating markets only).
     fn order_slot(&self, a: AccountId, m: MarketId) -> (Slot, i64) {
+        match self.order_target(a, m) {
+            Target::Unlinked => (Slot::None, 0),
+            Target::Multi => (Slot::Multi, 0),
+            Target::Keyed(below, key) => {
+                let ix = self.markets[m.0 as usize].im_trigger.as_ref();
+                (ix.expect("indexed").slot(below, key), key)
+            }
+        }
+    }
+
+    /// [`Engine::order_slot`] before the key is placed in a bucket.
+    fn order_target(&self, a: AccountId, m: MarketId) -> Target {
         let r = self.risk_of(m).expect("indexed markets are leveraged");
         let pool = self.pool_of(a, m);
         let (active, orders) = self.pool_activity(a, pool);
         let p = self.pos(a, m);
         let in_use = p.size != 0 || p.buy_open != 0 || p.sell_open != 0;
-        if !orders || !in_use {
-            (Slot::None, 0)
+        if !orders || !in_use || !r.liquidation.is_some_and(|l| l.order_margin) && active <= 1 {
+            Target::Unlinked
         } else if active > 1 {
-            (Slot::Multi, 0)
-        } else if r.liquidation.is_some_and(|l| l.order_margin) {
-            self.order_key(r, a, m, pool)
+            Target::Multi
         } else {
-            (Slot::None, 0)
+            self.order_key(r, a, m, pool)
         }
     }
 
@@ -131,22 +161,33 @@ impl Engine {
             while h != NIL {
                 let (i, a) = (h as usize, self.slot_account(h));
                 h = self.next_holder(h);
-                let (want, key) = self.order_slot(a, id);
                 let l = &self.im_links[i];
-                let keyed = matches!(want, Slot::Long(_) | Slot::Short(_));
-                if l.slot != want || (keyed && l.key != key) {
+                let target = self.order_target(a, id);
+                // Keys go stale as funding accrues (the query point carries the drift):
+                // a keyed position must sit on its key's side and bucket, or nowhere when
+                // the key is out of reach, and its key must be a bound now.
+                let placed = match target {
+                    Target::Unlinked => l.slot == Slot::None,
+                    Target::Multi => l.slot == Slot::Multi,
+                    Target::Keyed(below, _) => {
+                        l.slot == Slot::None || l.slot == ix.slot(below, l.key)
+                    }
+                };
+                if !placed {
                     return Err(format!(
-                        "market {m} account {}: order margin linked {:?} want {want:?}",
-                        a.0, l.slot
+                        "market {m} account {}: order margin linked {:?} with key {}",
+                        a.0, l.slot, l.key
                     ));
                 }
-                expected += usize::from(want != Slot::None);
-                if keyed {
-                    let beyond = match want {
-                        Slot::Long(_) => key.saturating_add(1),
-                        _ => key.saturating_sub(1),
-                    };
+                expected += usize::from(l.slot != Slot::None);
+                if let Target::Keyed(below, _) = target {
                     let (lo, hi) = ix.band();
+                    let beyond = match (l.slot, below) {
+                        (Slot::None, true) => lo,
+                        (Slot::None, false) => hi,
+                        (_, true) => ix.first_safe(true, l.key).max(lo),
+                        (_, false) => ix.first_safe(false, l.key).min(hi),
+                    };
                     if (lo..=hi).contains(&beyond) {
                         let p = self.pos(a, id);
                         let pool = self.pool_of(a, id);
@@ -157,8 +198,8 @@ impl Engine {
                         let im = ceil_div(mul_rate_up(worst * px, r.vol_cap), i128::from(lev));
                         if equity < im {
                             return Err(format!(
-                                "market {m} account {}: below IM at {beyond}, past its order key {key}",
-                                a.0
+                                "market {m} account {}: below IM at {beyond}, past its order key {}",
+                                a.0, l.key
                             ));
                         }
                     }
@@ -182,26 +223,35 @@ impl Engine {
         (self.worst_lots(a, m, (0, 0)), leverage)
     }
 
-    /// The order-margin slot and key of a pool active only in market `m`.
-    pub(super) fn order_key(
-        &self,
-        r: &RiskConfig,
-        a: AccountId,
-        m: MarketId,
-        pool: PoolId,
-    ) -> (Slot, i64) {
+    /// The order-margin key of a pool active only in market `m`.
+    fn order_key(&self, r: &RiskConfig, a: AccountId, m: MarketId, pool: PoolId) -> Target {
         let p = self.pos(a, m);
         let (worst, leverage) = self.order_exposure(r, a, m);
         let ix = self.markets[m.0 as usize]
             .im_trigger
             .as_ref()
             .expect("indexed");
-        let (fires_below, key) = r.order_trigger_price(
-            (p.size, p.cost, self.pool_money(a, pool)),
+        // One atom less: settling accrued funding later may round it away.
+        let (below, t) = r.order_trigger_price(
+            (p.size, p.cost, self.pool_money(a, pool) - 1),
             worst,
             leverage,
-            ix.band(),
+            ix.key_band(),
         );
-        (ix.slot(fires_below, key), key)
+        if funding_tracked(r, (p.size, worst, leverage), below) {
+            Target::Keyed(below, ix.to_key(below, t))
+        } else {
+            Target::Multi
+        }
     }
+}
+
+/// Where a position belongs in the order-margin index, before bucketing.
+enum Target {
+    /// In no list.
+    Unlinked,
+    /// The market's multi-market list.
+    Multi,
+    /// A key: `(fires below, key)`.
+    Keyed(bool, i64),
 }

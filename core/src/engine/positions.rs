@@ -44,6 +44,7 @@ const DEFAULT_POSITION: Position = Position {
     bucket: 0,
     buy_open: 0,
     sell_open: 0,
+    funding: 0,
 };
 
 /// Where a slot sits in its account's and market's lists.

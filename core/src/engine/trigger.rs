@@ -28,7 +28,7 @@ use super::{margin::PoolId, Engine};
 use crate::book::bitmap::Bitmap;
 use crate::market::MarketConfig;
 use crate::pool::NIL;
-use crate::risk::{ceil_div, mul_rate_up, Rate, RiskConfig};
+use crate::risk::{ceil_div, ceil_shift, mul_rate_down, mul_rate_up, Rate, RiskConfig};
 use crate::types::{AccountId, MarketId, Price};
 
 /// Most trigger buckets per market.
@@ -66,6 +66,9 @@ pub(super) fn bucket_rows(
 /// widest first (see `Engine::box_width`).
 pub const BOX_BPS: [i64; 7] = [500, 200, 100, 50, 20, 10, 0];
 
+/// Atoms per position a box must hold beyond MM (see `Engine::box_width`).
+const BOX_SLACK: i128 = 18;
+
 /// Where a position is linked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(super) enum Slot {
@@ -101,8 +104,11 @@ impl Link {
 /// One market's trigger buckets.
 #[derive(Clone, Debug)]
 pub(super) struct TriggerIndex {
+    /// The market's price band.
     lo: i64,
     hi: i64,
+    /// Lowest price of bucket 0: `lo − reach`.
+    base: i64,
     /// Prices per bucket.
     width: i64,
     long_head: Vec<u32>,
@@ -112,6 +118,18 @@ pub(super) struct TriggerIndex {
     short_bits: Bitmap,
     /// Lots per bucket, longs then shorts: the liquidation heatmap.
     heat: Vec<i64>,
+    /// Funding drift (module docs): how fast a long's threshold can rise per atom of
+    /// funding per lot (≥ 1; a short's falls at most one for one).
+    kappa: Rate,
+    /// Funding paid per lot since the last rebase by longs and by shorts (2^-32 atoms;
+    /// receipts are not netted: only payments can push a pool down).
+    long_drift: i128,
+    short_drift: i128,
+    /// Query-point shifts: `ceil(kappa × ceil(long_drift))`, `ceil(short_drift)` (atoms).
+    long_shift: i64,
+    short_shift: i64,
+    /// Most shift before the index is rebased (its keys recomputed with no drift).
+    reach: i64,
 }
 
 impl TriggerIndex {
@@ -119,19 +137,25 @@ impl TriggerIndex {
     /// market; one for a leveraged market without liquidation (only its multi-market
     /// list is used: a mark move there can push a cross pool that also holds a
     /// liquidating market below MM).
-    pub(super) fn new(cfg: &MarketConfig) -> TriggerIndex {
-        let levels = cfg.levels();
+    pub(super) fn new(cfg: &MarketConfig, kappa: Rate) -> TriggerIndex {
+        let (lo, hi, tick) = (cfg.min_price.0, cfg.max_price.0, cfg.tick);
+        // Buckets cover the band widened by the reach on both sides: where query points
+        // and keys can lie between two rebases.
+        let reach = ((hi - lo) / 4 / tick * tick).max(tick);
+        let (base, top) = (lo - reach, hi + reach);
+        let levels = ((top - base) / tick + 1) as usize;
         let liquidating = cfg.risk.is_some_and(|r| r.liquidation.is_some());
         let n = if liquidating {
             levels.min(MAX_BUCKETS)
         } else {
             1
         };
-        let width = (levels.div_ceil(n)) as i64 * cfg.tick;
-        let n = ((cfg.max_price.0 - cfg.min_price.0) / width + 1) as usize;
+        let width = (levels.div_ceil(n)) as i64 * tick;
+        let n = ((top - base) / width + 1) as usize;
         TriggerIndex {
-            lo: cfg.min_price.0,
-            hi: cfg.max_price.0,
+            lo,
+            hi,
+            base,
             width,
             long_head: vec![NIL; n],
             short_head: vec![NIL; n],
@@ -139,11 +163,18 @@ impl TriggerIndex {
             long_bits: Bitmap::new(n),
             short_bits: Bitmap::new(n),
             heat: vec![0; 2 * n],
+            kappa,
+            long_drift: 0,
+            short_drift: 0,
+            long_shift: 0,
+            short_shift: 0,
+            reach,
         }
     }
 
     fn bucket(&self, price: i64) -> u32 {
-        ((price.clamp(self.lo, self.hi) - self.lo) / self.width) as u32
+        let top = self.hi + self.reach;
+        ((price.clamp(self.base, top) - self.base) / self.width) as u32
     }
 
     /// `(lowest, highest)` admissible price.
@@ -154,6 +185,61 @@ impl TriggerIndex {
     /// Number of buckets.
     fn buckets(&self) -> usize {
         self.long_head.len()
+    }
+
+    /// The band keys are computed over: the price band widened by the reach, so that a
+    /// key clamped outside it stays out of reach until the next rebase.
+    pub(super) fn key_band(&self) -> (i64, i64) {
+        (self.lo - self.reach, self.hi + self.reach)
+    }
+
+    /// `(long, short)` query points at `mark`: a long key fires at `long ≤ key`, a short
+    /// key at `short ≥ key`.
+    pub(super) fn query(&self, mark: i64) -> (i64, i64) {
+        (mark - self.long_shift, mark + self.short_shift)
+    }
+
+    /// A threshold price computed now (`t`, or a box edge) turned into a key: shifted by
+    /// the drift so far, rounded so that the key stays a bound as drift accrues.
+    pub(super) fn to_key(&self, fires_below: bool, t: i64) -> i64 {
+        if fires_below {
+            let drift = (self.long_drift >> 32).min(i128::from(self.reach) + 1);
+            let floor = mul_rate_down(drift, self.kappa);
+            t.saturating_sub(floor as i64)
+        } else {
+            t.saturating_add((self.short_drift >> 32) as i64)
+        }
+    }
+
+    /// Adds a funding payment of `delta` per lot by longs (negative: by shorts); returns
+    /// whether a shift passed the reach (the index must be rebased).
+    pub(super) fn add_drift(&mut self, delta: i128) -> bool {
+        let cap = i128::from(self.reach) + 1;
+        if delta > 0 {
+            self.long_drift = self.long_drift.saturating_add(delta);
+            let atoms = ceil_shift(self.long_drift).min(cap);
+            self.long_shift = mul_rate_up(atoms, self.kappa).min(cap) as i64;
+        } else {
+            self.short_drift = self.short_drift.saturating_sub(delta);
+            self.short_shift = ceil_shift(self.short_drift).min(cap) as i64;
+        }
+        self.long_shift > self.reach || self.short_shift > self.reach
+    }
+
+    /// Forgets the drift: every key of the index must then be recomputed.
+    pub(super) fn rebase(&mut self) {
+        (self.long_drift, self.short_drift) = (0, 0);
+        (self.long_shift, self.short_shift) = (0, 0);
+    }
+
+    /// The price beyond which a key does not fire now: `(fires_below, key)` → the first
+    /// safe mark (long: above, short: below).
+    pub(super) fn first_safe(&self, fires_below: bool, key: i64) -> i64 {
+        if fires_below {
+            key.saturating_add(self.long_shift).saturating_add(1)
+        } else {
+            key.saturating_sub(self.short_shift).saturating_sub(1)
+        }
     }
 }
 
@@ -234,12 +320,13 @@ impl TriggerIndex {
         };
     }
 
-    /// The slot of a key: `Long` fires at marks ≤ key, `Short` at marks ≥ key; `None`
-    /// when no admissible mark can reach it.
+    /// The slot of a key: `Long` fires at query points ≤ key, `Short` at query points
+    /// ≥ key; `None` when no query point can reach it before the next rebase (a query
+    /// point lies within the reach beyond the band).
     pub(super) fn slot(&self, fires_below: bool, key: i64) -> Slot {
-        if fires_below && key >= self.lo {
+        if fires_below && key >= self.base {
             Slot::Long(self.bucket(key))
-        } else if !fires_below && key <= self.hi {
+        } else if !fires_below && key <= self.hi + self.reach {
             Slot::Short(self.bucket(key))
         } else {
             Slot::None
@@ -426,9 +513,16 @@ impl Engine {
             } else if held > 1 {
                 (Slot::Multi, 0, p.size.abs())
             } else if r.liquidation.is_some() {
-                let band = self.markets[m].trigger.as_ref().expect("indexed").band();
-                let key =
-                    r.trigger_price_at(p.size, p.cost, money, band, self.markets[m].key_scale);
+                let ix = self.markets[m].trigger.as_ref().expect("indexed");
+                // One atom less: settling accrued funding later may round it away.
+                let t = r.trigger_price_at(
+                    p.size,
+                    p.cost,
+                    money - 1,
+                    ix.key_band(),
+                    self.markets[m].key_scale,
+                );
+                let key = ix.to_key(p.size > 0, t);
                 (self.slot_for(m, p.size, key), key, p.size.abs())
             } else {
                 (Slot::None, 0, 0)
@@ -456,18 +550,22 @@ impl Engine {
     /// edge (`edge − 1`), a short once it rises above it (`edge + 1`).
     fn box_key(&self, m: usize, size: i64, bps: i64) -> i64 {
         let edge = self.box_edge(m, size, bps);
+        let ix = self.markets[m].trigger.as_ref().expect("indexed");
         if size > 0 {
-            edge - 1
+            ix.to_key(true, edge - 1)
         } else {
-            edge + 1
+            ix.to_key(false, edge + 1)
         }
     }
 
     /// The widest box (in bps of each mark, from [`BOX_BPS`]) such that with every mark
     /// of the pool's positions anywhere on its safe side of the box edge, the pool meets
-    /// MM at the index scale: `money + Σ (size × edge − cost − MM_cap(edge)) ≥ 0`
-    /// (each term is monotone in its own mark, worst at the edge). Then a mark move of
-    /// one market needs only the pool's key there, and a quiet move touches nothing.
+    /// MM at the index scale: `money + Σ (size × edge − cost − MM_cap(edge)) ≥ 18 × n`
+    /// over its `n` positions (each term is monotone in its own mark, worst at the edge;
+    /// the 18 atoms per position cover the rounding of funding accrued later and of MM
+    /// between the edge and a mark pushed past it by funding: `SEMANTICS.md`). Then a
+    /// mark move of one market needs only the pool's key there, and a quiet move
+    /// touches nothing.
     /// `None` if not even the current marks fit (the pool stays on the multi-market
     /// lists, re-checked on every mark move).
     fn box_width(&self, a: AccountId, pool: PoolId, money: i128) -> Option<i64> {
@@ -479,7 +577,7 @@ impl Engine {
                     let m = self.slot_market(s).0 as usize;
                     let p = &self.slots.pos[s as usize];
                     let edge = self.box_edge(m, p.size, bps);
-                    total += self.value_at_cap(m, p.size, p.cost, edge);
+                    total += self.value_at_cap(m, p.size, p.cost, edge) - BOX_SLACK;
                 }
                 s = self.next_slot(s);
             }
@@ -514,6 +612,8 @@ impl Engine {
             return;
         }
         self.markets[m].key_scale = next;
+        // Every holder is re-keyed anyway: the funding drift is forgotten with it.
+        self.markets[m].trigger.as_mut().expect("indexed").rebase();
         let mut h = self.first_holder(MarketId(m as u32));
         while h != NIL {
             let a = self.slot_account(h);
@@ -577,15 +677,18 @@ impl Engine {
 
     /// True if position `i` of market `m` may fail the requirement of `kind` at the mark.
     pub(super) fn may_trigger(&self, kind: Kind, m: usize, i: usize) -> bool {
-        let mark = self.markets[m].mark;
-        let l = match kind {
-            Kind::Maintenance => &self.links[i],
-            Kind::Initial => &self.im_links[i],
+        let mk = &self.markets[m];
+        let (l, ix) = match kind {
+            Kind::Maintenance => (&self.links[i], mk.trigger.as_ref()),
+            Kind::Initial => (&self.im_links[i], mk.im_trigger.as_ref()),
+        };
+        let Some((long, short)) = ix.map(|ix| ix.query(mk.mark)) else {
+            return false;
         };
         match l.slot {
             Slot::None => false,
-            Slot::Long(_) => mark <= l.key,
-            Slot::Short(_) => mark >= l.key,
+            Slot::Long(_) => long <= l.key,
+            Slot::Short(_) => short >= l.key,
             Slot::Multi => true,
         }
     }
@@ -597,13 +700,12 @@ impl Engine {
         if self.liquidating_markets == 0 || self.markets[m].trigger.is_none() {
             return;
         }
-        let at = self.markets[m]
-            .trigger
-            .as_ref()
-            .expect("indexed")
-            .bucket(self.markets[m].mark) as usize;
+        let mark = self.markets[m].mark;
         let kinds = if self.order_margin_markets > 0 { 2 } else { 1 };
         for kind in [Kind::Maintenance, Kind::Initial].into_iter().take(kinds) {
+            let ix = self.parts(kind, m).0;
+            let (long, short) = ix.query(mark);
+            let (at, short_at) = (ix.bucket(long) as usize, ix.bucket(short) as usize);
             let mut bucket = self.parts(kind, m).0.long_bits.next_at_or_after(at);
             while let Some(b) = bucket {
                 let ix = self.parts(kind, m).0;
@@ -611,7 +713,7 @@ impl Engine {
                 bucket = ix.long_bits.next_at_or_after(b + 1);
                 self.queue_list(kind, m, head);
             }
-            let mut bucket = self.parts(kind, m).0.short_bits.prev_at_or_before(at);
+            let mut bucket = self.parts(kind, m).0.short_bits.prev_at_or_before(short_at);
             while let Some(b) = bucket {
                 let ix = self.parts(kind, m).0;
                 let head = ix.short_head[b];
@@ -622,6 +724,44 @@ impl Engine {
             }
             let multi = self.parts(kind, m).0.multi_head;
             self.queue_list(kind, m, multi);
+        }
+    }
+
+    /// A funding payment of `delta` per lot by longs moved market `m`'s query points:
+    /// rebases its indexes if a shift passed the reach, then queues what may trigger.
+    /// O(log buckets + candidates), plus O(holders) on the rare rebase.
+    pub(super) fn funding_moved(&mut self, m: usize, delta: i128) {
+        let mk = &mut self.markets[m];
+        let mut rebase = false;
+        for ix in [mk.trigger.as_mut(), mk.im_trigger.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            rebase |= ix.add_drift(delta);
+        }
+        if rebase {
+            self.rebase_funding(m);
+        }
+        self.mark_moved(m);
+    }
+
+    /// Forgets market `m`'s funding drift and re-keys every holder in both indexes.
+    fn rebase_funding(&mut self, m: usize) {
+        let mk = &mut self.markets[m];
+        for ix in [mk.trigger.as_mut(), mk.im_trigger.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            ix.rebase();
+        }
+        let mut h = self.first_holder(MarketId(m as u32));
+        while h != NIL {
+            let (a, next) = (self.slot_account(h), self.next_holder(h));
+            self.rekey(a, self.pool_of(a, MarketId(m as u32)));
+            if self.order_margin_markets > 0 {
+                self.rekey_orders(a);
+            }
+            h = next;
         }
     }
 
@@ -657,7 +797,8 @@ impl Engine {
         let n = ix.buckets();
         // Box keys of multi-market pools (no lots) are re-check points, not trigger
         // prices: skipped.
-        let extreme = |head: u32, pick: fn(i64, i64) -> i64| {
+        // Keys are query points: the marks they fire at lie the funding shift away.
+        let extreme = |head: u32, pick: fn(i64, i64) -> i64, long: bool| {
             let mut best: Option<i64> = None;
             let mut i = head;
             while i != NIL {
@@ -667,12 +808,14 @@ impl Engine {
                 }
                 i = l.next;
             }
-            best.map(|k| Price(k.clamp(ix.lo, ix.hi)))
+            best.map(|k| {
+                Price((ix.first_safe(long, k) - if long { 1 } else { -1 }).clamp(ix.lo, ix.hi))
+            })
         };
         let mut long = None;
         let mut b = ix.long_bits.prev_at_or_before(n - 1);
         while let (None, Some(k)) = (long, b) {
-            long = extreme(ix.long_head[k], i64::max);
+            long = extreme(ix.long_head[k], i64::max, true);
             b = k
                 .checked_sub(1)
                 .and_then(|k| ix.long_bits.prev_at_or_before(k));
@@ -680,7 +823,7 @@ impl Engine {
         let mut short = None;
         let mut b = ix.short_bits.next_at_or_after(0);
         while let (None, Some(k)) = (short, b) {
-            short = extreme(ix.short_head[k], i64::min);
+            short = extreme(ix.short_head[k], i64::min, false);
             b = ix.short_bits.next_at_or_after(k + 1);
         }
         Some((long, short))
@@ -700,12 +843,22 @@ impl Engine {
         else {
             return;
         };
-        bucket_rows((ix.lo, ix.hi, ix.width), &ix.heat, f);
+        // Buckets beyond the band hold keys that no mark reaches at the current drift.
+        let mut f = f;
+        bucket_rows(
+            (ix.base, ix.hi + ix.reach, ix.width),
+            &ix.heat,
+            |low, high, l, s| {
+                if high.0 >= ix.lo && low.0 <= ix.hi {
+                    f(Price(low.0.max(ix.lo)), Price(high.0.min(ix.hi)), l, s);
+                }
+            },
+        );
     }
 
     /// Checks that a pool's box keys are a true bound: with every mark of its positions
-    /// on the safe side of its key (at the first safe price), the pool meets MM at the
-    /// index scale.
+    /// at the first price its key does not fire at now (funding drift included), the
+    /// pool meets MM at the index scale. Vacuous when a key fires at every mark.
     fn verify_box(&self, a: AccountId, pool: PoolId) -> Result<(), String> {
         let mut total = self.pool_money(a, pool);
         let mut s = self.first_slot(a);
@@ -713,10 +866,13 @@ impl Engine {
             if self.in_pool_slot(s, pool) {
                 let m = self.slot_market(s).0 as usize;
                 let p = &self.slots.pos[s as usize];
-                let (lo, hi) = self.markets[m].trigger.as_ref().expect("indexed").band();
-                let key = self.links[s as usize].key;
-                let edge = if p.size > 0 { key + 1 } else { key - 1 }.clamp(lo, hi);
-                total += self.value_at_cap(m, p.size, p.cost, edge);
+                let ix = self.markets[m].trigger.as_ref().expect("indexed");
+                let (lo, hi) = ix.band();
+                let edge = ix.first_safe(p.size > 0, self.links[s as usize].key);
+                if (p.size > 0 && edge > hi) || (p.size < 0 && edge < lo) {
+                    return Ok(());
+                }
+                total += self.value_at_cap(m, p.size, p.cost, edge.clamp(lo, hi));
             }
             s = self.next_slot(s);
         }
@@ -730,7 +886,8 @@ impl Engine {
     }
 
     /// Checks the index against a brute-force scan: every held position is linked once,
-    /// in the right list, under the key its pool implies now.
+    /// in the right list, under a key that bounds its pool now (keys go stale as funding
+    /// accrues; the drift in the query points keeps them bounds).
     pub(super) fn verify_triggers(&self) -> Result<(), String> {
         if self.liquidating_markets == 0 {
             return Ok(()); // nothing is indexed until a liquidating market exists
@@ -804,51 +961,38 @@ impl Engine {
                     h = next;
                     continue;
                 }
-                let want = if p.size == 0 {
-                    Slot::None
-                } else if held > 1 {
-                    Slot::Multi
-                } else if r.liquidation.is_none() {
-                    Slot::None
-                } else {
-                    self.slot_for(
-                        m,
-                        p.size,
-                        r.trigger_price_at(
-                            p.size,
-                            p.cost,
-                            self.pool_money(a, pool),
-                            ix.band(),
-                            mk.key_scale,
-                        ),
-                    )
-                };
+                let single = p.size != 0 && held == 1 && r.liquidation.is_some();
                 let l = &self.links[i];
-                let key_ok = !matches!(want, Slot::Long(_) | Slot::Short(_))
-                    || l.key
-                        == r.trigger_price_at(
-                            p.size,
-                            p.cost,
-                            self.pool_money(a, pool),
-                            ix.band(),
-                            mk.key_scale,
-                        );
-                if l.slot != want || !key_ok || (want != Slot::None && l.lots != p.size.abs()) {
+                // A single key may be stale (funding accrued since, drift included in
+                // the query point): only its side and bucket are fixed; the bound below
+                // is what must hold.
+                let placed = if single {
+                    l.slot == Slot::None || l.slot == self.slot_for(m, p.size, l.key)
+                } else {
+                    l.slot
+                        == if p.size != 0 && held > 1 {
+                            Slot::Multi
+                        } else {
+                            Slot::None
+                        }
+                };
+                let lots_ok = l.slot == Slot::None || l.lots == p.size.abs();
+                if !placed || !lots_ok {
                     return Err(format!(
-                        "market {m} account {}: linked {:?} want {want:?}",
-                        a.0, l.slot
+                        "market {m} account {}: linked {:?} with key {}",
+                        a.0, l.slot, l.key
                     ));
                 }
-                // The key is a true bound: one tick beyond it (or anywhere in the band, if
-                // the position is not indexed), at the highest scale, the pool is at or
-                // above MM. Equity − MM is monotone in the mark, so this covers every mark
-                // past the key and every scale up to the cap.
-                if p.size != 0 && held == 1 && r.liquidation.is_some() {
-                    let beyond = match (want, p.size > 0) {
+                // The key is a true bound: at the first mark it does not fire at now (or
+                // anywhere in the band, if the position is not indexed), at the highest
+                // scale, the pool is at or above MM. Equity − MM is monotone in the mark,
+                // so this covers every mark past the key and every scale up to the cap.
+                if single {
+                    let beyond = match (l.slot, p.size > 0) {
                         (Slot::None, true) => ix.lo,
                         (Slot::None, false) => ix.hi,
-                        (_, true) => l.key.saturating_add(1),
-                        (_, false) => l.key.saturating_sub(1),
+                        (_, true) => ix.first_safe(true, l.key).max(ix.lo),
+                        (_, false) => ix.first_safe(false, l.key).min(ix.hi),
                     };
                     if (ix.lo..=ix.hi).contains(&beyond) {
                         let size = i128::from(p.size);
@@ -865,7 +1009,7 @@ impl Engine {
                         }
                     }
                 }
-                expected += usize::from(want != Slot::None);
+                expected += usize::from(l.slot != Slot::None);
                 h = next;
             }
             if expected != linked {

@@ -166,8 +166,8 @@ impl RefEngine {
             .map(|f| self.fund_haircut_of(Some(f), &self.fund))
     }
 
-    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + Σ fund cash − Σ fund cost − bad
-    /// debt`: net deposits, if money is conserved.
+    /// `Σ collateral + Σ buckets − Σ cost + fee ledger + Σ fund cash − Σ fund cost +
+    /// funding pot − bad debt`: net deposits, if money is conserved.
     pub fn money_accounted(&self) -> i128 {
         let accounts: i128 = (0..self.pos.len())
             .map(|a| {
@@ -176,7 +176,8 @@ impl RefEngine {
             .sum();
         let fund_cost: i128 = self.fund.iter().map(|f| f.1).sum();
         let own_cash: i128 = self.fund_cash.iter().sum();
-        accounts + self.fee_ledger + self.insurance + own_cash - fund_cost - self.bad_debt
+        accounts + self.fee_ledger + self.insurance + own_cash - fund_cost + self.funding_pot
+            - self.bad_debt
     }
 
     /// What the spec promises after every cascade, checked by brute force: the fee
