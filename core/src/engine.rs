@@ -27,6 +27,10 @@ use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
+/// Entries the liquidation round's scratch vectors hold before they grow (see
+/// `Engine::add_market`).
+const ROUND_SCRATCH: usize = 1 << 16;
+
 mod conditional;
 mod fund;
 mod funding;
@@ -591,17 +595,20 @@ impl Engine {
             let n = self.slots.pos.len();
             self.links.resize(n, trigger::Link::default());
             self.im_links.resize(n, trigger::Link::default());
-            // A cross pool per account plus isolated pools: twice the accounts covers every
-            // round but one where most accounts have several isolated pools below MM at
-            // once (the vector then grows once).
-            self.candidates.reserve(self.cfg.max_accounts as usize * 2);
+            // Round scratch, sized for a large round, not the largest possible one (a pool
+            // per account, a ranking entry per position: gigabytes at 10^7 accounts): a
+            // round beyond it grows the vector once, and the capacity stays.
+            let pools = (self.cfg.max_accounts as usize * 2).min(ROUND_SCRATCH);
+            self.candidates.reserve(pools);
             // A round ranks each (market, side) at most once, so each position slot
             // appears about once across its rankings (twice only if it flips side).
-            self.adl_ranks.reserve(self.cfg.max_positions as usize);
-            self.adl_sizes.reserve(self.cfg.max_positions as usize);
+            let ranked = (self.cfg.max_positions as usize).min(ROUND_SCRATCH);
+            self.adl_ranks.reserve(ranked);
+            self.adl_sizes.reserve(ranked);
             self.adl_rankings.reserve(2 * self.cfg.max_markets as usize);
             self.liq_order.reserve(self.cfg.max_markets as usize);
-            self.deficits.reserve(self.cfg.max_accounts as usize);
+            self.deficits
+                .reserve((self.cfg.max_accounts as usize).min(ROUND_SCRATCH));
         }
         if let Some(l) = cfg.risk.and_then(|r| r.liquidation) {
             self.liquidating_markets += 1;

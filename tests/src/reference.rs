@@ -1040,6 +1040,14 @@ impl RefEngine {
         }
     }
 
+    /// True if a resting order with this id is reduce-only.
+    pub fn is_reduce_only(&self, id: OrderId) -> bool {
+        self.markets
+            .iter()
+            .flat_map(|m| &m.orders)
+            .any(|o| o.id == id.0 && o.reduce_only)
+    }
+
     /// Cross money as a query reports it (unsettled funding applied).
     pub fn collateral_of(&self, a: u32) -> i128 {
         self.money(a, RefPool::Cross)

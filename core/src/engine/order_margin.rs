@@ -167,22 +167,24 @@ impl Engine {
                 // a keyed position must sit on its key's side and bucket, or nowhere when
                 // the key is out of reach, and its key must be a bound now.
                 let placed = match target {
-                    Target::Unlinked => l.slot == Slot::None,
-                    Target::Multi => l.slot == Slot::Multi,
+                    Target::Unlinked => l.slot() == Slot::None,
+                    Target::Multi => l.slot() == Slot::Multi,
                     Target::Keyed(below, _) => {
-                        l.slot == Slot::None || l.slot == ix.slot(below, l.key)
+                        l.slot() == Slot::None || l.slot() == ix.slot(below, l.key)
                     }
                 };
                 if !placed {
                     return Err(format!(
                         "market {m} account {}: order margin linked {:?} with key {}",
-                        a.0, l.slot, l.key
+                        a.0,
+                        l.slot(),
+                        l.key
                     ));
                 }
-                expected += usize::from(l.slot != Slot::None);
+                expected += usize::from(l.slot() != Slot::None);
                 if let Target::Keyed(below, _) = target {
                     let (lo, hi) = ix.band();
-                    let beyond = match (l.slot, below) {
+                    let beyond = match (l.slot(), below) {
                         (Slot::None, true) => lo,
                         (Slot::None, false) => hi,
                         (_, true) => ix.first_safe(true, l.key).max(lo),

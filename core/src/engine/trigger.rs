@@ -84,20 +84,69 @@ pub(super) enum Slot {
     Multi,
 }
 
-/// One position's links, parallel to the engine's position slots.
+impl Slot {
+    /// Four bytes: 0 none, 1 multi, `2 + 2b` long in bucket `b`, `3 + 2b` short.
+    fn pack(self) -> u32 {
+        match self {
+            Slot::None => 0,
+            Slot::Multi => 1,
+            Slot::Long(b) => 2 + 2 * b,
+            Slot::Short(b) => 3 + 2 * b,
+        }
+    }
+
+    fn unpack(v: u32) -> Slot {
+        match v {
+            0 => Slot::None,
+            1 => Slot::Multi,
+            v if v % 2 == 0 => Slot::Long((v - 2) / 2),
+            v => Slot::Short((v - 3) / 2),
+        }
+    }
+}
+
+/// Lots as the heatmap counts them: saturated at `u32::MAX` per position (a link keeps
+/// 24 bytes; only a position of over 4 × 10^9 lots is under-counted).
+pub(super) fn heat_lots(lots: i64) -> i64 {
+    lots.clamp(0, i64::from(u32::MAX))
+}
+
+/// One position's links, parallel to the engine's position slots (24 bytes).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Link {
     next: u32,
     prev: u32,
-    pub(super) slot: Slot,
+    /// The packed [`Slot`].
+    place: u32,
+    /// [`heat_lots`] of the lots it adds to its bucket's heat.
+    lots: u32,
     pub(super) key: i64,
-    lots: i64,
 }
 
 impl Link {
     /// True if the position is in a list.
     pub(super) fn linked(&self) -> bool {
-        self.slot != Slot::None
+        self.place != 0
+    }
+
+    /// Where the position is linked.
+    pub(super) fn slot(&self) -> Slot {
+        Slot::unpack(self.place)
+    }
+
+    /// The lots it adds to its bucket's heat.
+    fn lots(&self) -> i64 {
+        i64::from(self.lots)
+    }
+
+    fn new(next: u32, prev: u32, slot: Slot, key: i64, lots: i64) -> Link {
+        Link {
+            next,
+            prev,
+            place: slot.pack(),
+            lots: heat_lots(lots) as u32,
+            key,
+        }
     }
 }
 
@@ -248,14 +297,14 @@ impl TriggerIndex {
     fn unlink(&mut self, links: &mut [Link], i: usize) {
         let l = links[i];
         let n = self.long_head.len();
-        let head = match l.slot {
+        let head = match l.slot() {
             Slot::None => return,
             Slot::Long(b) => {
-                self.heat[b as usize] -= l.lots;
+                self.heat[b as usize] -= l.lots();
                 &mut self.long_head[b as usize]
             }
             Slot::Short(b) => {
-                self.heat[n + b as usize] -= l.lots;
+                self.heat[n + b as usize] -= l.lots();
                 &mut self.short_head[b as usize]
             }
             Slot::Multi => &mut self.multi_head,
@@ -268,14 +317,14 @@ impl TriggerIndex {
         if l.next != NIL {
             links[l.next as usize].prev = l.prev;
         }
-        match l.slot {
+        match l.slot() {
             Slot::Long(b) if self.long_head[b as usize] == NIL => self.long_bits.clear(b as usize),
             Slot::Short(b) if self.short_head[b as usize] == NIL => {
                 self.short_bits.clear(b as usize);
             }
             _ => {}
         }
-        links[i].slot = Slot::None;
+        links[i].place = 0;
     }
 
     /// Links position `i` at the head of the list `slot` names (nothing for `None`).
@@ -285,22 +334,16 @@ impl TriggerIndex {
             Slot::None => {
                 // Not in any list, but the key is kept: a box key beyond the band still
                 // bounds its pool.
-                links[i] = Link {
-                    next: NIL,
-                    prev: NIL,
-                    slot,
-                    key,
-                    lots,
-                };
+                links[i] = Link::new(NIL, NIL, slot, key, lots);
                 return;
             }
             Slot::Long(b) => {
-                self.heat[b as usize] += lots;
+                self.heat[b as usize] += heat_lots(lots);
                 self.long_bits.set(b as usize);
                 &mut self.long_head[b as usize]
             }
             Slot::Short(b) => {
-                self.heat[n + b as usize] += lots;
+                self.heat[n + b as usize] += heat_lots(lots);
                 self.short_bits.set(b as usize);
                 &mut self.short_head[b as usize]
             }
@@ -311,13 +354,7 @@ impl TriggerIndex {
         if old != NIL {
             links[old as usize].prev = i as u32;
         }
-        links[i] = Link {
-            next: old,
-            prev: NIL,
-            slot,
-            key,
-            lots,
-        };
+        links[i] = Link::new(old, NIL, slot, key, lots);
     }
 
     /// The slot of a key: `Long` fires at query points ≤ key, `Short` at query points
@@ -360,7 +397,7 @@ impl TriggerIndex {
                     return Err(format!("market {m}: trigger list {b} broken at {i}"));
                 }
                 if b < 2 * n {
-                    heat[b] += l.lots;
+                    heat[b] += l.lots();
                 }
                 linked += 1;
                 prev = i;
@@ -412,7 +449,7 @@ impl Engine {
     ) {
         let (ix, links) = self.parts(kind, m);
         let l = &links[i];
-        if l.slot == slot && l.key == key && l.lots == lots {
+        if l.slot() == slot && l.key == key && l.lots() == heat_lots(lots) {
             return;
         }
         ix.unlink(links, i);
@@ -685,7 +722,7 @@ impl Engine {
         let Some((long, short)) = ix.map(|ix| ix.query(mk.mark)) else {
             return false;
         };
-        match l.slot {
+        match l.slot() {
             Slot::None => false,
             Slot::Long(_) => long <= l.key,
             Slot::Short(_) => short >= l.key,
@@ -803,7 +840,7 @@ impl Engine {
             let mut i = head;
             while i != NIL {
                 let l = &self.links[i as usize];
-                if l.lots > 0 {
+                if l.lots() > 0 {
                     best = Some(best.map_or(l.key, |b| pick(b, l.key)));
                 }
                 i = l.next;
@@ -946,18 +983,21 @@ impl Engine {
                             PoolId::Isolated(x) => x.0 as usize == k,
                         }
                 });
-                let boxed = p.size != 0 && held > 1 && !plain && self.links[i].slot != Slot::Multi;
+                let boxed =
+                    p.size != 0 && held > 1 && !plain && self.links[i].slot() != Slot::Multi;
                 if boxed {
                     // A box key: no lots, in the bucket of its key, and the box holds.
                     let l = &self.links[i];
-                    if l.lots != 0 || l.slot != self.slot_for(m, p.size, l.key) {
+                    if l.lots() != 0 || l.slot() != self.slot_for(m, p.size, l.key) {
                         return Err(format!(
                             "market {m} account {}: box key {} linked {:?}",
-                            a.0, l.key, l.slot
+                            a.0,
+                            l.key,
+                            l.slot()
                         ));
                     }
                     self.verify_box(a, pool)?;
-                    expected += usize::from(l.slot != Slot::None);
+                    expected += usize::from(l.slot() != Slot::None);
                     h = next;
                     continue;
                 }
@@ -967,20 +1007,22 @@ impl Engine {
                 // the query point): only its side and bucket are fixed; the bound below
                 // is what must hold.
                 let placed = if single {
-                    l.slot == Slot::None || l.slot == self.slot_for(m, p.size, l.key)
+                    l.slot() == Slot::None || l.slot() == self.slot_for(m, p.size, l.key)
                 } else {
-                    l.slot
+                    l.slot()
                         == if p.size != 0 && held > 1 {
                             Slot::Multi
                         } else {
                             Slot::None
                         }
                 };
-                let lots_ok = l.slot == Slot::None || l.lots == p.size.abs();
+                let lots_ok = l.slot() == Slot::None || l.lots() == heat_lots(p.size.abs());
                 if !placed || !lots_ok {
                     return Err(format!(
                         "market {m} account {}: linked {:?} with key {}",
-                        a.0, l.slot, l.key
+                        a.0,
+                        l.slot(),
+                        l.key
                     ));
                 }
                 // The key is a true bound: at the first mark it does not fire at now (or
@@ -988,7 +1030,7 @@ impl Engine {
                 // scale, the pool is at or above MM. Equity − MM is monotone in the mark,
                 // so this covers every mark past the key and every scale up to the cap.
                 if single {
-                    let beyond = match (l.slot, p.size > 0) {
+                    let beyond = match (l.slot(), p.size > 0) {
                         (Slot::None, true) => ix.lo,
                         (Slot::None, false) => ix.hi,
                         (_, true) => ix.first_safe(true, l.key).max(ix.lo),
@@ -1009,7 +1051,7 @@ impl Engine {
                         }
                     }
                 }
-                expected += usize::from(l.slot != Slot::None);
+                expected += usize::from(l.slot() != Slot::None);
                 h = next;
             }
             if expected != linked {
