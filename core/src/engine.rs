@@ -27,8 +27,10 @@ use crate::market::MarketConfig;
 use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
-/// Entries the liquidation round's scratch vectors hold before they grow (see
-/// `Engine::add_market`).
+/// Entries the per-command queues (accounts to check) and the liquidation round's
+/// scratch vectors hold before they grow: one per account or position would take
+/// gigabytes at 10^7 accounts; a command that queues more grows a vector once, and the
+/// capacity stays (`Engine::add_market`).
 const ROUND_SCRATCH: usize = 1 << 16;
 
 mod conditional;
@@ -407,9 +409,9 @@ impl Engine {
             liquidating_markets: 0,
             order_margin_markets: 0,
             links: Vec::new(),
-            to_check: Vec::with_capacity(cfg.max_accounts as usize),
+            to_check: Vec::with_capacity((cfg.max_accounts as usize).min(ROUND_SCRATCH)),
             im_links: Vec::new(),
-            im_check: Vec::with_capacity(cfg.max_accounts as usize),
+            im_check: Vec::with_capacity((cfg.max_accounts as usize).min(ROUND_SCRATCH)),
             candidates: Vec::new(),
             ring: Ring::new(cfg.liquidation_ring as usize),
             adl_ranks: Vec::new(),
@@ -421,7 +423,7 @@ impl Engine {
             liq_order: Vec::new(),
             deficits: Vec::new(),
             conditionals: conditional::Conditionals::default(),
-            ro_check: Vec::with_capacity(cfg.max_accounts as usize),
+            ro_check: Vec::with_capacity((cfg.max_accounts as usize).min(ROUND_SCRATCH)),
             ro_totals: vec![0; 2 * cfg.max_markets as usize],
         })
     }

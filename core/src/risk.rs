@@ -192,9 +192,11 @@ impl RiskConfig {
         }
         if let Some(l) = &self.liquidation {
             // Equity − MM must grow with a long's price (and shrink with a short's):
-            // vol_cap × every rate < 1, exactly.
+            // vol_cap × every rate < 1 even rounded up to 2^-32, exactly (the trigger
+            // and funding-drift formulas divide by 1 − ⌈cap × rate⌉).
             let cap_ok = tiers.iter().all(|t| {
-                i128::from(self.vol_cap.to_bits()) * i128::from(t.mm_rate.to_bits()) < 1 << 64
+                i128::from(self.vol_cap.to_bits()) * i128::from(t.mm_rate.to_bits())
+                    <= (1 << 64) - (1 << 32)
             });
             if !cap_ok
                 || l.buffer < 0
@@ -293,12 +295,15 @@ impl RiskConfig {
                 }
                 let den = u * (ONE - cap_rate);
                 // Only a term above the best so far (and inside the band) needs dividing.
-                if x > 0
-                    && x.checked_mul(ONE)
-                        .is_none_or(|n| t.checked_mul(den).is_some_and(|v| n > v))
+                // A term with x ≤ 0 triggers only at marks ≤ 0, but still counts: the band
+                // keys are computed over may reach below 0 (funding drift, trigger.rs).
+                if x.checked_mul(ONE)
+                    .is_none_or(|n| t.checked_mul(den).is_some_and(|v| n > v))
                 {
-                    let tk = x.checked_mul(ONE).map_or(above, |n| ceil_div(n, den));
-                    t = t.max(tk.min(above));
+                    let tk = x
+                        .checked_mul(ONE)
+                        .map_or(if x > 0 { above } else { below }, |n| ceil_div(n, den));
+                    t = t.max(tk.clamp(below, above));
                 }
             } else {
                 // |size|·p·(1 + cap·r) > money − cost + cap·A − 17
@@ -331,7 +336,7 @@ impl RiskConfig {
             .max()
             .unwrap_or(0);
         if worst >= ONE {
-            return Rate::MAX; // unreachable for a validated config
+            return Rate::MAX; // unreachable for a validated config (`validate`)
         }
         let bits = ceil_div(ONE * ONE, ONE - worst);
         Rate::from_bits(i64::try_from(bits).unwrap_or(i64::MAX))

@@ -1083,3 +1083,38 @@ fn a_small_funding_payment_liquidates_nobody() {
         h.kinds()
     );
 }
+
+/// A long whose trigger lies at or below 0 (fully funded: `cost − money + 17 ≤ 0`) is
+/// still indexed when the band is wide (keys reach below 0 there), so funding that
+/// drains it is found by the `FundingRate` command itself (review finding: such a term
+/// used to be skipped, leaving the position in no list).
+#[test]
+fn a_fully_funded_long_drained_by_funding_is_found() {
+    let mut h = H::new(1, AdlMode::Queue);
+    h.deposit(1, 100_000);
+    h.deposit(2, 1_000_000);
+    h.deposit(3, 1_000_000);
+    // Isolated long of 10 lots at 1,000 with a 10,100 bucket: cost − money + 17 < 0.
+    h.isolate(1, 0, 10_100);
+    h.trade(0, 1, 2, Side::Buy, 10);
+    h.order(3, 0, Side::Buy, OrderType::Limit(Price(990)), 100);
+    // 100% funding: exactly 1,000 per lot (rate bits 2^32), 10 lots owe 10,000 →
+    // equity 10,100 − 10,000 = 100 < MM ceil(10,000 × 0.025 − ε) = 250.
+    h.ok(CommandKind::FundingRate {
+        market: MarketId(0),
+        rate: Rate::ONE,
+    });
+    assert!(
+        h.kinds().iter().any(|e| matches!(
+            e,
+            EventKind::MarginCall {
+                account: AccountId(1),
+                equity: 100,
+                maintenance: 250,
+                ..
+            }
+        )),
+        "{:?}",
+        h.kinds()
+    );
+}

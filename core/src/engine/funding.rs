@@ -154,8 +154,19 @@ impl Engine {
     /// `Σ settled` over the markets plus the dust counter, in atoms: the money the
     /// funding ledgers hold (exact: the sum is a whole number of atoms).
     pub(super) fn funding_held(&self) -> i128 {
-        let settled: i128 = self.markets.iter().map(|m| m.funding.settled).sum();
-        (settled + self.funding_dust) >> 32
+        let (whole, rest) = self.settled_parts();
+        whole + ((rest + self.funding_dust) >> 32)
+    }
+
+    /// `(Σ floor(settled / 2^32), Σ (settled mod 2^32))` over the markets: each ledger
+    /// may approach 2^127, so they are summed in atoms and remainders.
+    fn settled_parts(&self) -> (i128, i128) {
+        self.markets.iter().fold((0, 0), |(w, r), m| {
+            (
+                w + (m.funding.settled >> 32),
+                r + (m.funding.settled & ((1 << 32) - 1)),
+            )
+        })
     }
 
     /// Checks the module invariants by brute force.
@@ -163,8 +174,8 @@ impl Engine {
         if !(0..1 << 32).contains(&self.funding_dust) {
             return Err(format!("funding dust {} out of range", self.funding_dust));
         }
-        let settled: i128 = self.markets.iter().map(|m| m.funding.settled).sum();
-        if (settled + self.funding_dust) & ((1 << 32) - 1) != 0 {
+        let (_, rest) = self.settled_parts();
+        if (rest + self.funding_dust) & ((1 << 32) - 1) != 0 {
             return Err("funding ledgers do not hold whole atoms".into());
         }
         for (mi, mk) in self.markets.iter().enumerate() {

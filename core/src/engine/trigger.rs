@@ -256,7 +256,8 @@ impl TriggerIndex {
             let floor = mul_rate_down(drift, self.kappa);
             t.saturating_sub(floor as i64)
         } else {
-            t.saturating_add((self.short_drift >> 32) as i64)
+            let drift = (self.short_drift >> 32).min(i128::from(self.reach) + 1);
+            t.saturating_add(drift as i64)
         }
     }
 
@@ -768,37 +769,55 @@ impl Engine {
     /// rebases its indexes if a shift passed the reach, then queues what may trigger.
     /// O(log buckets + candidates), plus O(holders) on the rare rebase.
     pub(super) fn funding_moved(&mut self, m: usize, delta: i128) {
-        let mk = &mut self.markets[m];
-        let mut rebase = false;
-        for ix in [mk.trigger.as_mut(), mk.im_trigger.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            rebase |= ix.add_drift(delta);
+        // A market without liquidation keys nothing (its multi-market list, visited by
+        // every query, holds the cross pools its funding can push down): no drift.
+        if self.liquidation_config(MarketId(m as u32)).is_none() {
+            self.mark_moved(m);
+            return;
         }
-        if rebase {
-            self.rebase_funding(m);
+        let mk = &mut self.markets[m];
+        if mk.trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
+            self.rebase_liquidation(m);
+        }
+        let mk = &mut self.markets[m];
+        if mk.im_trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
+            self.rebase_orders(m);
         }
         self.mark_moved(m);
     }
 
-    /// Forgets market `m`'s funding drift and re-keys every holder in both indexes.
-    fn rebase_funding(&mut self, m: usize) {
-        let mk = &mut self.markets[m];
-        for ix in [mk.trigger.as_mut(), mk.im_trigger.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            ix.rebase();
-        }
+    /// Forgets market `m`'s funding drift in its liquidation index and re-keys every
+    /// holder there: O(holders).
+    fn rebase_liquidation(&mut self, m: usize) {
+        self.markets[m].trigger.as_mut().expect("indexed").rebase();
         let mut h = self.first_holder(MarketId(m as u32));
         while h != NIL {
             let (a, next) = (self.slot_account(h), self.next_holder(h));
             self.rekey(a, self.pool_of(a, MarketId(m as u32)));
-            if self.order_margin_markets > 0 {
-                self.rekey_orders(a);
-            }
             h = next;
+        }
+    }
+
+    /// Forgets market `m`'s funding drift in its order-margin index and queues every
+    /// account linked there for the end-of-command order-margin check, which re-keys it
+    /// and checks it exactly (its stale key is not relied on in between): O(buckets +
+    /// linked positions).
+    fn rebase_orders(&mut self, m: usize) {
+        let ix = self.markets[m].im_trigger.as_mut().expect("indexed");
+        ix.rebase();
+        let n = ix.buckets();
+        for b in 0..=2 * n {
+            let ix = self.markets[m].im_trigger.as_ref().expect("indexed");
+            let mut i = match b {
+                b if b < n => ix.long_head[b],
+                b if b < 2 * n => ix.short_head[b - n],
+                _ => ix.multi_head,
+            };
+            while i != NIL {
+                let next = self.im_links[i as usize].next;
+                self.queue_im(self.slot_account(i));
+                i = next;
+            }
         }
     }
 
