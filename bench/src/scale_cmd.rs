@@ -105,6 +105,15 @@ struct Bench {
 }
 
 impl Bench {
+    fn new(engine: Engine) -> Bench {
+        Bench {
+            engine,
+            seq: 0,
+            sink: Count::default(),
+            client: 0,
+        }
+    }
+
     fn apply(&mut self, kind: CommandKind) {
         self.seq += 1;
         let cmd = Command {
@@ -141,12 +150,7 @@ fn funding_two_holders(accounts: u32) -> Result<f64, String> {
         ..EngineConfig::default()
     })
     .map_err(|e| format!("{e:?}"))?;
-    let mut b = Bench {
-        engine,
-        seq: 0,
-        sink: Count::default(),
-        client: 0,
-    };
+    let mut b = Bench::new(engine);
     b.apply(CommandKind::AddMarket(Box::new(market())));
     b.apply(CommandKind::MarkPrice {
         market: MarketId(0),
@@ -189,12 +193,7 @@ pub(crate) fn row(accounts: u32, commands: usize) -> Result<Row, String> {
         hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
     })
     .map_err(|e| format!("{e:?}"))?;
-    let mut b = Bench {
-        engine,
-        seq: 0,
-        sink: Count::default(),
-        client: 0,
-    };
+    let mut b = Bench::new(engine);
     let cfg = Box::new(market());
     for m in 0..MARKETS {
         b.apply(CommandKind::AddMarket(cfg.clone()));

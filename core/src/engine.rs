@@ -28,10 +28,11 @@ use crate::pool::{Order, Pool, NIL};
 use crate::risk::Rate;
 
 /// Entries the per-command queues (accounts to check) and the liquidation round's
-/// scratch vectors hold before they grow: one per account or position would take
-/// gigabytes at 10^7 accounts; a command that queues more grows a vector once, and the
-/// capacity stays (`Engine::add_market`).
-const ROUND_SCRATCH: usize = 1 << 16;
+/// scratch vectors hold before they grow (about 110 MB in all): one per account or
+/// position would take gigabytes at 10^7 accounts; a command that queues more (a crash
+/// liquidating over a million pools at once) grows a vector once, and the capacity
+/// stays (`Engine::add_market`).
+const ROUND_SCRATCH: usize = 1 << 20;
 
 mod conditional;
 mod fund;
