@@ -300,20 +300,62 @@ pub fn arb_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
 /// A stream on [`liquidating_markets`]: small deposits (60..=400 atoms per account, so
 /// mark moves liquidate), an insurance fund of 0..=200 atoms, then random commands.
 pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Value = Vec<Command>> {
-    let step = prop_oneof![
-        3 => arb_kind().prop_map(|k| vec![k]),
-        2 => arb_trade(),
-        1 => arb_stop_loss().prop_map(|k| vec![k]),
-        1 => arb_take_profit().prop_map(|k| vec![k]),
-        1 => (1u32..3, 125i64..=175).prop_map(|(m, p)| vec![CommandKind::MarkPrice {
+    stream_on(&liquidating_markets(mixed), liquidation_steps(), max_len)
+}
+
+/// [`arb_liquidation_stream`] with the leveraged markets' band widened down to 1 (the
+/// trigger indexes' keys then reach below 0) and many funding payments (±1 bp to
+/// ±5%: several accrue as drift before a rebase), so funding alone drives pools down and
+/// the indexes must follow it.
+pub fn arb_funding_stream(max_len: usize) -> impl Strategy<Value = Vec<Command>> {
+    let mut markets = liquidating_markets(false);
+    for m in &mut markets[1..] {
+        m.min_price = Price(1);
+    }
+    let mut steps = liquidation_steps();
+    let funding = (1u32..3, -500i64..=500).prop_map(|(m, bp)| {
+        vec![CommandKind::FundingRate {
             market: MarketId(m),
-            price: Price(p),
-        }]),
-    ];
+            rate: bps(bp),
+        }]
+    });
+    steps.push((4, funding.boxed()));
+    stream_on(&markets, steps, max_len)
+}
+
+/// The weighted steps of a liquidation stream: random commands, trades, stop-losses,
+/// take-profits and mark moves.
+fn liquidation_steps() -> Vec<(u32, BoxedStrategy<Vec<CommandKind>>)> {
+    vec![
+        (3, arb_kind().prop_map(|k| vec![k]).boxed()),
+        (2, arb_trade().boxed()),
+        (1, arb_stop_loss().prop_map(|k| vec![k]).boxed()),
+        (1, arb_take_profit().prop_map(|k| vec![k]).boxed()),
+        (
+            1,
+            (1u32..3, 125i64..=175)
+                .prop_map(|(m, p)| {
+                    vec![CommandKind::MarkPrice {
+                        market: MarketId(m),
+                        price: Price(p),
+                    }]
+                })
+                .boxed(),
+        ),
+    ]
+}
+
+/// Small deposits, an optional insurance fund, then `steps` on `markets`.
+fn stream_on(
+    markets: &[MarketConfig; 3],
+    steps: Vec<(u32, BoxedStrategy<Vec<CommandKind>>)>,
+    max_len: usize,
+) -> impl Strategy<Value = Vec<Command>> {
+    let markets = *markets;
     (
         60i64..=400,
         prop_oneof![Just(None), (1i64..=200).prop_map(Some)],
-        proptest::collection::vec(step, 1..=max_len),
+        proptest::collection::vec(proptest::strategy::Union::new_weighted(steps), 1..=max_len),
     )
         .prop_map(move |(deposit, fund, steps)| {
             // Smaller top-ups, so that accounts stay close to their margin.
@@ -324,10 +366,7 @@ pub fn arb_liquidation_stream(max_len: usize, mixed: bool) -> impl Strategy<Valu
                 },
                 k => k,
             });
-            sequence(
-                setup_with(liquidating_markets(mixed), deposit, fund),
-                kinds.collect(),
-            )
+            sequence(setup_with(markets, deposit, fund), kinds.collect())
         })
 }
 

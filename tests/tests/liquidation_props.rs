@@ -253,6 +253,14 @@ proptest! {
         }
     }
 
+    /// Funding-heavy streams on a band reaching down to 1: funding alone pushes pools
+    /// below MM and IM, the indexes follow it through their query points (and rebase),
+    /// and every pool below a requirement is still found (the brute-force checks).
+    #[test]
+    fn funding_drift_keeps_every_pool_found(cmds in gen::arb_funding_stream(120)) {
+        run(&cmds, 64, true, &[1, 2]).map_err(TestCaseError::fail)?;
+    }
+
     /// Market 2 leveraged without liquidation: cross pools mixing it with market 1 are
     /// never keyed as if alone, and only market 1 positions are liquidated.
     #[test]

@@ -799,25 +799,20 @@ impl Engine {
     }
 
     /// Forgets market `m`'s funding drift in its order-margin index and queues every
-    /// account linked there for the end-of-command order-margin check, which re-keys it
-    /// and checks it exactly (its stale key is not relied on in between): O(buckets +
-    /// linked positions).
+    /// holder of the market for the end-of-command order-margin check, which re-keys it
+    /// and checks it exactly (its stale key is not relied on in between). Every holder,
+    /// not only the linked ones: a key out of reach is a bound only until the rebase.
+    /// O(holders).
     fn rebase_orders(&mut self, m: usize) {
-        let ix = self.markets[m].im_trigger.as_mut().expect("indexed");
-        ix.rebase();
-        let n = ix.buckets();
-        for b in 0..=2 * n {
-            let ix = self.markets[m].im_trigger.as_ref().expect("indexed");
-            let mut i = match b {
-                b if b < n => ix.long_head[b],
-                b if b < 2 * n => ix.short_head[b - n],
-                _ => ix.multi_head,
-            };
-            while i != NIL {
-                let next = self.im_links[i as usize].next;
-                self.queue_im(self.slot_account(i));
-                i = next;
-            }
+        self.markets[m]
+            .im_trigger
+            .as_mut()
+            .expect("indexed")
+            .rebase();
+        let mut h = self.first_holder(MarketId(m as u32));
+        while h != NIL {
+            self.queue_im(self.slot_account(h));
+            h = self.next_holder(h);
         }
     }
 
