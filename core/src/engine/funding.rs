@@ -13,9 +13,10 @@
 //!
 //! Invariants (checked by `verify_funding`): for every market, `settled + Σ owed = 0`
 //! over the accounts' positions (the fund's payments are in `settled`: it owes nothing,
-//! settling at once); a flat
-//! position's snapshot is 0; `open interest × (index range) < 2^126`, so every owed
-//! amount fits; the dust counter is in `[0, 2^32)` after every command.
+//! settling at once); a flat position's snapshot is 0; every snapshot lies in the range
+//! the index has taken, and `open interest × that range < 2^126` at every payment, so
+//! every owed amount fits; the dust counter is in `[0, 2^32)` after every command.
+//! The trigger indexes follow funding by moving their query points (`trigger.rs`).
 
 use super::margin::{PoolId, Position};
 use super::{Engine, Out};
@@ -35,7 +36,8 @@ pub(super) struct FundingState {
     /// live position owes).
     low: i128,
     high: i128,
-    /// Exact amounts settled by the accounts' positions (2^-32 atoms; paid in positive).
+    /// Exact amounts settled by the positions, the fund's included (2^-32 atoms; paid
+    /// in positive).
     settled: i128,
 }
 
