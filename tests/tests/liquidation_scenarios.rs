@@ -1067,7 +1067,9 @@ fn funding_alone_triggers_a_liquidation() {
     assert!(settled[1..].iter().all(|&f| f == 0));
 }
 
-/// One basis point of funding moves no pool near MM: nothing is checked or liquidated.
+/// One basis point of funding moves no pool near MM: nothing is liquidated and the
+/// payment emits only its index event (an owed amount not scaled down by 2^32 would
+/// liquidate the 20× long).
 #[test]
 fn a_small_funding_payment_liquidates_nobody() {
     let mut h = isolated_long(AdlMode::Queue, 950);

@@ -18,7 +18,7 @@
 //! every owed amount fits; the dust counter is in `[0, 2^32)` after every command.
 //! The trigger indexes follow funding by moving their query points (`trigger.rs`).
 
-use super::margin::{PoolId, Position};
+use super::margin::Position;
 use super::{Engine, Out};
 use crate::event::{EventKind, EventSink, RejectReason};
 use crate::risk::{ceil_shift, Rate};
@@ -55,39 +55,17 @@ impl Engine {
         ceil_shift(self.markets[m.0 as usize].funding.owed(p.size, p.funding))
     }
 
-    /// Settles the position's accrued funding into its pool's raw money (the caller
-    /// keeps the market backing in step) and returns the atoms received. The snapshot
-    /// is left for the caller to reset once the size is known.
-    pub(super) fn settle_funding(&mut self, a: AccountId, m: MarketId, pool: PoolId) -> i128 {
-        let p = *self.pos(a, m);
-        let owed = self.markets[m.0 as usize].funding.owed(p.size, p.funding);
-        if owed == 0 {
-            return 0;
-        }
+    /// Books a settlement of `owed` (2^-32 atoms) by a position of market `m`, the
+    /// fund's included: the exact amount into the market's ledger, the rounding
+    /// remainder into the dust counter (whole atoms to the fee ledger). Returns the atoms
+    /// paid, `ceil(owed / 2^32)` (negative: received); the caller moves them.
+    pub(super) fn book_settlement(&mut self, m: MarketId, owed: i128) -> i128 {
         let paid = ceil_shift(owed);
         self.markets[m.0 as usize].funding.settled += owed;
         self.funding_dust += (paid << 32) - owed;
-        self.sweep_dust();
-        match pool {
-            PoolId::Cross => self.accounts[a.0 as usize].collateral -= paid,
-            PoolId::Isolated(_) => self.pos_mut(a, m).bucket -= paid,
-        }
-        -paid
-    }
-
-    /// Moves the whole atoms of the dust counter to the fee ledger.
-    fn sweep_dust(&mut self) {
         self.fee_ledger += self.funding_dust >> 32;
         self.funding_dust &= (1 << 32) - 1;
-    }
-
-    /// The snapshot a position of `size` takes after a change: the index, or 0 if flat.
-    pub(super) fn funding_snapshot(&self, m: MarketId, size: i64) -> i128 {
-        if size == 0 {
-            0
-        } else {
-            self.markets[m.0 as usize].funding.index
-        }
+        paid
     }
 
     /// `FundingRate`: with `rate > 0` longs pay shorts (`rate < 0`: the reverse),
@@ -137,11 +115,7 @@ impl Engine {
             index,
         });
         if fund_size != 0 {
-            let owed = i128::from(fund_size) * delta;
-            let paid = ceil_shift(owed);
-            self.markets[m.0 as usize].funding.settled += owed;
-            self.funding_dust += (paid << 32) - owed;
-            self.sweep_dust();
+            let paid = self.book_settlement(m, i128::from(fund_size) * delta);
             out.emit(EventKind::FundingPaid {
                 account: AccountId::FUND,
                 market: m,

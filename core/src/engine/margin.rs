@@ -13,7 +13,9 @@ use super::{Engine, Out};
 use crate::command::{CommandKind, NewOrder};
 use crate::event::{EventKind, EventSink, RejectReason};
 use crate::pool::NIL;
-use crate::risk::{ceil_div, mul_rate_down, mul_rate_up, update_volatility, Rate, RiskConfig};
+use crate::risk::{
+    ceil_div, ceil_shift, mul_rate_down, mul_rate_up, update_volatility, Rate, RiskConfig,
+};
 use crate::types::{AccountId, MarketId, Price, Side};
 
 /// Largest balance any ledger may reach; deposits beyond it are refused.
@@ -257,21 +259,23 @@ impl Engine {
         let pool = self.pool_of(a, m);
         self.queue_reduce_only(a);
         self.back(a, pool, -1);
-        let funding = self.settle_funding(a, m, pool);
+        // Funding accrued at the old size is settled first (`funding.rs`); the snapshot
+        // then restarts at the index (0 when flat).
+        let index = self.markets[m.0 as usize].funding.index;
         let p = self.pos_mut(a, m);
+        let owed = i128::from(p.size) * (index - p.funding);
         let old = p.size;
         let realised = trade(&mut p.size, &mut p.cost, side, q, price.0);
+        p.funding = if p.size == 0 { 0 } else { index };
+        let money = realised - i128::from(fee) - ceil_shift(owed);
         if pool != PoolId::Cross {
-            p.bucket += realised - i128::from(fee);
+            p.bucket += money;
         }
-        let size = p.size;
-        let snapshot = self.funding_snapshot(m, size);
-        let p = self.pos_mut(a, m);
-        p.funding = snapshot;
         let p = *p;
         if pool == PoolId::Cross {
-            self.accounts[a.0 as usize].collateral += realised - i128::from(fee);
+            self.accounts[a.0 as usize].collateral += money;
         }
+        let paid = self.book_settlement(m, owed);
         self.fee_ledger += i128::from(fee);
         self.markets[m.0 as usize].oi += p.size.max(0) - old.max(0);
         self.back(a, pool, 1);
@@ -283,7 +287,7 @@ impl Engine {
             size: p.size,
             cost: p.cost,
             realised: saturate(realised),
-            funding: saturate(funding),
+            funding: saturate(-paid),
         });
     }
 

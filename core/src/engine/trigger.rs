@@ -282,13 +282,23 @@ impl TriggerIndex {
         (self.long_shift, self.short_shift) = (0, 0);
     }
 
-    /// The price beyond which a key does not fire now: `(fires_below, key)` → the first
-    /// safe mark (long: above, short: below).
-    pub(super) fn first_safe(&self, fires_below: bool, key: i64) -> i64 {
+    /// The extreme mark a key fires at now: the highest for a long key, the lowest for
+    /// a short one.
+    fn fires_up_to(&self, fires_below: bool, key: i64) -> i64 {
         if fires_below {
-            key.saturating_add(self.long_shift).saturating_add(1)
+            key.saturating_add(self.long_shift)
         } else {
-            key.saturating_sub(self.short_shift).saturating_sub(1)
+            key.saturating_sub(self.short_shift)
+        }
+    }
+
+    /// The first mark beyond which a key does not fire now (long: above, short: below).
+    pub(super) fn first_safe(&self, fires_below: bool, key: i64) -> i64 {
+        let edge = self.fires_up_to(fires_below, key);
+        if fires_below {
+            edge.saturating_add(1)
+        } else {
+            edge.saturating_sub(1)
         }
     }
 }
@@ -650,15 +660,8 @@ impl Engine {
             return;
         }
         self.markets[m].key_scale = next;
-        // Every holder is re-keyed anyway: the funding drift is forgotten with it.
-        self.markets[m].trigger.as_mut().expect("indexed").rebase();
-        let mut h = self.first_holder(MarketId(m as u32));
-        while h != NIL {
-            let a = self.slot_account(h);
-            let pool = self.pool_of(a, MarketId(m as u32));
-            self.rekey(a, pool);
-            h = self.next_holder(h);
-        }
+        // Every holder is re-keyed: the funding drift is forgotten with it.
+        self.rebase_liquidation(m);
     }
 
     fn slot_for(&self, m: usize, size: i64, key: i64) -> Slot {
@@ -771,17 +774,15 @@ impl Engine {
     pub(super) fn funding_moved(&mut self, m: usize, delta: i128) {
         // A market without liquidation keys nothing (its multi-market list, visited by
         // every query, holds the cross pools its funding can push down): no drift.
-        if self.liquidation_config(MarketId(m as u32)).is_none() {
-            self.mark_moved(m);
-            return;
-        }
-        let mk = &mut self.markets[m];
-        if mk.trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
-            self.rebase_liquidation(m);
-        }
-        let mk = &mut self.markets[m];
-        if mk.im_trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
-            self.rebase_orders(m);
+        if self.liquidation_config(MarketId(m as u32)).is_some() {
+            let mk = &mut self.markets[m];
+            if mk.trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
+                self.rebase_liquidation(m);
+            }
+            let mk = &mut self.markets[m];
+            if mk.im_trigger.as_mut().is_some_and(|ix| ix.add_drift(delta)) {
+                self.rebase_orders(m);
+            }
         }
         self.mark_moved(m);
     }
@@ -859,9 +860,7 @@ impl Engine {
                 }
                 i = l.next;
             }
-            best.map(|k| {
-                Price((ix.first_safe(long, k) - if long { 1 } else { -1 }).clamp(ix.lo, ix.hi))
-            })
+            best.map(|k| Price(ix.fires_up_to(long, k).clamp(ix.lo, ix.hi)))
         };
         let mut long = None;
         let mut b = ix.long_bits.prev_at_or_before(n - 1);
