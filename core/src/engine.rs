@@ -325,7 +325,7 @@ pub struct Engine {
     links: Vec<trigger::Link>,
     /// Accounts to check for liquidation at the end of the command (or round).
     to_check: Vec<u32>,
-    /// Order-margin links, parallel to the position slots.
+    /// Order-margin links, parallel to the positions' extras (`positions.rs`).
     im_links: Vec<trigger::Link>,
     /// Accounts to re-key and check for order margin at the end of the command.
     im_check: Vec<u32>,
@@ -379,6 +379,8 @@ impl Engine {
         cfg.validate()?;
         let mut markets = Vec::new();
         markets.reserve_exact(cfg.max_markets as usize);
+        let slots = positions::PositionArena::with_capacity(cfg.max_positions, cfg.max_orders);
+        let im_links = vec![trigger::Link::default(); slots.ext.len()];
         Ok(Engine {
             cfg,
             markets,
@@ -402,7 +404,7 @@ impl Engine {
             by_id: OrderIndex::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             by_client: FixedMap::with_capacity(cfg.max_orders as usize, cfg.hash_seed),
             next_order_id: 1,
-            slots: positions::PositionArena::with_capacity(cfg.max_positions),
+            slots,
             fee_ledger: 0,
             funding_dust: 0,
             insurance: 0,
@@ -411,7 +413,7 @@ impl Engine {
             order_margin_markets: 0,
             links: Vec::new(),
             to_check: Vec::with_capacity((cfg.max_accounts as usize).min(ROUND_SCRATCH)),
-            im_links: Vec::new(),
+            im_links,
             im_check: Vec::with_capacity((cfg.max_accounts as usize).min(ROUND_SCRATCH)),
             candidates: Vec::new(),
             ring: Ring::new(cfg.liquidation_ring as usize),
@@ -597,7 +599,6 @@ impl Engine {
             // liquidation scratch space.
             let n = self.slots.pos.len();
             self.links.resize(n, trigger::Link::default());
-            self.im_links.resize(n, trigger::Link::default());
             // Round scratch, sized for a large round, not the largest possible one (a pool
             // per account, a ranking entry per position: gigabytes at 10^7 accounts): a
             // round beyond it grows the vector once, and the capacity stays.

@@ -178,3 +178,102 @@ fn slots_are_given_back_and_reused_when_positions_close() {
     assert_eq!(r.engine.positions_held(), 1);
     assert!(rejected(r.run(limit(0, 1, 2, Side::Buy, 140))));
 }
+
+/// Isolated mode, resting orders and order-margin links live in a second arena that is
+/// preallocated for `max_orders` + 4,096 pairs and grows past that, up to
+/// `max_positions`: 5,000 isolated pairs with `max_orders` = 8 are all accepted, every
+/// one reads back isolated with its bucket, and all of it is given back when the pairs
+/// return to cross.
+#[test]
+fn extras_grow_past_their_reserve_and_come_back() {
+    const ACCOUNTS: u32 = 2_500;
+    let mut e = Engine::new(EngineConfig {
+        max_accounts: ACCOUNTS,
+        max_positions: 2 * ACCOUNTS,
+        max_conditionals: 16,
+        ..gen::CONFIG
+    });
+    let mut events = Vec::new();
+    let mut seq = 0;
+    let mut run = |e: &mut Engine, kind: CommandKind| {
+        seq += 1;
+        events.clear();
+        e.apply(
+            &cascade_core::Command {
+                seq,
+                ts_ns: 0,
+                kind,
+            },
+            &mut events,
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|ev| matches!(ev.kind, EventKind::Rejected(_))),
+            "{events:?}"
+        );
+    };
+    for m in gen::markets() {
+        run(&mut e, CommandKind::AddMarket(Box::new(m)));
+    }
+    let pairs = || (0..ACCOUNTS).flat_map(|a| [(a, 1), (a, 2)]);
+    for a in 0..ACCOUNTS {
+        run(&mut e, CommandKind::OpenAccount(AccountId(a)));
+        run(
+            &mut e,
+            CommandKind::Deposit {
+                account: AccountId(a),
+                amount: 100,
+            },
+        );
+    }
+    for (a, m) in pairs() {
+        let (account, market) = (AccountId(a), MarketId(m));
+        run(
+            &mut e,
+            CommandKind::SetMarginMode {
+                account,
+                market,
+                isolated: true,
+            },
+        );
+        run(
+            &mut e,
+            CommandKind::TransferIsolated {
+                account,
+                market,
+                amount: 10 + i64::from(m),
+            },
+        );
+    }
+    e.verify().expect("engine invariants with the extras grown");
+    assert_eq!(e.positions_held(), 2 * ACCOUNTS);
+    for (a, m) in pairs() {
+        let p = e.position(AccountId(a), MarketId(m)).expect("in range");
+        assert!(p.isolated, "account {a} market {m}");
+        assert_eq!(p.bucket, 10 + i128::from(m), "account {a} market {m}");
+    }
+    for (a, m) in pairs() {
+        let (account, market) = (AccountId(a), MarketId(m));
+        run(
+            &mut e,
+            CommandKind::TransferIsolated {
+                account,
+                market,
+                amount: -(10 + i64::from(m)),
+            },
+        );
+        run(
+            &mut e,
+            CommandKind::SetMarginMode {
+                account,
+                market,
+                isolated: false,
+            },
+        );
+    }
+    e.verify()
+        .expect("engine invariants with the extras given back");
+    assert_eq!(e.positions_held(), 0);
+    assert_eq!(e.account_risk(AccountId(7)).expect("open").collateral, 100);
+}

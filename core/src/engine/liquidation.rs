@@ -232,7 +232,8 @@ impl Engine {
         let mut s = self.first_slot(a);
         while s != NIL {
             let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
-            if p.isolated && p.size == 0 && p.bucket < 0 && self.risk_of(m).is_some() {
+            let x = self.extra_of(p);
+            if x.isolated && p.size == 0 && x.bucket < 0 && self.risk_of(m).is_some() {
                 self.deficits.push((a.0, PoolId::Isolated(m)));
             }
             s = self.next_slot(s);

@@ -21,8 +21,10 @@ use crate::types::{AccountId, MarketId, Price, Side};
 /// Largest balance any ledger may reach; deposits beyond it are refused.
 pub const MAX_COLLATERAL: i128 = 1 << 100;
 
-/// One account's state in one market.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One account's state in one market: what every position needs (48 bytes). Isolated
+/// margin and resting quantities, which only some pairs have, are in its [`Extra`]
+/// (`positions.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Position {
     /// Signed size in lots (negative: short).
     pub(super) size: i64,
@@ -30,17 +32,17 @@ pub(super) struct Position {
     pub(super) cost: i128,
     /// Leverage chosen (0: the market's maximum).
     pub(super) leverage: u32,
-    /// Isolated margin mode.
-    pub(super) isolated: bool,
-    /// Isolated bucket balance.
-    pub(super) bucket: i128,
-    /// Resting buy quantity; kept in leveraged markets only (nothing else reads it).
-    pub(super) buy_open: i64,
-    /// Resting sell quantity; leveraged markets only.
-    pub(super) sell_open: i64,
     /// The market's funding index when the position last changed (0 while flat):
     /// funding accrued since is `size × (index − funding)` (`funding.rs`).
     pub(super) funding: i128,
+    /// Index of the pair's [`Extra`], `NIL` if it has none.
+    pub(super) extra: u32,
+}
+
+impl Default for Position {
+    fn default() -> Self {
+        super::positions::DEFAULT_POSITION
+    }
 }
 
 /// A read-only view of one account's position in one market.
@@ -154,7 +156,7 @@ impl Engine {
     }
 
     pub(super) fn pool_of(&self, a: AccountId, m: MarketId) -> PoolId {
-        if self.pos(a, m).isolated {
+        if self.is_isolated(self.pos(a, m)) {
             PoolId::Isolated(m)
         } else {
             PoolId::Cross
@@ -165,7 +167,7 @@ impl Engine {
     pub(super) fn pool_cash(&self, a: AccountId, pool: PoolId) -> i128 {
         match pool {
             PoolId::Cross => self.accounts[a.0 as usize].collateral,
-            PoolId::Isolated(m) => self.pos(a, m).bucket,
+            PoolId::Isolated(m) => self.extra(a, m).bucket,
         }
     }
 
@@ -190,7 +192,7 @@ impl Engine {
             let (m, p) = (self.slot_market(s), &self.slots.pos[s as usize]);
             let in_pool = self.risk_of(m).is_some()
                 && match pool {
-                    PoolId::Cross => !p.isolated,
+                    PoolId::Cross => !self.is_isolated(p),
                     PoolId::Isolated(i) => i == m,
                 };
             if in_pool && p.size != 0 {
@@ -205,7 +207,7 @@ impl Engine {
         self.back(a, pool, -1);
         match pool {
             PoolId::Cross => self.accounts[a.0 as usize].collateral += delta,
-            PoolId::Isolated(m) => self.pos_mut(a, m).bucket += delta,
+            PoolId::Isolated(m) => self.extra_mut(a, m).bucket += delta,
         }
         self.back(a, pool, 1);
         self.touch(a, pool);
@@ -218,7 +220,7 @@ impl Engine {
         if self.risk_of(o.market).is_none() {
             return;
         }
-        let p = self.pos_mut(o.account, o.market);
+        let p = self.extra_mut(o.account, o.market);
         match o.side {
             Side::Buy => p.buy_open += delta,
             Side::Sell => p.sell_open += delta,
@@ -268,12 +270,10 @@ impl Engine {
         let realised = trade(&mut p.size, &mut p.cost, side, q, price.0);
         p.funding = if p.size == 0 { 0 } else { index };
         let money = realised - i128::from(fee) - ceil_shift(owed);
-        if pool != PoolId::Cross {
-            p.bucket += money;
-        }
         let p = *p;
-        if pool == PoolId::Cross {
-            self.accounts[a.0 as usize].collateral += money;
+        match pool {
+            PoolId::Cross => self.accounts[a.0 as usize].collateral += money,
+            PoolId::Isolated(_) => self.extra_mut(a, m).bucket += money,
         }
         let paid = self.book_settlement(m, owed);
         self.fee_ledger += i128::from(fee);
@@ -298,12 +298,13 @@ impl Engine {
         (extra_buy, extra_sell): (i64, i64),
     ) -> i128 {
         let p = self.pos(a, m);
+        let x = self.extra_of(p);
         // Widened before adding: an IOC or market order's `extra` may be up to `max_qty`
         // (no level bounds it), which with the resting quantity can exceed `i64`.
         let (size, buys, sells) = (
             i128::from(p.size),
-            i128::from(p.buy_open) + i128::from(extra_buy),
-            i128::from(p.sell_open) + i128::from(extra_sell),
+            i128::from(x.buy_open) + i128::from(extra_buy),
+            i128::from(x.sell_open) + i128::from(extra_sell),
         );
         (size + buys).abs().max((size - sells).abs())
     }
@@ -351,7 +352,7 @@ impl Engine {
         pool: PoolId,
     ) -> impl Iterator<Item = (MarketId, &Position)> + '_ {
         self.account_positions(a).filter(move |&(m, p)| match pool {
-            PoolId::Cross => !p.isolated,
+            PoolId::Cross => !self.is_isolated(p),
             PoolId::Isolated(i) => i == m,
         })
     }
@@ -373,18 +374,19 @@ impl Engine {
             let Some(r) = mk.book.cfg.risk.as_ref() else {
                 return;
             };
-            if pool == PoolId::Cross && p.isolated {
+            let x = self.extra_of(p);
+            if pool == PoolId::Cross && x.isolated {
                 return;
             }
             let focus = at.filter(|&(am, _, _)| am.0 as usize == mi);
-            if p.size == 0 && p.buy_open == 0 && p.sell_open == 0 && focus.is_none() {
+            if p.size == 0 && x.buy_open == 0 && x.sell_open == 0 && focus.is_none() {
                 return;
             }
             let ((extra_buy, extra_sell), lev) = focus.map_or(((0, 0), None), |(_, e, l)| (e, l));
             let size = i128::from(p.size);
-            let worst = (size + i128::from(p.buy_open) + i128::from(extra_buy))
+            let worst = (size + i128::from(x.buy_open) + i128::from(extra_buy))
                 .abs()
-                .max((size - i128::from(p.sell_open) - i128::from(extra_sell)).abs());
+                .max((size - i128::from(x.sell_open) - i128::from(extra_sell)).abs());
             let lev = lev.unwrap_or(if p.leverage == 0 {
                 r.max_leverage
             } else {
@@ -592,7 +594,8 @@ impl Engine {
             } => {
                 self.leveraged(account, market)?;
                 let p = *self.pos(account, market);
-                if p.size != 0 || p.buy_open != 0 || p.sell_open != 0 {
+                let x = *self.extra_of(&p);
+                if p.size != 0 || x.buy_open != 0 || x.sell_open != 0 {
                     return Err(RejectReason::PositionOrOrdersOpen);
                 }
                 if isolated {
@@ -601,13 +604,13 @@ impl Engine {
                 // The bucket backs nothing (no position here), but the cross balance it
                 // returns to backs the account's other cross positions: credit() keeps
                 // their backing exact.
-                if isolated || p.isolated {
-                    let q = self.pos_mut(account, market);
+                if isolated || x.isolated {
+                    let q = self.extra_mut(account, market);
                     q.bucket = 0;
                     q.isolated = isolated;
                 }
                 self.release_if_default(account, market);
-                self.credit(account, PoolId::Cross, p.bucket);
+                self.credit(account, PoolId::Cross, x.bucket);
                 out.emit(EventKind::MarginModeSet {
                     account,
                     market,
@@ -620,7 +623,7 @@ impl Engine {
                 amount,
             } => {
                 self.leveraged(account, market)?;
-                if !self.pos(account, market).isolated {
+                if !self.extra(account, market).isolated {
                     return Err(RejectReason::NotIsolated);
                 }
                 if amount == 0 {
@@ -736,6 +739,7 @@ impl Engine {
             return None;
         }
         let p = self.pos(a, m);
+        let x = self.extra_of(p);
         let leverage = match self.risk_of(m) {
             Some(r) if p.leverage == 0 => r.max_leverage,
             _ => p.leverage,
@@ -744,14 +748,14 @@ impl Engine {
             size: p.size,
             cost: p.cost,
             leverage,
-            isolated: p.isolated,
-            bucket: if p.isolated {
+            isolated: x.isolated,
+            bucket: if x.isolated {
                 self.pool_money(a, PoolId::Isolated(m))
             } else {
-                p.bucket
+                x.bucket
             },
-            buy_open: p.buy_open,
-            sell_open: p.sell_open,
+            buy_open: x.buy_open,
+            sell_open: x.sell_open,
         })
     }
 
@@ -767,8 +771,9 @@ impl Engine {
             .filter(|&(m, _)| self.risk_of(m).is_some())
         {
             notional += i128::from(p.size).abs() * i128::from(self.markets[m.0 as usize].mark);
-            if p.isolated {
-                total_equity += p.bucket + self.upnl_of(m, p) - self.funding_due(m, p);
+            if self.is_isolated(p) {
+                total_equity +=
+                    self.extra_of(p).bucket + self.upnl_of(m, p) - self.funding_due(m, p);
             } else {
                 maintenance += self.maintenance_of(m, p);
             }
@@ -789,8 +794,7 @@ impl Engine {
         if !self.has_pos(a, m) {
             return None;
         }
-        let p = self.pos(a, m);
-        p.isolated.then(|| {
+        self.is_isolated(self.pos(a, m)).then(|| {
             let (equity, mm, _) = self.pool_maintenance(a, PoolId::Isolated(m));
             (equity, mm)
         })
@@ -857,9 +861,16 @@ impl Engine {
     pub fn money_accounted(&self) -> i128 {
         let collateral: i128 = self.accounts.iter().map(|a| a.collateral).sum();
         // Free slots hold the default state: summing them all adds nothing.
-        let positions: i128 = self.slots.pos.iter().map(|p| p.bucket - p.cost).sum();
+        let positions: i128 = self.slots.pos.iter().map(|p| -p.cost).sum();
+        let buckets: i128 = self.slots.ext.iter().map(|x| x.bucket).sum();
         let fund: i128 = self.markets.iter().map(|m| m.fund_cash - m.fund_cost).sum();
-        collateral + positions + self.fee_ledger + self.insurance + fund + self.funding_held()
+        collateral
+            + positions
+            + buckets
+            + self.fee_ledger
+            + self.insurance
+            + fund
+            + self.funding_held()
             - self.bad_debt
     }
 
@@ -901,10 +912,11 @@ impl Engine {
                         Side::Sell => sells += o.qty.0,
                     }
                 }
-                if (buys, sells) != (p.buy_open, p.sell_open) {
+                let x = self.extra_of(p);
+                if (buys, sells) != (x.buy_open, x.sell_open) {
                     return Err(format!(
                         "account {} market {mi}: open {buys}/{sells} vs {}/{}",
-                        a.0, p.buy_open, p.sell_open
+                        a.0, x.buy_open, x.sell_open
                     ));
                 }
                 longs += p.size.max(0);

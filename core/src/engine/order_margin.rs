@@ -87,7 +87,8 @@ impl Engine {
         let (mut active, mut orders) = (0, false);
         for (id, p) in self.pool_positions(a, pool) {
             let Some(r) = self.risk_of(id) else { continue };
-            let resting = p.buy_open != 0 || p.sell_open != 0;
+            let x = self.extra_of(p);
+            let resting = x.buy_open != 0 || x.sell_open != 0;
             if p.size != 0 || resting {
                 active += 1;
             }
@@ -104,11 +105,22 @@ impl Engine {
             let m = self.slot_market(s);
             if self.markets[m.0 as usize].im_trigger.is_some() {
                 let (slot, key) = self.order_slot(a, m);
-                let lots = self.slots.pos[s as usize].size.abs();
-                self.relink(Kind::Initial, m.0 as usize, s as usize, slot, key, lots);
+                self.link_orders(s, slot, key);
             }
             s = self.next_slot(s);
         }
+    }
+
+    /// Links slot `s` at `slot` and `key` in its market's order-margin index, through its
+    /// extra: taken when it is linked, given back when unlinked and otherwise default.
+    fn link_orders(&mut self, s: u32, slot: Slot, key: i64) {
+        if slot == Slot::None && self.slots.pos[s as usize].extra == NIL {
+            return;
+        }
+        let e = self.extra_index(s);
+        let (m, lots) = (self.slot_market(s), self.slots.pos[s as usize].size.abs());
+        self.relink(Kind::Initial, m.0 as usize, e as usize, slot, key, lots);
+        self.release_extra_if_empty(s, false);
     }
 
     /// Where the account's position in leveraged market `m` belongs in the order-margin
@@ -132,7 +144,8 @@ impl Engine {
         let pool = self.pool_of(a, m);
         let (active, orders) = self.pool_activity(a, pool);
         let p = self.pos(a, m);
-        let in_use = p.size != 0 || p.buy_open != 0 || p.sell_open != 0;
+        let x = self.extra_of(p);
+        let in_use = p.size != 0 || x.buy_open != 0 || x.sell_open != 0;
         if !orders || !in_use || !r.liquidation.is_some_and(|l| l.order_margin) && active <= 1 {
             Target::Unlinked
         } else if active > 1 {
@@ -154,14 +167,17 @@ impl Engine {
                 continue;
             };
             let r = mk.book.cfg.risk.as_ref().expect("leveraged");
-            let linked = ix.verify_lists(&self.im_links, m, |i| self.holds(i, m))?;
+            let linked = ix.verify_lists(&self.im_links, m, |e| {
+                self.slots.ext.get(e as usize).is_some() && self.holds(self.extra_owner(e), m)
+            })?;
             let mut expected = 0;
             let id = MarketId(m as u32);
             let mut h = self.first_holder(id);
             while h != NIL {
-                let (i, a) = (h as usize, self.slot_account(h));
+                let (e, a) = (self.slots.pos[h as usize].extra, self.slot_account(h));
                 h = self.next_holder(h);
-                let l = &self.im_links[i];
+                let unlinked = super::trigger::Link::default();
+                let l = self.im_links.get(e as usize).unwrap_or(&unlinked);
                 let target = self.order_target(a, id);
                 // Keys go stale as funding accrues (the query point carries the drift):
                 // a keyed position must sit on its key's side and bucket, or nowhere when

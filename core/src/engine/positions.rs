@@ -2,14 +2,25 @@
 //! market) pair whose state differs from [`Position::default`], so memory grows with the
 //! positions held, not with accounts × markets.
 //!
-//! A slot holds the pair's [`Position`] and, in `Engine::links`/`Engine::im_links` at the
-//! same index, its two trigger-index links. Each account threads its slots into a singly
-//! linked list sorted by ascending market id (`AccountState::positions`): a lookup walks
-//! the account's few slots, and every per-account loop visits its positions in the same
-//! ascending market order the dense array gave, so events do not change. Each market
-//! threads its slots into a doubly linked holder list (`MarketState::holders`, unordered):
-//! funding and ADL ranking walk it and sort what they take from it (by account id), so
-//! they cost O(holders), not O(accounts). Free slots form a stack threaded through
+//! A slot holds the pair's [`Position`] (48 bytes: size, cost, leverage, funding
+//! snapshot) and, in `Engine::links` at the same index, its liquidation-index link. What
+//! only some pairs need lives in a second arena of [`Extra`]s, named by
+//! `Position::extra`: the isolated bucket and mode, the resting quantities and (in
+//! `Engine::im_links` at the extra's index) the order-margin link. A pair takes an extra
+//! when it goes isolated, rests an order in a leveraged market or is linked in the
+//! order-margin index, and gives it back as soon as none of these holds. The extras are
+//! preallocated for `max_orders` + 4,096 pairs (every pair with resting orders needs
+//! one, so order flow alone never grows them) and grow, doubling, up to `max_positions`
+//! when isolated positions or order-margin links need more: memory follows what the
+//! pairs hold (10^7 accounts × 3 cross positions: 92 bytes per position).
+//!
+//! Each account threads its slots into a singly linked list sorted by ascending market id
+//! (`AccountState::positions`): a lookup walks the account's few slots, and every
+//! per-account loop visits its positions in the same ascending market order the dense
+//! array gave, so events do not change. Each market threads its slots into a doubly
+//! linked holder list (`MarketState::holders`, unordered): ADL ranking and the trigger
+//! indexes' rebases walk it (ADL sorts what it takes by account id), so they cost
+//! O(holders), not O(accounts). Free slots form a stack threaded through
 //! `acct_next`.
 //!
 //! A slot is taken when a pair first needs state (a fill, a resting order, a leverage or
@@ -27,8 +38,11 @@
 //!
 //! Invariants (checked by `verify_positions`): every live slot is in exactly one account
 //! list (its account's, in strictly ascending market order, so no pair has two slots)
-//! and in exactly one market list (its market's); no live slot holds default state; free
-//! slots hold default state and unlinked trigger links; live + free = `max_positions`.
+//! and in exactly one market list (its market's); no live slot holds default state (its
+//! position and extra; an order-margin link alone is not state); free slots hold default
+//! state and an unlinked trigger link; live + free = `max_positions`. Every live extra is
+//! named by exactly one live slot and holds state or a linked order-margin link; free
+//! extras are default and unlinked; live + free = the extras' length.
 
 use super::margin::Position;
 use super::Engine;
@@ -36,15 +50,35 @@ use crate::pool::NIL;
 use crate::types::{AccountId, MarketId};
 
 /// The default state, read for every pair without a slot.
-const DEFAULT_POSITION: Position = Position {
+pub(super) const DEFAULT_POSITION: Position = Position {
     size: 0,
     cost: 0,
     leverage: 0,
+    funding: 0,
+    extra: NIL,
+};
+
+/// State that only some pairs hold, kept apart from [`Position`] so that a plain cross
+/// position does not pay for it: the isolated-margin bucket and the resting quantities.
+/// The pair's order-margin link sits in `Engine::im_links` at the same index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Extra {
+    /// Isolated margin mode.
+    pub(super) isolated: bool,
+    /// Isolated bucket balance (0 unless isolated).
+    pub(super) bucket: i128,
+    /// Resting buy quantity; kept in leveraged markets only (nothing else reads it).
+    pub(super) buy_open: i64,
+    /// Resting sell quantity; leveraged markets only.
+    pub(super) sell_open: i64,
+}
+
+/// The extras of a pair that has none.
+pub(super) const DEFAULT_EXTRA: Extra = Extra {
     isolated: false,
     bucket: 0,
     buy_open: 0,
     sell_open: 0,
-    funding: 0,
 };
 
 /// Where a slot sits in its account's and market's lists.
@@ -62,7 +96,7 @@ pub(super) struct SlotMeta {
     mkt_next: u32,
 }
 
-/// The slots, their list links and the free stack.
+/// The slots, their list links and the free stack; the extras and theirs.
 #[derive(Clone, Debug)]
 pub(super) struct PositionArena {
     /// State per slot.
@@ -73,11 +107,24 @@ pub(super) struct PositionArena {
     free: u32,
     /// Slots in use.
     live: u32,
+    /// Extras, indexed by `Position::extra`.
+    pub(super) ext: Vec<Extra>,
+    /// Per extra: the slot that holds it, or the next free extra.
+    ext_owner: Vec<u32>,
+    /// Top of the extras' free stack.
+    ext_free: u32,
+    /// Extras in use.
+    ext_live: u32,
 }
 
+/// Extras reserved beyond `max_orders`: every pair with resting orders holds one, so
+/// order flow alone never grows the arena.
+const EXTRA_HEADROOM: u32 = 1 << 12;
+
 impl PositionArena {
-    /// `n` free slots (`n < u32::MAX`, checked by `EngineConfig::validate`).
-    pub(super) fn with_capacity(n: u32) -> PositionArena {
+    /// `n` free slots (`n < u32::MAX`, checked by `EngineConfig::validate`) and room for
+    /// `min(n, orders + EXTRA_HEADROOM)` extras.
+    pub(super) fn with_capacity(n: u32, orders: u32) -> PositionArena {
         let meta = (0..n)
             .map(|i| SlotMeta {
                 account: 0,
@@ -87,17 +134,34 @@ impl PositionArena {
                 mkt_next: NIL,
             })
             .collect();
-        PositionArena {
-            pos: vec![Position::default(); n as usize],
+        let mut arena = PositionArena {
+            pos: vec![DEFAULT_POSITION; n as usize],
             meta,
             free: if n > 0 { 0 } else { NIL },
             live: 0,
-        }
+            ext: Vec::new(),
+            ext_owner: Vec::new(),
+            ext_free: NIL,
+            ext_live: 0,
+        };
+        arena.grow_extras(n.min(orders.saturating_add(EXTRA_HEADROOM)));
+        arena
     }
 
     /// Slots in use.
     pub(super) fn live(&self) -> u32 {
         self.live
+    }
+
+    /// Extends the extras to `len` entries (more than now), the new ones free.
+    fn grow_extras(&mut self, len: u32) {
+        let old = self.ext.len() as u32;
+        self.ext.resize(len as usize, DEFAULT_EXTRA);
+        self.ext_owner
+            .extend((old..len).map(|e| if e + 1 < len { e + 1 } else { self.ext_free }));
+        if len > old {
+            self.ext_free = old;
+        }
     }
 }
 
@@ -140,6 +204,79 @@ impl Engine {
             None => self.take_slot(a, m).expect("position slot reserved"),
         };
         &mut self.slots.pos[s as usize]
+    }
+
+    /// The extras of a position already looked up (the default if it has none).
+    pub(super) fn extra_of(&self, p: &Position) -> &Extra {
+        match p.extra {
+            NIL => &DEFAULT_EXTRA,
+            e => &self.slots.ext[e as usize],
+        }
+    }
+
+    /// The extras of `(a, m)`: its slot's, or the default.
+    pub(super) fn extra(&self, a: AccountId, m: MarketId) -> &Extra {
+        self.extra_of(self.pos(a, m))
+    }
+
+    /// True if the pair's pool is its isolated bucket.
+    pub(super) fn is_isolated(&self, p: &Position) -> bool {
+        p.extra != NIL && self.slots.ext[p.extra as usize].isolated
+    }
+
+    /// The extras of `(a, m)` to write, taking a slot and an extra if the pair has none
+    /// (a slot must be held or reserved, as for [`Engine::pos_mut`]).
+    pub(super) fn extra_mut(&mut self, a: AccountId, m: MarketId) -> &mut Extra {
+        self.pos_mut(a, m);
+        let s = self.slot_of(a, m).expect("slot just taken");
+        let e = self.extra_index(s);
+        &mut self.slots.ext[e as usize]
+    }
+
+    /// The extra of live slot `s`, taken if it has none. The arena grows (to at most
+    /// `max_positions`) when none is free: one allocation, and its capacity stays.
+    pub(super) fn extra_index(&mut self, s: u32) -> u32 {
+        let e = self.slots.pos[s as usize].extra;
+        if e != NIL {
+            return e;
+        }
+        if self.slots.ext_free == NIL {
+            let len = self.slots.ext.len() as u32;
+            let cap = self.slots.pos.len() as u32;
+            let grown = len.saturating_mul(2).max(64).min(cap);
+            self.slots.grow_extras(grown);
+            self.im_links
+                .resize(grown as usize, super::trigger::Link::default());
+        }
+        let e = self.slots.ext_free;
+        self.slots.ext_free = self.slots.ext_owner[e as usize];
+        self.slots.ext_owner[e as usize] = s;
+        self.slots.ext_live += 1;
+        self.slots.pos[s as usize].extra = e;
+        e
+    }
+
+    /// The slot holding extra `e`.
+    pub(super) fn extra_owner(&self, e: u32) -> u32 {
+        self.slots.ext_owner[e as usize]
+    }
+
+    /// Gives back slot `s`'s extra if it holds default state, unlinking its order-margin
+    /// link (`force`: whatever that link says; else only if it is unlinked).
+    pub(super) fn release_extra_if_empty(&mut self, s: u32, force: bool) {
+        let e = self.slots.pos[s as usize].extra;
+        if e == NIL
+            || self.slots.ext[e as usize] != DEFAULT_EXTRA
+            || !force && self.im_links[e as usize].linked()
+        {
+            return;
+        }
+        let m = self.slot_market(s).0 as usize;
+        self.unlink_orders(m, e);
+        self.slots.ext_owner[e as usize] = self.slots.ext_free;
+        self.slots.ext_free = e;
+        self.slots.ext_live -= 1;
+        self.slots.pos[s as usize].extra = NIL;
     }
 
     /// Refuses a command that may need a slot for `(a, m)` when the pair has none and
@@ -235,10 +372,15 @@ impl Engine {
         let Some(s) = self.slot_of(a, m) else {
             return;
         };
-        if self.slots.pos[s as usize] != DEFAULT_POSITION {
+        self.release_extra_if_empty(s, false);
+        // An order-margin link alone keeps nothing: it is re-derived from the state.
+        let p = self.slots.pos[s as usize];
+        if (Position { extra: NIL, ..p }) != DEFAULT_POSITION || *self.extra_of(&p) != DEFAULT_EXTRA
+        {
             return;
         }
-        self.unlink_triggers(m.0 as usize, s as usize);
+        self.release_extra_if_empty(s, true);
+        self.unlink_liquidation(m.0 as usize, s as usize);
         let meta = self.slots.meta[s as usize];
         let mut cur = self.accounts[a.0 as usize].positions;
         if cur == s {
@@ -323,10 +465,6 @@ impl Engine {
                     .links
                     .get(s as usize)
                     .is_some_and(super::trigger::Link::linked)
-                || self
-                    .im_links
-                    .get(s as usize)
-                    .is_some_and(super::trigger::Link::linked)
             {
                 return Err(format!("free slot {s} holds state or links"));
             }
@@ -336,6 +474,87 @@ impl Engine {
         if free + live != n {
             return Err(format!("{free} free + {live} live slots != {n}"));
         }
+        self.verify_extras(&in_account)
+    }
+
+    /// Checks the extras: each live one held by exactly one live slot that names it, and
+    /// holding state or an order-margin link; free ones default and unlinked; live + free
+    /// = the arena's length.
+    fn verify_extras(&self, live_slots: &[u8]) -> Result<(), String> {
+        let n = self.slots.ext.len();
+        if self.im_links.len() != n || self.slots.ext_owner.len() != n {
+            return Err(format!(
+                "{n} extras, {} order-margin links",
+                self.im_links.len()
+            ));
+        }
+        let mut live = 0usize;
+        for (s, p) in self.slots.pos.iter().enumerate() {
+            let e = p.extra;
+            if e == NIL {
+                continue;
+            }
+            if live_slots[s] == 0 || e as usize >= n || self.slots.ext_owner[e as usize] != s as u32
+            {
+                return Err(format!("slot {s}: extra {e} not its own"));
+            }
+            if self.slots.ext[e as usize] == DEFAULT_EXTRA && !self.im_links[e as usize].linked() {
+                return Err(format!("slot {s}: extra {e} holds nothing"));
+            }
+            live += 1;
+        }
+        let (mut e, mut free) = (self.slots.ext_free, 0usize);
+        while e != NIL {
+            if free > n
+                || self.slots.ext[e as usize] != DEFAULT_EXTRA
+                || self.im_links[e as usize].linked()
+            {
+                return Err(format!(
+                    "free extra {e} holds state, or the free stack loops"
+                ));
+            }
+            free += 1;
+            e = self.slots.ext_owner[e as usize];
+        }
+        if live != self.slots.ext_live as usize || free + live != n {
+            return Err(format!(
+                "{live} live ({} counted) + {free} free extras != {n}",
+                self.slots.ext_live
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::trigger::Link;
+    use super::*;
+
+    /// The per-position budget the module docs state (and `cascade-bench scale`
+    /// measures): a plain cross position costs its record, its list links and one
+    /// liquidation link; only some pairs add an extra.
+    #[test]
+    fn a_position_costs_92_bytes_and_an_extra_is_apart() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Position>(), 48);
+        assert_eq!(size_of::<SlotMeta>(), 20);
+        assert_eq!(size_of::<Link>(), 24);
+        assert_eq!(size_of::<Extra>(), 48);
+    }
+
+    /// The extras start at `min(slots, orders + headroom)`, free, and grow on demand.
+    #[test]
+    fn extras_are_reserved_for_the_orders_and_free() {
+        let a = PositionArena::with_capacity(10_000, 16);
+        assert_eq!(a.ext.len(), 16 + EXTRA_HEADROOM as usize);
+        let b = PositionArena::with_capacity(100, 16);
+        assert_eq!(b.ext.len(), 100);
+        let (mut e, mut free) = (b.ext_free, 0);
+        while e != NIL {
+            free += 1;
+            e = b.ext_owner[e as usize];
+        }
+        assert_eq!(free, 100);
     }
 }

@@ -467,17 +467,19 @@ impl Engine {
         ix.link(links, i, slot, key, lots);
     }
 
-    /// Unlinks slot `i` of market `m` from both indexes (before the slot is freed).
-    pub(super) fn unlink_triggers(&mut self, m: usize, i: usize) {
-        for kind in [Kind::Maintenance, Kind::Initial] {
-            let mk = &mut self.markets[m];
-            let (ix, links) = match kind {
-                Kind::Maintenance => (mk.trigger.as_mut(), &mut self.links),
-                Kind::Initial => (mk.im_trigger.as_mut(), &mut self.im_links),
-            };
-            if let Some(ix) = ix.filter(|_| i < links.len()) {
-                ix.unlink(links, i);
+    /// Unlinks slot `s` of market `m` from the liquidation index (before it is freed).
+    pub(super) fn unlink_liquidation(&mut self, m: usize, s: usize) {
+        if let Some(ix) = self.markets[m].trigger.as_mut() {
+            if s < self.links.len() {
+                ix.unlink(&mut self.links, s);
             }
+        }
+    }
+
+    /// Unlinks extra `e` of market `m` from the order-margin index (before it is freed).
+    pub(super) fn unlink_orders(&mut self, m: usize, e: u32) {
+        if let Some(ix) = self.markets[m].im_trigger.as_mut() {
+            ix.unlink(&mut self.im_links, e as usize);
         }
     }
 
@@ -497,7 +499,7 @@ impl Engine {
         self.slots.pos[s as usize].size != 0
             && self.markets[m.0 as usize].book.cfg.risk.is_some()
             && match pool {
-                PoolId::Cross => !self.slots.pos[s as usize].isolated,
+                PoolId::Cross => !self.is_isolated(&self.slots.pos[s as usize]),
                 PoolId::Isolated(x) => x == m,
             }
     }
@@ -540,7 +542,7 @@ impl Engine {
                 self.next_slot(s),
             );
             let in_pool = match pool {
-                PoolId::Cross => !p.isolated,
+                PoolId::Cross => !self.is_isolated(&p),
                 PoolId::Isolated(x) => x.0 as usize == m,
             };
             let Some(r) = self.markets[m]
@@ -683,7 +685,11 @@ impl Engine {
         cross_done: &mut bool,
     ) -> Option<PoolId> {
         let id = self.slot_market(s);
-        if !self.may_trigger(kind, id.0 as usize, s as usize) {
+        let i = match kind {
+            Kind::Maintenance => s,
+            Kind::Initial => self.slots.pos[s as usize].extra,
+        };
+        if i == NIL || !self.may_trigger(kind, id.0 as usize, i as usize) {
             return None;
         }
         let pool = self.pool_of(a, id);
@@ -716,7 +722,8 @@ impl Engine {
         }
     }
 
-    /// True if position `i` of market `m` may fail the requirement of `kind` at the mark.
+    /// True if the position linked at `i` (a slot for maintenance, an extra for initial
+    /// margin) in market `m` may fail the requirement of `kind` at the mark.
     pub(super) fn may_trigger(&self, kind: Kind, m: usize, i: usize) -> bool {
         let mk = &self.markets[m];
         let (l, ix) = match kind {
@@ -825,10 +832,9 @@ impl Engine {
                 Kind::Initial => self.im_links[i as usize].next,
             };
             if self.may_trigger(kind, m, i as usize) {
-                let a = self.slot_account(i);
                 match kind {
-                    Kind::Maintenance => self.queue_check(a),
-                    Kind::Initial => self.queue_im(a),
+                    Kind::Maintenance => self.queue_check(self.slot_account(i)),
+                    Kind::Initial => self.queue_im(self.slot_account(self.extra_owner(i))),
                 }
             }
             i = next;
@@ -967,7 +973,7 @@ impl Engine {
                 let next = self.next_holder(h);
                 let i = h as usize;
                 let p = &self.slots.pos[i];
-                let pool = if p.isolated {
+                let pool = if self.is_isolated(p) {
                     PoolId::Isolated(MarketId(m as u32))
                 } else {
                     PoolId::Cross
@@ -978,7 +984,7 @@ impl Engine {
                         q.size != 0
                             && self.markets[k].book.cfg.risk.is_some()
                             && match pool {
-                                PoolId::Cross => !q.isolated,
+                                PoolId::Cross => !self.is_isolated(q),
                                 PoolId::Isolated(x) => x.0 as usize == k,
                             }
                     })
@@ -992,7 +998,7 @@ impl Engine {
                             .risk
                             .is_some_and(|r| r.liquidation.is_none())
                         && match pool {
-                            PoolId::Cross => !q.isolated,
+                            PoolId::Cross => !self.is_isolated(q),
                             PoolId::Isolated(x) => x.0 as usize == k,
                         }
                 });
