@@ -595,8 +595,8 @@ impl Engine {
             mk.im_trigger = Some(trigger::TriggerIndex::new(cfg, order_kappa));
         }
         if cfg.risk.is_some_and(|r| r.liquidation.is_some()) && self.liquidating_markets == 0 {
-            // Allocated here, at start-up: the links of every position and the
-            // liquidation scratch space.
+            // Allocated here, at start-up: the liquidation link of every position slot
+            // and the liquidation scratch space.
             let n = self.slots.pos.len();
             self.links.resize(n, trigger::Link::default());
             // Round scratch, sized for a large round, not the largest possible one (a pool

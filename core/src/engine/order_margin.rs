@@ -168,7 +168,8 @@ impl Engine {
             };
             let r = mk.book.cfg.risk.as_ref().expect("leveraged");
             let linked = ix.verify_lists(&self.im_links, m, |e| {
-                self.slots.ext.get(e as usize).is_some() && self.holds(self.extra_owner(e), m)
+                let s = self.extra_owner(e);
+                self.slots.pos.get(s as usize).is_some_and(|p| p.extra == e) && self.holds(s, m)
             })?;
             let mut expected = 0;
             let id = MarketId(m as u32);

@@ -9,10 +9,13 @@
 //! `Engine::im_links` at the extra's index) the order-margin link. A pair takes an extra
 //! when it goes isolated, rests an order in a leveraged market or is linked in the
 //! order-margin index, and gives it back as soon as none of these holds. The extras are
-//! preallocated for `max_orders` + 4,096 pairs (every pair with resting orders needs
-//! one, so order flow alone never grows them) and grow, doubling, up to `max_positions`
-//! when isolated positions or order-margin links need more: memory follows what the
-//! pairs hold (10^7 accounts × 3 cross positions: 92 bytes per position).
+//! preallocated for `min(max_positions, max_orders + 4,096)` pairs, enough for every
+//! pair with resting orders, and grow, doubling, up to `max_positions` when isolated
+//! pairs or order-margin links need more (a pool resting orders in a market with order
+//! margin while active in several markets links each of its positions, so it takes an
+//! extra per position): memory follows what the pairs hold. A plain cross position costs
+//! 92 bytes (record, list links, liquidation link); an extra 76 (record, owner,
+//! order-margin link).
 //!
 //! Each account threads its slots into a singly linked list sorted by ascending market id
 //! (`AccountState::positions`): a lookup walks the account's few slots, and every
@@ -424,7 +427,10 @@ impl Engine {
                 if (meta.market as usize) >= self.markets.len() || in_account[s as usize] > 0 {
                     return Err(format!("account {a}: slot {s} misplaced"));
                 }
-                if self.slots.pos[s as usize] == DEFAULT_POSITION {
+                let p = self.slots.pos[s as usize];
+                if (Position { extra: NIL, ..p }) == DEFAULT_POSITION
+                    && *self.extra_of(&p) == DEFAULT_EXTRA
+                {
                     return Err(format!("account {a}: slot {s} holds default state"));
                 }
                 in_account[s as usize] = 1;

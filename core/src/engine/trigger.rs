@@ -111,7 +111,8 @@ pub(super) fn heat_lots(lots: i64) -> i64 {
     lots.clamp(0, i64::from(u32::MAX))
 }
 
-/// One position's links, parallel to the engine's position slots (24 bytes).
+/// One position's links in one index (24 bytes): the liquidation index's parallel to
+/// the engine's position slots, the order-margin index's to the positions' extras.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Link {
     next: u32,
@@ -304,7 +305,7 @@ impl TriggerIndex {
 }
 
 impl TriggerIndex {
-    /// Unlinks position `i` from whatever list of this index holds it.
+    /// Unlinks link `i` (a slot or an extra: see [`Link`]) from whatever list holds it.
     fn unlink(&mut self, links: &mut [Link], i: usize) {
         let l = links[i];
         let n = self.long_head.len();
@@ -338,7 +339,7 @@ impl TriggerIndex {
         links[i].place = 0;
     }
 
-    /// Links position `i` at the head of the list `slot` names (nothing for `None`).
+    /// Links link `i` at the head of the list `slot` names (nothing for `None`).
     fn link(&mut self, links: &mut [Link], i: usize, slot: Slot, key: i64, lots: i64) {
         let n = self.long_head.len();
         let head = match slot {
@@ -384,8 +385,8 @@ impl TriggerIndex {
 
 impl TriggerIndex {
     /// Checks the lists, bucket bits and heatmap against each other (`in_market` says
-    /// whether a slot is a live position of this market); returns the number of
-    /// positions linked.
+    /// whether link `i` belongs to a live position of this market); returns the number
+    /// of positions linked.
     pub(super) fn verify_lists(
         &self,
         links: &[Link],
