@@ -202,11 +202,16 @@ impl Engine {
     /// If no slot is free: every caller writes a pair that holds a slot or was reserved
     /// by [`Engine::reserve_position`] in the same command (module docs).
     pub(super) fn pos_mut(&mut self, a: AccountId, m: MarketId) -> &mut Position {
-        let s = match self.slot_of(a, m) {
+        let s = self.held_slot(a, m);
+        &mut self.slots.pos[s as usize]
+    }
+
+    /// The slot of `(a, m)`, taken if the pair has none (panics as [`Engine::pos_mut`]).
+    fn held_slot(&mut self, a: AccountId, m: MarketId) -> u32 {
+        match self.slot_of(a, m) {
             Some(s) => s,
             None => self.take_slot(a, m).expect("position slot reserved"),
-        };
-        &mut self.slots.pos[s as usize]
+        }
     }
 
     /// The extras of a position already looked up (the default if it has none).
@@ -230,8 +235,7 @@ impl Engine {
     /// The extras of `(a, m)` to write, taking a slot and an extra if the pair has none
     /// (a slot must be held or reserved, as for [`Engine::pos_mut`]).
     pub(super) fn extra_mut(&mut self, a: AccountId, m: MarketId) -> &mut Extra {
-        self.pos_mut(a, m);
-        let s = self.slot_of(a, m).expect("slot just taken");
+        let s = self.held_slot(a, m);
         let e = self.extra_index(s);
         &mut self.slots.ext[e as usize]
     }
