@@ -246,3 +246,89 @@ fn report_writes_benchmarks_md_with_every_section_and_plot() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The key=value pairs of `scale`'s last line, after its leading `scale`.
+fn scale_summary(max_accounts: &str, commands: &str) -> Vec<(String, String)> {
+    let out = bin()
+        .args([
+            "scale",
+            "--max-accounts",
+            max_accounts,
+            "--commands",
+            commands,
+        ])
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let rest = last.strip_prefix("scale ").expect("summary line");
+    rest.split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn value<'a>(summary: &'a [(String, String)], key: &str) -> &'a str {
+    &summary.iter().find(|(k, _)| k == key).expect(key).1
+}
+
+/// Pair `i` trades in markets `(3i + k) mod 1,000`, and its buyer is thin when `i` is a
+/// multiple of ten: market 0 is held by the pairs with `i mod 1,000` in {0, 333, 666},
+/// of which only `i ≡ 0` is thin, so a 10% fall there liquidates one pool per 1,000
+/// pairs.
+#[test]
+fn scale_prints_its_summary_and_liquidates_the_thin_pools() {
+    let s = scale_summary("10000", "2000");
+    let keys: Vec<&str> = s.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "accounts_max",
+            "positions",
+            "engine_bytes",
+            "resident_bytes",
+            "bytes_per_account",
+            "ns_mixed_min",
+            "ns_mixed_max",
+            "mixed_growth",
+            "ns_funding",
+            "ns_mark_quiet",
+            "ns_mark_cascade",
+            "cascade_liquidations",
+            "ns_funding_first",
+            "ns_funding_max",
+            "ns_funding_two_first",
+            "ns_funding_two_last"
+        ]
+    );
+    assert_eq!(value(&s, "accounts_max"), "10000");
+    assert_eq!(value(&s, "positions"), "30000");
+    assert_eq!(value(&s, "cascade_liquidations"), "5");
+}
+
+/// The solvency issue's memory target: 10^7 accounts holding 3 cross positions each over
+/// 1,000 markets in at most 4 GB of engine memory (92 bytes per position, 48 + 12 per
+/// account, ~0.36 GB fixed: about 3.73 GB). Needs ~4 GB of RAM and a release build:
+/// `cargo test --release -p cascade-bench --test cli -- --ignored`.
+#[test]
+#[ignore = "10^7 accounts: release build, ~4 GB of memory, about a minute"]
+fn scale_holds_ten_million_accounts_in_four_gigabytes() {
+    let s = scale_summary("10000000", "20000");
+    assert_eq!(value(&s, "positions"), "30000000");
+    assert_eq!(value(&s, "cascade_liquidations"), "5000");
+    let bytes: u64 = value(&s, "engine_bytes").parse().unwrap();
+    assert!(bytes <= 4_000_000_000, "engine memory {bytes} bytes");
+    println!(
+        "engine_bytes={bytes} mixed_growth={} ns_funding_two_first={} ns_funding_two_last={}",
+        value(&s, "mixed_growth"),
+        value(&s, "ns_funding_two_first"),
+        value(&s, "ns_funding_two_last")
+    );
+}
