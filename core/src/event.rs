@@ -833,7 +833,7 @@ impl Event {
 
 /// Stable numeric code of a rejection (part of the canonical encoding): distinct for
 /// distinct reasons, payload aside (the payload is written after the code).
-fn reject_code(r: RejectReason) -> u64 {
+pub(crate) fn reject_code(r: RejectReason) -> u64 {
     match r {
         RejectReason::UnknownMarket => 1,
         RejectReason::UnknownAccount => 2,

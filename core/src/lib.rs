@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod book;
+pub mod codec;
 pub mod command;
 pub mod engine;
 pub mod event;
