@@ -1,7 +1,10 @@
 //! cascade-gateway: the exchange gateway around `cascade-core`.
 //!
-//! Planned (see `docs/ARCHITECTURE.md`): sequencer, journal, rings to a pinned engine
-//! thread, FIX 4.4 and binary protocols, market data. Today it only re-exports the core
-//! so the workspace layout is fixed; nothing here claims to be a gateway yet.
+//! Built so far: the durable input journal ([`journal`]), usable without the network.
+//! Planned (see `docs/ARCHITECTURE.md`): snapshots and recovery into an engine, the
+//! sequencer, rings to a pinned engine thread, FIX 4.4 and binary protocols, market
+//! data.
+
+pub mod journal;
 
 pub use cascade_core as core;

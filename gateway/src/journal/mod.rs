@@ -1,0 +1,171 @@
+//! The durable input journal: every sequenced command, in order, in checksummed and
+//! hash-chained records (`segment` has the byte layout), written in group-committed
+//! batches, and read back by a recovery scan that trusts nothing it cannot verify.
+//!
+//! Writing ([`Journal`]): `append` encodes a command into the open batch; `flush`
+//! writes the batch with one `write` and, under [`FsyncPolicy::Batch`], one
+//! `fdatasync`, then moves the durable watermark ([`Journal::durable_seq`]) that callers
+//! release acknowledgements against. A batch is flushed when it reaches
+//! `JournalConfig::batch_bytes`, or by [`Journal::tick`] once it is
+//! `JournalConfig::batch_delay` old. A segment is sealed (synced, unless the policy is
+//! `Never`) and a new one started once it reaches `JournalConfig::segment_bytes`; a new
+//! segment's header and directory entry are synced before any record goes into it.
+//!
+//! Recovery ([`scan`], and [`Journal::open`], which acts on its verdict) reads segments
+//! in sequence order and checks every header, every record's length, checksum chain,
+//! decoding and sequence (each one more than the last, across segments). What it finds
+//! decides what happens, as in this table (the last segment is the one written to when
+//! the process stopped):
+//!
+//! | found | where | verdict |
+//! |---|---|---|
+//! | valid records to the end | any segment | clean |
+//! | fewer than 12 bytes (a record header) after the last valid record | last segment | torn tail: truncated there, bytes and last sequence reported |
+//! | a record whose length (its own checksum verified) runs past the end of the file | last segment | torn tail |
+//! | a record whose checked length ends exactly at the end of the file but whose payload fails (checksum, decoding, sequence) | last segment | torn tail |
+//! | a bad record (either above, or a damaged or out-of-range length) followed by nothing but zero bytes | last segment | torn tail |
+//! | a header cut short, nothing after it | last segment | torn segment creation: the file is removed, reported |
+//! | a bad record followed by any non-zero byte | any segment | **error**: segment file and byte offset; nothing past it is replayed |
+//! | any damage in a sealed (not last) segment | sealed segment | **error**: segment and offset |
+//! | a bad header, a first sequence that does not follow the previous segment, or a chain value that is not the previous segment's last checksum | any segment | **error** (a lost, reordered or misdirected segment) |
+//!
+//! A torn tail holds only records that were never acknowledged under the `Batch`
+//! policy: their batch's `fdatasync` had not returned. A crash can persist a batch's
+//! sectors out of order, leaving an intact record after a hole; that is a bad record
+//! followed by non-zero bytes, so it stops recovery with an error rather than guess.
+
+mod scan;
+mod segment;
+mod writer;
+
+pub use scan::{scan, ScanReport, TornTail};
+pub use segment::{
+    append_record, parse_segment_name, record_crc, segment_name, SegmentHeader, FORMAT_VERSION,
+    HEADER_BYTES, MAGIC, MAX_PAYLOAD, MIN_PAYLOAD, RECORD_HEADER_BYTES,
+};
+pub use writer::{FlushOutcome, Journal};
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// When written batches are made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `fdatasync` after every batch: nothing is durable (acknowledged) before it.
+    Batch,
+    /// `fdatasync` at most every this many milliseconds; the watermark moves at each.
+    IntervalMs(u64),
+    /// Never: the watermark follows what was handed to the OS (a crash of the machine
+    /// can lose acknowledged commands).
+    Never,
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+
+    /// `batch`, `interval-ms:N` or `never`.
+    fn from_str(s: &str) -> Result<FsyncPolicy, String> {
+        match s {
+            "batch" => Ok(FsyncPolicy::Batch),
+            "never" => Ok(FsyncPolicy::Never),
+            _ => s
+                .strip_prefix("interval-ms:")
+                .and_then(|n| n.parse().ok())
+                .map(FsyncPolicy::IntervalMs)
+                .ok_or_else(|| {
+                    format!("fsync policy `{s}`: expected batch, interval-ms:N or never")
+                }),
+        }
+    }
+}
+
+/// Where and how the journal writes.
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    /// Directory of the segment files (created if missing).
+    pub dir: PathBuf,
+    /// Durability of batches.
+    pub fsync: FsyncPolicy,
+    /// A batch is written once it holds this many bytes (256 KiB by default).
+    pub batch_bytes: usize,
+    /// ... or once its first record is this old, at the next [`Journal::tick`] (1 ms).
+    pub batch_delay: Duration,
+    /// A segment is sealed once it holds this many bytes (64 MiB).
+    pub segment_bytes: u64,
+}
+
+impl JournalConfig {
+    /// The defaults for `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
+        JournalConfig {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Batch,
+            batch_bytes: 256 << 10,
+            batch_delay: Duration::from_millis(1),
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why the journal cannot be read or written.
+#[derive(Debug)]
+pub enum JournalError {
+    /// An operating-system error on this path.
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Damage recovery must not pass (module docs): segment file and byte offset.
+    Corrupt {
+        /// Segment file.
+        segment: PathBuf,
+        /// Offset of the damaged header or record.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A command appended out of sequence.
+    OutOfSequence {
+        /// The sequence the journal expects next.
+        expected: u64,
+        /// The command's.
+        got: u64,
+    },
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            JournalError::Corrupt {
+                segment,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "journal corrupt: {} at byte offset {offset}: {reason}",
+                segment.display()
+            ),
+            JournalError::OutOfSequence { expected, got } => {
+                write!(
+                    f,
+                    "journal: command seq {got} appended, {expected} expected"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+/// Wraps an I/O error with its path.
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
