@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod cascade_cmd;
+mod record_cmd;
 mod report_cmd;
 mod scale_cmd;
 
@@ -87,6 +88,14 @@ const USAGE: &str = "usage:
       its unwind orders take --unwind-bps (default 2,500) of the depth within the band;
       --stops gives that share of traders a reduce-only stop-loss (stop heatmap, and a
       `stops triggered=N lots=L` line)
+  cascade-bench record <dir> [--commands N] [--leveraged] [--seed S]
+      [--fsync batch|interval-ms:N|never] [--kill-after-durable K] [--floor]
+      sequence the seeded demo workload (default 1,000,000 commands; --leveraged: the
+      margin-checked variant) into a new journal in <dir>: `durable seq=N` each time the
+      durable watermark moves, fsync latency, and `commands= bytes= batches= fsyncs=
+      cmds_per_sec= mb_per_sec= last_seq=` (then fsync p50/p99, and with --floor the
+      disk's raw 256 KiB write+fdatasync rate in the same run); --kill-after-durable K
+      aborts right after the K-th durable batch (crash tests)
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
         Some("scaling") => report_cmd::scaling_command(&args[1..]),
         Some("scale") => scale_cmd::run(&args[1..]),
         Some("cascade") => cascade_cmd::run(&args[1..]),
+        Some("record") => record_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

@@ -332,3 +332,56 @@ fn scale_holds_ten_million_accounts_in_four_gigabytes() {
         value(&s, "ns_funding_two_last")
     );
 }
+
+/// `record`'s last line starts with exactly the keys; `durable seq=N` lines come
+/// before it, the last equal to `last_seq`; a directory that already holds a journal is
+/// refused with a one-line error.
+#[test]
+fn record_journals_the_workload_and_prints_its_summary() {
+    let dir = std::env::temp_dir().join(format!("cascade-cli-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = bin()
+        .args(["record", dir.to_str().unwrap(), "--commands", "3000"])
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let keys: Vec<&str> = last
+        .split(' ')
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys[..7],
+        [
+            "commands",
+            "bytes",
+            "batches",
+            "fsyncs",
+            "cmds_per_sec",
+            "mb_per_sec",
+            "last_seq"
+        ]
+    );
+    // The demo's set-up: one market and 1,000 accounts opened (plain workload).
+    assert!(last.starts_with("commands=4001 "), "{last}");
+    assert!(last.contains(" last_seq=4001 "), "{last}");
+    let durable: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("durable seq="))
+        .collect();
+    assert_eq!(durable.last(), Some(&"4001"));
+    let again = bin()
+        .args(["record", dir.to_str().unwrap(), "--commands", "10"])
+        .output()
+        .expect("binary runs");
+    assert!(!again.status.success());
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("already holds a journal"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,181 @@
+//! `cascade-bench record`: sequences the seeded demo workload into a journal and
+//! measures it.
+//!
+//! The workload (set-up and mix, `--leveraged` for the margin-checked variant) is
+//! generated first, then appended to a journal in `<dir>` (which must hold none) one
+//! command at a time, as a sequencer would: a batch is written when it holds 256 KiB,
+//! and [`Journal::tick`] runs every 1,024 commands to flush one older than 1 ms. Each
+//! time the durable watermark moves, `durable seq=N` is printed on its own line (and
+//! flushed), so a parent process knows what was acknowledged before it killed this one;
+//! `--kill-after-durable K` aborts the process (no unwinding, no flush) right after the
+//! K-th such line. Timed: the whole append loop and the final flush and sync, with each
+//! `fdatasync` timed on its own. With `--floor`, the same number of bytes is then
+//! written in raw 256 KiB blocks, each followed by `fdatasync`, to a scratch file in
+//! `<dir>` (removed after): the disk's floor in the same run.
+
+use crate::Args;
+use cascade_bench::workload::{self, Mix};
+use cascade_gateway::journal::{FlushOutcome, FsyncPolicy, Journal, JournalConfig};
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs the subcommand.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let args = Args::parse(
+        args,
+        &["--commands", "--seed", "--fsync", "--kill-after-durable"],
+        &["--leveraged", "--floor"],
+    )?;
+    let [dir] = args.positional.as_slice() else {
+        return Err("record needs exactly one argument: the journal directory".into());
+    };
+    let fsync: FsyncPolicy = args
+        .value::<String>("--fsync")?
+        .map_or(Ok(FsyncPolicy::Batch), |s| s.parse())?;
+    let mix = Mix {
+        commands: args.value("--commands")?.unwrap_or(1_000_000),
+        seed: args.value("--seed")?.unwrap_or(42),
+        margin: args.has("--leveraged"),
+        ..Mix::default()
+    };
+    let kill_after: Option<u64> = args.value("--kill-after-durable")?;
+    let w = workload::generate(&mix);
+    let commands: Vec<_> = w.setup.into_iter().chain(w.commands).collect();
+    let cfg = JournalConfig {
+        fsync,
+        ..JournalConfig::new(PathBuf::from(dir))
+    };
+    let (mut journal, report) = Journal::open(cfg, |_| {}).map_err(|e| e.to_string())?;
+    if report.records > 0 || report.torn.is_some() {
+        return Err(format!(
+            "{dir} already holds a journal (last seq {}): record needs an empty directory",
+            report.last_seq
+        ));
+    }
+    let mut rec = Recorder {
+        durable: 0,
+        kill_after,
+        announced: 0,
+        fsync_ns: Histogram::new(3).expect("histogram"),
+        batches: 0,
+        bytes: 0,
+    };
+    let start = Instant::now();
+    for (i, c) in commands.iter().enumerate() {
+        let outcome = journal.append(c).map_err(|e| e.to_string())?;
+        rec.note(&journal, outcome);
+        if i % 1_024 == 1_023 {
+            let outcome = journal.tick(Instant::now()).map_err(|e| e.to_string())?;
+            rec.note(&journal, outcome);
+        }
+    }
+    let outcome = journal.flush().map_err(|e| e.to_string())?;
+    rec.note(&journal, Some(outcome));
+    let synced = journal.sync().map_err(|e| e.to_string())?;
+    rec.note(
+        &journal,
+        Some(FlushOutcome {
+            synced,
+            ..FlushOutcome::default()
+        }),
+    );
+    let secs = start.elapsed().as_secs_f64();
+    let last_seq = journal.durable_seq();
+    let fsyncs = rec.fsync_ns.len();
+    println!(
+        "fsync latency: p50 {:.0} us, p99 {:.0} us, max {:.0} us over {fsyncs} fsyncs",
+        rec.fsync_ns.value_at_quantile(0.5) as f64 / 1e3,
+        rec.fsync_ns.value_at_quantile(0.99) as f64 / 1e3,
+        rec.fsync_ns.max() as f64 / 1e3,
+    );
+    let floor = if args.has("--floor") {
+        Some(raw_floor(Path::new(dir), rec.bytes)?)
+    } else {
+        None
+    };
+    let mb_per_sec = rec.bytes as f64 / secs / 1e6;
+    let mut line = format!(
+        "commands={} bytes={} batches={} fsyncs={fsyncs} cmds_per_sec={:.0} mb_per_sec={mb_per_sec:.1} last_seq={last_seq} fsync_p50_us={:.0} fsync_p99_us={:.0}",
+        commands.len(),
+        rec.bytes,
+        rec.batches,
+        commands.len() as f64 / secs,
+        rec.fsync_ns.value_at_quantile(0.5) as f64 / 1e3,
+        rec.fsync_ns.value_at_quantile(0.99) as f64 / 1e3,
+    );
+    if let Some((floor_mb, floor_p99)) = floor {
+        let _ = write!(
+            line,
+            " floor_mb_per_sec={floor_mb:.1} floor_p99_us={floor_p99:.0} of_floor_pct={:.0}",
+            100.0 * mb_per_sec / floor_mb
+        );
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// What the loop has seen of the journal.
+struct Recorder {
+    durable: u64,
+    kill_after: Option<u64>,
+    announced: u64,
+    fsync_ns: Histogram<u64>,
+    batches: u64,
+    bytes: u64,
+}
+
+impl Recorder {
+    /// Counts a flush and announces a moved watermark (aborting after the K-th).
+    fn note(&mut self, journal: &Journal, outcome: Option<FlushOutcome>) {
+        let Some(o) = outcome else { return };
+        if o.bytes > 0 {
+            self.batches += 1;
+            self.bytes += o.bytes as u64;
+        }
+        if let Some(d) = o.synced {
+            self.fsync_ns
+                .record(d.as_nanos().max(1) as u64)
+                .expect("histogram range");
+        }
+        if journal.durable_seq() > self.durable {
+            self.durable = journal.durable_seq();
+            self.announced += 1;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "durable seq={}", self.durable);
+            let _ = out.flush();
+            if self.kill_after == Some(self.announced) {
+                std::process::abort();
+            }
+        }
+    }
+}
+
+/// Writes `bytes` (at least 256 KiB) to a scratch file in 256 KiB blocks, each followed
+/// by `fdatasync`: `(MB/s, p99 µs of one block)`.
+fn raw_floor(dir: &Path, bytes: u64) -> Result<(f64, f64), String> {
+    const BLOCK: usize = 256 << 10;
+    let path = dir.join("floor.scratch");
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let block = vec![0xa5u8; BLOCK];
+    let blocks = bytes.div_ceil(BLOCK as u64).max(1);
+    let mut hist = Histogram::<u64>::new(3).expect("histogram");
+    let start = Instant::now();
+    for _ in 0..blocks {
+        let t = Instant::now();
+        file.write_all(&block)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        hist.record(t.elapsed().as_nanos().max(1) as u64)
+            .expect("histogram range");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((
+        (blocks * BLOCK as u64) as f64 / secs / 1e6,
+        hist.value_at_quantile(0.99) as f64 / 1e3,
+    ))
+}
