@@ -43,6 +43,7 @@ mod order_margin;
 mod positions;
 mod reduce_only;
 mod simulate;
+mod state_hash;
 mod trigger;
 use crate::ring::Ring;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};

@@ -115,6 +115,26 @@ pub(super) struct Conditionals {
 }
 
 impl Conditionals {
+    /// Hands `f` each waiting conditional of account `a`, in placement order, as its id
+    /// followed by its `NewConditional` encoding (for the state hash).
+    pub(super) fn digest_account(&self, a: usize, mut f: impl FnMut(&[u8])) {
+        let mut s = self.accounts.get(a).map_or(NIL, |l| l.0);
+        let mut buf = Vec::new();
+        while s != NIL {
+            let slot = &self.slots[s as usize];
+            buf.clear();
+            buf.extend_from_slice(&slot.id.0.to_le_bytes());
+            crate::command::Command {
+                seq: 0,
+                ts_ns: 0,
+                kind: crate::command::CommandKind::NewConditional(slot.order),
+            }
+            .encode(&mut buf);
+            f(&buf);
+            s = slot.acct_next;
+        }
+    }
+
     /// Allocates the arena (`capacity` slots) and the per-account lists once, at the first
     /// leveraged market.
     fn allocate(&mut self, capacity: u32, accounts: u32) {

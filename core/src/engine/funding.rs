@@ -42,6 +42,11 @@ pub(super) struct FundingState {
 }
 
 impl FundingState {
+    /// The state as the state hash reads it: index, its range, the ledger.
+    pub(super) fn digest(&self) -> [i128; 4] {
+        [self.index, self.low, self.high, self.settled]
+    }
+
     /// What a position of `size` lots with snapshot `snap` owes, 2^-32 atoms.
     pub(super) fn owed(&self, size: i64, snap: i128) -> i128 {
         i128::from(size) * (self.index - snap)
