@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod cascade_cmd;
+mod journal_cmd;
 mod record_cmd;
 mod report_cmd;
 mod scale_cmd;
@@ -96,6 +97,13 @@ const USAGE: &str = "usage:
       cmds_per_sec= mb_per_sec= last_seq=` (then fsync p50/p99, and with --floor the
       disk's raw 256 KiB write+fdatasync rate in the same run); --kill-after-durable K
       aborts right after the K-th durable batch (crash tests)
+  cascade-bench replay <journal-dir>
+      replay a journal (capacities from its engine.toml) through a fresh engine without
+      changing it: `commands= events= events_hash= state_hash= cmds_per_sec=`
+  cascade-bench recover <dir>
+      recover a journal as a restart does (a torn tail is cut off and reported) and apply
+      it: `snapshot_seq= replayed= truncated_bytes= last_seq= state_hash= recovery_ms=`;
+      mid-log damage is a one-line error naming segment and byte offset, exit 1
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -118,6 +126,8 @@ fn main() -> ExitCode {
         Some("scale") => scale_cmd::run(&args[1..]),
         Some("cascade") => cascade_cmd::run(&args[1..]),
         Some("record") => record_cmd::run(&args[1..]),
+        Some("replay") => journal_cmd::replay(&args[1..]),
+        Some("recover") => journal_cmd::recover(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

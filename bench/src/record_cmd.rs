@@ -2,7 +2,9 @@
 //! measures it.
 //!
 //! The workload (set-up and mix, `--leveraged` for the margin-checked variant) is
-//! generated first, then appended to a journal in `<dir>` (which must hold none) one
+//! generated first, its engine capacities written to `<dir>/engine.toml` (what `replay`
+//! and `recover` build their engine from), then appended to a journal in `<dir>`
+//! (which must hold none) one
 //! command at a time, as a sequencer would: a batch is written when it holds 256 KiB,
 //! and [`Journal::tick`] runs every 1,024 commands to flush one older than 1 ms. Each
 //! time the durable watermark moves, `durable seq=N` is printed on its own line (and
@@ -55,6 +57,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             report.last_seq
         ));
     }
+    cascade_gateway::engine_file::write_engine_config(
+        Path::new(dir),
+        &workload::engine_config(&mix),
+    )?;
     let mut rec = Recorder {
         durable: 0,
         kill_after,

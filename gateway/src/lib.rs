@@ -1,10 +1,12 @@
 //! cascade-gateway: the exchange gateway around `cascade-core`.
 //!
-//! Built so far: the durable input journal ([`journal`]), usable without the network.
+//! Built so far: the durable input journal ([`journal`]), usable without the network,
+//! and the capacities file recorded beside it ([`engine_file`]).
 //! Planned (see `docs/ARCHITECTURE.md`): snapshots and recovery into an engine, the
 //! sequencer, rings to a pinned engine thread, FIX 4.4 and binary protocols, market
 //! data.
 
+pub mod engine_file;
 pub mod journal;
 
 pub use cascade_core as core;

@@ -1,0 +1,91 @@
+//! The engine capacities a journal was recorded with, kept beside its segments as
+//! `engine.toml` (one `key = integer` line per `EngineConfig` field, a TOML subset), so
+//! a replay or a recovery builds the same engine. A journal is only meaningful with the
+//! capacities that produced it: they decide which commands are refused.
+
+use cascade_core::EngineConfig;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// File name of the capacities in a journal directory.
+pub const ENGINE_FILE: &str = "engine.toml";
+
+/// The file's lines, in order.
+const KEYS: [&str; 8] = [
+    "max_orders",
+    "max_accounts",
+    "max_markets",
+    "max_positions",
+    "max_conditionals",
+    "liquidation_ring",
+    "max_orders_per_account",
+    "hash_seed",
+];
+
+/// Writes `cfg` to `dir/engine.toml`.
+pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String> {
+    let values = [
+        u64::from(cfg.max_orders),
+        u64::from(cfg.max_accounts),
+        u64::from(cfg.max_markets),
+        u64::from(cfg.max_positions),
+        u64::from(cfg.max_conditionals),
+        u64::from(cfg.liquidation_ring),
+        u64::from(cfg.max_orders_per_account),
+        cfg.hash_seed,
+    ];
+    let mut text = String::from("# Engine capacities this journal was recorded with.\n");
+    for (k, v) in KEYS.iter().zip(values) {
+        let _ = writeln!(text, "{k} = {v}");
+    }
+    let path = dir.join(ENGINE_FILE);
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads `dir/engine.toml`; an error names the file, and the line and key at fault.
+pub fn read_engine_config(dir: &Path) -> Result<EngineConfig, String> {
+    let path = dir.join(ENGINE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut values = [None; KEYS.len()];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err = |what: &str| format!("{}:{}: {what}", path.display(), n + 1);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| err("expected key = value"))?;
+        let (k, v) = (k.trim(), v.trim());
+        let i = KEYS
+            .iter()
+            .position(|&key| key == k)
+            .ok_or_else(|| err(&format!("unknown key `{k}`")))?;
+        let v: u64 = v
+            .parse()
+            .map_err(|_| err(&format!("`{k}`: `{v}` is not a non-negative integer")))?;
+        values[i] = Some(v);
+    }
+    let get = |i: usize| {
+        values[i].ok_or_else(|| format!("{}: missing key `{}`", path.display(), KEYS[i]))
+    };
+    let narrow = |i: usize| {
+        get(i).and_then(|v| {
+            u32::try_from(v)
+                .map_err(|_| format!("{}: `{}` above {}", path.display(), KEYS[i], u32::MAX))
+        })
+    };
+    let cfg = EngineConfig {
+        max_orders: narrow(0)?,
+        max_accounts: narrow(1)?,
+        max_markets: narrow(2)?,
+        max_positions: narrow(3)?,
+        max_conditionals: narrow(4)?,
+        liquidation_ring: narrow(5)?,
+        max_orders_per_account: narrow(6)?,
+        hash_seed: get(7)?,
+    };
+    cfg.validate()
+        .map_err(|e| format!("{}: invalid capacities: {e:?}", path.display()))?;
+    Ok(cfg)
+}
