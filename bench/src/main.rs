@@ -97,9 +97,13 @@ const USAGE: &str = "usage:
       cmds_per_sec= mb_per_sec= last_seq=` (then fsync p50/p99, and with --floor the
       disk's raw 256 KiB write+fdatasync rate in the same run); --kill-after-durable K
       aborts right after the K-th durable batch (crash tests)
-  cascade-bench replay <journal-dir>
-      replay a journal (capacities from its engine.toml) through a fresh engine without
-      changing it: `commands= events= events_hash= state_hash= cmds_per_sec=`
+  cascade-bench replay <journal-dir | commands.csv>
+      replay a journal (capacities from its engine.toml) or a text log (capacities from
+      its `# engine:` line) through a fresh engine without changing it:
+      `commands= events= events_hash= state_hash= cmds_per_sec=`
+  cascade-bench convert <in> <out>
+      a journal directory to a text log (one command per line, docs/ARCHITECTURE.md),
+      or a text log to a new journal directory
   cascade-bench recover <dir>
       recover a journal as a restart does (a torn tail is cut off and reported) and apply
       it: `snapshot_seq= replayed= truncated_bytes= last_seq= state_hash= recovery_ms=`;
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Some("record") => record_cmd::run(&args[1..]),
         Some("replay") => journal_cmd::replay(&args[1..]),
         Some("recover") => journal_cmd::recover(&args[1..]),
+        Some("convert") => journal_cmd::convert(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

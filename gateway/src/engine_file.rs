@@ -22,9 +22,8 @@ const KEYS: [&str; 8] = [
     "hash_seed",
 ];
 
-/// Writes `cfg` to `dir/engine.toml`.
-pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String> {
-    let values = [
+fn values(cfg: &EngineConfig) -> [u64; 8] {
+    [
         u64::from(cfg.max_orders),
         u64::from(cfg.max_accounts),
         u64::from(cfg.max_markets),
@@ -33,26 +32,55 @@ pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String>
         u64::from(cfg.liquidation_ring),
         u64::from(cfg.max_orders_per_account),
         cfg.hash_seed,
-    ];
+    ]
+}
+
+/// Writes `cfg` to `dir/engine.toml`.
+pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String> {
     let mut text = String::from("# Engine capacities this journal was recorded with.\n");
-    for (k, v) in KEYS.iter().zip(values) {
+    for (k, v) in KEYS.iter().zip(values(cfg)) {
         let _ = writeln!(text, "{k} = {v}");
     }
     let path = dir.join(ENGINE_FILE);
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// `cfg` on one line, `key=value` pairs separated by spaces (a text log's `# engine:`).
+pub fn engine_config_line(cfg: &EngineConfig) -> String {
+    let pairs: Vec<String> = KEYS
+        .iter()
+        .zip(values(cfg))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    pairs.join(" ")
+}
+
+/// Parses [`engine_config_line`]'s format; `origin` names it in errors.
+pub fn parse_engine_line(line: &str, origin: &str) -> Result<EngineConfig, String> {
+    let pairs = line.split_whitespace().map(|kv| (1, kv));
+    from_pairs(pairs, origin)
+}
+
 /// Reads `dir/engine.toml`; an error names the file, and the line and key at fault.
 pub fn read_engine_config(dir: &Path) -> Result<EngineConfig, String> {
     let path = dir.join(ENGINE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pairs = text
+        .lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    from_pairs(pairs, &path.display().to_string())
+}
+
+/// The capacities from `(line number, "key = value")` items.
+fn from_pairs<'a>(
+    pairs: impl Iterator<Item = (usize, &'a str)>,
+    origin: &str,
+) -> Result<EngineConfig, String> {
     let mut values = [None; KEYS.len()];
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let err = |what: &str| format!("{}:{}: {what}", path.display(), n + 1);
+    for (n, line) in pairs {
+        let err = |what: &str| format!("{origin}:{n}: {what}");
         let (k, v) = line
             .split_once('=')
             .ok_or_else(|| err("expected key = value"))?;
@@ -66,13 +94,10 @@ pub fn read_engine_config(dir: &Path) -> Result<EngineConfig, String> {
             .map_err(|_| err(&format!("`{k}`: `{v}` is not a non-negative integer")))?;
         values[i] = Some(v);
     }
-    let get = |i: usize| {
-        values[i].ok_or_else(|| format!("{}: missing key `{}`", path.display(), KEYS[i]))
-    };
+    let get = |i: usize| values[i].ok_or_else(|| format!("{origin}: missing key `{}`", KEYS[i]));
     let narrow = |i: usize| {
         get(i).and_then(|v| {
-            u32::try_from(v)
-                .map_err(|_| format!("{}: `{}` above {}", path.display(), KEYS[i], u32::MAX))
+            u32::try_from(v).map_err(|_| format!("{origin}: `{}` above {}", KEYS[i], u32::MAX))
         })
     };
     let cfg = EngineConfig {
@@ -86,6 +111,6 @@ pub fn read_engine_config(dir: &Path) -> Result<EngineConfig, String> {
         hash_seed: get(7)?,
     };
     cfg.validate()
-        .map_err(|e| format!("{}: invalid capacities: {e:?}", path.display()))?;
+        .map_err(|e| format!("{origin}: invalid capacities: {e:?}"))?;
     Ok(cfg)
 }
