@@ -43,6 +43,7 @@ mod order_margin;
 mod positions;
 mod reduce_only;
 mod simulate;
+mod snapshot;
 mod state_hash;
 mod trigger;
 use crate::ring::Ring;
@@ -50,6 +51,7 @@ use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side
 pub use fund::FundView;
 pub use margin::{AccountRisk, MarketRisk, PositionView};
 pub use simulate::CascadeReport;
+pub use snapshot::{SnapshotError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION};
 
 /// Most resting orders an engine may be configured for (slot numbers stay far from `NIL`).
 pub const MAX_ORDERS: u32 = 1 << 31;
@@ -302,6 +304,8 @@ enum MatchEnd {
 #[derive(Clone, Debug)]
 pub struct Engine {
     cfg: EngineConfig,
+    /// Sequence of the last command applied (snapshots record it).
+    last_seq: u64,
     markets: Vec<MarketState>,
     accounts: Vec<AccountState>,
     pool: Pool,
@@ -384,6 +388,7 @@ impl Engine {
         let im_links = vec![trigger::Link::default(); slots.ext.len()];
         Ok(Engine {
             cfg,
+            last_seq: 0,
             markets,
             accounts: vec![
                 AccountState {
@@ -439,6 +444,7 @@ impl Engine {
 
     /// Applies one command, emitting its events to `sink`. Never panics on bad input.
     pub fn apply<S: EventSink>(&mut self, cmd: &Command, sink: &mut S) {
+        self.last_seq = cmd.seq;
         let mut out = Out {
             sink,
             seq: cmd.seq,

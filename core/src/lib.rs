@@ -24,7 +24,7 @@ pub use command::{
 };
 pub use engine::{
     AccountRisk, CascadeReport, ConfigError, Engine, EngineConfig, FundView, MarketRisk, OrderView,
-    PositionView,
+    PositionView, SnapshotError,
 };
 pub use event::{
     rejection, CancelReason, Event, EventKind, EventSink, HashSink, RejectReason,

@@ -215,7 +215,11 @@ fn the_plain_demo_and_a_lobster_log_keep_their_golden_hashes() {
     let log: Vec<Command> = w.setup.iter().chain(&w.commands).cloned().collect();
     assert_eq!(
         golden(workload::engine_config(&mix), &log),
-        ("e32dd83009c163e3".to_owned(), 4_486_331, "ea8aa70301f0a0b4".to_owned())
+        (
+            "e32dd83009c163e3".to_owned(),
+            4_486_331,
+            "ea8aa70301f0a0b4".to_owned()
+        )
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let (msgs, rows) = cascade_bench::lobster::load(
@@ -226,6 +230,10 @@ fn the_plain_demo_and_a_lobster_log_keep_their_golden_hashes() {
     let report = cascade_bench::lobster::replay(&msgs, &rows).expect("replay runs");
     assert_eq!(
         golden(report.config, &report.commands),
-        ("a91117785abb8a63".to_owned(), 51, "ed303471d3c12859".to_owned())
+        (
+            "a91117785abb8a63".to_owned(),
+            51,
+            "ed303471d3c12859".to_owned()
+        )
     );
 }

@@ -115,6 +115,16 @@ pub(super) struct Conditionals {
 }
 
 impl Conditionals {
+    /// First conditional of account `a`'s list, `NIL` if none.
+    pub(super) fn account_head(&self, a: usize) -> u32 {
+        self.accounts.get(a).map_or(NIL, |l| l.0)
+    }
+
+    /// Inserts a restored conditional order with its id (room checked by the caller).
+    pub(super) fn insert_restored(&mut self, id: OrderId, order: ConditionalOrder) {
+        self.insert(id, order);
+    }
+
     /// Hands `f` each waiting conditional of account `a`, in placement order, as its id
     /// followed by its `NewConditional` encoding (for the state hash).
     pub(super) fn digest_account(&self, a: usize, mut f: impl FnMut(&[u8])) {
@@ -356,6 +366,22 @@ impl Engine {
             qty: o.qty,
         });
         Ok(())
+    }
+
+    /// True if a restored conditional order fits: a leveraged market with room, a valid
+    /// account, quantity and prices as `NewConditional` requires them (snapshots).
+    pub(super) fn conditional_fits(&self, o: &ConditionalOrder) -> bool {
+        let Ok(market) = self.market(o.market) else {
+            return false;
+        };
+        let c = &self.conditionals;
+        market.book.cfg.risk.is_some()
+            && self.check_account(o.account).is_ok()
+            && Self::check_qty_price(&market.book.cfg, o.qty, Some(o.trigger)).is_ok()
+            && o.limit
+                .is_none_or(|l| Self::check_qty_price(&market.book.cfg, o.qty, Some(l)).is_ok())
+            && (c.live as usize) < c.slots.len()
+            && c.accounts[o.account.0 as usize].2 < self.cfg.max_orders_per_account
     }
 
     /// `CancelConditional`.

@@ -42,6 +42,16 @@ pub(super) struct FundingState {
 }
 
 impl FundingState {
+    /// The state [`FundingState::digest`] gave (snapshots).
+    pub(super) fn from_parts([index, low, high, settled]: [i128; 4]) -> FundingState {
+        FundingState {
+            index,
+            low,
+            high,
+            settled,
+        }
+    }
+
     /// The state as the state hash reads it: index, its range, the ledger.
     pub(super) fn digest(&self) -> [i128; 4] {
         [self.index, self.low, self.high, self.settled]
