@@ -8,8 +8,10 @@
 //! replay where the valid records end (reported on its own line). `recover` does what a
 //! restarting gateway does: it recovers the journal (cutting a torn tail off the file)
 //! and applies every valid command; last line `snapshot_seq= replayed= truncated_bytes=
-//! last_seq= state_hash= recovery_ms=` (`snapshot_seq=0`: there are no snapshots yet, so
-//! recovery replays from the start). Damage recovery must not pass is a one-line error
+//! last_seq= state_hash= recovery_ms=`: it starts from the newest snapshot file whose
+//! checksums hold and that restores (`snapshot_seq=0`: none, so from the empty engine;
+//! each file skipped is reported on a line) and applies the journal's commands after
+//! it. Damage recovery must not pass is a one-line error
 //! naming the segment file and byte offset, and a non-zero exit.
 
 use crate::Args;
@@ -18,6 +20,7 @@ use cascade_gateway::engine_file::{
     engine_config_line, parse_engine_line, read_engine_config, write_engine_config,
 };
 use cascade_gateway::journal::{scan, Journal, JournalConfig};
+use cascade_gateway::snapshot_file::latest_snapshot;
 use cascade_gateway::text_log::{parse_log, write_line, HEADER};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -147,10 +150,32 @@ pub(crate) fn convert(args: &[String]) -> Result<(), String> {
 pub(crate) fn recover(args: &[String]) -> Result<(), String> {
     let dir = &one_dir(args, "recover")?;
     let start = Instant::now();
-    let mut engine = Engine::try_new(read_engine_config(dir)?).map_err(|e| format!("{e:?}"))?;
+    let (found, skipped) = latest_snapshot(dir)?;
+    for s in &skipped {
+        println!("snapshot skipped: {}: {}", s.path.display(), s.reason);
+    }
+    let (snapshot_seq, mut engine) = match found {
+        Some((seq, engine)) => (seq, engine),
+        None => (
+            0,
+            Engine::try_new(read_engine_config(dir)?).map_err(|e| format!("{e:?}"))?,
+        ),
+    };
     let mut sink = HashSink::default();
-    let (journal, report) = Journal::open(JournalConfig::new(dir), |c| engine.apply(c, &mut sink))
-        .map_err(|e| e.to_string())?;
+    let mut replayed = 0u64;
+    let (journal, report) = Journal::open_after(JournalConfig::new(dir), snapshot_seq, |c| {
+        if c.seq > snapshot_seq {
+            engine.apply(c, &mut sink);
+            replayed += 1;
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if report.last_seq < snapshot_seq {
+        return Err(format!(
+            "snapshot at seq {snapshot_seq} is ahead of the journal (last seq {})",
+            report.last_seq
+        ));
+    }
     let state = engine.state_hash();
     let ms = start.elapsed().as_secs_f64() * 1e3;
     drop(journal);
@@ -165,8 +190,7 @@ pub(crate) fn recover(args: &[String]) -> Result<(), String> {
         );
     }
     println!(
-        "snapshot_seq=0 replayed={} truncated_bytes={} last_seq={} state_hash={state:016x} recovery_ms={ms:.1}",
-        report.records,
+        "snapshot_seq={snapshot_seq} replayed={replayed} truncated_bytes={} last_seq={} state_hash={state:016x} recovery_ms={ms:.1}",
         report.torn.as_ref().map_or(0, |t| t.bytes),
         report.last_seq,
     );

@@ -13,7 +13,11 @@
 //! K-th such line. Timed: the whole append loop and the final flush and sync, with each
 //! `fdatasync` timed on its own. With `--floor`, the same number of bytes is then
 //! written in raw 256 KiB blocks, each followed by `fdatasync`, to a scratch file in
-//! `<dir>` (removed after): the disk's floor in the same run.
+//! `<dir>` (removed after): the disk's floor in the same run. With `--snapshot-every N`,
+//! an engine applies each command after it is appended, and after every N-th the
+//! journal is made durable up to it and the engine's snapshot written to
+//! `snapshot-<seq>.snap` (`snapshot seq= bytes= pause_ms= write_ms=` lines; the pause is
+//! the serialization on the engine's thread).
 
 use crate::Args;
 use cascade_bench::workload::{self, Mix};
@@ -28,7 +32,13 @@ use std::time::Instant;
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let args = Args::parse(
         args,
-        &["--commands", "--seed", "--fsync", "--kill-after-durable"],
+        &[
+            "--commands",
+            "--seed",
+            "--fsync",
+            "--kill-after-durable",
+            "--snapshot-every",
+        ],
         &["--leveraged", "--floor"],
     )?;
     let [dir] = args.positional.as_slice() else {
@@ -44,6 +54,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ..Mix::default()
     };
     let kill_after: Option<u64> = args.value("--kill-after-durable")?;
+    let snapshot_every: Option<u64> = args.value("--snapshot-every")?;
+    if snapshot_every == Some(0) {
+        return Err("--snapshot-every needs a positive number of commands".into());
+    }
     let w = workload::generate(&mix);
     let commands: Vec<_> = w.setup.into_iter().chain(w.commands).collect();
     let cfg = JournalConfig {
@@ -69,6 +83,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         batches: 0,
         bytes: 0,
     };
+    let mut snaps = snapshot_every.map(|every| Snapshots {
+        every,
+        engine: cascade_core::Engine::new(workload::engine_config(&mix)),
+        buf: Vec::new(),
+        taken: 0,
+        pause_max: 0.0,
+    });
     let start = Instant::now();
     for (i, c) in commands.iter().enumerate() {
         let outcome = journal.append(c).map_err(|e| e.to_string())?;
@@ -76,6 +97,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         if i % 1_024 == 1_023 {
             let outcome = journal.tick(Instant::now()).map_err(|e| e.to_string())?;
             rec.note(&journal, outcome);
+        }
+        if let Some(s) = snaps.as_mut() {
+            s.after(c, Path::new(dir), &mut journal, &mut rec)?;
         }
     }
     let outcome = journal.flush().map_err(|e| e.to_string())?;
@@ -119,8 +143,68 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             100.0 * mb_per_sec / floor_mb
         );
     }
+    if let Some(s) = &snaps {
+        let _ = write!(
+            line,
+            " snapshots={} snapshot_pause_ms_max={:.1}",
+            s.taken, s.pause_max
+        );
+    }
     println!("{line}");
     Ok(())
+}
+
+/// The engine `--snapshot-every` keeps in step with the journal, and its snapshots.
+struct Snapshots {
+    every: u64,
+    engine: cascade_core::Engine,
+    buf: Vec<u8>,
+    taken: u64,
+    pause_max: f64,
+}
+
+impl Snapshots {
+    /// Applies `c`; every `every` commands makes the journal durable up to it, then
+    /// snapshots (the engine's pause: serializing into a reused buffer) and writes the
+    /// file (on this thread too, timed apart).
+    fn after(
+        &mut self,
+        c: &cascade_core::Command,
+        dir: &Path,
+        journal: &mut Journal,
+        rec: &mut Recorder,
+    ) -> Result<(), String> {
+        self.engine.apply(c, &mut cascade_core::HashSink::default());
+        if c.seq % self.every != 0 {
+            return Ok(());
+        }
+        // A snapshot never gets ahead of the journal: what it holds is durable first.
+        let outcome = journal.flush().map_err(|e| e.to_string())?;
+        rec.note(journal, Some(outcome));
+        let synced = journal.sync().map_err(|e| e.to_string())?;
+        rec.note(
+            journal,
+            Some(FlushOutcome {
+                synced,
+                ..FlushOutcome::default()
+            }),
+        );
+        let t = Instant::now();
+        self.buf.clear();
+        self.engine.snapshot(&mut self.buf);
+        let pause = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        cascade_gateway::snapshot_file::write_snapshot(dir, c.seq, &self.buf)?;
+        let write = t.elapsed().as_secs_f64() * 1e3;
+        self.taken += 1;
+        self.pause_max = self.pause_max.max(pause);
+        println!(
+            "snapshot seq={} bytes={} pause_ms={pause:.2} write_ms={write:.1}",
+            c.seq,
+            self.buf.len()
+        );
+        Ok(())
+    }
 }
 
 /// What the loop has seen of the journal.

@@ -38,7 +38,7 @@ mod scan;
 mod segment;
 mod writer;
 
-pub use scan::{scan, ScanReport, TornTail};
+pub use scan::{scan, scan_from, ScanReport, TornTail};
 pub use segment::{
     append_record, parse_segment_name, record_crc, segment_name, SegmentHeader, FORMAT_VERSION,
     HEADER_BYTES, MAGIC, MAX_PAYLOAD, MIN_PAYLOAD, RECORD_HEADER_BYTES,

@@ -60,10 +60,27 @@ pub(super) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> 
 }
 
 /// Reads the journal in `dir`, calling `f` with each valid command in order.
-pub fn scan(dir: &Path, mut f: impl FnMut(&Command)) -> Result<ScanReport, JournalError> {
+pub fn scan(dir: &Path, f: impl FnMut(&Command)) -> Result<ScanReport, JournalError> {
+    scan_from(dir, 0, f)
+}
+
+/// [`scan`] that skips the segments holding only commands up to `after` (a snapshot's
+/// sequence): they are not read, and the chain is checked from the first segment read,
+/// whose header carries the chain value. `f` still sees every command of the segments
+/// read, `after` included or not: the caller filters.
+pub fn scan_from(
+    dir: &Path,
+    after: u64,
+    mut f: impl FnMut(&Command),
+) -> Result<ScanReport, JournalError> {
     let files = segments(dir)?;
     let mut report = ScanReport::default();
-    for (i, (named, path)) in files.iter().enumerate() {
+    // A segment is skipped when the next one starts at or before `after + 1`.
+    let first = files
+        .windows(2)
+        .take_while(|w| w[1].0 <= after.saturating_add(1))
+        .count();
+    for (i, (named, path)) in files.iter().enumerate().skip(first) {
         let last = i + 1 == files.len();
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         report.segments += 1;

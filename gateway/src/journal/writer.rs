@@ -4,7 +4,7 @@
 //! holds exactly the records `written_seq + 1 ..= next_seq − 1`, chained from the last
 //! written record; the open segment's length on disk is `segment_len`.
 
-use super::scan::{scan, ScanReport};
+use super::scan::{scan_from, ScanReport};
 use super::segment::{
     append_record, segment_name, SegmentHeader, MAX_PAYLOAD, RECORD_HEADER_BYTES,
 };
@@ -51,8 +51,18 @@ impl Journal {
         cfg: JournalConfig,
         f: impl FnMut(&Command),
     ) -> Result<(Journal, ScanReport), JournalError> {
+        Journal::open_after(cfg, 0, f)
+    }
+
+    /// [`Journal::open`] after a snapshot at sequence `after`: the segments holding only
+    /// commands up to it are not read ([`super::scan_from`]).
+    pub fn open_after(
+        cfg: JournalConfig,
+        after: u64,
+        f: impl FnMut(&Command),
+    ) -> Result<(Journal, ScanReport), JournalError> {
         std::fs::create_dir_all(&cfg.dir).map_err(io_err(&cfg.dir))?;
-        let report = scan(&cfg.dir, f)?;
+        let report = scan_from(&cfg.dir, after, f)?;
         if let Some(t) = &report.torn {
             if t.offset == 0 {
                 std::fs::remove_file(&t.segment).map_err(io_err(&t.segment))?;
