@@ -12,6 +12,7 @@ mod journal_cmd;
 mod record_cmd;
 mod report_cmd;
 mod scale_cmd;
+mod snapshot_cmd;
 
 /// Counts heap allocations (all threads) so `cascade` can report them per command.
 struct CountingAlloc;
@@ -108,6 +109,9 @@ const USAGE: &str = "usage:
       recover a journal as a restart does (a torn tail is cut off and reported) and apply
       it: `snapshot_seq= replayed= truncated_bytes= last_seq= state_hash= recovery_ms=`;
       mid-log damage is a one-line error naming segment and byte offset, exit 1
+  cascade-bench snapshot [--accounts N] [--orders M]
+      cost of Engine::snapshot (the engine thread's pause), restore and state_hash at N
+      accounts (default 10^6) and M resting orders (default 10^6)
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Some("replay") => journal_cmd::replay(&args[1..]),
         Some("recover") => journal_cmd::recover(&args[1..]),
         Some("convert") => journal_cmd::convert(&args[1..]),
+        Some("snapshot") => snapshot_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

@@ -603,3 +603,34 @@ fn recover_starts_from_the_newest_good_snapshot() {
     assert_eq!(value(&rec, "state_hash"), value(&full, "state_hash"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `snapshot` builds its state, checks the restored engine's state hash, and prints the
+/// issue's measurements on its last line.
+#[test]
+fn snapshot_measures_its_costs() {
+    let out = bin()
+        .args(["snapshot", "--accounts", "200", "--orders", "300"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out.stdout);
+    let keys: Vec<&str> = s.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "accounts",
+            "orders",
+            "positions",
+            "bytes",
+            "snapshot_ms",
+            "restore_ms",
+            "state_hash_ms"
+        ]
+    );
+    assert_eq!(value(&s, "accounts"), "200");
+    assert_eq!(value(&s, "orders"), "300");
+}
