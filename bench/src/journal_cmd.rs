@@ -19,7 +19,7 @@ use cascade_core::{Command, Engine, EngineConfig, HashSink};
 use cascade_gateway::engine_file::{
     engine_config_line, parse_engine_line, read_engine_config, write_engine_config,
 };
-use cascade_gateway::journal::{scan, Journal, JournalConfig};
+use cascade_gateway::journal::{scan, Journal, JournalConfig, TornTail};
 use cascade_gateway::snapshot_file::latest_snapshot;
 use cascade_gateway::text_log::{parse_log, write_line, HEADER};
 use std::path::{Path, PathBuf};
@@ -38,14 +38,7 @@ pub(crate) fn replay(args: &[String]) -> Result<(), String> {
     let report = scan(dir, |c| engine.apply(c, &mut hash)).map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(t) = &report.torn {
-        println!(
-            "torn tail: {} bytes at byte offset {} of {} after seq {} ({}); not replayed",
-            t.bytes,
-            t.offset,
-            t.segment.display(),
-            t.last_seq,
-            t.reason
-        );
+        println!("{}; not replayed", torn_line("torn tail", t));
     }
     print_replay(report.records, &hash, &engine, secs);
     Ok(())
@@ -180,14 +173,7 @@ pub(crate) fn recover(args: &[String]) -> Result<(), String> {
     let ms = start.elapsed().as_secs_f64() * 1e3;
     drop(journal);
     if let Some(t) = &report.torn {
-        println!(
-            "torn tail cut: {} bytes at byte offset {} of {} after seq {} ({})",
-            t.bytes,
-            t.offset,
-            t.segment.display(),
-            t.last_seq,
-            t.reason
-        );
+        println!("{}", torn_line("torn tail cut", t));
     }
     println!(
         "snapshot_seq={snapshot_seq} replayed={replayed} truncated_bytes={} last_seq={} state_hash={state:016x} recovery_ms={ms:.1}",
@@ -195,6 +181,18 @@ pub(crate) fn recover(args: &[String]) -> Result<(), String> {
         report.last_seq,
     );
     Ok(())
+}
+
+/// A torn tail, located.
+fn torn_line(what: &str, t: &TornTail) -> String {
+    format!(
+        "{what}: {} bytes at byte offset {} of {} after seq {} ({})",
+        t.bytes,
+        t.offset,
+        t.segment.display(),
+        t.last_seq,
+        t.reason
+    )
 }
 
 fn one_dir(args: &[String], what: &str) -> Result<PathBuf, String> {

@@ -97,6 +97,51 @@ pub struct EngineConfig {
     pub hash_seed: u64,
 }
 
+impl EngineConfig {
+    /// The field names, in the order of [`EngineConfig::to_words`].
+    pub const FIELDS: [&'static str; 8] = [
+        "max_orders",
+        "max_accounts",
+        "max_markets",
+        "max_positions",
+        "max_conditionals",
+        "liquidation_ring",
+        "max_orders_per_account",
+        "hash_seed",
+    ];
+
+    /// The fields as `u64`s, in [`EngineConfig::FIELDS`] order (snapshots and the
+    /// capacities file store them so).
+    pub fn to_words(&self) -> [u64; 8] {
+        [
+            u64::from(self.max_orders),
+            u64::from(self.max_accounts),
+            u64::from(self.max_markets),
+            u64::from(self.max_positions),
+            u64::from(self.max_conditionals),
+            u64::from(self.liquidation_ring),
+            u64::from(self.max_orders_per_account),
+            self.hash_seed,
+        ]
+    }
+
+    /// The inverse of [`EngineConfig::to_words`]; `Err(i)` names the first field that
+    /// does not fit its `u32` (not validated otherwise).
+    pub fn from_words(w: [u64; 8]) -> Result<EngineConfig, usize> {
+        let n = |i: usize| u32::try_from(w[i]).map_err(|_| i);
+        Ok(EngineConfig {
+            max_orders: n(0)?,
+            max_accounts: n(1)?,
+            max_markets: n(2)?,
+            max_positions: n(3)?,
+            max_conditionals: n(4)?,
+            liquidation_ring: n(5)?,
+            max_orders_per_account: n(6)?,
+            hash_seed: w[7],
+        })
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {

@@ -10,35 +10,10 @@ use std::path::Path;
 /// File name of the capacities in a journal directory.
 pub const ENGINE_FILE: &str = "engine.toml";
 
-/// The file's lines, in order.
-const KEYS: [&str; 8] = [
-    "max_orders",
-    "max_accounts",
-    "max_markets",
-    "max_positions",
-    "max_conditionals",
-    "liquidation_ring",
-    "max_orders_per_account",
-    "hash_seed",
-];
-
-fn values(cfg: &EngineConfig) -> [u64; 8] {
-    [
-        u64::from(cfg.max_orders),
-        u64::from(cfg.max_accounts),
-        u64::from(cfg.max_markets),
-        u64::from(cfg.max_positions),
-        u64::from(cfg.max_conditionals),
-        u64::from(cfg.liquidation_ring),
-        u64::from(cfg.max_orders_per_account),
-        cfg.hash_seed,
-    ]
-}
-
 /// Writes `cfg` to `dir/engine.toml`.
 pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String> {
     let mut text = String::from("# Engine capacities this journal was recorded with.\n");
-    for (k, v) in KEYS.iter().zip(values(cfg)) {
+    for (k, v) in EngineConfig::FIELDS.iter().zip(cfg.to_words()) {
         let _ = writeln!(text, "{k} = {v}");
     }
     let path = dir.join(ENGINE_FILE);
@@ -47,9 +22,9 @@ pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String>
 
 /// `cfg` on one line, `key=value` pairs separated by spaces (a text log's `# engine:`).
 pub fn engine_config_line(cfg: &EngineConfig) -> String {
-    let pairs: Vec<String> = KEYS
+    let pairs: Vec<String> = EngineConfig::FIELDS
         .iter()
-        .zip(values(cfg))
+        .zip(cfg.to_words())
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     pairs.join(" ")
@@ -78,14 +53,14 @@ fn from_pairs<'a>(
     pairs: impl Iterator<Item = (usize, &'a str)>,
     origin: &str,
 ) -> Result<EngineConfig, String> {
-    let mut values = [None; KEYS.len()];
+    let mut values = [None; 8];
     for (n, line) in pairs {
         let err = |what: &str| format!("{origin}:{n}: {what}");
         let (k, v) = line
             .split_once('=')
             .ok_or_else(|| err("expected key = value"))?;
         let (k, v) = (k.trim(), v.trim());
-        let i = KEYS
+        let i = EngineConfig::FIELDS
             .iter()
             .position(|&key| key == k)
             .ok_or_else(|| err(&format!("unknown key `{k}`")))?;
@@ -94,22 +69,13 @@ fn from_pairs<'a>(
             .map_err(|_| err(&format!("`{k}`: `{v}` is not a non-negative integer")))?;
         values[i] = Some(v);
     }
-    let get = |i: usize| values[i].ok_or_else(|| format!("{origin}: missing key `{}`", KEYS[i]));
-    let narrow = |i: usize| {
-        get(i).and_then(|v| {
-            u32::try_from(v).map_err(|_| format!("{origin}: `{}` above {}", KEYS[i], u32::MAX))
-        })
-    };
-    let cfg = EngineConfig {
-        max_orders: narrow(0)?,
-        max_accounts: narrow(1)?,
-        max_markets: narrow(2)?,
-        max_positions: narrow(3)?,
-        max_conditionals: narrow(4)?,
-        liquidation_ring: narrow(5)?,
-        max_orders_per_account: narrow(6)?,
-        hash_seed: get(7)?,
-    };
+    let mut words = [0u64; 8];
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = values[i]
+            .ok_or_else(|| format!("{origin}: missing key `{}`", EngineConfig::FIELDS[i]))?;
+    }
+    let cfg = EngineConfig::from_words(words)
+        .map_err(|i| format!("{origin}: `{}` above {}", EngineConfig::FIELDS[i], u32::MAX))?;
     cfg.validate()
         .map_err(|e| format!("{origin}: invalid capacities: {e:?}"))?;
     Ok(cfg)

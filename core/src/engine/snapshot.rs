@@ -103,7 +103,7 @@ impl Engine {
         }
         w.u8(SNAPSHOT_VERSION as u8)
             .u8((SNAPSHOT_VERSION >> 8) as u8);
-        for v in config_words(&self.cfg) {
+        for v in self.cfg.to_words() {
             w.u64(v);
         }
         w.u64(self.last_seq).u64(self.next_order_id);
@@ -140,13 +140,7 @@ impl Engine {
 
     fn snapshot_market(&self, m: usize, w: &mut Writer) {
         let mk = &self.markets[m];
-        let mut cfg = Vec::new();
-        Command {
-            seq: 0,
-            ts_ns: 0,
-            kind: CommandKind::AddMarket(Box::new(mk.book.cfg)),
-        }
-        .encode(&mut cfg);
+        let cfg = market_config_bytes(&mk.book.cfg);
         w.u32(cfg.len() as u32);
         w.0.extend_from_slice(&cfg);
         w.bool(mk.halted)
@@ -249,7 +243,9 @@ impl Engine {
         for v in &mut words {
             *v = r.u64()?;
         }
-        let cfg = config_from(words)?;
+        let cfg = EngineConfig::from_words(words).map_err(|i| {
+            SnapshotError::Invalid(format!("{} above u32", EngineConfig::FIELDS[i]))
+        })?;
         let mut e = Engine::try_new(cfg).map_err(SnapshotError::Config)?;
         e.last_seq = r.u64()?;
         e.next_order_id = r.u64()?;
@@ -532,31 +528,15 @@ impl Engine {
     }
 }
 
-/// The eight `EngineConfig` fields, in `engine_file` order.
-fn config_words(c: &EngineConfig) -> [u64; 8] {
-    [
-        u64::from(c.max_orders),
-        u64::from(c.max_accounts),
-        u64::from(c.max_markets),
-        u64::from(c.max_positions),
-        u64::from(c.max_conditionals),
-        u64::from(c.liquidation_ring),
-        u64::from(c.max_orders_per_account),
-        c.hash_seed,
-    ]
-}
-
-fn config_from(w: [u64; 8]) -> Result<EngineConfig, SnapshotError> {
-    let n =
-        |v: u64| u32::try_from(v).map_err(|_| SnapshotError::Invalid("capacity above u32".into()));
-    Ok(EngineConfig {
-        max_orders: n(w[0])?,
-        max_accounts: n(w[1])?,
-        max_markets: n(w[2])?,
-        max_positions: n(w[3])?,
-        max_conditionals: n(w[4])?,
-        liquidation_ring: n(w[5])?,
-        max_orders_per_account: n(w[6])?,
-        hash_seed: w[7],
-    })
+/// A market's configuration as its `AddMarket` command encoding (snapshots and the
+/// state hash).
+pub(super) fn market_config_bytes(cfg: &crate::market::MarketConfig) -> Vec<u8> {
+    let mut out = Vec::new();
+    Command {
+        seq: 0,
+        ts_ns: 0,
+        kind: CommandKind::AddMarket(Box::new(*cfg)),
+    }
+    .encode(&mut out);
+    out
 }

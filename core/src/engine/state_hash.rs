@@ -14,7 +14,6 @@
 //! as [`crate::HashSink`] folds events.
 
 use super::Engine;
-use crate::command::{Command, CommandKind};
 use crate::pool::NIL;
 use crate::types::Side;
 
@@ -66,14 +65,7 @@ impl Engine {
 
     fn digest_market(&self, m: usize, h: &mut Digest) {
         let mk = &self.markets[m];
-        let mut cfg = Vec::new();
-        Command {
-            seq: 0,
-            ts_ns: 0,
-            kind: CommandKind::AddMarket(Box::new(mk.book.cfg)),
-        }
-        .encode(&mut cfg);
-        h.bytes(&cfg);
+        h.bytes(&super::snapshot::market_config_bytes(&mk.book.cfg));
         h.word(u64::from(mk.halted));
         h.word(mk.mark as u64);
         h.word(mk.ewma.to_bits() as u64);
