@@ -64,13 +64,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         fsync,
         ..JournalConfig::new(PathBuf::from(dir))
     };
-    let (mut journal, report) = Journal::open(cfg, |_| {}).map_err(|e| e.to_string())?;
-    if report.records > 0 || report.torn.is_some() {
+    // Checked before opening: opening recovers, which could cut a torn tail.
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
         return Err(format!(
-            "{dir} already holds a journal (last seq {}): record needs an empty directory",
-            report.last_seq
+            "{dir} already holds a journal or other files: record needs an empty directory"
         ));
     }
+    let (mut journal, _) = Journal::open(cfg, |_| {}).map_err(|e| e.to_string())?;
     cascade_gateway::engine_file::write_engine_config(
         Path::new(dir),
         &workload::engine_config(&mix),

@@ -23,14 +23,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if accounts < 2 {
         return Err("--accounts must be at least 2".into());
     }
+    let capacity = orders
+        .checked_add(accounts)
+        .ok_or("--accounts plus --orders must fit in a u32")?;
     let mut engine = Engine::try_new(EngineConfig {
-        max_orders: orders + accounts,
+        max_orders: capacity,
         max_accounts: accounts,
         max_markets: 1,
         max_positions: accounts,
         max_conditionals: 0,
         liquidation_ring: 1_024,
-        max_orders_per_account: orders + accounts,
+        max_orders_per_account: capacity,
         hash_seed: cascade_core::engine::DEFAULT_HASH_SEED,
     })
     .map_err(|e| format!("{e:?}"))?;

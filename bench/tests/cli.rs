@@ -382,7 +382,10 @@ fn record_journals_the_workload_and_prints_its_summary() {
     assert!(!again.status.success());
     let err = String::from_utf8(again.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("already holds a journal"), "{err}");
+    assert!(
+        err.contains("already holds a journal or other files"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -17,7 +17,12 @@ pub fn write_engine_config(dir: &Path, cfg: &EngineConfig) -> Result<(), String>
         let _ = writeln!(text, "{k} = {v}");
     }
     let path = dir.join(ENGINE_FILE);
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::File::create(&path)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `cfg` on one line, `key=value` pairs separated by spaces (a text log's `# engine:`).

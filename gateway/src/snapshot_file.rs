@@ -117,14 +117,17 @@ pub fn latest_snapshot(dir: &Path) -> Result<Latest, String> {
     files.sort_unstable_by(|a, b| b.cmp(a));
     let mut skipped = Vec::new();
     for (named, path) in files {
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let outcome = check_snapshot(&bytes)
-            .map_err(str::to_string)
+        let outcome = std::fs::read(&path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|bytes| {
+                let (seq, payload) = check_snapshot(&bytes).map_err(str::to_string)?;
+                Ok((seq, payload.to_vec()))
+            })
             .and_then(|(seq, payload)| {
                 if seq != named {
                     return Err(format!("header says seq {seq}, name says {named}"));
                 }
-                let engine = Engine::restore(payload).map_err(|e| format!("{e:?}"))?;
+                let engine = Engine::restore(&payload).map_err(|e| format!("{e:?}"))?;
                 if engine.last_seq() != seq {
                     return Err(format!(
                         "engine at seq {}, file at {seq}",

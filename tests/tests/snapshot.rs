@@ -115,3 +115,54 @@ fn a_snapshot_of_another_version_or_kind_is_refused() {
         Some(SnapshotError::NotASnapshot)
     );
 }
+
+/// A snapshot whose position record disagrees with the account's resting orders (here
+/// the buy quantity) is refused: a restored engine would otherwise miscount margin, or
+/// panic on the order's cancel when no position slot is free.
+#[test]
+fn resting_quantities_must_match_the_orders() {
+    use cascade_core::{
+        AccountId, ClientOrderId, CommandKind, MarketId, NewOrder, OrderType, Price, Qty, Side,
+        StpMode,
+    };
+    let mut e = Engine::new(config());
+    let mut sink = Vec::new();
+    let order = CommandKind::NewOrder(NewOrder {
+        account: AccountId(0),
+        market: MarketId(1),
+        client_id: ClientOrderId(1),
+        side: Side::Buy,
+        order_type: OrderType::Limit(Price(140)),
+        qty: Qty(7),
+        stp: StpMode::CancelResting,
+        reduce_only: false,
+    });
+    let setup = gen::setup();
+    for c in &setup {
+        e.apply(c, &mut sink);
+    }
+    let seq = setup.len() as u64 + 1;
+    e.apply(
+        &Command {
+            seq,
+            ts_ns: 0,
+            kind: order,
+        },
+        &mut sink,
+    );
+    assert_eq!(e.position(AccountId(0), MarketId(1)).unwrap().buy_open, 7);
+    let bytes = snapshot(&e);
+    assert!(Engine::restore(&bytes).is_ok());
+    // The last 7 as an i64 is the position's resting buy quantity (orders come first).
+    let seven = 7i64.to_le_bytes();
+    let at = (0..bytes.len() - 8)
+        .rev()
+        .find(|&i| bytes[i..i + 8] == seven)
+        .unwrap();
+    let mut wrong = bytes.clone();
+    wrong[at] = 6;
+    match Engine::restore(&wrong) {
+        Err(SnapshotError::Invalid(why)) => assert!(why.contains("resting quantities"), "{why}"),
+        other => panic!("{:?}", other.map(|e| e.state_hash())),
+    }
+}

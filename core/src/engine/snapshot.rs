@@ -350,9 +350,15 @@ impl Engine {
             last = Some(m);
             self.restore_position(a, MarketId(m), r)?;
         }
+        self.check_open_quantities(a)?;
         let conditionals = r.u32()?;
+        let mut last_id = None;
         for _ in 0..conditionals {
             let id = OrderId(r.u64()?);
+            if last_id.is_some_and(|l| l >= id.0) {
+                return invalid(format!("account {}: conditional ids not ascending", a.0));
+            }
+            last_id = Some(id.0);
             let len = r.u32()? as usize;
             let mut bytes = Vec::with_capacity(len.min(1 << 10));
             for _ in 0..len {
@@ -375,6 +381,56 @@ impl Engine {
                 ));
             }
             self.conditionals.insert_restored(id, c);
+        }
+        Ok(())
+    }
+
+    /// Refuses an account whose positions' resting quantities differ from its restored
+    /// orders in leveraged markets (every such order's pair must hold a slot saying so).
+    fn check_open_quantities(&self, a: AccountId) -> Result<(), SnapshotError> {
+        let mut sums: Vec<(u32, i64, i64)> = Vec::new();
+        let mut s = self.accounts[a.0 as usize].head;
+        while s != NIL {
+            let o = &self.pool[s];
+            s = o.acct_next;
+            if self.risk_of_checked(o.market.0).is_none() {
+                continue;
+            }
+            let i = sums
+                .iter()
+                .position(|x| x.0 == o.market.0)
+                .unwrap_or_else(|| {
+                    sums.push((o.market.0, 0, 0));
+                    sums.len() - 1
+                });
+            let side = if o.side == Side::Buy {
+                &mut sums[i].1
+            } else {
+                &mut sums[i].2
+            };
+            *side = side.saturating_add(o.qty.0);
+        }
+        let mut s = self.first_slot(a);
+        while s != NIL {
+            let m = self.slot_market(s).0;
+            let x = self.extra_of(&self.slots.pos[s as usize]);
+            let expected = sums
+                .iter()
+                .find(|e| e.0 == m)
+                .map_or((0, 0), |e| (e.1, e.2));
+            if (x.buy_open, x.sell_open) != expected {
+                return invalid(format!("account {}: resting quantities in market {m}", a.0));
+            }
+            s = self.next_slot(s);
+        }
+        if sums
+            .iter()
+            .any(|e| self.slot_of(a, MarketId(e.0)).is_none())
+        {
+            return invalid(format!(
+                "account {}: orders without their position record",
+                a.0
+            ));
         }
         Ok(())
     }

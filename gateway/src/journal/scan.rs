@@ -74,17 +74,46 @@ pub fn scan_from(
     mut f: impl FnMut(&Command),
 ) -> Result<ScanReport, JournalError> {
     let files = segments(dir)?;
-    let mut report = ScanReport::default();
     // A segment is skipped when the next one starts at or before `after + 1`.
     let first = files
         .windows(2)
         .take_while(|w| w[1].0 <= after.saturating_add(1))
         .count();
+    let mut report = read_from(&files, first, &mut f)?;
+    if first > 0 && report.records == 0 && report.torn.as_ref().is_some_and(|t| t.offset == 0) {
+        // The first segment read is a torn creation: the chain and sequence to continue
+        // from are the previous segment's.
+        report = read_from(&files, first - 1, &mut f)?;
+    }
+    // The journal must reach back to what it continues: sequence 1, or `after + 1`.
+    if let Some((_, path)) = files.get(first) {
+        if report.records > 0 && report.first_seq > after.saturating_add(1) {
+            return Err(JournalError::Corrupt {
+                segment: path.clone(),
+                offset: 0,
+                reason: if after == 0 {
+                    "the journal does not start at sequence 1 (a segment before it is missing)"
+                } else {
+                    "the journal starts after the snapshot's next sequence (a segment is missing)"
+                },
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Reads `files[first..]` into a fresh report.
+fn read_from(
+    files: &[(u64, PathBuf)],
+    first: usize,
+    f: &mut impl FnMut(&Command),
+) -> Result<ScanReport, JournalError> {
+    let mut report = ScanReport::default();
     for (i, (named, path)) in files.iter().enumerate().skip(first) {
         let last = i + 1 == files.len();
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         report.segments += 1;
-        if !read_segment(path, *named, &bytes, last, &mut report, &mut f)? {
+        if !read_segment(path, *named, &bytes, last, &mut report, f)? {
             break;
         }
     }
@@ -167,22 +196,20 @@ fn torn(path: &Path, at: usize, bytes: usize, r: &ScanReport, reason: &'static s
     }
 }
 
-/// A record that failed a check: why, and where its bytes end if its length is
-/// plausible.
+/// A record that failed a check: why, and from where the rest of the file must be
+/// zeros for it to be a torn write.
 struct BadRecord {
     reason: &'static str,
-    /// Start of the record.
-    at: usize,
-    /// End of its extent, if its length field is in range.
-    end: Option<usize>,
+    /// The end of its extent if its length checks; 4 bytes into it if not (a torn write
+    /// can leave the length written and the rest of the page zeros).
+    from: usize,
 }
 
 impl BadRecord {
-    /// True if it can be a torn write: its extent reaches the end of the file, or only
-    /// zero bytes follow it (nothing after it was written).
+    /// True if it can be a torn write: nothing but zeros from `from` to the end of the
+    /// file (nothing after it was written).
     fn tail_only(&self, bytes: &[u8]) -> bool {
-        let from = self.end.unwrap_or(self.at);
-        from >= bytes.len() || bytes[from..].iter().all(|&b| b == 0)
+        self.from >= bytes.len() || bytes[self.from..].iter().all(|&b| b == 0)
     }
 }
 
@@ -194,31 +221,31 @@ fn record_at(
     prev: u32,
     seq: u64,
 ) -> Result<(Command, u32, usize), BadRecord> {
-    let bad = |reason, end| Err(BadRecord { reason, at, end });
+    let bad = |reason, from| Err(BadRecord { reason, from });
     if bytes.len() - at < RECORD_HEADER_BYTES {
-        return bad("record header cut short", Some(bytes.len()));
+        return bad("record header cut short", bytes.len());
     }
     let len = u32_at(bytes, at) as usize;
     let crc = u32_at(bytes, at + 8);
     if crc32c::crc32c(&bytes[at..at + 4]) != u32_at(bytes, at + 4) {
-        return bad("record length checksum mismatch", None);
+        return bad("record length checksum mismatch", at + 4);
     }
     if !(MIN_PAYLOAD..=MAX_PAYLOAD).contains(&len) {
-        return bad("record length out of range", None);
+        return bad("record length out of range", at + 4);
     }
     let end = at + RECORD_HEADER_BYTES + len;
     if end > bytes.len() {
-        return bad("record runs past the end of the segment", Some(bytes.len()));
+        return bad("record runs past the end of the segment", bytes.len());
     }
     let payload = &bytes[at + RECORD_HEADER_BYTES..end];
     if record_crc(prev, payload) != crc {
-        return bad("record checksum mismatch", Some(end));
+        return bad("record checksum mismatch", end);
     }
     let Ok(cmd) = Command::decode(payload) else {
-        return bad("record payload does not decode", Some(end));
+        return bad("record payload does not decode", end);
     };
     if cmd.seq != seq {
-        return bad("record out of sequence", Some(end));
+        return bad("record out of sequence", end);
     }
     Ok((cmd, crc, end))
 }

@@ -131,9 +131,12 @@ impl Journal {
     pub fn flush(&mut self) -> Result<FlushOutcome, JournalError> {
         let mut out = FlushOutcome::default();
         if !self.batch.is_empty() {
-            self.file
-                .write_all(&self.batch)
-                .map_err(io_err(&self.path))?;
+            if let Err(e) = self.file.write_all(&self.batch) {
+                // Cut a partial write off, so the file holds whole batches only and a
+                // retry appends at the right place.
+                let _ = self.file.set_len(self.segment_len);
+                return Err(io_err(&self.path)(e));
+            }
             out.bytes = self.batch.len();
             out.records = self.batch_records;
             self.segment_len += self.batch.len() as u64;
