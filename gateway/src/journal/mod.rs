@@ -23,11 +23,17 @@
 //! | fewer than 12 bytes (a record header) after the last valid record | last segment | torn tail: truncated there, bytes and last sequence reported |
 //! | a record whose length (its own checksum verified) runs past the end of the file | last segment | torn tail |
 //! | a record whose checked length ends exactly at the end of the file but whose payload fails (checksum, decoding, sequence) | last segment | torn tail |
-//! | a bad record (either above, or a damaged or out-of-range length) followed by nothing but zero bytes | last segment | torn tail |
+//! | a bad record followed by nothing but zero bytes (from its end, or from 4 bytes into it when its length is damaged or out of range: a torn page can leave the length alone) | last segment | torn tail |
 //! | a header cut short, nothing after it | last segment | torn segment creation: the file is removed, reported |
 //! | a bad record followed by any non-zero byte | any segment | **error**: segment file and byte offset; nothing past it is replayed |
 //! | any damage in a sealed (not last) segment | sealed segment | **error**: segment and offset |
 //! | a bad header, a first sequence that does not follow the previous segment, or a chain value that is not the previous segment's last checksum | any segment | **error** (a lost, reordered or misdirected segment) |
+//! | a first record after sequence 1 (or, reading after a snapshot at `s`, after `s + 1`) | first segment read | **error**: a segment before it is missing |
+//!
+//! After a snapshot at `s` ([`scan_from`]), segments holding only commands up to `s` are
+//! not read; the chain is checked from the first segment read (its header carries the
+//! chain value). If that segment is a torn creation, the one before it is read too, so
+//! the journal continues from its last record.
 //!
 //! A torn tail holds only records that were never acknowledged under the `Batch`
 //! policy: their batch's `fdatasync` had not returned. A crash can persist a batch's
