@@ -13,7 +13,10 @@
 //! K-th such line. Timed: the whole append loop and the final flush and sync, with each
 //! `fdatasync` timed on its own. With `--floor`, the same number of bytes is then
 //! written in raw 256 KiB blocks, each followed by `fdatasync`, to a scratch file in
-//! `<dir>` (removed after): the disk's floor in the same run. With `--snapshot-every N`,
+//! `<dir>` (removed after): the disk's floor in the same run. With `--ack-latency`, each
+//! command's wait from its append until its batch is durable (what acknowledging only
+//! durable commands adds) is measured: p50/p99 on a line and as `ack_p50_us`,
+//! `ack_p99_us`. With `--snapshot-every N`,
 //! an engine applies each command after it is appended, and after every N-th the
 //! journal is made durable up to it and the engine's snapshot written to
 //! `snapshot-<seq>.snap` (`snapshot seq= bytes= pause_ms= write_ms=` lines; the pause is
@@ -39,7 +42,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--kill-after-durable",
             "--snapshot-every",
         ],
-        &["--leveraged", "--floor"],
+        &["--leveraged", "--floor", "--ack-latency"],
     )?;
     let [dir] = args.positional.as_slice() else {
         return Err("record needs exactly one argument: the journal directory".into());
@@ -82,6 +85,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         fsync_ns: Histogram::new(3).expect("histogram"),
         batches: 0,
         bytes: 0,
+        waiting: args
+            .has("--ack-latency")
+            .then(|| std::collections::VecDeque::with_capacity(1 << 16)),
+        ack_ns: Histogram::new(3).expect("histogram"),
     };
     let mut snaps = snapshot_every.map(|every| Snapshots {
         every,
@@ -92,6 +99,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     });
     let start = Instant::now();
     for (i, c) in commands.iter().enumerate() {
+        if let Some(w) = rec.waiting.as_mut() {
+            w.push_back((c.seq, Instant::now()));
+        }
         let outcome = journal.append(c).map_err(|e| e.to_string())?;
         rec.note(&journal, outcome);
         if i % 1_024 == 1_023 {
@@ -121,6 +131,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         rec.fsync_ns.value_at_quantile(0.99) as f64 / 1e3,
         rec.fsync_ns.max() as f64 / 1e3,
     );
+    if rec.waiting.is_some() {
+        println!(
+            "ack latency (append to durable): p50 {:.0} us, p99 {:.0} us, max {:.0} us over {} commands",
+            rec.ack_ns.value_at_quantile(0.5) as f64 / 1e3,
+            rec.ack_ns.value_at_quantile(0.99) as f64 / 1e3,
+            rec.ack_ns.max() as f64 / 1e3,
+            rec.ack_ns.len()
+        );
+    }
     let floor = if args.has("--floor") {
         Some(raw_floor(Path::new(dir), rec.bytes)?)
     } else {
@@ -141,6 +160,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             line,
             " floor_mb_per_sec={floor_mb:.1} floor_p99_us={floor_p99:.0} of_floor_pct={:.0}",
             100.0 * mb_per_sec / floor_mb
+        );
+    }
+    if rec.waiting.is_some() {
+        let _ = write!(
+            line,
+            " ack_p50_us={:.0} ack_p99_us={:.0}",
+            rec.ack_ns.value_at_quantile(0.5) as f64 / 1e3,
+            rec.ack_ns.value_at_quantile(0.99) as f64 / 1e3
         );
     }
     if let Some(s) = &snaps {
@@ -215,6 +242,10 @@ struct Recorder {
     fsync_ns: Histogram<u64>,
     batches: u64,
     bytes: u64,
+    /// With `--ack-latency`: commands appended and not yet durable, with when.
+    waiting: Option<std::collections::VecDeque<(u64, Instant)>>,
+    /// How long each waited from its append until its batch was durable.
+    ack_ns: Histogram<u64>,
 }
 
 impl Recorder {
@@ -232,6 +263,14 @@ impl Recorder {
         }
         if journal.durable_seq() > self.durable {
             self.durable = journal.durable_seq();
+            if let Some(w) = self.waiting.as_mut() {
+                let now = Instant::now();
+                while w.front().is_some_and(|&(seq, _)| seq <= self.durable) {
+                    let (_, t) = w.pop_front().expect("front");
+                    let ns = now.duration_since(t).as_nanos().max(1) as u64;
+                    self.ack_ns.record(ns).expect("histogram range");
+                }
+            }
             self.announced += 1;
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "durable seq={}", self.durable);

@@ -637,3 +637,33 @@ fn snapshot_measures_its_costs() {
     assert_eq!(value(&s, "accounts"), "200");
     assert_eq!(value(&s, "orders"), "300");
 }
+
+/// `record --ack-latency` measures every command's wait until durable and adds it to
+/// the summary after the fixed keys.
+#[test]
+fn record_measures_the_wait_until_durable() {
+    let dir = std::env::temp_dir().join(format!("cascade-cli-ack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = bin()
+        .args([
+            "record",
+            dir.to_str().unwrap(),
+            "--commands",
+            "2000",
+            "--ack-latency",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(text.contains("over 3001 commands"), "{text}");
+    let s = summary(&out.stdout);
+    let p50: f64 = value(&s, "ack_p50_us").parse().unwrap();
+    let p99: f64 = value(&s, "ack_p99_us").parse().unwrap();
+    assert!(p50 <= p99, "{p50} {p99}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
