@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod cascade_cmd;
+mod follower;
 mod journal_cmd;
 mod record_cmd;
 mod report_cmd;

@@ -16,12 +16,12 @@
 //! `<dir>` (removed after): the disk's floor in the same run. With `--ack-latency`, each
 //! command's wait from its append until its batch is durable (what acknowledging only
 //! durable commands adds) is measured: p50/p99 on a line and as `ack_p50_us`,
-//! `ack_p99_us`. With `--snapshot-every N`,
-//! an engine applies each command after it is appended, and after every N-th the
-//! journal is made durable up to it and the engine's snapshot written to
-//! `snapshot-<seq>.snap` (`snapshot seq= bytes= pause_ms= write_ms=` lines; the pause is
-//! the serialization on the engine's thread).
+//! `ack_p99_us`. With `--snapshot-every N`, a follower engine on its own thread applies
+//! every journaled command and writes `snapshot-<seq>.snap` after every N-th, once the
+//! journal is durable to it (`follower.rs`; `snapshot seq= bytes= follower_ms= write_ms=`
+//! lines): the sequencing thread never pauses for a snapshot.
 
+use crate::follower::Follower;
 use crate::Args;
 use cascade_bench::workload::{self, Mix};
 use cascade_gateway::journal::{FlushOutcome, FsyncPolicy, Journal, JournalConfig};
@@ -90,13 +90,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .then(|| std::collections::VecDeque::with_capacity(1 << 16)),
         ack_ns: Histogram::new(3).expect("histogram"),
     };
-    let mut snaps = snapshot_every.map(|every| Snapshots {
-        every,
-        engine: cascade_core::Engine::new(workload::engine_config(&mix)),
-        buf: Vec::new(),
-        taken: 0,
-        pause_max: 0.0,
-    });
+    let follower = snapshot_every
+        .map(|every| Follower::start(every, workload::engine_config(&mix), PathBuf::from(dir)));
     let start = Instant::now();
     for (i, c) in commands.iter().enumerate() {
         if let Some(w) = rec.waiting.as_mut() {
@@ -108,8 +103,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let outcome = journal.tick(Instant::now()).map_err(|e| e.to_string())?;
             rec.note(&journal, outcome);
         }
-        if let Some(s) = snaps.as_mut() {
-            s.after(c, Path::new(dir), &mut journal, &mut rec)?;
+        if let Some(f) = &follower {
+            serve_follower(f, &mut journal, &mut rec, false)?;
+            f.send(c, || serve_follower(f, &mut journal, &mut rec, true))?;
         }
     }
     let outcome = journal.flush().map_err(|e| e.to_string())?;
@@ -124,6 +120,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let secs = start.elapsed().as_secs_f64();
     let last_seq = journal.durable_seq();
+    let snaps = match follower {
+        Some(f) => {
+            f.durable(last_seq);
+            Some(f.finish()?)
+        }
+        None => None,
+    };
     let fsyncs = rec.fsync_ns.len();
     println!(
         "fsync latency: p50 {:.0} us, p99 {:.0} us, max {:.0} us over {fsyncs} fsyncs",
@@ -173,65 +176,39 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(s) = &snaps {
         let _ = write!(
             line,
-            " snapshots={} snapshot_pause_ms_max={:.1}",
-            s.taken, s.pause_max
+            " snapshots={} follower_snapshot_ms_max={:.1}",
+            s.taken, s.serialize_ms_max
         );
     }
     println!("{line}");
     Ok(())
 }
 
-/// The engine `--snapshot-every` keeps in step with the journal, and its snapshots.
-struct Snapshots {
-    every: u64,
-    engine: cascade_core::Engine,
-    buf: Vec<u8>,
-    taken: u64,
-    pause_max: f64,
-}
-
-impl Snapshots {
-    /// Applies `c`; every `every` commands makes the journal durable up to it, then
-    /// snapshots (the engine's pause: serializing into a reused buffer) and writes the
-    /// file (on this thread too, timed apart).
-    fn after(
-        &mut self,
-        c: &cascade_core::Command,
-        dir: &Path,
-        journal: &mut Journal,
-        rec: &mut Recorder,
-    ) -> Result<(), String> {
-        self.engine.apply(c, &mut cascade_core::HashSink::default());
-        if c.seq % self.every != 0 {
-            return Ok(());
+/// Publishes the journal's durable sequence to the follower and, if it waits for a
+/// sequence already written to the batch (or `now`, with the channel full), makes the
+/// journal durable up to it.
+fn serve_follower(
+    f: &Follower,
+    journal: &mut Journal,
+    rec: &mut Recorder,
+    now: bool,
+) -> Result<(), String> {
+    if let Some(wanted) = f.wants(journal.durable_seq()) {
+        if now || wanted < journal.next_seq() {
+            let outcome = journal.flush().map_err(|e| e.to_string())?;
+            rec.note(journal, Some(outcome));
+            let synced = journal.sync().map_err(|e| e.to_string())?;
+            rec.note(
+                journal,
+                Some(FlushOutcome {
+                    synced,
+                    ..FlushOutcome::default()
+                }),
+            );
         }
-        // A snapshot never gets ahead of the journal: what it holds is durable first.
-        let outcome = journal.flush().map_err(|e| e.to_string())?;
-        rec.note(journal, Some(outcome));
-        let synced = journal.sync().map_err(|e| e.to_string())?;
-        rec.note(
-            journal,
-            Some(FlushOutcome {
-                synced,
-                ..FlushOutcome::default()
-            }),
-        );
-        let t = Instant::now();
-        self.buf.clear();
-        self.engine.snapshot(&mut self.buf);
-        let pause = t.elapsed().as_secs_f64() * 1e3;
-        let t = Instant::now();
-        cascade_gateway::snapshot_file::write_snapshot(dir, c.seq, &self.buf)?;
-        let write = t.elapsed().as_secs_f64() * 1e3;
-        self.taken += 1;
-        self.pause_max = self.pause_max.max(pause);
-        println!(
-            "snapshot seq={} bytes={} pause_ms={pause:.2} write_ms={write:.1}",
-            c.seq,
-            self.buf.len()
-        );
-        Ok(())
     }
+    f.durable(journal.durable_seq());
+    Ok(())
 }
 
 /// What the loop has seen of the journal.
