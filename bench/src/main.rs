@@ -93,7 +93,7 @@ const USAGE: &str = "usage:
       `stops triggered=N lots=L` line)
   cascade-bench record <dir> [--commands N] [--leveraged] [--seed S]
       [--fsync batch|interval-ms:N|never] [--kill-after-durable K] [--floor]
-      [--ack-latency] [--snapshot-every N]
+      [--ack-latency] [--snapshot-every N] [--batch-kib K]
       sequence the seeded demo workload (default 1,000,000 commands; --leveraged: the
       margin-checked variant) into a new journal in <dir>: `durable seq=N` each time the
       durable watermark moves, fsync latency, and `commands= bytes= batches= fsyncs=

@@ -5,7 +5,8 @@
 //! generated first, its engine capacities written to `<dir>/engine.toml` (what `replay`
 //! and `recover` build their engine from), then appended to a journal in `<dir>`
 //! (which must hold none) one
-//! command at a time, as a sequencer would: a batch is written when it holds 256 KiB,
+//! command at a time, as a sequencer would: a batch is written when it holds 256 KiB
+//! (`--batch-kib`),
 //! and [`Journal::tick`] runs every 1,024 commands to flush one older than 1 ms. Each
 //! time the durable watermark moves, `durable seq=N` is printed on its own line (and
 //! flushed), so a parent process knows what was acknowledged before it killed this one;
@@ -41,6 +42,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--fsync",
             "--kill-after-durable",
             "--snapshot-every",
+            "--batch-kib",
         ],
         &["--leveraged", "--floor", "--ack-latency"],
     )?;
@@ -63,9 +65,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let w = workload::generate(&mix);
     let commands: Vec<_> = w.setup.into_iter().chain(w.commands).collect();
+    let defaults = JournalConfig::new(PathBuf::from(dir));
+    let batch_bytes = match args.value::<usize>("--batch-kib")? {
+        Some(0) => return Err("--batch-kib needs a positive size".into()),
+        Some(kib) => kib.checked_mul(1024).ok_or("--batch-kib too large")?,
+        None => defaults.batch_bytes,
+    };
     let cfg = JournalConfig {
         fsync,
-        ..JournalConfig::new(PathBuf::from(dir))
+        batch_bytes,
+        ..defaults
     };
     // Checked before opening: opening recovers, which could cut a torn tail.
     if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -111,13 +120,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let outcome = journal.flush().map_err(|e| e.to_string())?;
     rec.note(&journal, Some(outcome));
     let synced = journal.sync().map_err(|e| e.to_string())?;
-    rec.note(
-        &journal,
-        Some(FlushOutcome {
-            synced,
-            ..FlushOutcome::default()
-        }),
-    );
+    rec.note(&journal, Some(synced));
     let secs = start.elapsed().as_secs_f64();
     let last_seq = journal.durable_seq();
     let snaps = match follower {
@@ -198,13 +201,7 @@ fn serve_follower(
             let outcome = journal.flush().map_err(|e| e.to_string())?;
             rec.note(journal, Some(outcome));
             let synced = journal.sync().map_err(|e| e.to_string())?;
-            rec.note(
-                journal,
-                Some(FlushOutcome {
-                    synced,
-                    ..FlushOutcome::default()
-                }),
-            );
+            rec.note(journal, Some(synced));
         }
     }
     f.durable(journal.durable_seq());

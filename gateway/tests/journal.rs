@@ -138,9 +138,13 @@ fn the_watermark_moves_only_when_a_batch_is_durable() {
     j.append(&command(1)).unwrap();
     j.append(&command(2)).unwrap();
     assert_eq!((j.written_seq(), j.durable_seq()), (0, 0));
-    let out = j.flush().unwrap();
-    assert_eq!((out.records, j.durable_seq()), (2, 2));
-    assert!(out.synced.is_some(), "batch policy syncs every batch");
+    j.flush().unwrap();
+    // Handed to the writer thread; `sync` waits for it, and under the batch policy the
+    // writer has already synced it.
+    let done = j.sync().unwrap();
+    assert!(done.synced.is_some(), "batch policy syncs every batch");
+    assert_eq!((done.records, done.bytes > 0), (2, true));
+    assert_eq!((j.written_seq(), j.durable_seq()), (2, 2));
     assert!(matches!(
         j.append(&command(4)),
         Err(JournalError::OutOfSequence {
@@ -148,25 +152,29 @@ fn the_watermark_moves_only_when_a_batch_is_durable() {
             got: 4
         })
     ));
-    // A full batch is written without being asked.
+    // A full batch is handed over without being asked.
     let mut flushed = 0;
     for seq in 3..200 {
         flushed += usize::from(j.append(&command(seq)).unwrap().is_some());
     }
-    assert!(flushed > 0);
+    assert!(flushed > 1);
     assert!(j.durable_seq() > 2);
+    assert_eq!(j.close().unwrap(), 199);
 
     // Interval policy: written, not durable, until the interval passes and a tick syncs.
     let dir = temp_dir("interval");
     let cfg = JournalConfig {
-        fsync: FsyncPolicy::IntervalMs(20),
+        fsync: FsyncPolicy::IntervalMs(300),
         ..config(&dir)
     };
     let (mut j, _) = Journal::open(cfg, |_| {}).unwrap();
     j.append(&command(1)).unwrap();
     j.flush().unwrap();
-    assert_eq!((j.written_seq(), j.durable_seq()), (1, 0));
-    std::thread::sleep(std::time::Duration::from_millis(25));
+    while j.written_seq() < 1 {
+        j.tick(std::time::Instant::now()).unwrap();
+    }
+    assert_eq!(j.durable_seq(), 0);
+    std::thread::sleep(std::time::Duration::from_millis(310));
     j.tick(std::time::Instant::now()).unwrap();
     assert_eq!(j.durable_seq(), 1);
     assert_eq!("interval-ms:20".parse(), Ok(FsyncPolicy::IntervalMs(20)));

@@ -40,6 +40,7 @@
 //! sectors out of order, leaving an intact record after a hole; that is a bad record
 //! followed by non-zero bytes, so it stops recovery with an error rather than guess.
 
+mod disk;
 mod scan;
 mod segment;
 mod writer;

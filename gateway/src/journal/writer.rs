@@ -1,45 +1,56 @@
-//! The journal's writer: batches, group commit, the durable watermark, segment rolling.
+//! The journal's appending side: batches, group commit, the durable watermark, segment
+//! rolling. Writing and syncing happen on the journal's writer thread (`disk.rs`), one
+//! batch at a time, while the next batch is encoded here (double buffering).
 //!
-//! Invariants: `written_seq ≤ next_seq − 1`, `durable_seq ≤ written_seq`; the batch
-//! holds exactly the records `written_seq + 1 ..= next_seq − 1`, chained from the last
-//! written record; the open segment's length on disk is `segment_len`.
+//! Invariants: `durable_seq ≤ written_seq ≤ submitted_seq ≤ next_seq − 1`; at most one
+//! batch is with the writer thread; the open batch holds exactly the records
+//! `submitted_seq + 1 ..= next_seq − 1`, chained from the last submitted record;
+//! `segment_len` is the open segment's length once every submitted batch is written.
 
+use super::disk::{create_segment, sync_dir, Disk, Done, Job};
 use super::scan::{scan_from, ScanReport};
-use super::segment::{
-    append_record, segment_name, SegmentHeader, MAX_PAYLOAD, RECORD_HEADER_BYTES,
-};
+use super::segment::{append_record, MAX_PAYLOAD, RECORD_HEADER_BYTES};
 use super::{io_err, FsyncPolicy, JournalConfig, JournalError};
 use cascade_core::Command;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What one [`Journal::flush`] did.
+/// What one call that writes did: the batches the writer thread finished during it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlushOutcome {
-    /// Bytes written (0: the batch was empty).
+    /// Bytes written (0: none finished).
     pub bytes: usize,
     /// Records written.
     pub records: u64,
-    /// How long the `fdatasync` took, if one ran.
+    /// How long the last `fdatasync` among them took, if one ran.
     pub synced: Option<Duration>,
 }
 
 /// An open journal, appending to its last segment.
 pub struct Journal {
     cfg: JournalConfig,
-    file: File,
-    path: PathBuf,
+    jobs: Option<SyncSender<Job>>,
+    dones: Receiver<Done>,
+    writer: Option<JoinHandle<()>>,
+    /// Jobs sent and not yet answered.
+    outstanding: usize,
+    /// A cleared batch buffer, back from the writer thread.
+    spare: Vec<u8>,
     segment_len: u64,
     batch: Vec<u8>,
     batch_records: u64,
     batch_started: Option<Instant>,
     chain: u32,
     next_seq: u64,
+    submitted_seq: u64,
     written_seq: u64,
     durable_seq: u64,
+    /// When the last sync was asked for (the interval policy's clock).
     last_sync: Instant,
+    /// The writer thread failed: every later call is refused.
+    failed: bool,
 }
 
 impl Journal {
@@ -85,28 +96,40 @@ impl Journal {
                     .map_err(io_err(path))?;
                 (file, path.clone(), *len)
             }
-            _ => create_segment(&cfg, next_seq, report.last_crc)?,
+            _ => create_segment(&cfg.dir, cfg.fsync, next_seq, report.last_crc)?,
         };
+        let mut disk = cfg.disk(file, path, segment_len, report.last_seq);
+        let (jobs, job_rx) = sync_channel::<Job>(2);
+        let (done_tx, dones) = channel::<Done>();
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || run_writer(&mut disk, &job_rx, &done_tx))
+            .map_err(io_err(&cfg.dir))?;
         let capacity = cfg.batch_bytes + RECORD_HEADER_BYTES + MAX_PAYLOAD;
         let journal = Journal {
             batch: Vec::with_capacity(capacity),
+            spare: Vec::with_capacity(capacity),
             cfg,
-            file,
-            path,
+            jobs: Some(jobs),
+            dones,
+            writer: Some(writer),
+            outstanding: 0,
             segment_len,
             batch_records: 0,
             batch_started: None,
             chain: report.last_crc,
             next_seq,
+            submitted_seq: report.last_seq,
             written_seq: report.last_seq,
             durable_seq: report.last_seq,
             last_sync: Instant::now(),
+            failed: false,
         };
         Ok((journal, report))
     }
 
-    /// Adds `cmd` to the open batch; writes the batch once it is full. The command must
-    /// carry the next sequence number.
+    /// Adds `cmd` to the open batch; hands the batch to the writer once it is full. The
+    /// command must carry the next sequence number.
     pub fn append(&mut self, cmd: &Command) -> Result<Option<FlushOutcome>, JournalError> {
         if cmd.seq != self.next_seq {
             return Err(JournalError::OutOfSequence {
@@ -126,77 +149,83 @@ impl Journal {
         Ok(None)
     }
 
-    /// Writes the open batch (one `write`), syncs it as the policy says, and seals the
-    /// segment if it is full.
+    /// Hands the open batch to the writer thread (one `write`, then `fdatasync` as the
+    /// policy says), first waiting for the batch before it: while this one is written,
+    /// the next is encoded. Starts the next segment once this one is full.
     pub fn flush(&mut self) -> Result<FlushOutcome, JournalError> {
         let mut out = FlushOutcome::default();
-        if !self.batch.is_empty() {
-            if let Err(e) = self.file.write_all(&self.batch) {
-                // Cut a partial write off, so the file holds whole batches only and a
-                // retry appends at the right place.
-                let _ = self.file.set_len(self.segment_len);
-                return Err(io_err(&self.path)(e));
-            }
-            out.bytes = self.batch.len();
-            out.records = self.batch_records;
-            self.segment_len += self.batch.len() as u64;
-            self.written_seq = self.next_seq - 1;
-            self.batch.clear();
-            self.batch_records = 0;
-            self.batch_started = None;
+        if self.batch.is_empty() {
+            self.poll(&mut out)?;
+            return Ok(out);
         }
-        out.synced = match self.cfg.fsync {
-            FsyncPolicy::Batch => self.sync()?,
-            FsyncPolicy::IntervalMs(ms)
-                if self.last_sync.elapsed() >= Duration::from_millis(ms) =>
-            {
-                self.sync()?
-            }
-            FsyncPolicy::IntervalMs(_) => None,
-            FsyncPolicy::Never => {
-                self.durable_seq = self.written_seq;
-                None
-            }
-        };
+        self.wait_all(&mut out)?;
+        let buf = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        self.segment_len += buf.len() as u64;
+        self.submitted_seq = self.next_seq - 1;
+        self.send(Job::Write {
+            buf,
+            records: self.batch_records,
+            last_seq: self.submitted_seq,
+        })?;
+        (self.batch_records, self.batch_started) = (0, None);
+        if self.cfg.fsync == FsyncPolicy::Batch {
+            self.last_sync = Instant::now();
+        }
         if self.segment_len >= self.cfg.segment_bytes {
-            self.roll()?;
+            self.send(Job::Roll {
+                first_seq: self.next_seq,
+                chain: self.chain,
+            })?;
+            self.segment_len = super::HEADER_BYTES as u64;
         }
         Ok(out)
     }
 
-    /// Flushes the batch once it is `batch_delay` old, and syncs under the interval
-    /// policy once the interval has passed; call it whenever the caller is idle.
+    /// Hands over the batch once it is `batch_delay` old, syncs under the interval
+    /// policy once the interval has passed, and takes in what the writer finished; call
+    /// it whenever the caller is idle.
     pub fn tick(&mut self, now: Instant) -> Result<Option<FlushOutcome>, JournalError> {
         let due = self
             .batch_started
             .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_delay);
-        let sync_due = matches!(self.cfg.fsync, FsyncPolicy::IntervalMs(ms)
-            if self.durable_seq < self.written_seq
-                && now.duration_since(self.last_sync) >= Duration::from_millis(ms));
-        if due || sync_due {
+        if due {
             return self.flush().map(Some);
         }
-        Ok(None)
-    }
-
-    /// `fdatasync`s what was written, if anything is not yet durable; moves the
-    /// watermark. Returns how long the sync took.
-    pub fn sync(&mut self) -> Result<Option<Duration>, JournalError> {
-        if self.durable_seq == self.written_seq {
-            return Ok(None);
+        let mut out = FlushOutcome::default();
+        self.poll(&mut out)?;
+        let sync_due = matches!(self.cfg.fsync, FsyncPolicy::IntervalMs(ms)
+            if self.durable_seq < self.submitted_seq
+                && now.duration_since(self.last_sync) >= Duration::from_millis(ms));
+        if sync_due {
+            let synced = self.sync()?;
+            out.bytes += synced.bytes;
+            out.records += synced.records;
+            out.synced = synced.synced.or(out.synced);
         }
-        let start = Instant::now();
-        self.file.sync_data().map_err(io_err(&self.path))?;
-        let took = start.elapsed();
-        self.last_sync = Instant::now();
-        self.durable_seq = self.written_seq;
-        Ok(Some(took))
+        Ok((out != FlushOutcome::default()).then_some(out))
     }
 
-    /// Writes and syncs everything appended (whatever the policy), then closes.
+    /// Waits until everything handed over is written, then `fdatasync`s it if anything
+    /// is not yet durable (whatever the policy); moves the watermark. Returns what
+    /// finished meanwhile, with the last sync's duration.
+    pub fn sync(&mut self) -> Result<FlushOutcome, JournalError> {
+        let mut out = FlushOutcome::default();
+        self.wait_all(&mut out)?;
+        if self.durable_seq == self.written_seq {
+            return Ok(out);
+        }
+        self.last_sync = Instant::now();
+        self.send(Job::Sync)?;
+        self.wait_all(&mut out)?;
+        Ok(out)
+    }
+
+    /// Writes and syncs everything appended (whatever the policy), stops the writer
+    /// thread, and returns the last durable sequence.
     pub fn close(mut self) -> Result<u64, JournalError> {
         self.flush()?;
         self.sync()?;
+        self.stop();
         Ok(self.durable_seq)
     }
 
@@ -205,7 +234,7 @@ impl Journal {
         self.durable_seq
     }
 
-    /// The last sequence handed to the OS.
+    /// The last sequence the writer thread has handed to the OS.
     pub fn written_seq(&self) -> u64 {
         self.written_seq
     }
@@ -215,42 +244,81 @@ impl Journal {
         self.next_seq
     }
 
-    /// Seals the full segment (synced unless the policy is `Never`) and starts the next.
-    fn roll(&mut self) -> Result<(), JournalError> {
-        if self.cfg.fsync != FsyncPolicy::Never {
-            self.sync()?;
+    fn send(&mut self, job: Job) -> Result<(), JournalError> {
+        if self.failed {
+            return Err(self.stopped());
         }
-        let (file, path, len) = create_segment(&self.cfg, self.next_seq, self.chain)?;
-        (self.file, self.path, self.segment_len) = (file, path, len);
+        let jobs = self.jobs.as_ref().ok_or_else(|| self.stopped())?;
+        jobs.send(job).map_err(|_| self.stopped())?;
+        self.outstanding += 1;
         Ok(())
     }
-}
 
-/// Creates the segment starting at `first_seq` with its header, synced with its
-/// directory entry unless the policy is `Never`.
-fn create_segment(
-    cfg: &JournalConfig,
-    first_seq: u64,
-    chain: u32,
-) -> Result<(File, PathBuf, u64), JournalError> {
-    let path = cfg.dir.join(segment_name(first_seq));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    let header = SegmentHeader { first_seq, chain }.encode();
-    file.write_all(&header).map_err(io_err(&path))?;
-    if cfg.fsync != FsyncPolicy::Never {
-        file.sync_all().map_err(io_err(&path))?;
-        sync_dir(&cfg.dir)?;
+    /// Takes in every answer, waiting for those not yet given.
+    fn wait_all(&mut self, out: &mut FlushOutcome) -> Result<(), JournalError> {
+        while self.outstanding > 0 {
+            let done = self.dones.recv().map_err(|_| self.stopped())?;
+            self.take(done, out)?;
+        }
+        Ok(())
     }
-    Ok((file, path, header.len() as u64))
+
+    /// Takes in the answers already given.
+    fn poll(&mut self, out: &mut FlushOutcome) -> Result<(), JournalError> {
+        while self.outstanding > 0 {
+            let Ok(done) = self.dones.try_recv() else {
+                break;
+            };
+            self.take(done, out)?;
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, done: Done, out: &mut FlushOutcome) -> Result<(), JournalError> {
+        self.outstanding -= 1;
+        if let Some(buf) = done.buf {
+            self.spare = buf;
+        }
+        out.bytes += done.bytes;
+        out.records += done.records;
+        out.synced = done.synced.or(out.synced);
+        (self.written_seq, self.durable_seq) = (done.written, done.durable);
+        if let Some(e) = done.error {
+            self.failed = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn stopped(&self) -> JournalError {
+        JournalError::Io {
+            path: self.cfg.dir.clone(),
+            source: std::io::Error::other("the journal's writer thread stopped after an error"),
+        }
+    }
+
+    /// Ends the writer thread (what it was given is finished first).
+    fn stop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
 }
 
-/// Makes a directory's entries durable (a new or removed segment file).
-fn sync_dir(dir: &std::path::Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+impl Drop for Journal {
+    /// Stops the writer thread; the open batch, never handed over, is not written (it
+    /// was never acknowledged).
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The writer thread: performs jobs in order until the journal hangs up.
+fn run_writer(disk: &mut Disk, jobs: &Receiver<Job>, dones: &std::sync::mpsc::Sender<Done>) {
+    for job in jobs {
+        if dones.send(disk.run(job)).is_err() {
+            return;
+        }
+    }
 }
