@@ -3,9 +3,11 @@
 //! batches, and read back by a recovery scan that trusts nothing it cannot verify.
 //!
 //! Writing ([`Journal`]): `append` encodes a command into the open batch; `flush`
-//! writes the batch with one `write` and, under [`FsyncPolicy::Batch`], one
-//! `fdatasync`, then moves the durable watermark ([`Journal::durable_seq`]) that callers
-//! release acknowledgements against. A batch is flushed when it reaches
+//! hands the batch to the journal's writer thread (`disk.rs`), which writes it with one
+//! `write` and, under [`FsyncPolicy::Batch`], one `fdatasync`, while the next batch is
+//! encoded (at most one batch in flight). The durable watermark
+//! ([`Journal::durable_seq`]), which callers release acknowledgements against, moves
+//! only when the writer answers after its sync. A batch is handed over when it reaches
 //! `JournalConfig::batch_bytes`, or by [`Journal::tick`] once it is
 //! `JournalConfig::batch_delay` old. A segment is sealed (synced, unless the policy is
 //! `Never`) and a new one started once it reaches `JournalConfig::segment_bytes`; a new
