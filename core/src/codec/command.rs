@@ -18,11 +18,11 @@
 
 use super::{DecodeError, Reader, Writer};
 use crate::command::{
-    Command, CommandKind, ConditionalKind, ConditionalOrder, NewOrder, OrderType, StpMode,
+    Command, CommandKind, ConditionalKind, ConditionalOrder, NewOrder, OrderType,
 };
 use crate::market::MarketConfig;
 use crate::risk::{AdlMode, LiquidationConfig, Rate, RiskConfig, Tier, MAX_TIERS};
-use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty};
 
 /// Largest encoding of one command (an `AddMarket` with risk and liquidation).
 /// Header 17, market 44 + flag 1, risk 4 + 16 × 8 tiers + 1 + 6 rates × 8 + 16 + flag 1,
@@ -220,42 +220,11 @@ fn read_rate(r: &mut Reader) -> Result<Rate, DecodeError> {
     Ok(Rate::from_bits(r.i64()?))
 }
 
-fn side_byte(s: Side) -> u8 {
-    match s {
-        Side::Buy => 0,
-        Side::Sell => 1,
-    }
-}
-
-fn read_side(r: &mut Reader) -> Result<Side, DecodeError> {
-    Ok(if r.tag(2)? == 0 {
-        Side::Buy
-    } else {
-        Side::Sell
-    })
-}
-
-fn stp_byte(s: StpMode) -> u8 {
-    match s {
-        StpMode::CancelResting => 0,
-        StpMode::CancelAggressor => 1,
-        StpMode::DecrementBoth => 2,
-    }
-}
-
-fn read_stp(r: &mut Reader) -> Result<StpMode, DecodeError> {
-    Ok(match r.tag(3)? {
-        0 => StpMode::CancelResting,
-        1 => StpMode::CancelAggressor,
-        _ => StpMode::DecrementBoth,
-    })
-}
-
 fn new_order(w: &mut Writer, o: &NewOrder) {
     w.u32(o.account.0)
         .u32(o.market.0)
         .u64(o.client_id.0)
-        .u8(side_byte(o.side));
+        .side(o.side);
     match o.order_type {
         OrderType::Limit(p) => w.u8(0).i64(p.0),
         OrderType::Ioc(p) => w.u8(1).i64(p.0),
@@ -263,12 +232,12 @@ fn new_order(w: &mut Writer, o: &NewOrder) {
         OrderType::PostOnly(p) => w.u8(3).i64(p.0),
         OrderType::Market => w.u8(4),
     };
-    w.i64(o.qty.0).u8(stp_byte(o.stp)).bool(o.reduce_only);
+    w.i64(o.qty.0).stp(o.stp).bool(o.reduce_only);
 }
 
 fn read_new_order(r: &mut Reader) -> Result<NewOrder, DecodeError> {
     let (account, market, client_id) = (r.u32()?, r.u32()?, r.u64()?);
-    let side = read_side(r)?;
+    let side = r.side()?;
     let order_type = match r.tag(5)? {
         0 => OrderType::Limit(Price(r.i64()?)),
         1 => OrderType::Ioc(Price(r.i64()?)),
@@ -283,7 +252,7 @@ fn read_new_order(r: &mut Reader) -> Result<NewOrder, DecodeError> {
         side,
         order_type,
         qty: Qty(r.i64()?),
-        stp: read_stp(r)?,
+        stp: r.stp()?,
         reduce_only: r.bool()?,
     })
 }
@@ -292,7 +261,7 @@ fn conditional(w: &mut Writer, c: &ConditionalOrder) {
     w.u32(c.account.0)
         .u32(c.market.0)
         .u64(c.client_id.0)
-        .u8(side_byte(c.side))
+        .side(c.side)
         .i64(c.qty.0)
         .i64(c.trigger.0)
         .u8(match c.kind {
@@ -303,7 +272,7 @@ fn conditional(w: &mut Writer, c: &ConditionalOrder) {
         None => w.u8(0),
         Some(p) => w.u8(1).i64(p.0),
     };
-    w.bool(c.reduce_only).u8(stp_byte(c.stp));
+    w.bool(c.reduce_only).stp(c.stp);
 }
 
 fn read_conditional(r: &mut Reader) -> Result<ConditionalOrder, DecodeError> {
@@ -312,7 +281,7 @@ fn read_conditional(r: &mut Reader) -> Result<ConditionalOrder, DecodeError> {
         account: AccountId(account),
         market: MarketId(market),
         client_id: ClientOrderId(client_id),
-        side: read_side(r)?,
+        side: r.side()?,
         qty: Qty(r.i64()?),
         trigger: Price(r.i64()?),
         kind: if r.tag(2)? == 0 {
@@ -326,7 +295,7 @@ fn read_conditional(r: &mut Reader) -> Result<ConditionalOrder, DecodeError> {
             None
         },
         reduce_only: r.bool()?,
-        stp: read_stp(r)?,
+        stp: r.stp()?,
     })
 }
 

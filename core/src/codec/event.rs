@@ -7,7 +7,7 @@ use super::{DecodeError, Reader};
 use crate::event::{reject_code, CancelReason, Event, EventKind, RejectReason};
 use crate::market::MarketConfigError as M;
 use crate::risk::RiskConfigError as R;
-use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
+use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty};
 
 /// Every rejection, each once: decoding looks a code up here (a test checks that the
 /// codes are distinct and that each decodes to itself).
@@ -111,14 +111,6 @@ fn qty(r: &mut Reader) -> Result<Qty, DecodeError> {
     Ok(Qty(r.i64()?))
 }
 
-fn side(r: &mut Reader) -> Result<Side, DecodeError> {
-    Ok(if r.tag(2)? == 0 {
-        Side::Buy
-    } else {
-        Side::Sell
-    })
-}
-
 fn cancel_reason(r: &mut Reader) -> Result<CancelReason, DecodeError> {
     Ok(CANCEL_REASONS[usize::from(r.tag(CANCEL_REASONS.len() as u8)?)])
 }
@@ -151,7 +143,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
             account: account(r)?,
             client_id: ClientOrderId(r.u64()?),
             market: market(r)?,
-            side: side(r)?,
+            side: r.side()?,
             price: price(r)?,
             qty: qty(r)?,
         },
@@ -161,7 +153,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
             maker_account: account(r)?,
             taker_order: order(r)?,
             taker_account: account(r)?,
-            taker_side: side(r)?,
+            taker_side: r.side()?,
             price: price(r)?,
             qty: qty(r)?,
             maker_fee: r.i64()?,
@@ -183,7 +175,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
         },
         10 => EventKind::Level {
             market: market(r)?,
-            side: side(r)?,
+            side: r.side()?,
             price: price(r)?,
             qty: qty(r)?,
             orders: r.wide_u32()?,
@@ -248,7 +240,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
             order_id: order(r)?,
             account: account(r)?,
             market: market(r)?,
-            side: side(r)?,
+            side: r.side()?,
             price: price(r)?,
             qty: qty(r)?,
         },
@@ -280,7 +272,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
         26 => EventKind::FundOrder {
             order_id: order(r)?,
             market: market(r)?,
-            side: side(r)?,
+            side: r.side()?,
             price: price(r)?,
             qty: qty(r)?,
         },
@@ -294,7 +286,7 @@ fn read_kind(r: &mut Reader) -> Result<EventKind, DecodeError> {
             order_id: order(r)?,
             account: account(r)?,
             market: market(r)?,
-            side: side(r)?,
+            side: r.side()?,
             trigger: price(r)?,
             qty: qty(r)?,
         },

@@ -13,6 +13,9 @@
 mod command;
 mod event;
 
+use crate::command::StpMode;
+use crate::types::Side;
+
 pub use command::COMMAND_BYTES_MAX;
 pub use event::REJECT_REASONS;
 
@@ -117,6 +120,25 @@ impl<'a> Reader<'a> {
         Ok(self.tag(2)? == 1)
     }
 
+    /// A side: buy 0, sell 1.
+    pub(crate) fn side(&mut self) -> Result<Side, DecodeError> {
+        Ok(if self.tag(2)? == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        })
+    }
+
+    /// A self-trade prevention mode: cancel-resting 0, cancel-aggressor 1,
+    /// decrement-both 2.
+    pub(crate) fn stp(&mut self) -> Result<StpMode, DecodeError> {
+        Ok(match self.tag(3)? {
+            0 => StpMode::CancelResting,
+            1 => StpMode::CancelAggressor,
+            _ => StpMode::DecrementBoth,
+        })
+    }
+
     /// A 32-bit id written as a `u64`.
     pub(crate) fn wide_u32(&mut self) -> Result<u32, DecodeError> {
         let at = self.at;
@@ -155,7 +177,26 @@ impl Writer<'_> {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
+    pub(crate) fn i128(&mut self, v: i128) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
     pub(crate) fn bool(&mut self, v: bool) -> &mut Self {
         self.u8(u8::from(v))
+    }
+    /// A side as [`Reader::side`] reads it.
+    pub(crate) fn side(&mut self, s: Side) -> &mut Self {
+        self.u8(match s {
+            Side::Buy => 0,
+            Side::Sell => 1,
+        })
+    }
+    /// A self-trade prevention mode as [`Reader::stp`] reads it.
+    pub(crate) fn stp(&mut self, s: StpMode) -> &mut Self {
+        self.u8(match s {
+            StpMode::CancelResting => 0,
+            StpMode::CancelAggressor => 1,
+            StpMode::DecrementBoth => 2,
+        })
     }
 }

@@ -120,11 +120,6 @@ impl Conditionals {
         self.accounts.get(a).map_or(NIL, |l| l.0)
     }
 
-    /// Inserts a restored conditional order with its id (room checked by the caller).
-    pub(super) fn insert_restored(&mut self, id: OrderId, order: ConditionalOrder) {
-        self.insert(id, order);
-    }
-
     /// Hands `f` each waiting conditional of account `a`, in placement order, as its id
     /// followed by its `NewConditional` encoding (for the state hash).
     pub(super) fn digest_account(&self, a: usize, mut f: impl FnMut(&[u8])) {
@@ -185,7 +180,7 @@ impl Conditionals {
     }
 
     /// Links a new slot into its bucket and its account's list.
-    fn insert(&mut self, id: OrderId, order: ConditionalOrder) -> u32 {
+    pub(super) fn insert(&mut self, id: OrderId, order: ConditionalOrder) -> u32 {
         let s = self.free;
         self.free = self.slots[s as usize].next;
         self.live += 1;

@@ -78,17 +78,6 @@ impl EventSink for Discard {
     fn emit(&mut self, _: Event) {}
 }
 
-fn i128w(w: &mut Writer, v: i128) {
-    w.u64(v as u64).u64((v >> 64) as u64);
-}
-
-fn side_byte(s: Side) -> u8 {
-    match s {
-        Side::Buy => 0,
-        Side::Sell => 1,
-    }
-}
-
 impl Engine {
     /// The sequence of the last command applied (0 before any).
     pub fn last_seq(&self) -> u64 {
@@ -113,7 +102,7 @@ impl Engine {
             self.insurance,
             self.bad_debt,
         ] {
-            i128w(&mut w, v);
+            w.i128(v);
         }
         w.u32(self.markets.len() as u32);
         for m in 0..self.markets.len() {
@@ -149,12 +138,12 @@ impl Engine {
             .i64(mk.scale.to_bits())
             .i64(mk.key_scale.to_bits())
             .i64(mk.oi);
-        i128w(w, mk.backing);
+        w.i128(mk.backing);
         w.i64(mk.fund_size);
-        i128w(w, mk.fund_cost);
-        i128w(w, mk.fund_cash);
+        w.i128(mk.fund_cost);
+        w.i128(mk.fund_cash);
         for v in mk.funding.digest() {
-            i128w(w, v);
+            w.i128(v);
         }
         for side in [Side::Buy, Side::Sell] {
             let mut ids = Vec::new();
@@ -177,7 +166,7 @@ impl Engine {
     fn snapshot_account(&self, a: usize, w: &mut Writer) {
         let acct = &self.accounts[a];
         w.u32(a as u32).bool(acct.open);
-        i128w(w, acct.collateral);
+        w.i128(acct.collateral);
         w.u64(acct.client_id_high).u32(acct.orders);
         let mut s = acct.head;
         while s != NIL {
@@ -185,10 +174,10 @@ impl Engine {
             w.u64(o.id.0)
                 .u64(o.client_id.0)
                 .u32(o.market.0)
-                .u8(side_byte(o.side))
+                .side(o.side)
                 .i64(o.price.0)
                 .i64(o.qty.0)
-                .u8(o.stp as u8)
+                .stp(o.stp)
                 .bool(o.post_only)
                 .bool(o.reduce_only);
             s = o.acct_next;
@@ -205,11 +194,11 @@ impl Engine {
             let p = &self.slots.pos[s as usize];
             let x = self.extra_of(p);
             w.u32(self.slot_market(s).0).i64(p.size);
-            i128w(w, p.cost);
+            w.i128(p.cost);
             w.u32(p.leverage);
-            i128w(w, p.funding);
+            w.i128(p.funding);
             w.bool(x.isolated);
-            i128w(w, x.bucket);
+            w.i128(x.bucket);
             w.i64(x.buy_open).i64(x.sell_open);
             s = self.next_slot(s);
         }
@@ -380,7 +369,7 @@ impl Engine {
                     a.0, id.0
                 ));
             }
-            self.conditionals.insert_restored(id, c);
+            self.conditionals.insert(id, c);
         }
         Ok(())
     }
@@ -443,17 +432,9 @@ impl Engine {
     /// level: `queue_orders` does that in priority order).
     fn restore_order(&mut self, a: AccountId, r: &mut Reader) -> Result<(), SnapshotError> {
         let (id, client, m) = (r.u64()?, r.u64()?, r.u32()?);
-        let side = if r.tag(2)? == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
+        let side = r.side()?;
         let (price, qty) = (Price(r.i64()?), Qty(r.i64()?));
-        let stp = [
-            crate::command::StpMode::CancelResting,
-            crate::command::StpMode::CancelAggressor,
-            crate::command::StpMode::DecrementBoth,
-        ][usize::from(r.tag(3)?)];
+        let stp = r.stp()?;
         let (post_only, reduce_only) = (r.bool()?, r.bool()?);
         let fits = self.markets.get(m as usize).is_some_and(|mk| {
             mk.book.cfg.admits_price(price) && qty.0 > 0 && qty <= mk.book.cfg.max_qty
@@ -498,7 +479,7 @@ impl Engine {
         m: MarketId,
         r: &mut Reader,
     ) -> Result<(), SnapshotError> {
-        if self.slot_of(a, m).is_none() && self.reserve_position(a, m).is_err() {
+        if self.reserve_position(a, m).is_err() {
             return invalid("more positions than max_positions");
         }
         let (size, cost, leverage, funding) = (r.i64()?, r.i128()?, r.u32()?, r.i128()?);
