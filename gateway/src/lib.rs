@@ -1,15 +1,27 @@
 //! cascade-gateway: the exchange gateway around `cascade-core`.
 //!
-//! Built so far: the durable input journal ([`journal`]), usable without the network,
-//! the capacities file recorded beside it ([`engine_file`]), checksummed snapshot files
-//! ([`snapshot_file`]), and the text form of command logs ([`text_log`]).
-//! Planned (see `docs/ARCHITECTURE.md`): snapshots and recovery into an engine, the
-//! sequencer, rings to a pinned engine thread, FIX 4.4 and binary protocols, market
-//! data.
+//! The data path (see `docs/ARCHITECTURE.md`): the I/O thread ([`server::io`]) reads
+//! FIX 4.4 ([`fix`]) and binary ([`binary`]) sessions and turns messages into requests;
+//! the engine thread ([`server::engine`]) sequences them, appends them to the durable
+//! [`journal`] and applies them; events come back through a ring to the I/O thread,
+//! which holds every report until its command is durable, then sends execution
+//! reports and the market-data feed ([`marketdata`]). Around it: the configuration
+//! ([`config`]), credentials ([`auth`]), throttles ([`throttle`]), metrics
+//! ([`metrics`]), snapshots ([`snapshot_file`]) and the text command log
+//! ([`text_log`]).
 
+pub mod auth;
+pub mod binary;
+pub mod config;
 pub mod engine_file;
+pub mod fix;
 pub mod journal;
+pub mod marketdata;
+pub mod metrics;
+pub mod server;
 pub mod snapshot_file;
 pub mod text_log;
+pub mod throttle;
+pub mod wire;
 
 pub use cascade_core as core;

@@ -234,6 +234,16 @@ impl Journal {
         self.durable_seq
     }
 
+    /// Whether a batch is with the writer thread (a `flush` now would wait for it).
+    pub fn in_flight(&self) -> bool {
+        self.outstanding > 0
+    }
+
+    /// Whether commands are appended but not yet handed to the writer thread.
+    pub fn has_batch(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
     /// The last sequence the writer thread has handed to the OS.
     pub fn written_seq(&self) -> u64 {
         self.written_seq
