@@ -249,7 +249,7 @@ pub fn reject_reason(r: RejectReason) -> (u32, &'static str) {
         R::MarketHalted => (2, "market halted"),
         R::NonPositiveQty => (13, "quantity must be positive"),
         R::QtyTooLarge => (13, "quantity above the market's maximum"),
-        R::PriceOffTick => (18, "price not on tick"),
+        R::PriceOffTick => (99, "price not on tick"),
         R::PriceOutOfBand => (99, "price outside the market's band"),
         R::NoLiquidity => (99, "no liquidity for a market order"),
         R::PostOnlyWouldTake => (99, "post-only order would take liquidity"),
@@ -304,7 +304,8 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
         ExecKind::Cancelled(_) => ("4", "4"),
         ExecKind::Replaced => ("5", if o.cum > 0 { "1" } else { "0" }),
         ExecKind::Rejected(_) | ExecKind::GatewayRejected(_) => ("8", "8"),
-        ExecKind::Triggered => ("L", "0"),
+        // FIX 4.4 has no "triggered" ExecType (5.0's L): a restatement, 58 says why.
+        ExecKind::Triggered => ("D", "0"),
         ExecKind::Status => ("I", if o.cum > 0 { "1" } else { "0" }),
     };
     b.int(37, e.order_id).int(11, o.client_id);
@@ -345,6 +346,9 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
         }
         ExecKind::Cancelled(r) => {
             b.str(58, cancel_text(r));
+        }
+        ExecKind::Triggered => {
+            b.int(378, 99).str(58, "stop triggered");
         }
         _ => {}
     }

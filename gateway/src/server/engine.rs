@@ -259,6 +259,11 @@ impl EngineThread {
         self.journal.sync().map_err(|e| e.to_string())?;
         self.publish_durable();
         self.snapshot()?;
+        eprintln!(
+            "cascade-gateway: final snapshot at seq {} state_hash={:016x}",
+            self.next_seq - 1,
+            self.engine.state_hash()
+        );
         self.shared.engine_done.store(true, Ordering::Release);
         self.wake_io.wake().ok();
         Ok(())

@@ -62,6 +62,9 @@ struct Conn {
     wbuf: Vec<u8>,
     closing: bool,
     eof: bool,
+    /// Reading stopped at the buffer bound before the socket said WouldBlock: with
+    /// edge-triggered readiness no new event will come, so read again ourselves.
+    unread: bool,
     throttle: Throttle,
 }
 
@@ -203,7 +206,8 @@ impl Io {
     fn run(&mut self, stop: &AtomicBool) -> Result<(), String> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.held.is_empty() { Duration::from_millis(20) } else { Duration::from_millis(1) };
+            let busy = !self.held.is_empty() || !self.stalled.is_empty();
+            let timeout = if busy { Duration::from_millis(1) } else { Duration::from_millis(20) };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     return Err(format!("poll: {e}"));
@@ -298,7 +302,7 @@ impl Io {
             };
             self.metrics.connections += 1;
             let l = self.cfg.limits;
-            self.conns[slot] = Some(Conn { stream, gen: self.gens[slot], peer, proto, rbuf: Vec::new(), wbuf: Vec::new(), closing: false, eof: false, throttle: Throttle::new(l.soft_orders_per_sec, l.hard_orders_per_sec, Instant::now()) });
+            self.conns[slot] = Some(Conn { stream, gen: self.gens[slot], peer, proto, rbuf: Vec::new(), wbuf: Vec::new(), closing: false, eof: false, unread: false, throttle: Throttle::new(l.soft_orders_per_sec, l.hard_orders_per_sec, Instant::now()) });
         }
     }
 
@@ -306,6 +310,7 @@ impl Io {
         let max = self.cfg.gateway.max_message_bytes;
         let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else { return };
         let mut buf = [0u8; 16 * 1024];
+        c.unread = true;
         while c.rbuf.len() < 4 * max && !c.eof {
             match c.stream.read(&mut buf) {
                 Ok(0) => c.eof = true,
@@ -313,10 +318,16 @@ impl Io {
                     c.rbuf.extend_from_slice(&buf[..n]);
                     self.metrics.bytes_in += n as u64;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    c.unread = false;
+                    break;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => c.eof = true,
             }
+        }
+        if c.eof {
+            c.unread = false;
         }
         self.process(t);
     }
@@ -333,7 +344,7 @@ impl Io {
             Proto::Http => self.http_input(t),
         }
         let Some(c) = self.conns.get(t).and_then(Option::as_ref) else { return };
-        let wants_more = c.rbuf.len() >= 4 * self.cfg.gateway.max_message_bytes;
+        let wants_more = c.unread || c.rbuf.len() >= 4 * self.cfg.gateway.max_message_bytes;
         if c.eof && !wants_more {
             self.close(t);
         } else if wants_more && !self.stalled.contains(&t) {
@@ -345,6 +356,7 @@ impl Io {
         if self.stalled.is_empty() || self.inbound.len() + 64 > self.inbound.capacity() {
             return;
         }
+        // Input already buffered is processed before more is read.
         let list = std::mem::take(&mut self.stalled);
         for t in list {
             self.on_ready(t);

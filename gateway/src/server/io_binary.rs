@@ -40,7 +40,8 @@ pub(super) fn input(io: &mut Io, t: usize) {
         }
         match split(&c.rbuf, max) {
             Split::Incomplete => return,
-            Split::Bad(_) => {
+            Split::Bad(why) => {
+                eprintln!("cascade-gateway: binary {}: {why}; closing", c.peer);
                 ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
                 c.rbuf.clear();
                 c.closing = true;
@@ -59,6 +60,8 @@ pub(super) fn input(io: &mut Io, t: usize) {
                 match msg {
                     Some(m) => message(io, t, m),
                     None => {
+                        let Some(c) = io.conns[t].as_mut() else { return };
+                        eprintln!("cascade-gateway: binary {}: unknown template {template} (schema {schema}); closing", c.peer);
                         ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
                         c.closing = true;
                     }
@@ -96,7 +99,8 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
             Some(kind) => io.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order),
             None => send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq: 0, result: 99 }),
         },
-        (_, None) => send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq: 0, result: 98 }),
+        // Admin commands from a trading session, or orders from the admin session.
+        (ClientMsg::Admin { .. }, Some(_)) | (_, None) => send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq: 0, result: 98 }),
         (m, Some(account)) => order_msg(io, t, u, account, m),
     }
 }
@@ -142,6 +146,7 @@ fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: ClientMsg) 
             }
             Verdict::Logout => {
                 io.metrics.throttled += 1;
+                eprintln!("cascade-gateway: binary {}: order rate above the hard limit; logged out", c.peer);
                 ServerMsg::Logout { reason: 2 }.encode(&mut c.wbuf);
                 c.closing = true;
                 return;

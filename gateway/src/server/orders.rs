@@ -320,6 +320,7 @@ impl Mirror {
     }
 }
 
+/// A report of `kind` on `order`, with no fill.
 pub fn report(kind: ExecKind, order_id: u64, order: OrderInfo) -> Exec {
     Exec {
         kind,

@@ -1,0 +1,242 @@
+//! Starts and stops a real `cascade-gateway` process for the integration tests: a
+//! config derived from the embedded default (any free ports, a temporary journal, the
+//! engine unpinned), the ready line parsed for the addresses.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cascade_gateway::binary::client::Client;
+use cascade_gateway::binary::frame::{split, Split, HEADER};
+use cascade_gateway::config::DEFAULT_TOML;
+
+/// A running gateway.
+pub struct Gateway {
+    child: Child,
+    /// FIX port.
+    pub fix: SocketAddr,
+    /// Binary port.
+    pub binary: SocketAddr,
+    /// Market-data port.
+    pub md: SocketAddr,
+    /// Metrics port.
+    pub metrics: SocketAddr,
+    /// Journal directory.
+    pub dir: PathBuf,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// A fresh directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cascade-gw-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The default config with test settings; `extra_accounts` LOADnn accounts share
+/// ALICE's password.
+pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
+    let mut text = DEFAULT_TOML
+        .replace("journal_dir = \"./cascade-data\"", &format!("journal_dir = \"{}\"", dir.join("journal").display()))
+        .replace("fsync = \"batch\"", &format!("fsync = \"{fsync}\""))
+        .replace("engine_cpu = 1 ", "engine_cpu = -1 ");
+    for p in ["fix_port = 9876", "binary_port = 9877", "marketdata_port = 9878", "metrics_port = 9879"] {
+        let key = p.split(' ').next().unwrap();
+        text = text.replace(p, &format!("{key} = 0"));
+    }
+    let alice = text.split("username = \"ALICE\"").nth(1).unwrap().split("password_hash = \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    for i in 0..extra_accounts {
+        text.push_str(&format!(
+            "\n[[accounts]]\nusername = \"LOAD{i:02}\"\nid = {}\npassword_hash = \"{alice}\"\ndeposit = 100000000000\ncancel_on_disconnect = false\n",
+            100 + i
+        ));
+    }
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Gateway {
+    /// Starts the gateway on `config` and waits for its ready line.
+    pub fn start(config: &Path) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cascade-gateway"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cascade-gateway");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (etx, erx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let err: Vec<String> = erx.try_iter().collect();
+            panic!("no ready line from cascade-gateway; stderr: {err:?}")
+        });
+        let field = |k: &str| -> String {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("ready line lacks {k}: {line}"))
+                .to_string()
+        };
+        assert!(line.starts_with("listening fix="), "{line}");
+        Gateway {
+            child,
+            fix: field("fix").parse().unwrap(),
+            binary: field("binary").parse().unwrap(),
+            md: field("marketdata").parse().unwrap(),
+            metrics: field("metrics").parse().unwrap(),
+            dir: PathBuf::from(field("journal")),
+            stderr: erx,
+        }
+    }
+
+    /// Logs on a binary client.
+    pub fn client(&self, user: &str, password: &str) -> Client {
+        Client::connect(self.binary, user, password, 0).unwrap_or_else(|e| panic!("{user}: {e}"))
+    }
+
+    /// SIGTERM, then waits for exit; returns the exit success and stderr lines.
+    pub fn stop(mut self) -> (bool, Vec<String>) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return (status.success(), self.stderr.try_iter().collect());
+            }
+            assert!(std::time::Instant::now() < deadline, "gateway did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// The `/metrics` page.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::thread::sleep(Duration::from_millis(200));
+            for l in self.stderr.try_iter() {
+                eprintln!("gateway stderr: {l}");
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A market-data subscriber that rebuilds the book from snapshot and incrementals.
+pub struct Subscriber {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    /// (market, side, price) → (qty, orders).
+    pub book: std::collections::BTreeMap<(u32, u8, i64), (i64, u32)>,
+    /// Last feed sequence number applied.
+    pub seq: u64,
+    /// Frames seen by template.
+    pub seen: std::collections::BTreeMap<u16, u64>,
+    /// A sequence gap was seen.
+    pub gap: bool,
+    /// The server disconnected us with this reason.
+    pub disconnected: Option<u8>,
+}
+
+impl Subscriber {
+    /// Connects and subscribes from `from` (0: snapshot).
+    pub fn connect(addr: SocketAddr, from: u64) -> Subscriber {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut msg = Vec::new();
+        cascade_gateway::binary::frame::write(&mut msg, 2, 1, 210, |b| {
+            b.u64(from);
+        });
+        stream.write_all(&msg).unwrap();
+        Subscriber { stream, buf: Vec::new(), book: Default::default(), seq: from.saturating_sub(1), seen: Default::default(), gap: false, disconnected: None }
+    }
+
+    /// Reads and applies whatever arrives within `wait`.
+    pub fn pump(&mut self, wait: Duration) {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + wait;
+        let mut tmp = [0u8; 65536];
+        while std::time::Instant::now() < deadline {
+            self.stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            match self.stream.read(&mut tmp) {
+                Ok(0) => break,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(_) => {}
+            }
+            self.apply();
+        }
+        self.apply();
+    }
+
+    fn apply(&mut self) {
+        while let Split::Frame { template, len, .. } = split(&self.buf, 1 << 20) {
+            let f = cascade_gateway::binary::frame::Fields(&self.buf[HEADER..len]);
+            *self.seen.entry(template).or_default() += 1;
+            match template {
+                211 => {
+                    self.book.clear();
+                    self.seq = f.u64(0).unwrap();
+                }
+                212 => {
+                    let key = (f.u32(0).unwrap(), f.u8(4).unwrap(), f.i64(8).unwrap());
+                    self.book.insert(key, (f.i64(16).unwrap(), f.u32(24).unwrap()));
+                }
+                230 => self.disconnected = f.u8(0),
+                220..=226 => {
+                    let seq = f.u64(0).unwrap();
+                    if seq != self.seq + 1 {
+                        self.gap = true;
+                    }
+                    self.seq = seq;
+                    if template == 220 {
+                        let key = (f.u32(8).unwrap(), f.u8(12).unwrap(), f.i64(16).unwrap());
+                        let (q, n) = (f.i64(24).unwrap(), f.u32(32).unwrap());
+                        if q == 0 {
+                            self.book.remove(&key);
+                        } else {
+                            self.book.insert(key, (q, n));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.buf.drain(..len);
+        }
+    }
+}
