@@ -106,7 +106,8 @@ impl Lockout {
         }
         *e = (e.0 + 1, now);
         if self.failures.len() > 100_000 {
-            self.failures.retain(|_, (_, t)| now.duration_since(*t) < FORGET_AFTER);
+            self.failures
+                .retain(|_, (_, t)| now.duration_since(*t) < FORGET_AFTER);
         }
     }
 }
@@ -144,7 +145,11 @@ mod tests {
         l.record(ip, false, t);
         l.record(ip, false, t);
         assert_eq!(l.gate(ip, t), Gate::Refuse);
-        assert_eq!(l.gate(ip, t + FORGET_AFTER), Gate::Open, "forgotten after ten minutes");
+        assert_eq!(
+            l.gate(ip, t + FORGET_AFTER),
+            Gate::Open,
+            "forgotten after ten minutes"
+        );
         l.record(ip, true, t);
         assert_eq!(l.gate(ip, t), Gate::Open);
     }

@@ -142,7 +142,13 @@ impl Hub {
     fn event(&mut self, e: &Event) {
         use template as t;
         match e.kind {
-            EventKind::Level { market, side, price, qty, orders } => {
+            EventKind::Level {
+                market,
+                side,
+                price,
+                qty,
+                orders,
+            } => {
                 let key = (market.0, side_code(side), price.0);
                 if qty.0 == 0 {
                     self.book.remove(&key);
@@ -150,32 +156,120 @@ impl Hub {
                     self.book.insert(key, (qty.0, orders));
                 }
                 self.emit(t::LEVEL, |b| {
-                    b.u32(market.0).u8(side_code(side)).pad(3).i64(price.0).i64(qty.0).u32(orders).pad(4);
+                    b.u32(market.0)
+                        .u8(side_code(side))
+                        .pad(3)
+                        .i64(price.0)
+                        .i64(qty.0)
+                        .u32(orders)
+                        .pad(4);
                 });
             }
-            EventKind::Fill { market, taker_side, price, qty, liquidation, .. } => {
+            EventKind::Fill {
+                market,
+                taker_side,
+                price,
+                qty,
+                liquidation,
+                ..
+            } => {
                 self.emit(t::TRADE, |b| {
-                    b.u32(market.0).u8(side_code(taker_side)).u8(u8::from(liquidation)).pad(2).i64(price.0).i64(qty.0);
+                    b.u32(market.0)
+                        .u8(side_code(taker_side))
+                        .u8(u8::from(liquidation))
+                        .pad(2)
+                        .i64(price.0)
+                        .i64(qty.0);
                 });
             }
-            EventKind::LiquidationStarted { account, market, equity, .. } => {
-                self.liq(liquidation::STARTED, market, 0, account.0, 0, 0, sat(equity));
+            EventKind::LiquidationStarted {
+                account,
+                market,
+                equity,
+                ..
+            } => {
+                self.liq(
+                    liquidation::STARTED,
+                    market,
+                    0,
+                    account.0,
+                    0,
+                    0,
+                    sat(equity),
+                );
             }
-            EventKind::LiquidationOrder { account, market, side, price, qty, .. } => {
-                self.liq(liquidation::ORDER, Some(market), side_code(side), account.0, price.0, qty.0, 0);
+            EventKind::LiquidationOrder {
+                account,
+                market,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                self.liq(
+                    liquidation::ORDER,
+                    Some(market),
+                    side_code(side),
+                    account.0,
+                    price.0,
+                    qty.0,
+                    0,
+                );
             }
-            EventKind::Backstop { account, market, qty, price } => {
-                self.liq(liquidation::BACKSTOP, Some(market), 0, account.0, price.0, qty.0, 0);
+            EventKind::Backstop {
+                account,
+                market,
+                qty,
+                price,
+            } => {
+                self.liq(
+                    liquidation::BACKSTOP,
+                    Some(market),
+                    0,
+                    account.0,
+                    price.0,
+                    qty.0,
+                    0,
+                );
             }
-            EventKind::LiquidationFinished { account, market, fee, .. } => {
+            EventKind::LiquidationFinished {
+                account,
+                market,
+                fee,
+                ..
+            } => {
                 self.liq(liquidation::FINISHED, market, 0, account.0, 0, 0, fee);
             }
-            EventKind::BadDebt { account, market, amount, .. } => {
-                self.liq(liquidation::BAD_DEBT, market, 0, account.0, 0, 0, sat(amount));
+            EventKind::BadDebt {
+                account,
+                market,
+                amount,
+                ..
+            } => {
+                self.liq(
+                    liquidation::BAD_DEBT,
+                    market,
+                    0,
+                    account.0,
+                    0,
+                    0,
+                    sat(amount),
+                );
             }
-            EventKind::AdlFill { market, account, counterparty, qty, price } => {
+            EventKind::AdlFill {
+                market,
+                account,
+                counterparty,
+                qty,
+                price,
+            } => {
                 self.emit(t::ADL, |b| {
-                    b.u32(market.0).u32(account.0).u32(counterparty.0).pad(4).i64(price.0).i64(qty.0);
+                    b.u32(market.0)
+                        .u32(account.0)
+                        .u32(counterparty.0)
+                        .pad(4)
+                        .i64(price.0)
+                        .i64(qty.0);
                 });
             }
             EventKind::MarkUpdated { market, price, .. } => {
@@ -183,7 +277,11 @@ impl Hub {
                     b.u32(market.0).pad(4).i64(price.0);
                 });
             }
-            EventKind::FundingIndexed { market, delta, index } => {
+            EventKind::FundingIndexed {
+                market,
+                delta,
+                index,
+            } => {
                 self.emit(t::FUNDING, |b| {
                     b.u32(market.0).pad(4).i64(sat(delta)).i64(sat(index));
                 });
@@ -193,9 +291,23 @@ impl Hub {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn liq(&mut self, step: u8, market: Option<MarketId>, side: u8, account: u32, price: i64, qty: i64, amount: i64) {
+    fn liq(
+        &mut self,
+        step: u8,
+        market: Option<MarketId>,
+        side: u8,
+        account: u32,
+        price: i64,
+        qty: i64,
+        amount: i64,
+    ) {
         self.emit(template::LIQUIDATION, |b| {
-            b.u32(market.map_or(u32::MAX, |m| m.0)).u8(step).u8(side).pad(2).u32(account).pad(4);
+            b.u32(market.map_or(u32::MAX, |m| m.0))
+                .u8(step)
+                .u8(side)
+                .pad(2)
+                .u32(account)
+                .pad(4);
             b.i64(price).i64(qty).i64(amount);
         });
     }
@@ -204,7 +316,12 @@ impl Hub {
     pub fn on_stats(&mut self, rows: &[MarketStats]) {
         for r in rows {
             self.emit(template::STATS, |b| {
-                b.u32(r.market.0).pad(4).i64(r.mark).i64(r.open_interest).i64(r.leverage_bps).i64(sat(r.fund_equity));
+                b.u32(r.market.0)
+                    .pad(4)
+                    .i64(r.mark)
+                    .i64(r.open_interest)
+                    .i64(r.leverage_bps)
+                    .i64(sat(r.fund_equity));
             });
         }
     }

@@ -29,7 +29,12 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle allowing `soft` orders a second and logging out past `hard`.
     pub fn new(soft: u32, hard: u32, now: Instant) -> Throttle {
-        Throttle { soft, hard, start: now, count: 0 }
+        Throttle {
+            soft,
+            hard,
+            start: now,
+            count: 0,
+        }
     }
 
     /// Counts one order at `now`.

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(parse_scaled(b"1e5", 1), Err(DecimalError::Format));
         assert_eq!(parse_scaled(b"", 1), Err(DecimalError::Format));
         assert_eq!(parse_scaled(b".", 1), Err(DecimalError::Format));
-        assert_eq!(parse_scaled(b"99999999999999999999", 0), Err(DecimalError::Overflow));
+        assert_eq!(
+            parse_scaled(b"99999999999999999999", 0),
+            Err(DecimalError::Overflow)
+        );
         assert_eq!(scaled_string(600_005, 1), "60000.5");
         assert_eq!(scaled_string(-15, 2), "-0.15");
         assert_eq!(scaled_string(7, 0), "7");

@@ -14,7 +14,18 @@ use common::{config, temp_dir, Gateway, Subscriber};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn limit(cl: u64, market: u32, side: u8, price: i64, qty: i64) -> ClientMsg {
-    ClientMsg::NewOrder { cl_ord_id: cl, market, side, ord_type: 2, tif: 1, flags: 0, stp: 1, price, stop_px: 0, qty }
+    ClientMsg::NewOrder {
+        cl_ord_id: cl,
+        market,
+        side,
+        ord_type: 2,
+        tif: 1,
+        flags: 0,
+        stp: 1,
+        price,
+        stop_px: 0,
+        qty,
+    }
 }
 
 /// The next execution report, skipping heartbeats.
@@ -47,50 +58,130 @@ fn orders_fill_cancel_and_sessions_act_only_on_their_own_accounts() {
     // ALICE rests a buy of 10 lots at 59000.0 (core units: price decimals 1).
     alice.send(&limit(11, 0, 1, 590_000, 10)).unwrap();
     let e = exec(&mut alice);
-    assert_eq!((e.exec_type, e.ord_status, e.cl_ord_id, e.leaves), (b'0', b'0', 11, 10));
+    assert_eq!(
+        (e.exec_type, e.ord_status, e.cl_ord_id, e.leaves),
+        (b'0', b'0', 11, 10)
+    );
     let alice_order = e.order_id;
     // BOB sells 4 into it: both sides see the trade, ALICE partially filled.
     bob.send(&limit(21, 0, 2, 590_000, 4)).unwrap();
     let b1 = exec(&mut bob);
     assert_eq!(b1.exec_type, b'0');
     let b2 = exec(&mut bob);
-    assert_eq!((b2.exec_type, b2.ord_status, b2.last_px, b2.last_qty, b2.liquidity), (b'F', b'2', 590_000, 4, 2));
+    assert_eq!(
+        (
+            b2.exec_type,
+            b2.ord_status,
+            b2.last_px,
+            b2.last_qty,
+            b2.liquidity
+        ),
+        (b'F', b'2', 590_000, 4, 2)
+    );
     let a2 = exec(&mut alice);
-    assert_eq!((a2.exec_type, a2.ord_status, a2.order_id, a2.cum, a2.leaves, a2.liquidity), (b'F', b'1', alice_order, 4, 6, 1));
+    assert_eq!(
+        (
+            a2.exec_type,
+            a2.ord_status,
+            a2.order_id,
+            a2.cum,
+            a2.leaves,
+            a2.liquidity
+        ),
+        (b'F', b'1', alice_order, 4, 6, 1)
+    );
     // BOB cannot cancel ALICE's order: to his session it does not exist.
-    bob.send(&ClientMsg::Cancel { cl_ord_id: 22, orig_cl_ord_id: 11 }).unwrap();
+    bob.send(&ClientMsg::Cancel {
+        cl_ord_id: 22,
+        orig_cl_ord_id: 11,
+    })
+    .unwrap();
     match next(&mut bob) {
-        ServerMsg::CancelReject { cl_ord_id: 22, orig_cl_ord_id: 11, reason: 1, .. } => {}
+        ServerMsg::CancelReject {
+            cl_ord_id: 22,
+            orig_cl_ord_id: 11,
+            reason: 1,
+            ..
+        } => {}
         other => panic!("{other:?}"),
     }
     // ... and a non-admin cannot send admin commands.
-    bob.send(&ClientMsg::Admin { command: 1, market: 0, account: u32::MAX, value: 500_000 }).unwrap();
+    bob.send(&ClientMsg::Admin {
+        command: 1,
+        market: 0,
+        account: u32::MAX,
+        value: 500_000,
+    })
+    .unwrap();
     match next(&mut bob) {
         ServerMsg::AdminAck { result: 98, .. } => {}
         other => panic!("{other:?}"),
     }
     // ALICE replaces, then cancels her own order.
-    alice.send(&ClientMsg::Replace { cl_ord_id: 12, orig_cl_ord_id: 11, price: 589_000, qty: 5 }).unwrap();
+    alice
+        .send(&ClientMsg::Replace {
+            cl_ord_id: 12,
+            orig_cl_ord_id: 11,
+            price: 589_000,
+            qty: 5,
+        })
+        .unwrap();
     let r = exec(&mut alice);
-    assert_eq!((r.exec_type, r.cl_ord_id, r.orig_cl_ord_id, r.price, r.leaves), (b'5', 12, 11, 589_000, 5));
-    alice.send(&ClientMsg::Cancel { cl_ord_id: 13, orig_cl_ord_id: 12 }).unwrap();
+    assert_eq!(
+        (
+            r.exec_type,
+            r.cl_ord_id,
+            r.orig_cl_ord_id,
+            r.price,
+            r.leaves
+        ),
+        (b'5', 12, 11, 589_000, 5)
+    );
+    alice
+        .send(&ClientMsg::Cancel {
+            cl_ord_id: 13,
+            orig_cl_ord_id: 12,
+        })
+        .unwrap();
     let c = exec(&mut alice);
-    assert_eq!((c.exec_type, c.ord_status, c.cl_ord_id, c.orig_cl_ord_id), (b'4', b'4', 13, 12));
+    assert_eq!(
+        (c.exec_type, c.ord_status, c.cl_ord_id, c.orig_cl_ord_id),
+        (b'4', b'4', 13, 12)
+    );
     // A wrong password is refused; the admin's right one is accepted and can move the mark.
-    let wrong = Client::connect(gw.binary, "ALICE", "nope", 0).err().expect("wrong password refused");
+    let wrong = Client::connect(gw.binary, "ALICE", "nope", 0)
+        .err()
+        .expect("wrong password refused");
     assert_eq!(wrong.kind(), std::io::ErrorKind::PermissionDenied);
     let mut admin = gw.client("ADMIN", "admin-demo");
-    admin.send(&ClientMsg::Admin { command: 1, market: 0, account: u32::MAX, value: 595_000 }).unwrap();
+    admin
+        .send(&ClientMsg::Admin {
+            command: 1,
+            market: 0,
+            account: u32::MAX,
+            value: 595_000,
+        })
+        .unwrap();
     match next(&mut admin) {
-        ServerMsg::AdminAck { result: 0, command_seq, .. } => assert!(command_seq > 0),
+        ServerMsg::AdminAck {
+            result: 0,
+            command_seq,
+            ..
+        } => assert!(command_seq > 0),
         other => panic!("{other:?}"),
     }
     let m = gw.metrics();
     assert!(m.contains("cascade_logon_failures_total 1"), "{m}");
-    assert!(m.contains("# TYPE cascade_journal_durable_lag gauge"), "{m}");
+    assert!(
+        m.contains("# TYPE cascade_journal_durable_lag gauge"),
+        "{m}"
+    );
     let (ok, err) = gw.stop();
     assert!(ok, "exit status: {err:?}");
-    assert!(err.iter().any(|l| l.contains("final snapshot at seq")), "{err:?}");
+    assert!(
+        err.iter().any(|l| l.contains("final snapshot at seq")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -116,7 +207,8 @@ fn hostile_input_is_refused_and_other_sessions_carry_on() {
     assert!(closed(s), "garbage closes the binary connection");
     // An oversized frame announcement → closed.
     let mut s = std::net::TcpStream::connect(gw.binary).unwrap();
-    s.write_all(&[0x7f, 0xff, 0xff, 0xff, 0x5b, 0xe0, 0, 0]).unwrap();
+    s.write_all(&[0x7f, 0xff, 0xff, 0xff, 0x5b, 0xe0, 0, 0])
+        .unwrap();
     assert!(closed(s), "oversized frame closes");
     // An order before logon → LogonReject and close.
     let mut s = std::net::TcpStream::connect(gw.binary).unwrap();
@@ -130,14 +222,29 @@ fn hostile_input_is_refused_and_other_sessions_carry_on() {
     drop(s);
     // FIX garbage: ignored, no answer, and a huge field closes.
     let mut s = std::net::TcpStream::connect(gw.fix).unwrap();
-    s.write_all(b"8=FIX.4.4\x019=5\x0135=A\x0110=000\x01").unwrap();
-    s.write_all(format!("8=FIX.4.4\x019={}\x01", 1 << 20).as_bytes()).unwrap();
+    s.write_all(b"8=FIX.4.4\x019=5\x0135=A\x0110=000\x01")
+        .unwrap();
+    s.write_all(format!("8=FIX.4.4\x019={}\x01", 1 << 20).as_bytes())
+        .unwrap();
     assert!(closed(s), "an oversized FIX message closes");
     // Through all that, ALICE's session works.
     alice.send(&limit(5, 0, 1, 590_000, 1)).unwrap();
     assert_eq!(exec(&mut alice).exec_type, b'0');
     // Malformed order fields are rejected without reaching the engine.
-    alice.send(&ClientMsg::NewOrder { cl_ord_id: 6, market: 0, side: 9, ord_type: 2, tif: 1, flags: 0, stp: 1, price: 1, stop_px: 0, qty: 1 }).unwrap();
+    alice
+        .send(&ClientMsg::NewOrder {
+            cl_ord_id: 6,
+            market: 0,
+            side: 9,
+            ord_type: 2,
+            tif: 1,
+            flags: 0,
+            stp: 1,
+            price: 1,
+            stop_px: 0,
+            qty: 1,
+        })
+        .unwrap();
     let e = exec(&mut alice);
     assert_eq!((e.exec_type, e.reject_code), (b'8', 99));
     // An engine reject keeps its reason: price off tick (tick 5).
@@ -186,7 +293,10 @@ fn market_data_rebuilds_the_book_and_repairs_gaps_while_a_reader_stalls() {
     let mut late = Subscriber::connect(gw.md, 0);
     late.pump(Duration::from_millis(500));
     assert!(!late.book.is_empty());
-    assert_eq!(early.book, late.book, "snapshot + incrementals equals a fresh snapshot");
+    assert_eq!(
+        early.book, late.book,
+        "snapshot + incrementals equals a fresh snapshot"
+    );
     // A subscriber asking from an old sequence number inside the retained window gets
     // exactly the frames from there on.
     let from = early.seq - 10;
@@ -194,7 +304,11 @@ fn market_data_rebuilds_the_book_and_repairs_gaps_while_a_reader_stalls() {
     repair.pump(Duration::from_millis(300));
     assert!(!repair.gap);
     assert_eq!(repair.seq, early.seq);
-    assert_eq!(repair.seen.get(&211), None, "repaired from the window, not a snapshot");
+    assert_eq!(
+        repair.seen.get(&211),
+        None,
+        "repaired from the window, not a snapshot"
+    );
     drop(stalled);
     let (ok, _) = gw.stop();
     assert!(ok);
@@ -208,7 +322,9 @@ fn a_killed_gateway_restarts_with_every_acknowledged_order() {
     let mut alice = gw.client("ALICE", "alice-demo");
     let mut acked = Vec::new();
     for i in 0..300i64 {
-        alice.send(&limit(1_000 + i as u64, 0, 1, 500_000 + i * 5, 1 + i % 7)).unwrap();
+        alice
+            .send(&limit(1_000 + i as u64, 0, 1, 500_000 + i * 5, 1 + i % 7))
+            .unwrap();
         if i % 3 == 0 {
             let e = exec(&mut alice);
             acked.push((e.price, e.qty));
@@ -220,7 +336,10 @@ fn a_killed_gateway_restarts_with_every_acknowledged_order() {
     sub.pump(Duration::from_millis(500));
     for (price, qty) in &acked {
         let (q, _) = sub.book.get(&(0, 1, *price)).copied().unwrap_or((0, 0));
-        assert!(q >= *qty, "acknowledged order at {price} lost after the kill");
+        assert!(
+            q >= *qty,
+            "acknowledged order at {price} lost after the kill"
+        );
     }
     // The session resumes: a replay from 1 gives the stored reports in order.
     let mut again = Client::connect(gw.binary, "ALICE", "alice-demo", 1).unwrap();
@@ -232,7 +351,10 @@ fn a_killed_gateway_restarts_with_every_acknowledged_order() {
 
 /// Orders each load client sends (20 clients: 500,000 in all by default).
 fn load_orders() -> u64 {
-    std::env::var("CASCADE_LOAD_ORDERS_PER_CLIENT").ok().and_then(|v| v.parse().ok()).unwrap_or(25_000)
+    std::env::var("CASCADE_LOAD_ORDERS_PER_CLIENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25_000)
 }
 
 #[test]
@@ -255,8 +377,18 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
                     // test's memory stay bounded.
                     while sent < per && sent - answered.len() as u64 * u64::from(sent > 0) < 2_000 {
                         let k = sent as i64;
-                        let price = if side == 1 { 599_000 - (k % 40) * 5 } else { 599_000 + (k % 40) * 5 - 100 };
-                        c.queue(&limit(sent + 1, (k % 2) as u32, side, price + if k % 2 == 1 { -300_000 } else { 0 }, 1 + k % 3));
+                        let price = if side == 1 {
+                            599_000 - (k % 40) * 5
+                        } else {
+                            599_000 + (k % 40) * 5 - 100
+                        };
+                        c.queue(&limit(
+                            sent + 1,
+                            (k % 2) as u32,
+                            side,
+                            price + if k % 2 == 1 { -300_000 } else { 0 },
+                            1 + k % 3,
+                        ));
                         sent += 1;
                         if sent % 64 == 0 {
                             break;
@@ -271,7 +403,10 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
                         }
                     }
                 }
-                assert!(answered.values().all(|&n| n == 1), "an order was answered twice");
+                assert!(
+                    answered.values().all(|&n| n == 1),
+                    "an order was answered twice"
+                );
                 answered.len() as u64
             })
         })
@@ -283,9 +418,20 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
     let dir_journal = gw.dir.clone();
     let (ok, err) = gw.stop();
     assert!(ok, "{err:?}");
-    let line = err.iter().find(|l| l.contains("final snapshot at seq")).expect("final snapshot line");
+    let line = err
+        .iter()
+        .find(|l| l.contains("final snapshot at seq"))
+        .expect("final snapshot line");
     let hash = line.rsplit("state_hash=").next().unwrap().to_string();
-    let last: u64 = line.split("seq ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let last: u64 = line
+        .split("seq ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     // Replay the journal from the start in a fresh engine: same state.
     let cfg = cascade_gateway::engine_file::read_engine_config(&dir_journal).unwrap();
     let mut engine = cascade_gateway::core::Engine::new(cfg);
@@ -304,6 +450,10 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
     // Genesis: 2 markets (AddMarket, insurance for BTC, 2 marks) and 23 + 20 accounts
     // opened and funded; then exactly one command per order.
     let genesis = 2 + 1 + 2 + 2 * (3 + CLIENTS as u64);
-    assert_eq!(commands, genesis + acked, "journal commands = genesis + acknowledged orders");
+    assert_eq!(
+        commands,
+        genesis + acked,
+        "journal commands = genesis + acknowledged orders"
+    );
     assert_eq!(format!("{:016x}", engine.state_hash()), hash);
 }

@@ -22,11 +22,26 @@ pub struct Client {
 
 impl Client {
     /// Connects and logs on; asks for a replay from `next_seq` (0: none).
-    pub fn connect(addr: SocketAddr, user: &str, password: &str, next_seq: u64) -> io::Result<Client> {
+    pub fn connect(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        next_seq: u64,
+    ) -> io::Result<Client> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
-        let mut c = Client { stream, rbuf: Vec::with_capacity(1 << 16), wbuf: Vec::new(), next_seq };
-        c.send(&ClientMsg::Logon { username: user.into(), password: password.into(), next_seq, heartbeat_ms: 30_000 })?;
+        let mut c = Client {
+            stream,
+            rbuf: Vec::with_capacity(1 << 16),
+            wbuf: Vec::new(),
+            next_seq,
+        };
+        c.send(&ClientMsg::Logon {
+            username: user.into(),
+            password: password.into(),
+            next_seq,
+            heartbeat_ms: 30_000,
+        })?;
         match c.recv(Duration::from_secs(10))? {
             Some(ServerMsg::LogonAck { next_seq: live, .. }) => {
                 if c.next_seq == 0 {
@@ -34,8 +49,14 @@ impl Client {
                 }
                 Ok(c)
             }
-            Some(ServerMsg::LogonReject { reason }) => Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("logon refused (reason {reason})"))),
-            other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected answer to logon: {other:?}"))),
+            Some(ServerMsg::LogonReject { reason }) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("logon refused (reason {reason})"),
+            )),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected answer to logon: {other:?}"),
+            )),
         }
     }
 
@@ -77,9 +98,21 @@ impl Client {
             self.stream.set_read_timeout(Some(left))?;
             let mut buf = [0u8; 64 * 1024];
             match self.stream.read(&mut buf) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ))
+                }
                 Ok(n) => self.rbuf.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -90,10 +123,22 @@ impl Client {
         match split(&self.rbuf, 1 << 20) {
             Split::Incomplete => Ok(None),
             Split::Bad(why) => Err(io::Error::new(io::ErrorKind::InvalidData, why)),
-            Split::Frame { template, schema, len, .. } => {
-                let m = (schema == SCHEMA).then(|| ServerMsg::decode(template, &self.rbuf[HEADER..len])).flatten();
+            Split::Frame {
+                template,
+                schema,
+                len,
+                ..
+            } => {
+                let m = (schema == SCHEMA)
+                    .then(|| ServerMsg::decode(template, &self.rbuf[HEADER..len]))
+                    .flatten();
                 self.rbuf.drain(..len);
-                let m = m.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unknown template {template}")))?;
+                let m = m.ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unknown template {template}"),
+                    )
+                })?;
                 if let Some(s) = m.seq() {
                     self.next_seq = s + 1;
                 }

@@ -65,7 +65,13 @@ pub fn split(buf: &[u8], max: usize) -> Split {
 }
 
 /// Writes one frame: header, then the block from `fill`.
-pub fn write(out: &mut Vec<u8>, schema: u16, version: u16, template: u16, fill: impl FnOnce(&mut Block<'_>)) {
+pub fn write(
+    out: &mut Vec<u8>,
+    schema: u16,
+    version: u16,
+    template: u16,
+    fill: impl FnOnce(&mut Block<'_>),
+) {
     let start = out.len();
     out.extend_from_slice(&[0; HEADER]);
     let mut b = Block(out);
@@ -169,9 +175,20 @@ mod tests {
         });
         assert_eq!(out.len(), HEADER + 24);
         assert_eq!(&out[..6], &[0, 0, 0, 38, 0x5B, 0xE0]);
-        assert_eq!(split(&out, 1024), Split::Frame { template: 7, schema: 1, version: 1, len: 38 });
+        assert_eq!(
+            split(&out, 1024),
+            Split::Frame {
+                template: 7,
+                schema: 1,
+                version: 1,
+                len: 38
+            }
+        );
         let f = Fields(&out[HEADER..]);
-        assert_eq!((f.u64(0), f.i64(8), f.chars(16, 8)), (Some(42), Some(-5), Some("abc")));
+        assert_eq!(
+            (f.u64(0), f.i64(8), f.chars(16, 8)),
+            (Some(42), Some(-5), Some("abc"))
+        );
         assert_eq!(f.u64(20), None);
         assert_eq!(split(&out[..20], 1024), Split::Incomplete);
         assert!(matches!(split(&out, 20), Split::Bad(_)));

@@ -53,14 +53,35 @@ pub mod template {
 #[allow(missing_docs)] // each field is described in docs/cascade-sbe.xml
 pub enum ClientMsg {
     /// Authenticate; replay sequenced server messages from `next_seq` (0: none).
-    Logon { username: String, password: String, next_seq: u64, heartbeat_ms: u32 },
+    Logon {
+        username: String,
+        password: String,
+        next_seq: u64,
+        heartbeat_ms: u32,
+    },
     /// A new order: `ord_type` 1 market, 2 limit, 3 stop, 4 stop-limit; `tif` 1 GTC,
     /// 3 IOC, 4 FOK; `flags` bit 0 post-only, bit 1 reduce-only; `stp` 1..=3 as FIX 8000.
-    NewOrder { cl_ord_id: u64, market: u32, side: u8, ord_type: u8, tif: u8, flags: u8, stp: u8, price: i64, stop_px: i64, qty: i64 },
+    NewOrder {
+        cl_ord_id: u64,
+        market: u32,
+        side: u8,
+        ord_type: u8,
+        tif: u8,
+        flags: u8,
+        stp: u8,
+        price: i64,
+        stop_px: i64,
+        qty: i64,
+    },
     /// Cancel by the order's client id.
     Cancel { cl_ord_id: u64, orig_cl_ord_id: u64 },
     /// Replace price and open quantity.
-    Replace { cl_ord_id: u64, orig_cl_ord_id: u64, price: i64, qty: i64 },
+    Replace {
+        cl_ord_id: u64,
+        orig_cl_ord_id: u64,
+        price: i64,
+        qty: i64,
+    },
     /// Cancel every order (market `u32::MAX`) or those of one market.
     MassCancel { market: u32 },
     /// Keep-alive.
@@ -69,7 +90,12 @@ pub enum ClientMsg {
     Logout,
     /// Admin: 1 mark, 2 funding (bps), 3 halt, 4 resume, 5 deposit, 6 open account,
     /// 7 insurance deposit; `market`/`account` `u32::MAX` when not used.
-    Admin { command: u8, market: u32, account: u32, value: i64 },
+    Admin {
+        command: u8,
+        market: u32,
+        account: u32,
+        value: i64,
+    },
 }
 
 /// Messages the server sends.
@@ -83,7 +109,12 @@ pub enum ServerMsg {
     /// An execution report.
     Exec(ExecMsg),
     /// A cancel or replace was refused (`reason` 1 unknown order, else OrdRejReason).
-    CancelReject { seq: u64, cl_ord_id: u64, orig_cl_ord_id: u64, reason: u8 },
+    CancelReject {
+        seq: u64,
+        cl_ord_id: u64,
+        orig_cl_ord_id: u64,
+        reason: u8,
+    },
     /// A mass cancel finished: orders cancelled, result 0 or OrdRejReason.
     MassCancelDone { seq: u64, count: u32, result: u8 },
     /// Keep-alive.
@@ -91,7 +122,11 @@ pub enum ServerMsg {
     /// The server ends the session (1 request, 2 throttle, 3 timeout, 4 shutdown).
     Logout { reason: u8 },
     /// An admin command was applied at `command_seq` (result 0) or refused.
-    AdminAck { seq: u64, command_seq: u64, result: u8 },
+    AdminAck {
+        seq: u64,
+        command_seq: u64,
+        result: u8,
+    },
 }
 
 /// An execution report (fields as FIX's ExecutionReport).
@@ -164,18 +199,58 @@ impl ClientMsg {
     /// Appends the framed message.
     pub fn encode(&self, out: &mut Vec<u8>) {
         use self::template as t;
-        let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| frame::write(out, SCHEMA, VERSION, tid, f);
+        let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| {
+            frame::write(out, SCHEMA, VERSION, tid, f)
+        };
         match self {
-            ClientMsg::Logon { username, password, next_seq, heartbeat_ms } => w(out, t::LOGON, &|b| {
-                b.chars(username, 32).chars(password, 64).u64(*next_seq).u32(*heartbeat_ms).pad(4);
+            ClientMsg::Logon {
+                username,
+                password,
+                next_seq,
+                heartbeat_ms,
+            } => w(out, t::LOGON, &|b| {
+                b.chars(username, 32)
+                    .chars(password, 64)
+                    .u64(*next_seq)
+                    .u32(*heartbeat_ms)
+                    .pad(4);
             }),
-            &ClientMsg::NewOrder { cl_ord_id, market, side, ord_type, tif, flags, stp, price, stop_px, qty } => w(out, t::NEW_ORDER, &|b| {
-                b.u64(cl_ord_id).u32(market).u8(side).u8(ord_type).u8(tif).u8(flags).i64(price).i64(stop_px).i64(qty).u8(stp).pad(7);
+            &ClientMsg::NewOrder {
+                cl_ord_id,
+                market,
+                side,
+                ord_type,
+                tif,
+                flags,
+                stp,
+                price,
+                stop_px,
+                qty,
+            } => w(out, t::NEW_ORDER, &|b| {
+                b.u64(cl_ord_id)
+                    .u32(market)
+                    .u8(side)
+                    .u8(ord_type)
+                    .u8(tif)
+                    .u8(flags)
+                    .i64(price)
+                    .i64(stop_px)
+                    .i64(qty)
+                    .u8(stp)
+                    .pad(7);
             }),
-            &ClientMsg::Cancel { cl_ord_id, orig_cl_ord_id } => w(out, t::CANCEL, &|b| {
+            &ClientMsg::Cancel {
+                cl_ord_id,
+                orig_cl_ord_id,
+            } => w(out, t::CANCEL, &|b| {
                 b.u64(cl_ord_id).u64(orig_cl_ord_id);
             }),
-            &ClientMsg::Replace { cl_ord_id, orig_cl_ord_id, price, qty } => w(out, t::REPLACE, &|b| {
+            &ClientMsg::Replace {
+                cl_ord_id,
+                orig_cl_ord_id,
+                price,
+                qty,
+            } => w(out, t::REPLACE, &|b| {
                 b.u64(cl_ord_id).u64(orig_cl_ord_id).i64(price).i64(qty);
             }),
             &ClientMsg::MassCancel { market } => w(out, t::MASS_CANCEL, &|b| {
@@ -187,8 +262,18 @@ impl ClientMsg {
             ClientMsg::Logout => w(out, t::LOGOUT, &|b| {
                 b.pad(8);
             }),
-            &ClientMsg::Admin { command, market, account, value } => w(out, t::ADMIN, &|b| {
-                b.u8(command).pad(3).u32(market).u32(account).pad(4).i64(value);
+            &ClientMsg::Admin {
+                command,
+                market,
+                account,
+                value,
+            } => w(out, t::ADMIN, &|b| {
+                b.u8(command)
+                    .pad(3)
+                    .u32(market)
+                    .u32(account)
+                    .pad(4)
+                    .i64(value);
             }),
         }
     }
@@ -208,15 +293,36 @@ impl ClientMsg {
                 heartbeat_ms: f.u32(104)?,
             },
             t::NEW_ORDER => ClientMsg::NewOrder {
-                cl_ord_id: f.u64(0)?, market: f.u32(8)?, side: f.u8(12)?, ord_type: f.u8(13)?, tif: f.u8(14)?,
-                flags: f.u8(15)?, price: f.i64(16)?, stop_px: f.i64(24)?, qty: f.i64(32)?, stp: f.u8(40)?,
+                cl_ord_id: f.u64(0)?,
+                market: f.u32(8)?,
+                side: f.u8(12)?,
+                ord_type: f.u8(13)?,
+                tif: f.u8(14)?,
+                flags: f.u8(15)?,
+                price: f.i64(16)?,
+                stop_px: f.i64(24)?,
+                qty: f.i64(32)?,
+                stp: f.u8(40)?,
             },
-            t::CANCEL => ClientMsg::Cancel { cl_ord_id: f.u64(0)?, orig_cl_ord_id: f.u64(8)? },
-            t::REPLACE => ClientMsg::Replace { cl_ord_id: f.u64(0)?, orig_cl_ord_id: f.u64(8)?, price: f.i64(16)?, qty: f.i64(24)? },
+            t::CANCEL => ClientMsg::Cancel {
+                cl_ord_id: f.u64(0)?,
+                orig_cl_ord_id: f.u64(8)?,
+            },
+            t::REPLACE => ClientMsg::Replace {
+                cl_ord_id: f.u64(0)?,
+                orig_cl_ord_id: f.u64(8)?,
+                price: f.i64(16)?,
+                qty: f.i64(24)?,
+            },
             t::MASS_CANCEL => ClientMsg::MassCancel { market: f.u32(0)? },
             t::HEARTBEAT => ClientMsg::Heartbeat,
             t::LOGOUT => ClientMsg::Logout,
-            t::ADMIN => ClientMsg::Admin { command: f.u8(0)?, market: f.u32(4)?, account: f.u32(8)?, value: f.i64(16)? },
+            t::ADMIN => ClientMsg::Admin {
+                command: f.u8(0)?,
+                market: f.u32(4)?,
+                account: f.u32(8)?,
+                value: f.i64(16)?,
+            },
             _ => return None,
         })
     }
@@ -226,32 +332,70 @@ impl ServerMsg {
     /// Appends the framed message.
     pub fn encode(&self, out: &mut Vec<u8>) {
         use self::template as t;
-        let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| frame::write(out, SCHEMA, VERSION, tid, f);
+        let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| {
+            frame::write(out, SCHEMA, VERSION, tid, f)
+        };
         match self {
-            &ServerMsg::LogonAck { next_seq, heartbeat_ms } => w(out, t::LOGON_ACK, &|b| {
+            &ServerMsg::LogonAck {
+                next_seq,
+                heartbeat_ms,
+            } => w(out, t::LOGON_ACK, &|b| {
                 b.u64(next_seq).u32(heartbeat_ms).pad(4);
             }),
             &ServerMsg::LogonReject { reason } => w(out, t::LOGON_REJECT, &|b| {
                 b.u8(reason).pad(7);
             }),
             ServerMsg::Exec(e) => w(out, t::EXEC, &|b| {
-                b.u64(e.seq).u64(e.order_id).u64(e.cl_ord_id).u64(e.orig_cl_ord_id).u32(e.account).u32(e.market);
-                b.u8(e.exec_type).u8(e.ord_status).u8(e.side).u8(e.fill_kind).u8(e.liquidity).u8(e.reject_code).u8(e.cancel_reason).pad(1);
-                b.i64(e.price).i64(e.qty).i64(e.leaves).i64(e.cum).i64(e.last_px).i64(e.last_qty).i64(e.fee);
+                b.u64(e.seq)
+                    .u64(e.order_id)
+                    .u64(e.cl_ord_id)
+                    .u64(e.orig_cl_ord_id)
+                    .u32(e.account)
+                    .u32(e.market);
+                b.u8(e.exec_type)
+                    .u8(e.ord_status)
+                    .u8(e.side)
+                    .u8(e.fill_kind)
+                    .u8(e.liquidity)
+                    .u8(e.reject_code)
+                    .u8(e.cancel_reason)
+                    .pad(1);
+                b.i64(e.price)
+                    .i64(e.qty)
+                    .i64(e.leaves)
+                    .i64(e.cum)
+                    .i64(e.last_px)
+                    .i64(e.last_qty)
+                    .i64(e.fee);
             }),
-            &ServerMsg::CancelReject { seq, cl_ord_id, orig_cl_ord_id, reason } => w(out, t::CANCEL_REJECT, &|b| {
-                b.u64(seq).u64(cl_ord_id).u64(orig_cl_ord_id).u8(reason).pad(7);
+            &ServerMsg::CancelReject {
+                seq,
+                cl_ord_id,
+                orig_cl_ord_id,
+                reason,
+            } => w(out, t::CANCEL_REJECT, &|b| {
+                b.u64(seq)
+                    .u64(cl_ord_id)
+                    .u64(orig_cl_ord_id)
+                    .u8(reason)
+                    .pad(7);
             }),
-            &ServerMsg::MassCancelDone { seq, count, result } => w(out, t::MASS_CANCEL_DONE, &|b| {
-                b.u64(seq).u32(count).u8(result).pad(3);
-            }),
+            &ServerMsg::MassCancelDone { seq, count, result } => {
+                w(out, t::MASS_CANCEL_DONE, &|b| {
+                    b.u64(seq).u32(count).u8(result).pad(3);
+                })
+            }
             ServerMsg::Heartbeat => w(out, t::HEARTBEAT, &|b| {
                 b.pad(8);
             }),
             &ServerMsg::Logout { reason } => w(out, t::LOGOUT, &|b| {
                 b.u8(reason).pad(7);
             }),
-            &ServerMsg::AdminAck { seq, command_seq, result } => w(out, t::ADMIN_ACK, &|b| {
+            &ServerMsg::AdminAck {
+                seq,
+                command_seq,
+                result,
+            } => w(out, t::ADMIN_ACK, &|b| {
                 b.u64(seq).u64(command_seq).u8(result).pad(7);
             }),
         }
@@ -265,20 +409,51 @@ impl ServerMsg {
         }
         let f = Fields(block);
         Some(match tid {
-            t::LOGON_ACK => ServerMsg::LogonAck { next_seq: f.u64(0)?, heartbeat_ms: f.u32(8)? },
+            t::LOGON_ACK => ServerMsg::LogonAck {
+                next_seq: f.u64(0)?,
+                heartbeat_ms: f.u32(8)?,
+            },
             t::LOGON_REJECT => ServerMsg::LogonReject { reason: f.u8(0)? },
             t::EXEC => ServerMsg::Exec(ExecMsg {
-                seq: f.u64(0)?, order_id: f.u64(8)?, cl_ord_id: f.u64(16)?, orig_cl_ord_id: f.u64(24)?,
-                account: f.u32(32)?, market: f.u32(36)?, exec_type: f.u8(40)?, ord_status: f.u8(41)?, side: f.u8(42)?,
-                fill_kind: f.u8(43)?, liquidity: f.u8(44)?, reject_code: f.u8(45)?, cancel_reason: f.u8(46)?,
-                price: f.i64(48)?, qty: f.i64(56)?, leaves: f.i64(64)?, cum: f.i64(72)?, last_px: f.i64(80)?,
-                last_qty: f.i64(88)?, fee: f.i64(96)?,
+                seq: f.u64(0)?,
+                order_id: f.u64(8)?,
+                cl_ord_id: f.u64(16)?,
+                orig_cl_ord_id: f.u64(24)?,
+                account: f.u32(32)?,
+                market: f.u32(36)?,
+                exec_type: f.u8(40)?,
+                ord_status: f.u8(41)?,
+                side: f.u8(42)?,
+                fill_kind: f.u8(43)?,
+                liquidity: f.u8(44)?,
+                reject_code: f.u8(45)?,
+                cancel_reason: f.u8(46)?,
+                price: f.i64(48)?,
+                qty: f.i64(56)?,
+                leaves: f.i64(64)?,
+                cum: f.i64(72)?,
+                last_px: f.i64(80)?,
+                last_qty: f.i64(88)?,
+                fee: f.i64(96)?,
             }),
-            t::CANCEL_REJECT => ServerMsg::CancelReject { seq: f.u64(0)?, cl_ord_id: f.u64(8)?, orig_cl_ord_id: f.u64(16)?, reason: f.u8(24)? },
-            t::MASS_CANCEL_DONE => ServerMsg::MassCancelDone { seq: f.u64(0)?, count: f.u32(8)?, result: f.u8(12)? },
+            t::CANCEL_REJECT => ServerMsg::CancelReject {
+                seq: f.u64(0)?,
+                cl_ord_id: f.u64(8)?,
+                orig_cl_ord_id: f.u64(16)?,
+                reason: f.u8(24)?,
+            },
+            t::MASS_CANCEL_DONE => ServerMsg::MassCancelDone {
+                seq: f.u64(0)?,
+                count: f.u32(8)?,
+                result: f.u8(12)?,
+            },
             t::HEARTBEAT => ServerMsg::Heartbeat,
             t::LOGOUT => ServerMsg::Logout { reason: f.u8(0)? },
-            t::ADMIN_ACK => ServerMsg::AdminAck { seq: f.u64(0)?, command_seq: f.u64(8)?, result: f.u8(16)? },
+            t::ADMIN_ACK => ServerMsg::AdminAck {
+                seq: f.u64(0)?,
+                command_seq: f.u64(8)?,
+                result: f.u8(16)?,
+            },
             _ => return None,
         })
     }
@@ -287,7 +462,9 @@ impl ServerMsg {
     pub fn seq(&self) -> Option<u64> {
         match self {
             ServerMsg::Exec(e) => Some(e.seq),
-            ServerMsg::CancelReject { seq, .. } | ServerMsg::MassCancelDone { seq, .. } | ServerMsg::AdminAck { seq, .. } => Some(*seq),
+            ServerMsg::CancelReject { seq, .. }
+            | ServerMsg::MassCancelDone { seq, .. }
+            | ServerMsg::AdminAck { seq, .. } => Some(*seq),
             _ => None,
         }
     }

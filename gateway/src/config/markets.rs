@@ -111,7 +111,10 @@ impl MarketSpec {
         let k = |f: &str| format!("{key}.{f}");
         let sym_ok = !self.symbol.is_empty()
             && self.symbol.len() <= 16
-            && self.symbol.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            && self
+                .symbol
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
         if !sym_ok {
             return Err(bad(k("symbol"), "1 to 16 of A-Z a-z 0-9 - _ . /"));
         }
@@ -128,7 +131,8 @@ impl MarketSpec {
         if self.initial_mark != 0 && !cfg.admits_price(Price(self.initial_mark)) {
             return Err(bad(k("initial_mark"), "outside the price band or off tick"));
         }
-        cfg.validate().map_err(|e| bad(key, format!("the core refuses the market: {e:?}")))
+        cfg.validate()
+            .map_err(|e| bad(key, format!("the core refuses the market: {e:?}")))
     }
 
     /// The core's market configuration.
@@ -152,7 +156,10 @@ impl MarketSpec {
 impl RiskSpec {
     fn risk_config(&self, key: &str) -> Result<RiskConfig, ConfigError> {
         if self.tiers.is_empty() || self.tiers.len() > MAX_TIERS {
-            return Err(bad(format!("{key}.tiers"), format!("1 to {MAX_TIERS} tiers")));
+            return Err(bad(
+                format!("{key}.tiers"),
+                format!("1 to {MAX_TIERS} tiers"),
+            ));
         }
         let mut tiers = [Tier {
             max_notional: 0,

@@ -14,7 +14,7 @@ use cascade_core::{AccountId, EngineConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::FsyncPolicy;
-pub use markets::{MarketSpec, RiskSpec, LiquidationSpec, TierSpec};
+pub use markets::{LiquidationSpec, MarketSpec, RiskSpec, TierSpec};
 
 /// The configuration shipped in the binary: two demo perpetuals and three demo traders.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -169,7 +169,12 @@ impl GatewayConfig {
     /// Parses and checks TOML text.
     pub fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
         let cfg: GatewayConfig = toml::from_str(text).map_err(|e| {
-            let key = e.message().split('`').nth(1).unwrap_or("(file)").to_string();
+            let key = e
+                .message()
+                .split('`')
+                .nth(1)
+                .unwrap_or("(file)")
+                .to_string();
             let line = e
                 .span()
                 .map(|s| text[..s.start].matches('\n').count() + 1)
@@ -190,13 +195,18 @@ impl GatewayConfig {
     /// Checks everything the types cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.check_gateway()?;
-        self.engine_config().validate().map_err(|e| bad("engine", format!("{e:?}")))?;
+        self.engine_config()
+            .validate()
+            .map_err(|e| bad("engine", format!("{e:?}")))?;
         self.check_limits()?;
         if self.markets.is_empty() {
             return Err(bad("markets", "at least one market is needed"));
         }
         if self.markets.len() > self.engine.max_markets as usize {
-            return Err(bad("engine.max_markets", "fewer than the configured markets"));
+            return Err(bad(
+                "engine.max_markets",
+                "fewer than the configured markets",
+            ));
         }
         for (i, m) in self.markets.iter().enumerate() {
             m.check(&format!("markets[{i}]"))?;
@@ -216,9 +226,15 @@ impl GatewayConfig {
             .parse::<std::net::IpAddr>()
             .map_err(|e| bad("gateway.host", format!("not an IP address: {e}")))?;
         self.fsync_policy()?;
-        for (key, v) in [("inbound_ring", g.inbound_ring), ("outbound_ring", g.outbound_ring)] {
+        for (key, v) in [
+            ("inbound_ring", g.inbound_ring),
+            ("outbound_ring", g.outbound_ring),
+        ] {
             if !v.is_power_of_two() || !(64..=1 << 24).contains(&v) {
-                return Err(bad(format!("gateway.{key}"), "a power of two from 64 to 16777216"));
+                return Err(bad(
+                    format!("gateway.{key}"),
+                    "a power of two from 64 to 16777216",
+                ));
             }
         }
         if !(256..=1 << 20).contains(&g.max_message_bytes) {
@@ -228,7 +244,10 @@ impl GatewayConfig {
             return Err(bad("gateway.md_buffer_bytes", "at least 65536"));
         }
         if g.engine_cpu < -1 {
-            return Err(bad("gateway.engine_cpu", "a CPU number, or -1 for no pinning"));
+            return Err(bad(
+                "gateway.engine_cpu",
+                "a CPU number, or -1 for no pinning",
+            ));
         }
         Ok(())
     }
@@ -242,7 +261,10 @@ impl GatewayConfig {
             ));
         }
         if l.failures_before_refusal < l.failures_before_delay {
-            return Err(bad("limits.failures_before_refusal", "must be ≥ failures_before_delay"));
+            return Err(bad(
+                "limits.failures_before_refusal",
+                "must be ≥ failures_before_delay",
+            ));
         }
         Ok(())
     }
@@ -262,8 +284,7 @@ impl GatewayConfig {
             if earlier.iter().any(|o| o.id == a.id) {
                 return Err(bad(key("id"), "repeated"));
             }
-            if earlier.iter().any(|o| o.username == a.username)
-                || a.username == self.admin.username
+            if earlier.iter().any(|o| o.username == a.username) || a.username == self.admin.username
             {
                 return Err(bad(key("username"), "repeated (or the admin's)"));
             }
@@ -315,9 +336,7 @@ impl GatewayConfig {
 
 /// A comp id or user name: 1–32 printable ASCII characters, no spaces or `=`.
 fn check_name(key: &str, v: &str) -> Result<(), ConfigError> {
-    let ok = !v.is_empty()
-        && v.len() <= 32
-        && v.bytes().all(|b| b.is_ascii_graphic() && b != b'=');
+    let ok = !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic() && b != b'=');
     if ok {
         Ok(())
     } else {
@@ -326,5 +345,7 @@ fn check_name(key: &str, v: &str) -> Result<(), ConfigError> {
 }
 
 fn check_hash(key: &str, v: &str) -> Result<(), ConfigError> {
-    crate::auth::parse_hash(v).map(|_| ()).map_err(|e| bad(key, e))
+    crate::auth::parse_hash(v)
+        .map(|_| ())
+        .map_err(|e| bad(key, e))
 }

@@ -19,14 +19,20 @@ pub fn parse(cfg: &GatewayConfig, m: &Message<'_>) -> Result<CommandKind, (u32, 
     }
     let market = || -> Result<(MarketId, u32), (u32, &'static str)> {
         let sym = m.text(55).ok_or((5, "Symbol(55) required"))?;
-        cfg.market_by_symbol(sym).map(|(i, s)| (MarketId(i), s.price_decimals)).ok_or((2, "unknown Symbol"))
+        cfg.market_by_symbol(sym)
+            .map(|(i, s)| (MarketId(i), s.price_decimals))
+            .ok_or((2, "unknown Symbol"))
     };
     let value = || m.get(8101).ok_or((5, "Value(8101) required"));
     let amount = || -> Result<i64, (u32, &'static str)> {
         parse_scaled(value()?, 0).map_err(|_| (0, "Value(8101) must be an integer number of atoms"))
     };
     let account = || -> Result<AccountId, (u32, &'static str)> {
-        m.get(1).and_then(parse_uint).and_then(|a| u32::try_from(a).ok()).map(AccountId).ok_or((5, "Account(1) required"))
+        m.get(1)
+            .and_then(parse_uint)
+            .and_then(|a| u32::try_from(a).ok())
+            .map(AccountId)
+            .ok_or((5, "Account(1) required"))
     };
     Ok(match m.get(8100).ok_or((5, "AdminCommand(8100) required"))? {
         b"MARK" => {

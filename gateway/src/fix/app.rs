@@ -11,7 +11,10 @@
 //! precision.
 
 use cascade_core::command::{ConditionalKind, ConditionalOrder, NewOrder, OrderType, StpMode};
-use cascade_core::{AccountId, CancelReason, ClientOrderId, CommandKind, MarketId, OrderId, Price, Qty, RejectReason, Side};
+use cascade_core::{
+    AccountId, CancelReason, ClientOrderId, CommandKind, MarketId, OrderId, Price, Qty,
+    RejectReason, Side,
+};
 
 use super::message::{parse_uint, FieldError, Message};
 use super::session::BodyWriter;
@@ -47,7 +50,10 @@ pub enum Pending {
 }
 
 fn field(reason: u32, tag: u32) -> FieldError {
-    FieldError { reason, tag: Some(tag) }
+    FieldError {
+        reason,
+        tag: Some(tag),
+    }
 }
 
 /// A numeric ClOrdID-like field (`tag`), required.
@@ -56,8 +62,13 @@ fn client_id(m: &Message<'_>, tag: u32) -> Result<u64, FieldError> {
     parse_uint(v).filter(|&n| n > 0).ok_or(field(6, tag))
 }
 
-fn market<'c>(cfg: &'c GatewayConfig, m: &Message<'_>) -> Result<(MarketId, &'c MarketSpec), AppIn> {
-    let sym = m.text(55).ok_or(AppIn::Reject(field(1, 55), "Symbol(55) required"))?;
+fn market<'c>(
+    cfg: &'c GatewayConfig,
+    m: &Message<'_>,
+) -> Result<(MarketId, &'c MarketSpec), AppIn> {
+    let sym = m
+        .text(55)
+        .ok_or(AppIn::Reject(field(1, 55), "Symbol(55) required"))?;
     cfg.market_by_symbol(sym)
         .map(|(i, s)| (MarketId(i), s))
         .ok_or(AppIn::Business(2, "unknown Symbol"))
@@ -67,7 +78,10 @@ fn side(m: &Message<'_>) -> Result<Side, AppIn> {
     match m.get(54) {
         Some(b"1") => Ok(Side::Buy),
         Some(b"2") => Ok(Side::Sell),
-        Some(_) => Err(AppIn::Reject(field(5, 54), "Side(54) must be 1 (buy) or 2 (sell)")),
+        Some(_) => Err(AppIn::Reject(
+            field(5, 54),
+            "Side(54) must be 1 (buy) or 2 (sell)",
+        )),
         None => Err(AppIn::Reject(field(1, 54), "Side(54) required")),
     }
 }
@@ -76,7 +90,10 @@ fn decimal(m: &Message<'_>, tag: u32, decimals: u32, what: &'static str) -> Resu
     let v = m.get(tag).ok_or(AppIn::Reject(field(1, tag), what))?;
     match parse_scaled(v, decimals) {
         Ok(x) => Ok(x),
-        Err(DecimalError::Precision) => Err(AppIn::Reject(field(5, tag), "more decimals than the market's precision")),
+        Err(DecimalError::Precision) => Err(AppIn::Reject(
+            field(5, tag),
+            "more decimals than the market's precision",
+        )),
         Err(_) => Err(AppIn::Reject(field(6, tag), "not a decimal number")),
     }
 }
@@ -85,7 +102,10 @@ fn check_account(m: &Message<'_>, account: AccountId) -> Result<(), AppIn> {
     match m.get(1) {
         None => Ok(()),
         Some(v) if parse_uint(v) == Some(u64::from(account.0)) => Ok(()),
-        Some(_) => Err(AppIn::Business(0, "Account(1) is not this session's account")),
+        Some(_) => Err(AppIn::Business(
+            0,
+            "Account(1) is not this session's account",
+        )),
     }
 }
 
@@ -113,65 +133,157 @@ fn new_order(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Result
     let (market, spec) = market(cfg, m)?;
     let side = side(m)?;
     let qty = decimal(m, 38, spec.qty_decimals, "OrderQty(38) required")?;
-    let ord_type = m.get(40).ok_or(AppIn::Reject(field(1, 40), "OrdType(40) required"))?;
+    let ord_type = m
+        .get(40)
+        .ok_or(AppIn::Reject(field(1, 40), "OrdType(40) required"))?;
     let inst = m.get(18).unwrap_or(b"");
     if !inst.iter().all(|c| b"6E ".contains(c)) {
-        return Err(AppIn::Reject(field(5, 18), "ExecInst(18) supports 6 (post-only) and E (reduce-only)"));
+        return Err(AppIn::Reject(
+            field(5, 18),
+            "ExecInst(18) supports 6 (post-only) and E (reduce-only)",
+        ));
     }
     let (post_only, reduce_only) = (inst.contains(&b'6'), inst.contains(&b'E'));
     let stp = match m.get(8000) {
         None | Some(b"1") => StpMode::CancelResting,
         Some(b"2") => StpMode::CancelAggressor,
         Some(b"3") => StpMode::DecrementBoth,
-        Some(_) => return Err(AppIn::Reject(field(5, 8000), "SelfTradePrevention(8000) must be 1, 2 or 3")),
+        Some(_) => {
+            return Err(AppIn::Reject(
+                field(5, 8000),
+                "SelfTradePrevention(8000) must be 1, 2 or 3",
+            ))
+        }
     };
     let tif = m.get(59).unwrap_or(b"1");
-    let price = || decimal(m, 44, spec.price_decimals, "Price(44) required for this OrdType");
+    let price = || {
+        decimal(
+            m,
+            44,
+            spec.price_decimals,
+            "Price(44) required for this OrdType",
+        )
+    };
     let limit_type = |p: i64| -> Result<OrderType, AppIn> {
         match (tif, post_only) {
             (b"0" | b"1", false) => Ok(OrderType::Limit(Price(p))),
             (b"0" | b"1", true) => Ok(OrderType::PostOnly(Price(p))),
             (b"3", false) => Ok(OrderType::Ioc(Price(p))),
             (b"4", false) => Ok(OrderType::Fok(Price(p))),
-            (b"3" | b"4", true) => Err(AppIn::Reject(field(5, 18), "post-only needs TimeInForce 1 (GTC)")),
-            _ => Err(AppIn::Reject(field(5, 59), "TimeInForce(59) must be 1 (GTC), 3 (IOC) or 4 (FOK)")),
+            (b"3" | b"4", true) => Err(AppIn::Reject(
+                field(5, 18),
+                "post-only needs TimeInForce 1 (GTC)",
+            )),
+            _ => Err(AppIn::Reject(
+                field(5, 59),
+                "TimeInForce(59) must be 1 (GTC), 3 (IOC) or 4 (FOK)",
+            )),
         }
     };
     let mut info = OrderInfo {
-        account, market, side, client_id: cl, qty, cum: 0, notional: 0, price: 0, leaves: qty,
-        placer: Placer::Client, stop: false,
+        account,
+        market,
+        side,
+        client_id: cl,
+        qty,
+        cum: 0,
+        notional: 0,
+        price: 0,
+        leaves: qty,
+        placer: Placer::Client,
+        stop: false,
     };
     let kind = match ord_type {
         b"1" => {
             if post_only {
                 return Err(AppIn::Reject(field(5, 18), "post-only needs a limit order"));
             }
-            order(account, market, cl, side, OrderType::Market, qty, stp, reduce_only)
+            order(
+                account,
+                market,
+                cl,
+                side,
+                OrderType::Market,
+                qty,
+                stp,
+                reduce_only,
+            )
         }
         b"2" => {
             let p = price()?;
             info.price = p;
-            order(account, market, cl, side, limit_type(p)?, qty, stp, reduce_only)
+            order(
+                account,
+                market,
+                cl,
+                side,
+                limit_type(p)?,
+                qty,
+                stp,
+                reduce_only,
+            )
         }
         b"3" | b"4" => {
-            let trigger = decimal(m, 99, spec.price_decimals, "StopPx(99) required for stop orders")?;
-            let limit = if ord_type == b"4" { Some(Price(price()?)) } else { None };
+            let trigger = decimal(
+                m,
+                99,
+                spec.price_decimals,
+                "StopPx(99) required for stop orders",
+            )?;
+            let limit = if ord_type == b"4" {
+                Some(Price(price()?))
+            } else {
+                None
+            };
             info.price = trigger;
             info.stop = true;
             CommandKind::NewConditional(ConditionalOrder {
-                account, market, client_id: ClientOrderId(cl), side, qty: Qty(qty),
-                trigger: Price(trigger), kind: ConditionalKind::Stop, limit, reduce_only, stp,
+                account,
+                market,
+                client_id: ClientOrderId(cl),
+                side,
+                qty: Qty(qty),
+                trigger: Price(trigger),
+                kind: ConditionalKind::Stop,
+                limit,
+                reduce_only,
+                stp,
             })
         }
-        _ => return Err(AppIn::Reject(field(5, 40), "OrdType(40) must be 1, 2, 3 or 4")),
+        _ => {
+            return Err(AppIn::Reject(
+                field(5, 40),
+                "OrdType(40) must be 1, 2, 3 or 4",
+            ))
+        }
     };
-    Ok(AppIn::Request(Ask::Command(kind), Ctx::New(info), Pending::Order))
+    Ok(AppIn::Request(
+        Ask::Command(kind),
+        Ctx::New(info),
+        Pending::Order,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn order(account: AccountId, market: MarketId, cl: u64, side: Side, order_type: OrderType, qty: i64, stp: StpMode, reduce_only: bool) -> CommandKind {
+fn order(
+    account: AccountId,
+    market: MarketId,
+    cl: u64,
+    side: Side,
+    order_type: OrderType,
+    qty: i64,
+    stp: StpMode,
+    reduce_only: bool,
+) -> CommandKind {
     CommandKind::NewOrder(NewOrder {
-        account, market, client_id: ClientOrderId(cl), side, order_type, qty: Qty(qty), stp, reduce_only,
+        account,
+        market,
+        client_id: ClientOrderId(cl),
+        side,
+        order_type,
+        qty: Qty(qty),
+        stp,
+        reduce_only,
     })
 }
 
@@ -179,10 +291,20 @@ fn cancel(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
     check_account(m, account)?;
     let cl = client_id(m, 11).map_err(lift)?;
     let orig = client_id(m, 41).map_err(lift)?;
-    let ctx = Ctx::Cancel { account, client_id: cl, orig };
+    let ctx = Ctx::Cancel {
+        account,
+        client_id: cl,
+        orig,
+    };
     let ask = match m.get(37).and_then(parse_uint) {
-        Some(id) => Ask::Command(CommandKind::Cancel { account, order_id: OrderId(id) }),
-        None => Ask::CancelByClient { account, client_id: ClientOrderId(orig) },
+        Some(id) => Ask::Command(CommandKind::Cancel {
+            account,
+            order_id: OrderId(id),
+        }),
+        None => Ask::CancelByClient {
+            account,
+            client_id: ClientOrderId(orig),
+        },
     };
     Ok(AppIn::Request(ask, ctx, Pending::CancelOrReplace(true)))
 }
@@ -195,25 +317,57 @@ fn replace(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Result<A
     let qty = decimal(m, 38, spec.qty_decimals, "OrderQty(38) required")?;
     let price = decimal(m, 44, spec.price_decimals, "Price(44) required")?;
     if m.get(40).is_some_and(|t| t != b"2") {
-        return Err(AppIn::Reject(field(5, 40), "only limit orders can be replaced (OrdType 2)"));
+        return Err(AppIn::Reject(
+            field(5, 40),
+            "only limit orders can be replaced (OrdType 2)",
+        ));
     }
     let ask = Ask::ReplaceByClient {
-        account, orig: ClientOrderId(orig), new_id: ClientOrderId(cl), price: Price(price), qty: Qty(qty),
+        account,
+        orig: ClientOrderId(orig),
+        new_id: ClientOrderId(cl),
+        price: Price(price),
+        qty: Qty(qty),
     };
-    Ok(AppIn::Request(ask, Ctx::Replace { account, client_id: cl, orig }, Pending::CancelOrReplace(false)))
+    Ok(AppIn::Request(
+        ask,
+        Ctx::Replace {
+            account,
+            client_id: cl,
+            orig,
+        },
+        Pending::CancelOrReplace(false),
+    ))
 }
 
 fn mass_cancel(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
     check_account(m, account)?;
-    let cl = m.text(11).ok_or(AppIn::Reject(field(1, 11), "ClOrdID(11) required"))?.to_string();
+    let cl = m
+        .text(11)
+        .ok_or(AppIn::Reject(field(1, 11), "ClOrdID(11) required"))?
+        .to_string();
     let (kind, market) = match m.get(530) {
         Some(b"7") => (7, None),
         Some(b"1") => (1, Some(market(cfg, m)?.0)),
-        Some(_) => return Err(AppIn::Reject(field(5, 530), "MassCancelRequestType(530) must be 1 or 7")),
-        None => return Err(AppIn::Reject(field(1, 530), "MassCancelRequestType(530) required")),
+        Some(_) => {
+            return Err(AppIn::Reject(
+                field(5, 530),
+                "MassCancelRequestType(530) must be 1 or 7",
+            ))
+        }
+        None => {
+            return Err(AppIn::Reject(
+                field(1, 530),
+                "MassCancelRequestType(530) required",
+            ))
+        }
     };
     let ask = Ask::Command(CommandKind::MassCancel { account, market });
-    Ok(AppIn::Request(ask, Ctx::Other, Pending::MassCancel(cl, kind, market)))
+    Ok(AppIn::Request(
+        ask,
+        Ctx::Other,
+        Pending::MassCancel(cl, kind, market),
+    ))
 }
 
 fn status(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
@@ -221,19 +375,36 @@ fn status(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
     let order_id = m.get(37).and_then(parse_uint).map(OrderId);
     let cl = m.get(11).and_then(parse_uint).map(ClientOrderId);
     if order_id.is_none() && cl.is_none() {
-        return Err(AppIn::Reject(field(1, 11), "ClOrdID(11) or OrderID(37) required"));
+        return Err(AppIn::Reject(
+            field(1, 11),
+            "ClOrdID(11) or OrderID(37) required",
+        ));
     }
-    let ask = Ask::Status { account, client_id: cl, order_id };
+    let ask = Ask::Status {
+        account,
+        client_id: cl,
+        order_id,
+    };
     Ok(AppIn::Request(ask, Ctx::Other, Pending::Status))
 }
 
 fn positions(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
     check_account(m, account)?;
-    let id = m.text(710).ok_or(AppIn::Reject(field(1, 710), "PosReqID(710) required"))?.to_string();
+    let id = m
+        .text(710)
+        .ok_or(AppIn::Reject(field(1, 710), "PosReqID(710) required"))?
+        .to_string();
     if m.get(724).is_some_and(|t| t != b"0") {
-        return Err(AppIn::Reject(field(5, 724), "PosReqType(724) must be 0 (positions)"));
+        return Err(AppIn::Reject(
+            field(5, 724),
+            "PosReqType(724) must be 0 (positions)",
+        ));
     }
-    Ok(AppIn::Request(Ask::Positions { account }, Ctx::Other, Pending::Positions(id)))
+    Ok(AppIn::Request(
+        Ask::Positions { account },
+        Ctx::Other,
+        Pending::Positions(id),
+    ))
 }
 
 /// OrdRejReason (103) and text for every core reject reason.
@@ -313,14 +484,19 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
         b.int(41, e.orig_client_id);
     }
     b.str(17, exec_id).str(150, exec_type).str(39, status);
-    b.int(1, o.account.0).str(55, &spec.symbol).str(54, if o.side == Side::Buy { "1" } else { "2" });
+    b.int(1, o.account.0)
+        .str(55, &spec.symbol)
+        .str(54, if o.side == Side::Buy { "1" } else { "2" });
     b.scaled(38, o.qty, qd);
     if o.stop {
         b.scaled(99, o.price, pd);
     } else if o.price != 0 {
         b.scaled(44, o.price, pd);
     }
-    let done = matches!(e.kind, ExecKind::Cancelled(_) | ExecKind::Rejected(_) | ExecKind::GatewayRejected(_));
+    let done = matches!(
+        e.kind,
+        ExecKind::Cancelled(_) | ExecKind::Rejected(_) | ExecKind::GatewayRejected(_)
+    );
     b.scaled(151, if done { 0 } else { o.leaves }, qd);
     b.scaled(14, o.cum, qd).scaled(6, avg_px(o), pd);
     if e.kind == ExecKind::Trade {
@@ -355,12 +531,26 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
 }
 
 /// OrderCancelReject for an unknown order (102 = 1) or an engine refusal.
-pub fn cancel_reject(b: &mut BodyWriter<'_>, ctx: &Ctx, cancel: bool, reason: Option<RejectReason>) {
+pub fn cancel_reject(
+    b: &mut BodyWriter<'_>,
+    ctx: &Ctx,
+    cancel: bool,
+    reason: Option<RejectReason>,
+) {
     let (cl, orig) = match *ctx {
-        Ctx::Cancel { client_id, orig, .. } | Ctx::Replace { client_id, orig, .. } => (client_id, orig),
+        Ctx::Cancel {
+            client_id, orig, ..
+        }
+        | Ctx::Replace {
+            client_id, orig, ..
+        } => (client_id, orig),
         _ => (0, 0),
     };
-    b.str(37, "NONE").int(11, cl).int(41, orig).str(39, "8").str(434, if cancel { "1" } else { "2" });
+    b.str(37, "NONE")
+        .int(11, cl)
+        .int(41, orig)
+        .str(39, "8")
+        .str(434, if cancel { "1" } else { "2" });
     match reason {
         None | Some(RejectReason::UnknownOrder) => {
             b.int(102, 1).str(58, "unknown order");
@@ -372,7 +562,14 @@ pub fn cancel_reject(b: &mut BodyWriter<'_>, ctx: &Ctx, cancel: bool, reason: Op
 }
 
 /// OrderMassCancelReport.
-pub fn mass_cancel_report(b: &mut BodyWriter<'_>, cl: &str, kind: u8, affected: usize, rejected: Option<RejectReason>, symbol: Option<&str>) {
+pub fn mass_cancel_report(
+    b: &mut BodyWriter<'_>,
+    cl: &str,
+    kind: u8,
+    affected: usize,
+    rejected: Option<RejectReason>,
+    symbol: Option<&str>,
+) {
     b.str(11, cl).str(37, cl).int(530, kind);
     match rejected {
         None => {
@@ -388,20 +585,48 @@ pub fn mass_cancel_report(b: &mut BodyWriter<'_>, cl: &str, kind: u8, affected: 
 }
 
 /// RequestForPositionsAck.
-pub fn positions_ack(b: &mut BodyWriter<'_>, req: &str, report_id: &str, n: usize, account: AccountId) {
-    b.str(721, report_id).str(710, req).int(727, n).int(728, if n == 0 { 2 } else { 0 }).int(729, 0);
+pub fn positions_ack(
+    b: &mut BodyWriter<'_>,
+    req: &str,
+    report_id: &str,
+    n: usize,
+    account: AccountId,
+) {
+    b.str(721, report_id)
+        .str(710, req)
+        .int(727, n)
+        .int(728, if n == 0 { 2 } else { 0 })
+        .int(729, 0);
     b.int(1, account.0).int(581, 1);
 }
 
 /// One PositionReport.
-pub fn position_report(b: &mut BodyWriter<'_>, req: &str, report_id: &str, row: &PositionRow, spec: &MarketSpec, account: AccountId) {
+pub fn position_report(
+    b: &mut BodyWriter<'_>,
+    req: &str,
+    report_id: &str,
+    row: &PositionRow,
+    spec: &MarketSpec,
+    account: AccountId,
+) {
     let (pd, qd) = (spec.price_decimals, spec.qty_decimals);
-    b.str(721, report_id).str(710, req).int(728, 0).int(1, account.0).int(581, 1);
+    b.str(721, report_id)
+        .str(710, req)
+        .int(728, 0)
+        .int(1, account.0)
+        .int(581, 1);
     b.str(715, &super::time::format(super::time::now_ms())[..8]);
-    b.str(55, &spec.symbol).scaled(730, row.mark, pd).int(731, 1).scaled(734, row.mark, pd);
+    b.str(55, &spec.symbol)
+        .scaled(730, row.mark, pd)
+        .int(731, 1)
+        .scaled(734, row.mark, pd);
     b.int(702, 1).str(703, "TQ");
-    b.scaled(704, row.size.max(0), qd).scaled(705, (-row.size).max(0), qd);
-    b.scaled(8010, row.entry, pd).int(8011, row.upnl).int(8012, row.initial).int(8013, row.maintenance);
+    b.scaled(704, row.size.max(0), qd)
+        .scaled(705, (-row.size).max(0), qd);
+    b.scaled(8010, row.entry, pd)
+        .int(8011, row.upnl)
+        .int(8012, row.initial)
+        .int(8013, row.maintenance);
     b.int(8014, row.equity);
     if row.liquidation_price > 0 {
         b.scaled(8015, row.liquidation_price, pd);
@@ -409,8 +634,16 @@ pub fn position_report(b: &mut BodyWriter<'_>, req: &str, report_id: &str, row: 
 }
 
 /// BusinessMessageReject.
-pub fn business_reject(b: &mut BodyWriter<'_>, ref_seq: u64, msg_type: &[u8], reason: u32, text: &str, ref_id: Option<&[u8]>) {
-    b.int(45, ref_seq).raw(372, if msg_type.is_empty() { b"?" } else { msg_type });
+pub fn business_reject(
+    b: &mut BodyWriter<'_>,
+    ref_seq: u64,
+    msg_type: &[u8],
+    reason: u32,
+    text: &str,
+    ref_id: Option<&[u8]>,
+) {
+    b.int(45, ref_seq)
+        .raw(372, if msg_type.is_empty() { b"?" } else { msg_type });
     if let Some(id) = ref_id {
         b.raw(379, id);
     }

@@ -116,19 +116,31 @@ impl<'a> Message<'a> {
         let body = frame.strip_suffix(&[SOH]).unwrap_or(frame);
         for f in body.split(|&b| b == SOH) {
             let Some(eq) = f.iter().position(|&b| b == b'=') else {
-                return Err(FieldError { reason: 0, tag: None });
+                return Err(FieldError {
+                    reason: 0,
+                    tag: None,
+                });
             };
             let Some(tag) = parse_uint(&f[..eq]).filter(|&t| t > 0 && t < 100_000) else {
-                return Err(FieldError { reason: 0, tag: None });
+                return Err(FieldError {
+                    reason: 0,
+                    tag: None,
+                });
             };
             let tag = tag as u32;
             let value = &f[eq + 1..];
             if value.is_empty() {
-                return Err(FieldError { reason: 4, tag: Some(tag) });
+                return Err(FieldError {
+                    reason: 4,
+                    tag: Some(tag),
+                });
             }
             let fields_ref: &SmallVec<[(u32, &[u8]); 32]> = &fields;
             if !REPEATABLE.contains(&tag) && fields_ref.iter().any(|&(t, _)| t == tag) {
-                return Err(FieldError { reason: 13, tag: Some(tag) });
+                return Err(FieldError {
+                    reason: 13,
+                    tag: Some(tag),
+                });
             }
             fields.push((tag, value));
         }
@@ -147,13 +159,22 @@ impl<'a> Message<'a> {
 
     /// `tag` as an unsigned integer: `Err` names the problem (missing 1, format 6).
     pub fn uint(&self, tag: u32) -> Result<u64, FieldError> {
-        let v = self.get(tag).ok_or(FieldError { reason: 1, tag: Some(tag) })?;
-        parse_uint(v).ok_or(FieldError { reason: 6, tag: Some(tag) })
+        let v = self.get(tag).ok_or(FieldError {
+            reason: 1,
+            tag: Some(tag),
+        })?;
+        parse_uint(v).ok_or(FieldError {
+            reason: 6,
+            tag: Some(tag),
+        })
     }
 
     /// `tag`, required.
     pub fn req(&self, tag: u32) -> Result<&'a [u8], FieldError> {
-        self.get(tag).ok_or(FieldError { reason: 1, tag: Some(tag) })
+        self.get(tag).ok_or(FieldError {
+            reason: 1,
+            tag: Some(tag),
+        })
     }
 
     /// MsgType (35).
@@ -231,8 +252,7 @@ impl<'b> Writer<'b> {
         let body_len = self.out.len() - self.body_start;
         let digits = body_len.to_string();
         let len_at = self.start + BEGIN.len();
-        self.out
-            .splice(len_at..len_at + 4, digits.bytes());
+        self.out.splice(len_at..len_at + 4, digits.bytes());
         let sum = checksum(&self.out[self.start..]);
         let trailer = format!("10={sum:03}\x01");
         self.out.extend_from_slice(trailer.as_bytes());
@@ -285,27 +305,43 @@ mod tests {
         let n = bad_sum.len();
         bad_sum[n - 2] = if bad_sum[n - 2] == b'0' { b'1' } else { b'0' };
         assert!(matches!(next_frame(&bad_sum, 4096), Frame::Garbled(_)));
-        let bad_len = String::from_utf8(good.clone()).unwrap().replacen("9=", "9=9", 1);
+        let bad_len = String::from_utf8(good.clone())
+            .unwrap()
+            .replacen("9=", "9=9", 1);
         let mut stream = bad_len.into_bytes();
         stream.extend_from_slice(&good);
-        let Frame::Garbled(skip) = next_frame(&stream, 4096) else { panic!() };
+        let Frame::Garbled(skip) = next_frame(&stream, 4096) else {
+            panic!()
+        };
         // after skipping, the good message is found again
         let mut rest = &stream[skip..];
         loop {
             match next_frame(rest, 4096) {
                 Frame::Garbled(k) => rest = &rest[k..],
-                Frame::Message(n) => { assert_eq!(&rest[..n], &good[..]); break; }
+                Frame::Message(n) => {
+                    assert_eq!(&rest[..n], &good[..]);
+                    break;
+                }
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(next_frame(b"8=FIX.4", 4096), Frame::Incomplete);
-        assert_eq!(next_frame(b"8=FIX.4.4\x019=99999999\x01", 4096), Frame::TooLong);
+        assert_eq!(
+            next_frame(b"8=FIX.4.4\x019=99999999\x01", 4096),
+            Frame::TooLong
+        );
     }
 
     #[test]
     fn field_errors_name_the_reason() {
         let dup = msg("49=A|56=B|34=2|11=1|11=2");
-        assert_eq!(Message::parse(&dup).unwrap_err(), FieldError { reason: 13, tag: Some(11) });
+        assert_eq!(
+            Message::parse(&dup).unwrap_err(),
+            FieldError {
+                reason: 13,
+                tag: Some(11)
+            }
+        );
         let m = msg("49=A|56=B|34=x");
         assert_eq!(Message::parse(&m).unwrap().uint(34).unwrap_err().reason, 6);
         assert_eq!(Message::parse(&m).unwrap().uint(38).unwrap_err().reason, 1);

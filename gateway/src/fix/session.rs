@@ -72,7 +72,12 @@ pub mod reason {
 
 impl FixSession {
     /// Opens the session's store under `dir`.
-    pub fn open(dir: &Path, their_comp: &str, our_comp: &str, tolerance_ms: i64) -> io::Result<FixSession> {
+    pub fn open(
+        dir: &Path,
+        their_comp: &str,
+        our_comp: &str,
+        tolerance_ms: i64,
+    ) -> io::Result<FixSession> {
         let now = Instant::now();
         Ok(FixSession {
             their_comp: their_comp.to_string(),
@@ -111,7 +116,12 @@ impl FixSession {
 
     /// Sends (or, with `out` = `None`, only stores) an application message whose body
     /// fields (after the header) are `body`.
-    pub fn send_app(&mut self, out: Option<&mut Vec<u8>>, msg_type: &str, body: &[u8]) -> io::Result<()> {
+    pub fn send_app(
+        &mut self,
+        out: Option<&mut Vec<u8>>,
+        msg_type: &str,
+        body: &[u8],
+    ) -> io::Result<()> {
         let sent = time::now_ms();
         let mut rec = Vec::with_capacity(body.len() + 32);
         rec.push(b'M');
@@ -133,9 +143,19 @@ impl FixSession {
         Ok(())
     }
 
-    fn frame(&mut self, out: &mut Vec<u8>, msg_type: &str, seq: u64, orig: Option<i64>, sent: i64, body: &[u8]) {
+    fn frame(
+        &mut self,
+        out: &mut Vec<u8>,
+        msg_type: &str,
+        seq: u64,
+        orig: Option<i64>,
+        sent: i64,
+        body: &[u8],
+    ) {
         let mut w = Writer::new(out, msg_type);
-        w.str(49, &self.our_comp).str(56, &self.their_comp).int(34, seq);
+        w.str(49, &self.our_comp)
+            .str(56, &self.their_comp)
+            .int(34, seq);
         if let Some(orig) = orig {
             w.str(43, "Y").str(122, &time::format(orig));
         }
@@ -154,7 +174,15 @@ impl FixSession {
     }
 
     /// Session-level Reject of message `ref_seq`.
-    pub fn reject(&mut self, out: &mut Vec<u8>, ref_seq: u64, msg_type: &[u8], reason: u32, tag: Option<u32>, text: &str) -> io::Result<()> {
+    pub fn reject(
+        &mut self,
+        out: &mut Vec<u8>,
+        ref_seq: u64,
+        msg_type: &[u8],
+        reason: u32,
+        tag: Option<u32>,
+        text: &str,
+    ) -> io::Result<()> {
         let body = self.body(|b| {
             b.int(45, ref_seq);
             if let Some(t) = tag {
@@ -180,7 +208,12 @@ impl FixSession {
     }
 
     /// The Logon answer: our heartbeat echo, and 141=Y when resetting.
-    pub fn logon_reply(&mut self, out: &mut Vec<u8>, heartbeat: u64, reset: bool) -> io::Result<()> {
+    pub fn logon_reply(
+        &mut self,
+        out: &mut Vec<u8>,
+        heartbeat: u64,
+        reset: bool,
+    ) -> io::Result<()> {
         let body = self.body(|b| {
             b.int(98, 0).int(108, heartbeat);
             if reset {
@@ -248,20 +281,53 @@ impl FixSession {
     }
 
     /// CompIDs, SendingTime and PossDup's OrigSendingTime. `Some` ends processing.
-    fn check_header(&mut self, msg: &Message<'_>, seq: u64, out: &mut Vec<u8>) -> io::Result<Option<Step>> {
+    fn check_header(
+        &mut self,
+        msg: &Message<'_>,
+        seq: u64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<Option<Step>> {
         let mt = msg.msg_type();
-        if msg.text(49) != Some(self.their_comp.as_str()) || msg.text(56) != Some(self.our_comp.as_str()) {
-            self.reject(out, seq, mt, reason::COMP_ID, Some(if msg.text(49) != Some(self.their_comp.as_str()) { 49 } else { 56 }), "CompID problem")?;
+        if msg.text(49) != Some(self.their_comp.as_str())
+            || msg.text(56) != Some(self.our_comp.as_str())
+        {
+            self.reject(
+                out,
+                seq,
+                mt,
+                reason::COMP_ID,
+                Some(if msg.text(49) != Some(self.their_comp.as_str()) {
+                    49
+                } else {
+                    56
+                }),
+                "CompID problem",
+            )?;
             self.logout(out, "CompID problem")?;
             return Ok(Some(Step::Close));
         }
         let Some(sent) = msg.get(52).and_then(time::parse) else {
-            self.store.set_next_in(seq.max(self.next_in()).min(seq + 1))?;
-            self.reject(out, seq, mt, reason::REQUIRED_TAG_MISSING, Some(52), "SendingTime(52) missing or malformed")?;
+            self.store
+                .set_next_in(seq.max(self.next_in()).min(seq + 1))?;
+            self.reject(
+                out,
+                seq,
+                mt,
+                reason::REQUIRED_TAG_MISSING,
+                Some(52),
+                "SendingTime(52) missing or malformed",
+            )?;
             return Ok(Some(Step::Done));
         };
         if (sent - time::now_ms()).abs() > self.tolerance_ms {
-            self.reject(out, seq, mt, reason::SENDING_TIME, Some(52), "SendingTime accuracy problem")?;
+            self.reject(
+                out,
+                seq,
+                mt,
+                reason::SENDING_TIME,
+                Some(52),
+                "SendingTime accuracy problem",
+            )?;
             self.logout(out, "SendingTime accuracy problem")?;
             return Ok(Some(Step::Close));
         }
@@ -269,7 +335,14 @@ impl FixSession {
             match msg.get(122).and_then(time::parse) {
                 Some(orig) if orig <= sent => {}
                 Some(_) => {
-                    self.reject(out, seq, mt, reason::SENDING_TIME, Some(122), "OrigSendingTime after SendingTime")?;
+                    self.reject(
+                        out,
+                        seq,
+                        mt,
+                        reason::SENDING_TIME,
+                        Some(122),
+                        "OrigSendingTime after SendingTime",
+                    )?;
                     self.logout(out, "SendingTime accuracy problem")?;
                     return Ok(Some(Step::Close));
                 }
@@ -277,7 +350,14 @@ impl FixSession {
                     if seq == self.next_in() {
                         self.store.set_next_in(seq + 1)?;
                     }
-                    self.reject(out, seq, mt, reason::REQUIRED_TAG_MISSING, Some(122), "OrigSendingTime(122) required with PossDupFlag")?;
+                    self.reject(
+                        out,
+                        seq,
+                        mt,
+                        reason::REQUIRED_TAG_MISSING,
+                        Some(122),
+                        "OrigSendingTime(122) required with PossDupFlag",
+                    )?;
                     return Ok(Some(Step::Done));
                 }
             }
@@ -311,7 +391,14 @@ impl FixSession {
                 Ok(Step::Close)
             }
             b"A" => {
-                self.reject(out, seq, b"A", reason::VALUE_INCORRECT, None, "already logged on")?;
+                self.reject(
+                    out,
+                    seq,
+                    b"A",
+                    reason::VALUE_INCORRECT,
+                    None,
+                    "already logged on",
+                )?;
                 Ok(Step::Done)
             }
             _ => Ok(Step::App),
@@ -326,11 +413,25 @@ impl FixSession {
                 Ok(Step::Done)
             }
             Ok(_) => {
-                self.reject(out, seq, b"4", reason::VALUE_INCORRECT, Some(36), "NewSeqNo must be above MsgSeqNum")?;
+                self.reject(
+                    out,
+                    seq,
+                    b"4",
+                    reason::VALUE_INCORRECT,
+                    Some(36),
+                    "NewSeqNo must be above MsgSeqNum",
+                )?;
                 Ok(Step::Done)
             }
             Err(e) => {
-                self.reject(out, seq, b"4", e.reason, e.tag, "NewSeqNo(36) missing or malformed")?;
+                self.reject(
+                    out,
+                    seq,
+                    b"4",
+                    e.reason,
+                    e.tag,
+                    "NewSeqNo(36) missing or malformed",
+                )?;
                 Ok(Step::Done)
             }
         }
@@ -338,18 +439,37 @@ impl FixSession {
 
     /// SequenceReset-Reset: sets the expected number whatever MsgSeqNum says; never
     /// backwards.
-    fn sequence_reset(&mut self, msg: &Message<'_>, seq: u64, out: &mut Vec<u8>) -> io::Result<Step> {
+    fn sequence_reset(
+        &mut self,
+        msg: &Message<'_>,
+        seq: u64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<Step> {
         match msg.uint(36) {
             Ok(n) if n >= self.next_in() => {
                 self.store.set_next_in(n)?;
                 Ok(Step::Done)
             }
             Ok(_) => {
-                self.reject(out, seq, b"4", reason::VALUE_INCORRECT, Some(36), "NewSeqNo would move the sequence backwards")?;
+                self.reject(
+                    out,
+                    seq,
+                    b"4",
+                    reason::VALUE_INCORRECT,
+                    Some(36),
+                    "NewSeqNo would move the sequence backwards",
+                )?;
                 Ok(Step::Done)
             }
             Err(e) => {
-                self.reject(out, seq, b"4", e.reason, e.tag, "NewSeqNo(36) missing or malformed")?;
+                self.reject(
+                    out,
+                    seq,
+                    b"4",
+                    e.reason,
+                    e.tag,
+                    "NewSeqNo(36) missing or malformed",
+                )?;
                 Ok(Step::Done)
             }
         }
@@ -358,7 +478,14 @@ impl FixSession {
     /// Resends `BeginSeqNo..=EndSeqNo` (0: all) from the store.
     fn answer_resend(&mut self, msg: &Message<'_>, seq: u64, out: &mut Vec<u8>) -> io::Result<()> {
         let (Ok(begin), Ok(end)) = (msg.uint(7), msg.uint(16)) else {
-            return self.reject(out, seq, b"2", reason::REQUIRED_TAG_MISSING, Some(7), "BeginSeqNo(7) and EndSeqNo(16) required");
+            return self.reject(
+                out,
+                seq,
+                b"2",
+                reason::REQUIRED_TAG_MISSING,
+                Some(7),
+                "BeginSeqNo(7) and EndSeqNo(16) required",
+            );
         };
         let last = self.next_out() - 1;
         let end = if end == 0 || end > last { last } else { end };
@@ -390,9 +517,13 @@ impl FixSession {
     }
 
     fn resend_one(&mut self, out: &mut Vec<u8>, seq: u64, rec: &[u8]) {
-        let Some(sep) = rec.iter().position(|&b| b == SOH) else { return };
+        let Some(sep) = rec.iter().position(|&b| b == SOH) else {
+            return;
+        };
         let msg_type = String::from_utf8_lossy(&rec[1..sep]).into_owned();
-        let Some(orig) = rec.get(sep + 1..sep + 9) else { return };
+        let Some(orig) = rec.get(sep + 1..sep + 9) else {
+            return;
+        };
         let orig = i64::from_le_bytes(orig.try_into().unwrap_or_default());
         let body = rec[sep + 9..].to_vec();
         self.frame(out, &msg_type, seq, Some(orig), time::now_ms(), &body);

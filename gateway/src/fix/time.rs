@@ -39,7 +39,12 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub fn format(ms: i64) -> String {
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}{m:02}{d:02}-{h:02}:{mi:02}:{s:02}.{milli:03}")
 }
 

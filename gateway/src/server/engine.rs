@@ -60,20 +60,23 @@ pub fn recover(cfg: &GatewayConfig) -> Result<(Engine, Journal, String), String>
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let engine_cfg = cfg.engine_config();
     match crate::engine_file::read_engine_config(dir) {
-        Ok(on_disk) if on_disk != engine_cfg => {
-            return Err(format!(
-                "config key `engine`: differs from the capacities this journal was recorded with ({})",
-                crate::engine_file::engine_config_line(&on_disk)
-            ))
-        }
+        Ok(on_disk) if on_disk != engine_cfg => return Err(format!(
+            "config key `engine`: differs from the capacities this journal was recorded with ({})",
+            crate::engine_file::engine_config_line(&on_disk)
+        )),
         Ok(_) => {}
         Err(_) => crate::engine_file::write_engine_config(dir, &engine_cfg)?,
     }
     let (found, skipped) = latest_snapshot(dir)?;
-    let skipped = skipped.iter().map(|s| format!(" skipped {}: {};", s.path.display(), s.reason));
+    let skipped = skipped
+        .iter()
+        .map(|s| format!(" skipped {}: {};", s.path.display(), s.reason));
     let (snap_seq, mut engine) = match found {
         Some(x) => x,
-        None => (0, Engine::try_new(engine_cfg).map_err(|e| format!("engine: {e:?}"))?),
+        None => (
+            0,
+            Engine::try_new(engine_cfg).map_err(|e| format!("engine: {e:?}"))?,
+        ),
     };
     let mut replayed = 0u64;
     let mut jcfg = JournalConfig::new(dir);
@@ -123,7 +126,9 @@ impl EngineThread {
         wake_io: Arc<mio::Waker>,
     ) -> EngineThread {
         let next_seq = journal.next_seq();
-        shared.durable_seq.store(journal.durable_seq(), Ordering::Release);
+        shared
+            .durable_seq
+            .store(journal.durable_seq(), Ordering::Release);
         shared.last_seq.store(next_seq - 1, Ordering::Release);
         EngineThread {
             touched: vec![false; cfg.markets.len().max(engine.market_count())],
@@ -162,7 +167,11 @@ impl EngineThread {
             self.genesis_cmd(CommandKind::AddMarket(Box::new(mc)))?;
             let m = MarketId(i as u32);
             if spec.insurance_deposit > 0 {
-                let own = spec.risk.as_ref().and_then(|r| r.liquidation.as_ref()).is_some_and(|l| l.isolated_fund);
+                let own = spec
+                    .risk
+                    .as_ref()
+                    .and_then(|r| r.liquidation.as_ref())
+                    .is_some_and(|l| l.isolated_fund);
                 self.genesis_cmd(CommandKind::InsuranceDeposit {
                     market: own.then_some(m),
                     amount: spec.insurance_deposit,
@@ -206,7 +215,9 @@ impl EngineThread {
         let mut levels = Vec::new();
         for m in (0..self.engine.market_count() as u32).map(MarketId) {
             for side in [Side::Buy, Side::Sell] {
-                self.engine.depth(m, side, usize::MAX, |p, q, n| levels.push((m, side, p, q, n)));
+                self.engine.depth(m, side, usize::MAX, |p, q, n| {
+                    levels.push((m, side, p, q, n))
+                });
             }
         }
         for &(m, side, p, _, _) in &levels {
@@ -275,7 +286,9 @@ impl EngineThread {
         if idle && self.journal.has_batch() && !self.journal.in_flight() {
             self.journal.flush().map_err(|e| e.to_string())?;
         } else {
-            self.journal.tick(Instant::now()).map_err(|e| e.to_string())?;
+            self.journal
+                .tick(Instant::now())
+                .map_err(|e| e.to_string())?;
         }
         self.publish_durable();
         if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
@@ -324,7 +337,9 @@ impl EngineThread {
             ts_ns: now_ns(),
             kind,
         };
-        self.journal.append(&cmd).map_err(|e| format!("journal: {e}"))?;
+        self.journal
+            .append(&cmd)
+            .map_err(|e| format!("journal: {e}"))?;
         let mut sink = Collect(SmallVec::new());
         self.engine.apply(&cmd, &mut sink);
         self.next_seq += 1;
@@ -339,13 +354,17 @@ impl EngineThread {
     fn note(&mut self, kind: &CommandKind, events: &[Event]) {
         for e in events {
             match e.kind {
-                EventKind::ConditionalAccepted { order_id, account, .. } => {
+                EventKind::ConditionalAccepted {
+                    order_id, account, ..
+                } => {
                     if let CommandKind::NewConditional(c) = kind {
                         self.stops.insert((account.0, c.client_id.0), order_id);
                     }
                 }
-                EventKind::Fill { market, .. } | EventKind::MarkUpdated { market, .. }
-                | EventKind::FundingIndexed { market, .. } | EventKind::AdlFill { market, .. } => {
+                EventKind::Fill { market, .. }
+                | EventKind::MarkUpdated { market, .. }
+                | EventKind::FundingIndexed { market, .. }
+                | EventKind::AdlFill { market, .. } => {
                     if let Some(t) = self.touched.get_mut(market.0 as usize) {
                         *t = true;
                     }
@@ -371,32 +390,60 @@ impl EngineThread {
                 (seq, Body::Events(events))
             }
             Ask::CancelByClient { account, client_id } => match self.resolve(account, client_id) {
-                Some((order_id, false)) => self.run_cmd(CommandKind::Cancel { account, order_id })?,
+                Some((order_id, false)) => {
+                    self.run_cmd(CommandKind::Cancel { account, order_id })?
+                }
                 Some((order_id, true)) => {
                     self.run_cmd(CommandKind::CancelConditional { account, order_id })?
                 }
                 None => (self.next_seq - 1, Body::Unknown),
             },
-            Ask::ReplaceByClient { account, orig, new_id, price, qty } => {
-                match self.resolve(account, orig) {
-                    Some((order_id, false)) => {
-                        let out = self.run_cmd(CommandKind::CancelReplace { account, order_id, price, qty })?;
-                        if new_id != orig {
-                            self.aliases.insert((account.0, new_id.0), order_id);
-                        }
-                        out
+            Ask::ReplaceByClient {
+                account,
+                orig,
+                new_id,
+                price,
+                qty,
+            } => match self.resolve(account, orig) {
+                Some((order_id, false)) => {
+                    let out = self.run_cmd(CommandKind::CancelReplace {
+                        account,
+                        order_id,
+                        price,
+                        qty,
+                    })?;
+                    if new_id != orig {
+                        self.aliases.insert((account.0, new_id.0), order_id);
                     }
-                    _ => (self.next_seq - 1, Body::Unknown),
+                    out
                 }
-            }
-            Ask::Status { account, client_id, order_id } => {
-                let id = order_id.or_else(|| client_id.and_then(|c| self.resolve(account, c)).map(|r| r.0));
-                let view = id.and_then(|id| self.engine.order(id)).filter(|o| o.account == account);
+                _ => (self.next_seq - 1, Body::Unknown),
+            },
+            Ask::Status {
+                account,
+                client_id,
+                order_id,
+            } => {
+                let id = order_id.or_else(|| {
+                    client_id
+                        .and_then(|c| self.resolve(account, c))
+                        .map(|r| r.0)
+                });
+                let view = id
+                    .and_then(|id| self.engine.order(id))
+                    .filter(|o| o.account == account);
                 (self.next_seq - 1, Body::Order(view))
             }
-            Ask::Positions { account } => (self.next_seq - 1, Body::Positions(self.positions(account))),
+            Ask::Positions { account } => {
+                (self.next_seq - 1, Body::Positions(self.positions(account)))
+            }
         };
-        self.push(Reply { seq, origin, rid, body });
+        self.push(Reply {
+            seq,
+            origin,
+            rid,
+            body,
+        });
         Ok(())
     }
 
@@ -454,9 +501,16 @@ impl EngineThread {
             }
             *t = false;
             let m = MarketId(i as u32);
-            let Some(r) = self.engine.market_risk(m) else { continue };
-            let fund = self.engine.market_fund(m).unwrap_or_else(|| self.engine.fund());
-            let leverage_bps = r.leverage.map_or(0, |l| (i128::from(l.to_bits()) * 10_000 >> 32) as i64);
+            let Some(r) = self.engine.market_risk(m) else {
+                continue;
+            };
+            let fund = self
+                .engine
+                .market_fund(m)
+                .unwrap_or_else(|| self.engine.fund());
+            let leverage_bps = r
+                .leverage
+                .map_or(0, |l| (i128::from(l.to_bits()) * 10_000 >> 32) as i64);
             rows.push(MarketStats {
                 market: m,
                 mark: r.mark,
@@ -469,9 +523,10 @@ impl EngineThread {
             return;
         }
         let eq = self.engine.fund().equity;
-        self.shared
-            .fund_equity
-            .store(eq.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64, Ordering::Relaxed);
+        self.shared.fund_equity.store(
+            eq.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            Ordering::Relaxed,
+        );
         self.push(Reply {
             seq: self.next_seq - 1,
             origin: None,
@@ -495,7 +550,8 @@ pub fn liquidation_price(size: i64, mark: i64, equity: i128, maint: i128) -> i64
         return 0;
     }
     let p = (sm - equity).checked_mul(i128::from(mark)).map(|n| n / den);
-    p.filter(|&p| p > 0).map_or(0, |p| p.min(i128::from(i64::MAX)) as i64)
+    p.filter(|&p| p > 0)
+        .map_or(0, |p| p.min(i128::from(i64::MAX)) as i64)
 }
 
 #[cfg(test)]

@@ -132,16 +132,32 @@ pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> 
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("waker: {e}"))?);
     let inbound = Arc::new(ArrayQueue::new(cfg.gateway.inbound_ring));
     let outbound = Arc::new(ArrayQueue::new(cfg.gateway.outbound_ring));
-    let mut et = EngineThread::new(&cfg, (engine, journal), Arc::clone(&shared), Arc::clone(&inbound), Arc::clone(&outbound), waker);
+    let mut et = EngineThread::new(
+        &cfg,
+        (engine, journal),
+        Arc::clone(&shared),
+        Arc::clone(&inbound),
+        Arc::clone(&outbound),
+        waker,
+    );
     et.genesis(&cfg)?;
     let startup = et.startup_reply();
     let g = &cfg.gateway;
     let host: IpAddr = g.host.parse().map_err(|e| format!("gateway.host: {e}"))?;
     let mut listeners = Vec::new();
     let mut addrs = Vec::new();
-    for (tok, port, key) in [(FIX_L, g.fix_port, "fix_port"), (BIN_L, g.binary_port, "binary_port"), (MD_L, g.marketdata_port, "marketdata_port"), (METRICS_L, g.metrics_port, "metrics_port")] {
-        let mut l = TcpListener::bind(SocketAddr::new(host, port)).map_err(|e| format!("config key `gateway.{key}`: cannot listen on {host}:{port}: {e}"))?;
-        poll.registry().register(&mut l, tok, Interest::READABLE).map_err(|e| e.to_string())?;
+    for (tok, port, key) in [
+        (FIX_L, g.fix_port, "fix_port"),
+        (BIN_L, g.binary_port, "binary_port"),
+        (MD_L, g.marketdata_port, "marketdata_port"),
+        (METRICS_L, g.metrics_port, "metrics_port"),
+    ] {
+        let mut l = TcpListener::bind(SocketAddr::new(host, port)).map_err(|e| {
+            format!("config key `gateway.{key}`: cannot listen on {host}:{port}: {e}")
+        })?;
+        poll.registry()
+            .register(&mut l, tok, Interest::READABLE)
+            .map_err(|e| e.to_string())?;
         addrs.push(l.local_addr().map_err(|e| e.to_string())?);
         listeners.push((tok, l));
     }
@@ -160,46 +176,123 @@ pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> 
             et.run(startup)
         })
         .map_err(|e| e.to_string())?;
-    let mut io = Io::new(cfg, poll, listeners, shared, inbound, outbound, handle.thread().clone())?;
+    let mut io = Io::new(
+        cfg,
+        poll,
+        listeners,
+        shared,
+        inbound,
+        outbound,
+        handle.thread().clone(),
+    )?;
     println!(
         "listening fix={} binary={} marketdata={} metrics={} journal={}",
-        addrs[0], addrs[1], addrs[2], addrs[3], io.cfg.gateway.journal_dir.display()
+        addrs[0],
+        addrs[1],
+        addrs[2],
+        addrs[3],
+        io.cfg.gateway.journal_dir.display()
     );
     let _ = std::io::stdout().flush();
     let served = io.run(&stop);
     io.shared.stop.store(true, Ordering::Release);
     io.engine.unpark();
-    let engine = handle.join().map_err(|_| "the engine thread panicked".to_string())?;
+    let engine = handle
+        .join()
+        .map_err(|_| "the engine thread panicked".to_string())?;
     served?;
     engine?;
-    eprintln!("cascade-gateway: stopped cleanly at seq {}", io.shared.durable());
+    eprintln!(
+        "cascade-gateway: stopped cleanly at seq {}",
+        io.shared.durable()
+    );
     Ok(())
 }
 
 impl Io {
     #[allow(clippy::too_many_arguments)]
-    fn new(cfg: GatewayConfig, poll: Poll, listeners: Vec<(Token, TcpListener)>, shared: Arc<Shared>, inbound: Arc<ArrayQueue<Request>>, outbound: Arc<ArrayQueue<Reply>>, engine: std::thread::Thread) -> Result<Io, String> {
+    fn new(
+        cfg: GatewayConfig,
+        poll: Poll,
+        listeners: Vec<(Token, TcpListener)>,
+        shared: Arc<Shared>,
+        inbound: Arc<ArrayQueue<Request>>,
+        outbound: Arc<ArrayQueue<Reply>>,
+        engine: std::thread::Thread,
+    ) -> Result<Io, String> {
         let mut users = Vec::new();
         for a in &cfg.accounts {
-            users.push(User { username: a.username.clone(), account: Some(AccountId(a.id)), hash: a.password_hash.clone(), cancel_on_disconnect: a.cancel_on_disconnect, fix: None, fix_conn: None, bin: None, bin_conn: None });
+            users.push(User {
+                username: a.username.clone(),
+                account: Some(AccountId(a.id)),
+                hash: a.password_hash.clone(),
+                cancel_on_disconnect: a.cancel_on_disconnect,
+                fix: None,
+                fix_conn: None,
+                bin: None,
+                bin_conn: None,
+            });
         }
-        users.push(User { username: cfg.admin.username.clone(), account: None, hash: cfg.admin.password_hash.clone(), cancel_on_disconnect: false, fix: None, fix_conn: None, bin: None, bin_conn: None });
+        users.push(User {
+            username: cfg.admin.username.clone(),
+            account: None,
+            hash: cfg.admin.password_hash.clone(),
+            cancel_on_disconnect: false,
+            fix: None,
+            fix_conn: None,
+            bin: None,
+            bin_conn: None,
+        });
         let tolerance = (cfg.gateway.sending_time_tolerance_secs * 1000) as i64;
         for u in &mut users {
-            let dir = cfg.gateway.journal_dir.join("sessions").join("fix").join(&u.username);
+            let dir = cfg
+                .gateway
+                .journal_dir
+                .join("sessions")
+                .join("fix")
+                .join(&u.username);
             if dir.exists() {
-                u.fix = Some(FixSession::open(&dir, &u.username, &cfg.gateway.comp_id, tolerance).map_err(|e| format!("{}: {e}", dir.display()))?);
+                u.fix = Some(
+                    FixSession::open(&dir, &u.username, &cfg.gateway.comp_id, tolerance)
+                        .map_err(|e| format!("{}: {e}", dir.display()))?,
+                );
             }
         }
-        let by_name = users.iter().enumerate().map(|(i, u)| (u.username.clone(), i)).collect();
-        let by_account = users.iter().enumerate().filter_map(|(i, u)| u.account.map(|a| (a.0, i))).collect();
+        let by_name = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.username.clone(), i))
+            .collect();
+        let by_account = users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| u.account.map(|a| (a.0, i)))
+            .collect();
         Ok(Io {
             lockout: Lockout::new(cfg.limits),
-            cfg, poll, listeners, conns: Vec::new(), gens: Vec::new(), users, by_name, by_account,
-            shared, inbound, outbound, engine, held: VecDeque::new(), in_flight: HashMap::new(),
-            next_rid: 1, mirror: Mirror::default(), hub: Hub::new(1 << 16),
-            delayed: Vec::new(), stalled: Vec::new(), execs: Vec::new(), metrics: Metrics::default(),
-            last_timers: Instant::now(), stopping: false,
+            cfg,
+            poll,
+            listeners,
+            conns: Vec::new(),
+            gens: Vec::new(),
+            users,
+            by_name,
+            by_account,
+            shared,
+            inbound,
+            outbound,
+            engine,
+            held: VecDeque::new(),
+            in_flight: HashMap::new(),
+            next_rid: 1,
+            mirror: Mirror::default(),
+            hub: Hub::new(1 << 16),
+            delayed: Vec::new(),
+            stalled: Vec::new(),
+            execs: Vec::new(),
+            metrics: Metrics::default(),
+            last_timers: Instant::now(),
+            stopping: false,
         })
     }
 
@@ -207,7 +300,11 @@ impl Io {
         let mut events = Events::with_capacity(1024);
         loop {
             let busy = !self.held.is_empty() || !self.stalled.is_empty();
-            let timeout = if busy { Duration::from_millis(1) } else { Duration::from_millis(20) };
+            let timeout = if busy {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(20)
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != ErrorKind::Interrupted {
                     return Err(format!("poll: {e}"));
@@ -254,14 +351,18 @@ impl Io {
 
     fn finish_stop(&mut self) {
         for t in 0..self.conns.len() {
-            let Some(c) = self.conns[t].as_mut() else { continue };
+            let Some(c) = self.conns[t].as_mut() else {
+                continue;
+            };
             match c.proto {
                 Proto::Fix { user: Some(u) } => {
                     if let Some(s) = self.users[u].fix.as_mut() {
                         let _ = s.logout(&mut c.wbuf, "gateway shutting down");
                     }
                 }
-                Proto::Md { .. } => marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SHUTDOWN),
+                Proto::Md { .. } => {
+                    marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SHUTDOWN)
+                }
                 _ => {}
             }
             c.closing = true;
@@ -274,7 +375,9 @@ impl Io {
     }
 
     fn accept(&mut self, t: Token) {
-        let Some(idx) = self.listeners.iter().position(|(lt, _)| *lt == t) else { return };
+        let Some(idx) = self.listeners.iter().position(|(lt, _)| *lt == t) else {
+            return;
+        };
         loop {
             let (mut stream, peer) = match self.listeners[idx].1.accept() {
                 Ok(x) => x,
@@ -285,12 +388,25 @@ impl Io {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let slot = self.conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                self.conns.push(None);
-                self.gens.push(0);
-                self.conns.len() - 1
-            });
-            if self.poll.registry().register(&mut stream, Token(FIRST_CONN + slot), Interest::READABLE | Interest::WRITABLE).is_err() {
+            let slot = self
+                .conns
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or_else(|| {
+                    self.conns.push(None);
+                    self.gens.push(0);
+                    self.conns.len() - 1
+                });
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(FIRST_CONN + slot),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
                 continue;
             }
             self.gens[slot] += 1;
@@ -302,13 +418,30 @@ impl Io {
             };
             self.metrics.connections += 1;
             let l = self.cfg.limits;
-            self.conns[slot] = Some(Conn { stream, gen: self.gens[slot], peer, proto, rbuf: Vec::new(), wbuf: Vec::new(), closing: false, eof: false, unread: false, throttle: Throttle::new(l.soft_orders_per_sec, l.hard_orders_per_sec, Instant::now()) });
+            self.conns[slot] = Some(Conn {
+                stream,
+                gen: self.gens[slot],
+                peer,
+                proto,
+                rbuf: Vec::new(),
+                wbuf: Vec::new(),
+                closing: false,
+                eof: false,
+                unread: false,
+                throttle: Throttle::new(
+                    l.soft_orders_per_sec,
+                    l.hard_orders_per_sec,
+                    Instant::now(),
+                ),
+            });
         }
     }
 
     fn on_ready(&mut self, t: usize) {
         let max = self.cfg.gateway.max_message_bytes;
-        let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else { return };
+        let Some(c) = self.conns.get_mut(t).and_then(Option::as_mut) else {
+            return;
+        };
         let mut buf = [0u8; 16 * 1024];
         c.unread = true;
         while c.rbuf.len() < 4 * max && !c.eof {
@@ -333,7 +466,9 @@ impl Io {
     }
 
     fn process(&mut self, t: usize) {
-        let Some(c) = self.conns.get(t).and_then(Option::as_ref) else { return };
+        let Some(c) = self.conns.get(t).and_then(Option::as_ref) else {
+            return;
+        };
         if self.stopping && !matches!(c.proto, Proto::Http) {
             return;
         }
@@ -343,7 +478,9 @@ impl Io {
             Proto::Md { .. } => self.md_input(t),
             Proto::Http => self.http_input(t),
         }
-        let Some(c) = self.conns.get(t).and_then(Option::as_ref) else { return };
+        let Some(c) = self.conns.get(t).and_then(Option::as_ref) else {
+            return;
+        };
         let wants_more = c.unread || c.rbuf.len() >= 4 * self.cfg.gateway.max_message_bytes;
         if c.eof && !wants_more {
             self.close(t);
@@ -368,12 +505,28 @@ impl Io {
     }
 
     /// Sends a request to the engine thread (the caller checked there is room).
-    fn send_request(&mut self, t: Option<usize>, user: usize, ask: Ask, ctx: Ctx, pending: Pending) {
+    fn send_request(
+        &mut self,
+        t: Option<usize>,
+        user: usize,
+        ask: Ask,
+        ctx: Ctx,
+        pending: Pending,
+    ) {
         let rid = self.next_rid;
         self.next_rid += 1;
-        let origin = t.and_then(|t| self.conns[t].as_ref().map(|c| Origin { token: t, gen: c.gen }));
+        let origin = t.and_then(|t| {
+            self.conns[t].as_ref().map(|c| Origin {
+                token: t,
+                gen: c.gen,
+            })
+        });
         self.in_flight.insert(rid, InFlight { user, pending, ctx });
-        let mut req = Request { origin, rid, what: ask };
+        let mut req = Request {
+            origin,
+            rid,
+            what: ask,
+        };
         while let Err(back) = self.inbound.push(req) {
             req = back;
             self.engine.unpark();
@@ -390,7 +543,9 @@ impl Io {
         let mut at = 0;
         loop {
             let room = self.ring_has_room();
-            let Some(c) = self.conns[t].as_mut() else { return };
+            let Some(c) = self.conns[t].as_mut() else {
+                return;
+            };
             if c.closing {
                 c.rbuf.clear();
                 return;
@@ -428,7 +583,9 @@ impl Io {
     }
 
     fn fix_message(&mut self, t: usize, frame: &[u8]) {
-        let Some(c) = self.conns[t].as_mut() else { return };
+        let Some(c) = self.conns[t].as_mut() else {
+            return;
+        };
         let user = match c.proto {
             Proto::Fix { user } => user,
             _ => return,
@@ -440,7 +597,14 @@ impl Io {
                     let seq = seq_of(frame);
                     if let Some(s) = self.users[u].fix.as_mut() {
                         if seq == Some(s.next_in()) {
-                            let _ = s.reject(&mut c.wbuf, s.next_in(), b"", e.reason, e.tag, "malformed field");
+                            let _ = s.reject(
+                                &mut c.wbuf,
+                                s.next_in(),
+                                b"",
+                                e.reason,
+                                e.tag,
+                                "malformed field",
+                            );
                             let next = s.next_in() + 1;
                             let _ = s.set_next_in(next);
                         }
@@ -455,7 +619,9 @@ impl Io {
             self.fix_logon(t, &msg, frame, false);
             return;
         };
-        let Some(s) = self.users[u].fix.as_mut() else { return };
+        let Some(s) = self.users[u].fix.as_mut() else {
+            return;
+        };
         match s.on_message(&msg, &mut c.wbuf) {
             Ok(Step::Done) => {}
             Ok(Step::Close) | Err(_) => c.closing = true,
@@ -464,7 +630,9 @@ impl Io {
     }
 
     fn fix_logon(&mut self, t: usize, msg: &Message<'_>, frame: &[u8], gated: bool) {
-        let Some(c) = self.conns[t].as_mut() else { return };
+        let Some(c) = self.conns[t].as_mut() else {
+            return;
+        };
         let ip = c.peer.ip();
         if msg.msg_type() != b"A" || msg.text(56) != Some(self.cfg.gateway.comp_id.as_str()) {
             c.closing = true;
@@ -476,11 +644,21 @@ impl Io {
                 Gate::Open => {}
                 Gate::Refuse => {
                     self.metrics.logon_refused += 1;
-                    refuse_fix(c, msg, &self.cfg.gateway.comp_id, "too many failed logons from this address");
+                    refuse_fix(
+                        c,
+                        msg,
+                        &self.cfg.gateway.comp_id,
+                        "too many failed logons from this address",
+                    );
                     return;
                 }
                 Gate::Delay(d) => {
-                    self.delayed.push(Delayed { due: now + d, token: t, gen: c.gen, frame: frame.to_vec() });
+                    self.delayed.push(Delayed {
+                        due: now + d,
+                        token: t,
+                        gen: c.gen,
+                        frame: frame.to_vec(),
+                    });
                     return;
                 }
             }
@@ -488,7 +666,10 @@ impl Io {
         let name = msg.text(49).unwrap_or("");
         let user = self.by_name.get(name).copied();
         let ok = user.is_some_and(|u| {
-            msg.text(553).is_none_or(|n| n == name) && msg.get(554).is_some_and(|p| auth::verify(&self.users[u].hash, p))
+            msg.text(553).is_none_or(|n| n == name)
+                && msg
+                    .get(554)
+                    .is_some_and(|p| auth::verify(&self.users[u].hash, p))
         });
         self.lockout.record(ip, ok, now);
         let (Some(u), true) = (user, ok) else {
@@ -497,18 +678,34 @@ impl Io {
             return;
         };
         if self.users[u].fix_conn.is_some() {
-            refuse_fix(c, msg, &self.cfg.gateway.comp_id, "session already logged on");
+            refuse_fix(
+                c,
+                msg,
+                &self.cfg.gateway.comp_id,
+                "session already logged on",
+            );
             return;
         }
         let hb = match msg.uint(108) {
             Ok(h) if h <= 3600 => h,
             _ => {
-                refuse_fix(c, msg, &self.cfg.gateway.comp_id, "HeartBtInt(108) required, 0 to 3600");
+                refuse_fix(
+                    c,
+                    msg,
+                    &self.cfg.gateway.comp_id,
+                    "HeartBtInt(108) required, 0 to 3600",
+                );
                 return;
             }
         };
         if self.users[u].fix.is_none() {
-            let dir = self.cfg.gateway.journal_dir.join("sessions").join("fix").join(name);
+            let dir = self
+                .cfg
+                .gateway
+                .journal_dir
+                .join("sessions")
+                .join("fix")
+                .join(name);
             let tol = (self.cfg.gateway.sending_time_tolerance_secs * 1000) as i64;
             match FixSession::open(&dir, name, &self.cfg.gateway.comp_id, tol) {
                 Ok(s) => self.users[u].fix = Some(s),
@@ -519,14 +716,19 @@ impl Io {
                 }
             }
         }
-        let Some(s) = self.users[u].fix.as_mut() else { return };
+        let Some(s) = self.users[u].fix.as_mut() else {
+            return;
+        };
         let reset = msg.flag(141);
         if reset {
             let _ = s.reset();
         }
         let seq = msg.uint(34).unwrap_or(0);
         if seq < s.next_in() || seq == 0 {
-            let text = format!("MsgSeqNum too low, expecting {} but received {seq}", s.next_in());
+            let text = format!(
+                "MsgSeqNum too low, expecting {} but received {seq}",
+                s.next_in()
+            );
             let _ = s.logout(&mut c.wbuf, &text);
             c.closing = true;
             return;
@@ -555,7 +757,13 @@ impl Io {
         };
         match app::parse(&self.cfg, msg, account) {
             AppIn::Request(ask, ctx, pending) => {
-                let counts = matches!(ask, Ask::Command(cascade_core::CommandKind::NewOrder(_) | cascade_core::CommandKind::NewConditional(_)) | Ask::ReplaceByClient { .. });
+                let counts = matches!(
+                    ask,
+                    Ask::Command(
+                        cascade_core::CommandKind::NewOrder(_)
+                            | cascade_core::CommandKind::NewConditional(_)
+                    ) | Ask::ReplaceByClient { .. }
+                );
                 if counts {
                     let verdict = match self.conns[t].as_mut() {
                         Some(c) => c.throttle.order(Instant::now()),
@@ -566,7 +774,13 @@ impl Io {
                         Verdict::Reject => {
                             self.metrics.throttled += 1;
                             if let Ctx::New(info) = ctx {
-                                let e = report(ExecKind::GatewayRejected("throttled: order rate above the session's soft limit"), 0, info);
+                                let e = report(
+                                    ExecKind::GatewayRejected(
+                                        "throttled: order rate above the session's soft limit",
+                                    ),
+                                    0,
+                                    info,
+                                );
                                 self.send_exec(u, &e, &format!("T{seq}"));
                             } else {
                                 self.send_cancel_reject(u, &ctx, false, None);
@@ -575,9 +789,14 @@ impl Io {
                         }
                         Verdict::Logout => {
                             self.metrics.throttled += 1;
-                            let Some(c) = self.conns[t].as_mut() else { return };
+                            let Some(c) = self.conns[t].as_mut() else {
+                                return;
+                            };
                             if let Some(s) = self.users[u].fix.as_mut() {
-                                let _ = s.logout(&mut c.wbuf, "order rate above the session's hard limit");
+                                let _ = s.logout(
+                                    &mut c.wbuf,
+                                    "order rate above the session's hard limit",
+                                );
                             }
                             c.closing = true;
                             return;
@@ -588,7 +807,9 @@ impl Io {
             }
             AppIn::Reject(e, text) => {
                 self.metrics.session_rejects += 1;
-                let Some(c) = self.conns[t].as_mut() else { return };
+                let Some(c) = self.conns[t].as_mut() else {
+                    return;
+                };
                 if let Some(s) = self.users[u].fix.as_mut() {
                     let _ = s.reject(&mut c.wbuf, seq, msg.msg_type(), e.reason, e.tag, text);
                 }
@@ -596,41 +817,63 @@ impl Io {
             AppIn::Business(reason, text) => {
                 self.metrics.business_rejects += 1;
                 let ref_id = msg.get(11);
-                self.fix_send(u, "j", |b| app::business_reject(b, seq, msg.msg_type(), reason, text, ref_id));
+                self.fix_send(u, "j", |b| {
+                    app::business_reject(b, seq, msg.msg_type(), reason, text, ref_id)
+                });
             }
         }
     }
 
     fn fix_admin(&mut self, t: usize, u: usize, msg: &Message<'_>, seq: u64) {
         match crate::fix::admin::parse(&self.cfg, msg) {
-            Ok(kind) => self.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order),
+            Ok(kind) => {
+                self.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order)
+            }
             Err((reason, text)) => {
                 self.metrics.business_rejects += 1;
-                self.fix_send(u, "j", |b| app::business_reject(b, seq, msg.msg_type(), reason, text, None));
+                self.fix_send(u, "j", |b| {
+                    app::business_reject(b, seq, msg.msg_type(), reason, text, None)
+                });
             }
         }
     }
 
     /// Sends (or stores, when the user is not connected) an application message on the
     /// user's FIX session, if it has one.
-    fn fix_send(&mut self, u: usize, msg_type: &str, f: impl FnOnce(&mut crate::fix::session::BodyWriter<'_>)) {
+    fn fix_send(
+        &mut self,
+        u: usize,
+        msg_type: &str,
+        f: impl FnOnce(&mut crate::fix::session::BodyWriter<'_>),
+    ) {
         let user = &mut self.users[u];
         let Some(s) = user.fix.as_mut() else { return };
         let body = s.body(f);
-        let out = user.fix_conn.and_then(|t| self.conns[t].as_mut()).map(|c| &mut c.wbuf);
+        let out = user
+            .fix_conn
+            .and_then(|t| self.conns[t].as_mut())
+            .map(|c| &mut c.wbuf);
         if s.send_app(out, msg_type, &body).is_ok() {
             self.metrics.fix_out += 1;
         }
     }
 
     fn send_exec(&mut self, u: usize, e: &Exec, exec_id: &str) {
-        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize) else { return };
+        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize) else {
+            return;
+        };
         let spec = spec.clone();
         self.fix_send(u, "8", |b| app::exec_report(b, e, &spec, exec_id));
         binary_io::send_exec(self, u, e);
     }
 
-    fn send_cancel_reject(&mut self, u: usize, ctx: &Ctx, cancel: bool, reason: Option<cascade_core::RejectReason>) {
+    fn send_cancel_reject(
+        &mut self,
+        u: usize,
+        ctx: &Ctx,
+        cancel: bool,
+        reason: Option<cascade_core::RejectReason>,
+    ) {
         self.fix_send(u, "9", |b| app::cancel_reject(b, ctx, cancel, reason));
         binary_io::send_cancel_reject(self, u, ctx, reason);
     }
@@ -643,7 +886,9 @@ impl Io {
         }
         let durable = self.shared.durable();
         while self.held.front().is_some_and(|r| r.seq <= durable) {
-            let Some(r) = self.held.pop_front() else { break };
+            let Some(r) = self.held.pop_front() else {
+                break;
+            };
             self.deliver(r);
         }
         let new = self.hub.take();
@@ -653,7 +898,11 @@ impl Io {
     }
 
     fn deliver(&mut self, r: Reply) {
-        let flight = if r.rid == 0 { None } else { self.in_flight.remove(&r.rid) };
+        let flight = if r.rid == 0 {
+            None
+        } else {
+            self.in_flight.remove(&r.rid)
+        };
         match r.body {
             Body::Startup { orders, levels } => {
                 self.mirror.seed(&orders);
@@ -701,7 +950,13 @@ impl Io {
     }
 
     /// The request-specific part of an answer (cancel rejects, mass-cancel reports).
-    fn answer(&mut self, f: InFlight, seq: u64, events: &[cascade_core::Event], rejected: Option<cascade_core::RejectReason>) {
+    fn answer(
+        &mut self,
+        f: InFlight,
+        seq: u64,
+        events: &[cascade_core::Event],
+        rejected: Option<cascade_core::RejectReason>,
+    ) {
         match f.pending {
             Pending::CancelOrReplace(cancel) => {
                 if let Some(r) = rejected {
@@ -709,9 +964,24 @@ impl Io {
                 }
             }
             Pending::MassCancel(cl, kind, market) => {
-                let n = events.iter().filter(|e| matches!(e.kind, EventKind::Cancelled { reason: CancelReason::MassCancel, .. })).count();
-                let symbol = market.and_then(|m| self.cfg.markets.get(m.0 as usize)).map(|s| s.symbol.clone());
-                self.fix_send(f.user, "r", |b| app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref()));
+                let n = events
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e.kind,
+                            EventKind::Cancelled {
+                                reason: CancelReason::MassCancel,
+                                ..
+                            }
+                        )
+                    })
+                    .count();
+                let symbol = market
+                    .and_then(|m| self.cfg.markets.get(m.0 as usize))
+                    .map(|s| s.symbol.clone());
+                self.fix_send(f.user, "r", |b| {
+                    app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref())
+                });
                 binary_io::send_mass_cancel(self, f.user, n, rejected);
             }
             Pending::Order => {
@@ -728,21 +998,42 @@ impl Io {
         let e = match view.and_then(|v| self.mirror.get(v.id.0).map(|i| (v.id.0, *i))) {
             Some((id, info)) => report(ExecKind::Status, id, info),
             None => {
-                let mut r = report(ExecKind::GatewayRejected("unknown order"), 0, super::orders::OrderInfo {
-                    account: self.users[f.user].account.unwrap_or(AccountId(0)), market: cascade_core::MarketId(0),
-                    side: cascade_core::Side::Buy, client_id: 0, qty: 0, cum: 0, notional: 0, price: 0, leaves: 0,
-                    placer: super::orders::Placer::Client, stop: false,
-                });
+                let mut r = report(
+                    ExecKind::GatewayRejected("unknown order"),
+                    0,
+                    super::orders::OrderInfo {
+                        account: self.users[f.user].account.unwrap_or(AccountId(0)),
+                        market: cascade_core::MarketId(0),
+                        side: cascade_core::Side::Buy,
+                        client_id: 0,
+                        qty: 0,
+                        cum: 0,
+                        notional: 0,
+                        price: 0,
+                        leaves: 0,
+                        placer: super::orders::Placer::Client,
+                        stop: false,
+                    },
+                );
                 r.kind = ExecKind::GatewayRejected("unknown order");
                 r
             }
         };
-        let e = if e.kind == ExecKind::Status { e } else { Exec { kind: ExecKind::GatewayRejected("unknown order"), ..e } };
+        let e = if e.kind == ExecKind::Status {
+            e
+        } else {
+            Exec {
+                kind: ExecKind::GatewayRejected("unknown order"),
+                ..e
+            }
+        };
         self.send_exec_only_fix(f.user, &e);
     }
 
     fn send_exec_only_fix(&mut self, u: usize, e: &Exec) {
-        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize).cloned() else { return };
+        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize).cloned() else {
+            return;
+        };
         let id = format!("S{}", self.next_rid);
         self.next_rid += 1;
         if e.kind == ExecKind::Status {
@@ -755,14 +1046,24 @@ impl Io {
     }
 
     fn positions_answer(&mut self, f: InFlight, rows: &[super::request::PositionRow], seq: u64) {
-        let Pending::Positions(req) = f.pending else { return };
-        let Some(account) = self.users[f.user].account else { return };
+        let Pending::Positions(req) = f.pending else {
+            return;
+        };
+        let Some(account) = self.users[f.user].account else {
+            return;
+        };
         let rid = format!("P{seq}");
-        self.fix_send(f.user, "AO", |b| app::positions_ack(b, &req, &rid, rows.len(), account));
+        self.fix_send(f.user, "AO", |b| {
+            app::positions_ack(b, &req, &rid, rows.len(), account)
+        });
         for (i, row) in rows.iter().enumerate() {
-            let Some(spec) = self.cfg.markets.get(row.market.0 as usize).cloned() else { continue };
+            let Some(spec) = self.cfg.markets.get(row.market.0 as usize).cloned() else {
+                continue;
+            };
             let id = format!("{rid}.{i}");
-            self.fix_send(f.user, "AP", |b| app::position_report(b, &req, &id, row, &spec, account));
+            self.fix_send(f.user, "AP", |b| {
+                app::position_report(b, &req, &id, row, &spec, account)
+            });
         }
     }
 
@@ -771,7 +1072,9 @@ impl Io {
     fn md_input(&mut self, t: usize) {
         let max = self.cfg.gateway.max_message_bytes;
         loop {
-            let Some(c) = self.conns[t].as_mut() else { return };
+            let Some(c) = self.conns[t].as_mut() else {
+                return;
+            };
             match crate::binary::frame::split(&c.rbuf, max) {
                 crate::binary::frame::Split::Incomplete => return,
                 crate::binary::frame::Split::Bad(_) => {
@@ -780,8 +1083,14 @@ impl Io {
                     c.closing = true;
                     return;
                 }
-                crate::binary::frame::Split::Frame { template, schema, len, .. } => {
-                    let block = crate::binary::frame::Fields(&c.rbuf[crate::binary::frame::HEADER..len]);
+                crate::binary::frame::Split::Frame {
+                    template,
+                    schema,
+                    len,
+                    ..
+                } => {
+                    let block =
+                        crate::binary::frame::Fields(&c.rbuf[crate::binary::frame::HEADER..len]);
                     let from = block.u64(0);
                     c.rbuf.drain(..len);
                     match (template, schema, from) {
@@ -791,7 +1100,10 @@ impl Io {
                             self.metrics.md_subscribes += 1;
                         }
                         _ => {
-                            marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::BAD_REQUEST);
+                            marketdata::disconnect_frame(
+                                &mut c.wbuf,
+                                marketdata::disconnect::BAD_REQUEST,
+                            );
                             c.closing = true;
                             return;
                         }
@@ -810,7 +1122,10 @@ impl Io {
                 }
                 if c.wbuf.len() + bytes.len() > bound {
                     c.wbuf.clear();
-                    marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SLOW_CONSUMER);
+                    marketdata::disconnect_frame(
+                        &mut c.wbuf,
+                        marketdata::disconnect::SLOW_CONSUMER,
+                    );
                     c.closing = true;
                     self.metrics.md_slow_disconnects += 1;
                     continue;
@@ -824,7 +1139,9 @@ impl Io {
     // ---- metrics ----
 
     fn http_input(&mut self, t: usize) {
-        let Some(c) = self.conns[t].as_mut() else { return };
+        let Some(c) = self.conns[t].as_mut() else {
+            return;
+        };
         if c.rbuf.len() > 8192 {
             c.closing = true;
             return;
@@ -833,7 +1150,22 @@ impl Io {
             return;
         }
         let ok = c.rbuf.starts_with(b"GET /metrics ") || c.rbuf.starts_with(b"GET / ");
-        let body = if ok { self.metrics.render(&self.shared, self.inbound.len(), self.inbound.capacity(), self.outbound.len(), self.outbound.capacity(), self.held.len(), self.users.iter().filter(|u| u.fix_conn.is_some() || u.bin_conn.is_some()).count()) } else { "not found: try /metrics\n".to_string() };
+        let body = if ok {
+            self.metrics.render(
+                &self.shared,
+                self.inbound.len(),
+                self.inbound.capacity(),
+                self.outbound.len(),
+                self.outbound.capacity(),
+                self.held.len(),
+                self.users
+                    .iter()
+                    .filter(|u| u.fix_conn.is_some() || u.bin_conn.is_some())
+                    .count(),
+            )
+        } else {
+            "not found: try /metrics\n".to_string()
+        };
         let status = if ok { "200 OK" } else { "404 Not Found" };
         let head = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
         c.wbuf.extend_from_slice(head.as_bytes());
@@ -846,8 +1178,12 @@ impl Io {
 
     fn timers(&mut self, now: Instant) {
         for u in 0..self.users.len() {
-            let Some(t) = self.users[u].fix_conn else { continue };
-            let (Some(c), Some(s)) = (self.conns[t].as_mut(), self.users[u].fix.as_mut()) else { continue };
+            let Some(t) = self.users[u].fix_conn else {
+                continue;
+            };
+            let (Some(c), Some(s)) = (self.conns[t].as_mut(), self.users[u].fix.as_mut()) else {
+                continue;
+            };
             match s.timers(now, &mut c.wbuf) {
                 Ok(false) => {}
                 _ => c.closing = true,
@@ -855,12 +1191,19 @@ impl Io {
         }
         binary_io::timers(self, now);
         let due: Vec<Delayed> = {
-            let (due, keep) = std::mem::take(&mut self.delayed).into_iter().partition(|d| d.due <= now);
+            let (due, keep) = std::mem::take(&mut self.delayed)
+                .into_iter()
+                .partition(|d| d.due <= now);
             self.delayed = keep;
             due
         };
         for d in due {
-            if self.conns.get(d.token).and_then(Option::as_ref).is_some_and(|c| c.gen == d.gen) {
+            if self
+                .conns
+                .get(d.token)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.gen == d.gen)
+            {
                 if let Ok(m) = Message::parse(&d.frame) {
                     self.fix_logon(d.token, &m, &d.frame, true);
                 }
@@ -870,7 +1213,9 @@ impl Io {
 
     fn flush_all(&mut self) {
         for t in 0..self.conns.len() {
-            let Some(c) = self.conns[t].as_mut() else { continue };
+            let Some(c) = self.conns[t].as_mut() else {
+                continue;
+            };
             while !c.wbuf.is_empty() {
                 match c.stream.write(&c.wbuf) {
                     Ok(0) => {
@@ -896,7 +1241,9 @@ impl Io {
     }
 
     fn close(&mut self, t: usize) {
-        let Some(mut c) = self.conns[t].take() else { return };
+        let Some(mut c) = self.conns[t].take() else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.stalled.retain(|&s| s != t);
         let user = match c.proto {
@@ -916,8 +1263,22 @@ impl Io {
         };
         if let Some(u) = user {
             let still = self.users[u].fix_conn.is_some() || self.users[u].bin_conn.is_some();
-            if let (false, true, Some(account), false) = (still, self.users[u].cancel_on_disconnect, self.users[u].account, self.stopping) {
-                self.send_request(None, u, Ask::Command(cascade_core::CommandKind::MassCancel { account, market: None }), Ctx::Other, Pending::Status);
+            if let (false, true, Some(account), false) = (
+                still,
+                self.users[u].cancel_on_disconnect,
+                self.users[u].account,
+                self.stopping,
+            ) {
+                self.send_request(
+                    None,
+                    u,
+                    Ask::Command(cascade_core::CommandKind::MassCancel {
+                        account,
+                        market: None,
+                    }),
+                    Ctx::Other,
+                    Pending::Status,
+                );
                 self.metrics.cancel_on_disconnect += 1;
             }
         }
@@ -928,7 +1289,11 @@ impl Io {
 fn refuse_fix(c: &mut Conn, msg: &Message<'_>, our: &str, text: &str) {
     let their = msg.text(49).unwrap_or("?");
     let mut w = crate::fix::message::Writer::new(&mut c.wbuf, "5");
-    w.str(49, our).str(56, their).int(34, 1).str(52, &crate::fix::time::format(crate::fix::time::now_ms())).str(58, text);
+    w.str(49, our)
+        .str(56, their)
+        .int(34, 1)
+        .str(52, &crate::fix::time::format(crate::fix::time::now_ms()))
+        .str(58, text);
     w.finish();
     c.closing = true;
 }
@@ -938,4 +1303,3 @@ fn seq_of(frame: &[u8]) -> Option<u64> {
     let end = frame[at..].iter().position(|&b| b == 1)? + at;
     crate::fix::message::parse_uint(&frame[at..end])
 }
-

@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use cascade_core::command::{ConditionalKind, ConditionalOrder, NewOrder, OrderType, StpMode};
-use cascade_core::{AccountId, CancelReason, ClientOrderId, CommandKind, MarketId, Price, Qty, RejectReason, Side};
+use cascade_core::{
+    AccountId, CancelReason, ClientOrderId, CommandKind, MarketId, Price, Qty, RejectReason, Side,
+};
 
 use super::{Io, Proto};
 use crate::auth::{self, Gate};
@@ -33,7 +35,9 @@ pub(super) fn input(io: &mut Io, t: usize) {
     let max = io.cfg.gateway.max_message_bytes;
     loop {
         let room = io.ring_has_room();
-        let Some(c) = io.conns[t].as_mut() else { return };
+        let Some(c) = io.conns[t].as_mut() else {
+            return;
+        };
         if c.closing {
             c.rbuf.clear();
             return;
@@ -47,20 +51,29 @@ pub(super) fn input(io: &mut Io, t: usize) {
                 c.closing = true;
                 return;
             }
-            Split::Frame { template, schema, len, .. } => {
+            Split::Frame {
+                template,
+                schema,
+                len,
+                ..
+            } => {
                 if !room {
                     if !io.stalled.contains(&t) {
                         io.stalled.push(t);
                     }
                     return;
                 }
-                let msg = (schema == SCHEMA).then(|| ClientMsg::decode(template, &c.rbuf[HEADER..len])).flatten();
+                let msg = (schema == SCHEMA)
+                    .then(|| ClientMsg::decode(template, &c.rbuf[HEADER..len]))
+                    .flatten();
                 c.rbuf.drain(..len);
                 io.metrics.binary_in += 1;
                 match msg {
                     Some(m) => message(io, t, m),
                     None => {
-                        let Some(c) = io.conns[t].as_mut() else { return };
+                        let Some(c) = io.conns[t].as_mut() else {
+                            return;
+                        };
                         eprintln!("cascade-gateway: binary {}: unknown template {template} (schema {schema}); closing", c.peer);
                         ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
                         c.closing = true;
@@ -72,11 +85,20 @@ pub(super) fn input(io: &mut Io, t: usize) {
 }
 
 fn message(io: &mut Io, t: usize, m: ClientMsg) {
-    let Some(c) = io.conns[t].as_mut() else { return };
-    let Proto::Binary { user } = c.proto else { return };
+    let Some(c) = io.conns[t].as_mut() else {
+        return;
+    };
+    let Proto::Binary { user } = c.proto else {
+        return;
+    };
     let Some(u) = user else {
         match m {
-            ClientMsg::Logon { username, password, next_seq, heartbeat_ms } => logon(io, t, &username, &password, next_seq, heartbeat_ms),
+            ClientMsg::Logon {
+                username,
+                password,
+                next_seq,
+                heartbeat_ms,
+            } => logon(io, t, &username, &password, next_seq, heartbeat_ms),
             _ => {
                 ServerMsg::LogonReject { reason: 4 }.encode(&mut c.wbuf);
                 c.closing = true;
@@ -95,58 +117,135 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
             c.closing = true;
         }
         (ClientMsg::Logon { .. }, _) => {}
-        (ClientMsg::Admin { command, market, account: a, value }, None) => match admin(io, command, market, a, value) {
-            Some(kind) => io.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order),
-            None => send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq: 0, result: 99 }),
+        (
+            ClientMsg::Admin {
+                command,
+                market,
+                account: a,
+                value,
+            },
+            None,
+        ) => match admin(io, command, market, a, value) {
+            Some(kind) => {
+                io.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order)
+            }
+            None => send(io, u, |seq| ServerMsg::AdminAck {
+                seq,
+                command_seq: 0,
+                result: 99,
+            }),
         },
         // Admin commands from a trading session, or orders from the admin session.
-        (ClientMsg::Admin { .. }, Some(_)) | (_, None) => send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq: 0, result: 98 }),
+        (ClientMsg::Admin { .. }, Some(_)) | (_, None) => send(io, u, |seq| ServerMsg::AdminAck {
+            seq,
+            command_seq: 0,
+            result: 98,
+        }),
         (m, Some(account)) => order_msg(io, t, u, account, m),
     }
 }
 
 fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: ClientMsg) {
     let (ask, ctx, pending) = match m {
-        ClientMsg::NewOrder { cl_ord_id, market, side, ord_type, tif, flags, stp, price, stop_px, qty } => {
-            let Some((kind, info)) = new_order(account, cl_ord_id, market, side, ord_type, tif, flags, stp, price, stop_px, qty) else {
+        ClientMsg::NewOrder {
+            cl_ord_id,
+            market,
+            side,
+            ord_type,
+            tif,
+            flags,
+            stp,
+            price,
+            stop_px,
+            qty,
+        } => {
+            let Some((kind, info)) = new_order(
+                account, cl_ord_id, market, side, ord_type, tif, flags, stp, price, stop_px, qty,
+            ) else {
                 let info = bare(account, cl_ord_id, market, qty);
-                let e = crate::server::orders::report(ExecKind::GatewayRejected("malformed order fields"), 0, info);
+                let e = crate::server::orders::report(
+                    ExecKind::GatewayRejected("malformed order fields"),
+                    0,
+                    info,
+                );
                 send_exec(io, u, &e);
                 return;
             };
             (Ask::Command(kind), Ctx::New(info), Pending::Order)
         }
-        ClientMsg::Cancel { cl_ord_id, orig_cl_ord_id } => (
-            Ask::CancelByClient { account, client_id: ClientOrderId(orig_cl_ord_id) },
-            Ctx::Cancel { account, client_id: cl_ord_id, orig: orig_cl_ord_id },
+        ClientMsg::Cancel {
+            cl_ord_id,
+            orig_cl_ord_id,
+        } => (
+            Ask::CancelByClient {
+                account,
+                client_id: ClientOrderId(orig_cl_ord_id),
+            },
+            Ctx::Cancel {
+                account,
+                client_id: cl_ord_id,
+                orig: orig_cl_ord_id,
+            },
             Pending::CancelOrReplace(true),
         ),
-        ClientMsg::Replace { cl_ord_id, orig_cl_ord_id, price, qty } => (
-            Ask::ReplaceByClient { account, orig: ClientOrderId(orig_cl_ord_id), new_id: ClientOrderId(cl_ord_id), price: Price(price), qty: Qty(qty) },
-            Ctx::Replace { account, client_id: cl_ord_id, orig: orig_cl_ord_id },
+        ClientMsg::Replace {
+            cl_ord_id,
+            orig_cl_ord_id,
+            price,
+            qty,
+        } => (
+            Ask::ReplaceByClient {
+                account,
+                orig: ClientOrderId(orig_cl_ord_id),
+                new_id: ClientOrderId(cl_ord_id),
+                price: Price(price),
+                qty: Qty(qty),
+            },
+            Ctx::Replace {
+                account,
+                client_id: cl_ord_id,
+                orig: orig_cl_ord_id,
+            },
             Pending::CancelOrReplace(false),
         ),
         ClientMsg::MassCancel { market } => {
             let market = (market != u32::MAX).then_some(MarketId(market));
-            (Ask::Command(CommandKind::MassCancel { account, market }), Ctx::Other, Pending::MassCancel(String::new(), 0, market))
+            (
+                Ask::Command(CommandKind::MassCancel { account, market }),
+                Ctx::Other,
+                Pending::MassCancel(String::new(), 0, market),
+            )
         }
         _ => return,
     };
     if matches!(ctx, Ctx::New(_) | Ctx::Replace { .. }) {
-        let Some(c) = io.conns[t].as_mut() else { return };
+        let Some(c) = io.conns[t].as_mut() else {
+            return;
+        };
         match c.throttle.order(Instant::now()) {
             Verdict::Pass => {}
             Verdict::Reject => {
                 io.metrics.throttled += 1;
                 match ctx {
-                    Ctx::New(info) => send_exec(io, u, &crate::server::orders::report(ExecKind::GatewayRejected("throttled"), 0, info)),
+                    Ctx::New(info) => send_exec(
+                        io,
+                        u,
+                        &crate::server::orders::report(
+                            ExecKind::GatewayRejected("throttled"),
+                            0,
+                            info,
+                        ),
+                    ),
                     _ => send_cancel_reject(io, u, &ctx, Some(RejectReason::AccountOrderCapacity)),
                 }
                 return;
             }
             Verdict::Logout => {
                 io.metrics.throttled += 1;
-                eprintln!("cascade-gateway: binary {}: order rate above the hard limit; logged out", c.peer);
+                eprintln!(
+                    "cascade-gateway: binary {}: order rate above the hard limit; logged out",
+                    c.peer
+                );
                 ServerMsg::Logout { reason: 2 }.encode(&mut c.wbuf);
                 c.closing = true;
                 return;
@@ -157,13 +256,46 @@ fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: ClientMsg) 
 }
 
 fn bare(account: AccountId, cl: u64, market: u32, qty: i64) -> OrderInfo {
-    OrderInfo { account, market: MarketId(market), side: Side::Buy, client_id: cl, qty, cum: 0, notional: 0, price: 0, leaves: 0, placer: Placer::Client, stop: false }
+    OrderInfo {
+        account,
+        market: MarketId(market),
+        side: Side::Buy,
+        client_id: cl,
+        qty,
+        cum: 0,
+        notional: 0,
+        price: 0,
+        leaves: 0,
+        placer: Placer::Client,
+        stop: false,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_order(account: AccountId, cl: u64, market: u32, side: u8, ord_type: u8, tif: u8, flags: u8, stp: u8, price: i64, stop_px: i64, qty: i64) -> Option<(CommandKind, OrderInfo)> {
-    let side = match side { 1 => Side::Buy, 2 => Side::Sell, _ => return None };
-    let stp = match stp { 0 | 1 => StpMode::CancelResting, 2 => StpMode::CancelAggressor, 3 => StpMode::DecrementBoth, _ => return None };
+fn new_order(
+    account: AccountId,
+    cl: u64,
+    market: u32,
+    side: u8,
+    ord_type: u8,
+    tif: u8,
+    flags: u8,
+    stp: u8,
+    price: i64,
+    stop_px: i64,
+    qty: i64,
+) -> Option<(CommandKind, OrderInfo)> {
+    let side = match side {
+        1 => Side::Buy,
+        2 => Side::Sell,
+        _ => return None,
+    };
+    let stp = match stp {
+        0 | 1 => StpMode::CancelResting,
+        2 => StpMode::CancelAggressor,
+        3 => StpMode::DecrementBoth,
+        _ => return None,
+    };
     let (post_only, reduce_only) = (flags & 1 != 0, flags & 2 != 0);
     if flags > 3 || cl == 0 {
         return None;
@@ -176,9 +308,25 @@ fn new_order(account: AccountId, cl: u64, market: u32, side: u8, ord_type: u8, t
         (4, false) => OrderType::Fok(p),
         _ => return None,
     };
-    let mut info = OrderInfo { side, price, leaves: qty, ..bare(account, cl, market, qty) };
+    let mut info = OrderInfo {
+        side,
+        price,
+        leaves: qty,
+        ..bare(account, cl, market, qty)
+    };
     let m = MarketId(market);
-    let order = |order_type| CommandKind::NewOrder(NewOrder { account, market: m, client_id: ClientOrderId(cl), side, order_type, qty: Qty(qty), stp, reduce_only });
+    let order = |order_type| {
+        CommandKind::NewOrder(NewOrder {
+            account,
+            market: m,
+            client_id: ClientOrderId(cl),
+            side,
+            order_type,
+            qty: Qty(qty),
+            stp,
+            reduce_only,
+        })
+    };
     let kind = match ord_type {
         1 if !post_only => {
             info.price = 0;
@@ -189,8 +337,16 @@ fn new_order(account: AccountId, cl: u64, market: u32, side: u8, ord_type: u8, t
             info.price = stop_px;
             info.stop = true;
             CommandKind::NewConditional(ConditionalOrder {
-                account, market: m, client_id: ClientOrderId(cl), side, qty: Qty(qty), trigger: Price(stop_px),
-                kind: ConditionalKind::Stop, limit: (ord_type == 4).then_some(p), reduce_only, stp,
+                account,
+                market: m,
+                client_id: ClientOrderId(cl),
+                side,
+                qty: Qty(qty),
+                trigger: Price(stop_px),
+                kind: ConditionalKind::Stop,
+                limit: (ord_type == 4).then_some(p),
+                reduce_only,
+                stp,
             })
         }
         _ => return None,
@@ -202,19 +358,33 @@ fn admin(io: &Io, command: u8, market: u32, account: u32, value: i64) -> Option<
     let m = MarketId(market);
     let has_market = (market as usize) < io.cfg.markets.len();
     Some(match command {
-        1 if has_market => CommandKind::MarkPrice { market: m, price: Price(value) },
-        2 if has_market => CommandKind::FundingRate { market: m, rate: cascade_core::risk::bps(value.clamp(-1_000_000, 1_000_000)) },
+        1 if has_market => CommandKind::MarkPrice {
+            market: m,
+            price: Price(value),
+        },
+        2 if has_market => CommandKind::FundingRate {
+            market: m,
+            rate: cascade_core::risk::bps(value.clamp(-1_000_000, 1_000_000)),
+        },
         3 if has_market => CommandKind::HaltMarket(m),
         4 if has_market => CommandKind::ResumeMarket(m),
-        5 => CommandKind::Deposit { account: AccountId(account), amount: value },
+        5 => CommandKind::Deposit {
+            account: AccountId(account),
+            amount: value,
+        },
         6 => CommandKind::OpenAccount(AccountId(account)),
-        7 => CommandKind::InsuranceDeposit { market: has_market.then_some(m), amount: value },
+        7 => CommandKind::InsuranceDeposit {
+            market: has_market.then_some(m),
+            amount: value,
+        },
         _ => return None,
     })
 }
 
 fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heartbeat_ms: u32) {
-    let Some(c) = io.conns[t].as_mut() else { return };
+    let Some(c) = io.conns[t].as_mut() else {
+        return;
+    };
     let now = Instant::now();
     let ip = c.peer.ip();
     match io.lockout.gate(ip, now) {
@@ -230,7 +400,9 @@ fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heart
     let user = io.by_name.get(name).copied();
     let ok = user.is_some_and(|u| auth::verify(&io.users[u].hash, password.as_bytes()));
     io.lockout.record(ip, ok, now);
-    let Some(c) = io.conns[t].as_mut() else { return };
+    let Some(c) = io.conns[t].as_mut() else {
+        return;
+    };
     let (Some(u), true) = (user, ok) else {
         io.metrics.logon_failed += 1;
         ServerMsg::LogonReject { reason: 1 }.encode(&mut c.wbuf);
@@ -243,9 +415,22 @@ fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heart
         return;
     }
     if io.users[u].bin.is_none() {
-        let dir = io.cfg.gateway.journal_dir.join("sessions").join("binary").join(name);
+        let dir = io
+            .cfg
+            .gateway
+            .journal_dir
+            .join("sessions")
+            .join("binary")
+            .join(name);
         match Store::open(&dir) {
-            Ok(store) => io.users[u].bin = Some(BinSession { store, heartbeat: Duration::from_secs(30), last_in: now, last_out: now }),
+            Ok(store) => {
+                io.users[u].bin = Some(BinSession {
+                    store,
+                    heartbeat: Duration::from_secs(30),
+                    last_in: now,
+                    last_out: now,
+                })
+            }
             Err(e) => {
                 eprintln!("cascade-gateway: session store {}: {e}", dir.display());
                 c.closing = true;
@@ -253,11 +438,17 @@ fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heart
             }
         }
     }
-    let Some(s) = io.users[u].bin.as_mut() else { return };
+    let Some(s) = io.users[u].bin.as_mut() else {
+        return;
+    };
     s.heartbeat = Duration::from_millis(u64::from(heartbeat_ms.clamp(100, 3_600_000)));
     (s.last_in, s.last_out) = (now, now);
     let live = s.store.next_out();
-    ServerMsg::LogonAck { next_seq: live, heartbeat_ms: s.heartbeat.as_millis() as u32 }.encode(&mut c.wbuf);
+    ServerMsg::LogonAck {
+        next_seq: live,
+        heartbeat_ms: s.heartbeat.as_millis() as u32,
+    }
+    .encode(&mut c.wbuf);
     if next_seq > 0 {
         for seq in next_seq..live {
             if let Ok(Some(bytes)) = s.store.get(seq) {
@@ -306,15 +497,43 @@ pub(super) fn send_exec(io: &mut Io, u: usize, e: &Exec) {
         ExecKind::Cancelled(r) => cancel_code(r),
         _ => 0,
     };
-    let done = matches!(e.kind, ExecKind::Cancelled(_) | ExecKind::Rejected(_) | ExecKind::GatewayRejected(_));
+    let done = matches!(
+        e.kind,
+        ExecKind::Cancelled(_) | ExecKind::Rejected(_) | ExecKind::GatewayRejected(_)
+    );
     let msg = ExecMsg {
-        seq: 0, order_id: e.order_id, cl_ord_id: o.client_id, orig_cl_ord_id: e.orig_client_id,
-        account: o.account.0, market: o.market.0, exec_type, ord_status,
+        seq: 0,
+        order_id: e.order_id,
+        cl_ord_id: o.client_id,
+        orig_cl_ord_id: e.orig_client_id,
+        account: o.account.0,
+        market: o.market.0,
+        exec_type,
+        ord_status,
         side: if o.side == Side::Buy { 1 } else { 2 },
-        fill_kind: match e.fill { FillKind::Normal => 0, FillKind::Liquidation => 1, FillKind::Adl => 2 },
-        liquidity: if e.kind == ExecKind::Trade { if e.maker { 1 } else { 2 } } else { 0 },
-        reject_code, cancel_reason, price: o.price, qty: o.qty, leaves: if done { 0 } else { o.leaves }, cum: o.cum,
-        last_px: e.last_px, last_qty: e.last_qty, fee: e.fee,
+        fill_kind: match e.fill {
+            FillKind::Normal => 0,
+            FillKind::Liquidation => 1,
+            FillKind::Adl => 2,
+        },
+        liquidity: if e.kind == ExecKind::Trade {
+            if e.maker {
+                1
+            } else {
+                2
+            }
+        } else {
+            0
+        },
+        reject_code,
+        cancel_reason,
+        price: o.price,
+        qty: o.qty,
+        leaves: if done { 0 } else { o.leaves },
+        cum: o.cum,
+        last_px: e.last_px,
+        last_qty: e.last_qty,
+        fee: e.fee,
     };
     send(io, u, |seq| ServerMsg::Exec(ExecMsg { seq, ..msg }));
 }
@@ -335,27 +554,54 @@ pub(super) fn cancel_code(r: CancelReason) -> u8 {
 
 pub(super) fn send_cancel_reject(io: &mut Io, u: usize, ctx: &Ctx, reason: Option<RejectReason>) {
     let (cl, orig) = match *ctx {
-        Ctx::Cancel { client_id, orig, .. } | Ctx::Replace { client_id, orig, .. } => (client_id, orig),
+        Ctx::Cancel {
+            client_id, orig, ..
+        }
+        | Ctx::Replace {
+            client_id, orig, ..
+        } => (client_id, orig),
         _ => (0, 0),
     };
     let code = reason.map_or(1, |r| reject_reason(r).0 as u8);
-    send(io, u, |seq| ServerMsg::CancelReject { seq, cl_ord_id: cl, orig_cl_ord_id: orig, reason: code });
+    send(io, u, |seq| ServerMsg::CancelReject {
+        seq,
+        cl_ord_id: cl,
+        orig_cl_ord_id: orig,
+        reason: code,
+    });
 }
 
 pub(super) fn send_mass_cancel(io: &mut Io, u: usize, n: usize, rejected: Option<RejectReason>) {
     let result = rejected.map_or(0, |r| reject_reason(r).0 as u8);
-    send(io, u, |seq| ServerMsg::MassCancelDone { seq, count: n as u32, result });
+    send(io, u, |seq| ServerMsg::MassCancelDone {
+        seq,
+        count: n as u32,
+        result,
+    });
 }
 
-pub(super) fn send_admin_ack(io: &mut Io, u: usize, command_seq: u64, rejected: Option<RejectReason>) {
+pub(super) fn send_admin_ack(
+    io: &mut Io,
+    u: usize,
+    command_seq: u64,
+    rejected: Option<RejectReason>,
+) {
     let result = rejected.map_or(0, |r| reject_reason(r).0 as u8);
-    send(io, u, |seq| ServerMsg::AdminAck { seq, command_seq, result });
+    send(io, u, |seq| ServerMsg::AdminAck {
+        seq,
+        command_seq,
+        result,
+    });
 }
 
 pub(super) fn timers(io: &mut Io, now: Instant) {
     for u in 0..io.users.len() {
-        let Some(t) = io.users[u].bin_conn else { continue };
-        let (Some(c), Some(s)) = (io.conns[t].as_mut(), io.users[u].bin.as_mut()) else { continue };
+        let Some(t) = io.users[u].bin_conn else {
+            continue;
+        };
+        let (Some(c), Some(s)) = (io.conns[t].as_mut(), io.users[u].bin.as_mut()) else {
+            continue;
+        };
         if now.duration_since(s.last_in) > s.heartbeat * 3 {
             ServerMsg::Logout { reason: 3 }.encode(&mut c.wbuf);
             c.closing = true;

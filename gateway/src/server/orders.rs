@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use cascade_core::{AccountId, CancelReason, Event, EventKind, MarketId, OrderView, RejectReason, Side};
+use cascade_core::{
+    AccountId, CancelReason, Event, EventKind, MarketId, OrderView, RejectReason, Side,
+};
 
 /// Who placed an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,10 +188,27 @@ impl Mirror {
 
     fn event(&mut self, e: &Event, ctx: &Ctx, out: &mut Vec<Exec>) {
         match e.kind {
-            EventKind::Accepted { order_id, account, client_id, market, side, price, qty } => {
+            EventKind::Accepted {
+                order_id,
+                account,
+                client_id,
+                market,
+                side,
+                price,
+                qty,
+            } => {
                 let mut info = OrderInfo {
-                    account, market, side, client_id: client_id.0, qty: qty.0, cum: 0,
-                    notional: 0, price: price.0, leaves: qty.0, placer: Placer::Client, stop: false,
+                    account,
+                    market,
+                    side,
+                    client_id: client_id.0,
+                    qty: qty.0,
+                    cum: 0,
+                    notional: 0,
+                    price: price.0,
+                    leaves: qty.0,
+                    placer: Placer::Client,
+                    stop: false,
                 };
                 if let Ctx::New(n) = ctx {
                     if n.client_id == client_id.0 && n.account == account {
@@ -199,32 +218,81 @@ impl Mirror {
                 self.orders.insert(order_id.0, info);
                 out.push(report(ExecKind::New, order_id.0, info));
             }
-            EventKind::LiquidationOrder { order_id, account, market, side, price, qty } => {
+            EventKind::LiquidationOrder {
+                order_id,
+                account,
+                market,
+                side,
+                price,
+                qty,
+            } => {
                 let info = OrderInfo {
-                    account, market, side, client_id: 0, qty: qty.0, cum: 0, notional: 0,
-                    price: price.0, leaves: qty.0, placer: Placer::Liquidation, stop: false,
+                    account,
+                    market,
+                    side,
+                    client_id: 0,
+                    qty: qty.0,
+                    cum: 0,
+                    notional: 0,
+                    price: price.0,
+                    leaves: qty.0,
+                    placer: Placer::Liquidation,
+                    stop: false,
                 };
                 self.orders.insert(order_id.0, info);
             }
-            EventKind::FundOrder { order_id, market, side, price, qty } => {
+            EventKind::FundOrder {
+                order_id,
+                market,
+                side,
+                price,
+                qty,
+            } => {
                 let info = OrderInfo {
-                    account: AccountId(u32::MAX), market, side, client_id: 0, qty: qty.0, cum: 0,
-                    notional: 0, price: price.0, leaves: qty.0, placer: Placer::Fund, stop: false,
+                    account: AccountId(u32::MAX),
+                    market,
+                    side,
+                    client_id: 0,
+                    qty: qty.0,
+                    cum: 0,
+                    notional: 0,
+                    price: price.0,
+                    leaves: qty.0,
+                    placer: Placer::Fund,
+                    stop: false,
                 };
                 self.orders.insert(order_id.0, info);
             }
-            EventKind::Fill { maker_order, taker_order, price, qty, maker_fee, taker_fee, .. } => {
+            EventKind::Fill {
+                maker_order,
+                taker_order,
+                price,
+                qty,
+                maker_fee,
+                taker_fee,
+                ..
+            } => {
                 self.fill(maker_order.0, price.0, qty.0, maker_fee, true, out);
                 self.fill(taker_order.0, price.0, qty.0, taker_fee, false, out);
             }
-            EventKind::Cancelled { order_id, remaining, reason, .. } => {
-                let Some(mut info) = self.orders.remove(&order_id.0) else { return };
+            EventKind::Cancelled {
+                order_id,
+                remaining,
+                reason,
+                ..
+            } => {
+                let Some(mut info) = self.orders.remove(&order_id.0) else {
+                    return;
+                };
                 info.leaves = remaining.0;
                 if remaining.0 > 0 {
                     self.orders.insert(order_id.0, info);
                 }
                 let mut r = report(ExecKind::Cancelled(reason), order_id.0, info);
-                if let Ctx::Cancel { client_id, orig, .. } = *ctx {
+                if let Ctx::Cancel {
+                    client_id, orig, ..
+                } = *ctx
+                {
                     r.orig_client_id = orig;
                     r.order.client_id = client_id;
                 }
@@ -232,13 +300,23 @@ impl Mirror {
                     out.push(r);
                 }
             }
-            EventKind::Replaced { order_id, price, qty, .. } => {
-                let Some(info) = self.orders.get_mut(&order_id.0) else { return };
+            EventKind::Replaced {
+                order_id,
+                price,
+                qty,
+                ..
+            } => {
+                let Some(info) = self.orders.get_mut(&order_id.0) else {
+                    return;
+                };
                 info.price = price.0;
                 info.leaves = qty.0;
                 info.qty = info.cum + qty.0;
                 let mut orig = 0;
-                if let Ctx::Replace { client_id, orig: o, .. } = *ctx {
+                if let Ctx::Replace {
+                    client_id, orig: o, ..
+                } = *ctx
+                {
                     orig = o;
                     info.client_id = client_id;
                 }
@@ -251,14 +329,30 @@ impl Mirror {
                     out.push(report(ExecKind::Rejected(reason), 0, *info));
                 }
             }
-            EventKind::ConditionalAccepted { order_id, account, market, side, trigger, qty } => {
+            EventKind::ConditionalAccepted {
+                order_id,
+                account,
+                market,
+                side,
+                trigger,
+                qty,
+            } => {
                 let client_id = match ctx {
                     Ctx::New(n) => n.client_id,
                     _ => 0,
                 };
                 let info = OrderInfo {
-                    account, market, side, client_id, qty: qty.0, cum: 0, notional: 0,
-                    price: trigger.0, leaves: qty.0, placer: Placer::Client, stop: true,
+                    account,
+                    market,
+                    side,
+                    client_id,
+                    qty: qty.0,
+                    cum: 0,
+                    notional: 0,
+                    price: trigger.0,
+                    leaves: qty.0,
+                    placer: Placer::Client,
+                    stop: true,
                 };
                 self.stops.insert(order_id.0, info);
                 out.push(report(ExecKind::New, order_id.0, info));
@@ -268,10 +362,15 @@ impl Mirror {
                     out.push(report(ExecKind::Triggered, order_id.0, info));
                 }
             }
-            EventKind::ConditionalCancelled { order_id, reason, .. } => {
+            EventKind::ConditionalCancelled {
+                order_id, reason, ..
+            } => {
                 if let Some(info) = self.stops.remove(&order_id.0) {
                     let mut r = report(ExecKind::Cancelled(reason), order_id.0, info);
-                    if let Ctx::Cancel { client_id, orig, .. } = *ctx {
+                    if let Ctx::Cancel {
+                        client_id, orig, ..
+                    } = *ctx
+                    {
                         r.orig_client_id = orig;
                         r.order.client_id = client_id;
                     }
@@ -284,19 +383,50 @@ impl Mirror {
                     out.push(report(ExecKind::Rejected(reason), order_id.0, info));
                 }
             }
-            EventKind::Backstop { account, market, qty, price } => {
-                out.push(position_fill(account, market, qty.0, price.0, FillKind::Liquidation));
+            EventKind::Backstop {
+                account,
+                market,
+                qty,
+                price,
+            } => {
+                out.push(position_fill(
+                    account,
+                    market,
+                    qty.0,
+                    price.0,
+                    FillKind::Liquidation,
+                ));
             }
-            EventKind::AdlFill { market, account, counterparty, qty, price } => {
-                out.push(position_fill(account, market, qty.0, price.0, FillKind::Adl));
-                out.push(position_fill(counterparty, market, qty.0, price.0, FillKind::Adl));
+            EventKind::AdlFill {
+                market,
+                account,
+                counterparty,
+                qty,
+                price,
+            } => {
+                out.push(position_fill(
+                    account,
+                    market,
+                    qty.0,
+                    price.0,
+                    FillKind::Adl,
+                ));
+                out.push(position_fill(
+                    counterparty,
+                    market,
+                    qty.0,
+                    price.0,
+                    FillKind::Adl,
+                ));
             }
             _ => {}
         }
     }
 
     fn fill(&mut self, id: u64, price: i64, qty: i64, fee: i64, maker: bool, out: &mut Vec<Exec>) {
-        let Some(info) = self.orders.get_mut(&id) else { return };
+        let Some(info) = self.orders.get_mut(&id) else {
+            return;
+        };
         info.cum += qty;
         info.notional += i128::from(price) * i128::from(qty);
         info.leaves = (info.leaves - qty).max(0);
@@ -337,11 +467,25 @@ pub fn report(kind: ExecKind, order_id: u64, order: OrderInfo) -> Exec {
 
 /// A fill that closes part of a position without an order of the account's (backstop
 /// or ADL); the side is left as `Buy` — the position report tells the direction.
-fn position_fill(account: AccountId, market: MarketId, qty: i64, price: i64, fill: FillKind) -> Exec {
+fn position_fill(
+    account: AccountId,
+    market: MarketId,
+    qty: i64,
+    price: i64,
+    fill: FillKind,
+) -> Exec {
     let info = OrderInfo {
-        account, market, side: Side::Buy, client_id: 0, qty, cum: qty,
-        notional: i128::from(qty) * i128::from(price), price, leaves: 0,
-        placer: Placer::Liquidation, stop: false,
+        account,
+        market,
+        side: Side::Buy,
+        client_id: 0,
+        qty,
+        cum: qty,
+        notional: i128::from(qty) * i128::from(price),
+        price,
+        leaves: 0,
+        placer: Placer::Liquidation,
+        stop: false,
     };
     let mut r = report(ExecKind::Trade, 0, info);
     r.last_px = price;

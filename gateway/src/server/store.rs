@@ -32,7 +32,11 @@ impl Store {
     pub fn open(dir: &Path) -> io::Result<Store> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("out.log");
-        let mut out = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        let mut out = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
         let mut bytes = Vec::new();
         out.read_to_end(&mut bytes)?;
         let (index, end) = scan(&bytes);
@@ -143,7 +147,10 @@ mod tests {
         s.set_next_in(7).unwrap();
         drop(s);
         // a kill in the middle of a third record
-        let mut f = OpenOptions::new().append(true).open(dir.join("out.log")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("out.log"))
+            .unwrap();
         f.write_all(&[9, 0, 0, 0, b'x']).unwrap();
         let mut s = Store::open(&dir).unwrap();
         assert_eq!((s.next_out(), s.next_in()), (3, 7));

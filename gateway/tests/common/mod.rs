@@ -43,14 +43,32 @@ pub fn temp_dir(name: &str) -> PathBuf {
 /// ALICE's password.
 pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
     let mut text = DEFAULT_TOML
-        .replace("journal_dir = \"./cascade-data\"", &format!("journal_dir = \"{}\"", dir.join("journal").display()))
+        .replace(
+            "journal_dir = \"./cascade-data\"",
+            &format!("journal_dir = \"{}\"", dir.join("journal").display()),
+        )
         .replace("fsync = \"batch\"", &format!("fsync = \"{fsync}\""))
         .replace("engine_cpu = 1 ", "engine_cpu = -1 ");
-    for p in ["fix_port = 9876", "binary_port = 9877", "marketdata_port = 9878", "metrics_port = 9879"] {
+    for p in [
+        "fix_port = 9876",
+        "binary_port = 9877",
+        "marketdata_port = 9878",
+        "metrics_port = 9879",
+    ] {
         let key = p.split(' ').next().unwrap();
         text = text.replace(p, &format!("{key} = 0"));
     }
-    let alice = text.split("username = \"ALICE\"").nth(1).unwrap().split("password_hash = \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let alice = text
+        .split("username = \"ALICE\"")
+        .nth(1)
+        .unwrap()
+        .split("password_hash = \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     for i in 0..extra_accounts {
         text.push_str(&format!(
             "\n[[accounts]]\nusername = \"LOAD{i:02}\"\nid = {}\npassword_hash = \"{alice}\"\ndeposit = 100000000000\ncancel_on_disconnect = false\n",
@@ -86,10 +104,12 @@ impl Gateway {
                 let _ = etx.send(line);
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let err: Vec<String> = erx.try_iter().collect();
-            panic!("no ready line from cascade-gateway; stderr: {err:?}")
-        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let err: Vec<String> = erx.try_iter().collect();
+                panic!("no ready line from cascade-gateway; stderr: {err:?}")
+            });
         let field = |k: &str| -> String {
             line.split_whitespace()
                 .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
@@ -123,7 +143,10 @@ impl Gateway {
                 std::thread::sleep(Duration::from_millis(50));
                 return (status.success(), self.stderr.try_iter().collect());
             }
-            assert!(std::time::Instant::now() < deadline, "gateway did not stop within 60 s of SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gateway did not stop within 60 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -138,7 +161,8 @@ impl Gateway {
     pub fn metrics(&self) -> String {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(self.metrics).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
@@ -184,7 +208,15 @@ impl Subscriber {
             b.u64(from);
         });
         stream.write_all(&msg).unwrap();
-        Subscriber { stream, buf: Vec::new(), book: Default::default(), seq: from.saturating_sub(1), seen: Default::default(), gap: false, disconnected: None }
+        Subscriber {
+            stream,
+            buf: Vec::new(),
+            book: Default::default(),
+            seq: from.saturating_sub(1),
+            seen: Default::default(),
+            gap: false,
+            disconnected: None,
+        }
     }
 
     /// Reads and applies whatever arrives within `wait`.
@@ -193,7 +225,9 @@ impl Subscriber {
         let deadline = std::time::Instant::now() + wait;
         let mut tmp = [0u8; 65536];
         while std::time::Instant::now() < deadline {
-            self.stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            self.stream
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
             match self.stream.read(&mut tmp) {
                 Ok(0) => break,
                 Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
@@ -215,7 +249,8 @@ impl Subscriber {
                 }
                 212 => {
                     let key = (f.u32(0).unwrap(), f.u8(4).unwrap(), f.i64(8).unwrap());
-                    self.book.insert(key, (f.i64(16).unwrap(), f.u32(24).unwrap()));
+                    self.book
+                        .insert(key, (f.i64(16).unwrap(), f.u32(24).unwrap()));
                 }
                 230 => self.disconnected = f.u8(0),
                 220..=226 => {
