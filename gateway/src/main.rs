@@ -47,7 +47,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cascade-gateway: {e}");
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<(), String> {
     match cli.command.as_ref().unwrap_or(&Cmd::Run) {
         Cmd::PrintConfig => {
             print!("{DEFAULT_TOML}");
@@ -83,7 +83,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{}", cascade_gateway::auth::hash_password(pw)?);
             Ok(())
         }
-        Cmd::Run => serve(&cli),
+        Cmd::Run => serve(cli),
     }
 }
 

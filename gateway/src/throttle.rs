@@ -60,10 +60,10 @@ mod tests {
 
     #[test]
     fn soft_rejects_hard_logs_out_and_the_window_resets() {
+        use Verdict::{Logout, Pass, Reject};
         let t0 = Instant::now();
         let mut t = Throttle::new(3, 5, t0);
         let v: Vec<_> = (0..6).map(|_| t.order(t0)).collect();
-        use Verdict::*;
         assert_eq!(v, [Pass, Pass, Pass, Reject, Reject, Logout]);
         assert_eq!(t.order(t0 + Duration::from_secs(1)), Pass);
     }

@@ -40,7 +40,7 @@ pub fn parse_scaled(text: &[u8], decimals: u32) -> Result<i64, DecimalError> {
     let digits = int
         .iter()
         .chain(frac.iter().take(d))
-        .chain(std::iter::repeat(&b'0').take(d.saturating_sub(frac.len())));
+        .chain(std::iter::repeat_n(&b'0', d.saturating_sub(frac.len())));
     for &b in digits {
         v = v * 10 + i128::from(b - b'0');
         if v > 1 << 63 {

@@ -96,7 +96,7 @@ impl Client {
                 return Ok(None);
             }
             self.stream.set_read_timeout(Some(left))?;
-            let mut buf = [0u8; 64 * 1024];
+            let mut buf = [0u8; 16 * 1024];
             match self.stream.read(&mut buf) {
                 Ok(0) => {
                     return Err(io::Error::new(

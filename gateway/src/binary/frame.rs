@@ -119,12 +119,12 @@ impl Block<'_> {
         let b = v.as_bytes();
         let k = b.len().min(n);
         self.0.extend_from_slice(&b[..k]);
-        self.0.extend(std::iter::repeat(0).take(n - k));
+        self.0.extend(std::iter::repeat_n(0, n - k));
         self
     }
     /// Zero padding.
     pub fn pad(&mut self, n: usize) -> &mut Self {
-        self.0.extend(std::iter::repeat(0).take(n));
+        self.0.extend(std::iter::repeat_n(0, n));
         self
     }
 }

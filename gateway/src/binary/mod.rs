@@ -180,17 +180,11 @@ pub fn block_len(tid: u16) -> Option<usize> {
     Some(match tid {
         t::LOGON => 112,
         t::NEW_ORDER => 48,
-        t::CANCEL => 16,
-        t::REPLACE => 32,
-        t::MASS_CANCEL => 8,
-        t::HEARTBEAT | t::LOGOUT => 8,
-        t::ADMIN => 24,
-        t::LOGON_ACK => 16,
-        t::LOGON_REJECT => 8,
+        t::CANCEL | t::LOGON_ACK | t::MASS_CANCEL_DONE => 16,
+        t::REPLACE | t::CANCEL_REJECT => 32,
+        t::MASS_CANCEL | t::HEARTBEAT | t::LOGOUT | t::LOGON_REJECT => 8,
+        t::ADMIN | t::ADMIN_ACK => 24,
         t::EXEC => 104,
-        t::CANCEL_REJECT => 32,
-        t::MASS_CANCEL_DONE => 16,
-        t::ADMIN_ACK => 24,
         _ => return None,
     })
 }
@@ -200,7 +194,7 @@ impl ClientMsg {
     pub fn encode(&self, out: &mut Vec<u8>) {
         use self::template as t;
         let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| {
-            frame::write(out, SCHEMA, VERSION, tid, f)
+            frame::write(out, SCHEMA, VERSION, tid, f);
         };
         match self {
             ClientMsg::Logon {
@@ -333,7 +327,7 @@ impl ServerMsg {
     pub fn encode(&self, out: &mut Vec<u8>) {
         use self::template as t;
         let w = |out: &mut Vec<u8>, tid, f: &dyn Fn(&mut Block<'_>)| {
-            frame::write(out, SCHEMA, VERSION, tid, f)
+            frame::write(out, SCHEMA, VERSION, tid, f);
         };
         match self {
             &ServerMsg::LogonAck {
@@ -383,7 +377,7 @@ impl ServerMsg {
             &ServerMsg::MassCancelDone { seq, count, result } => {
                 w(out, t::MASS_CANCEL_DONE, &|b| {
                     b.u64(seq).u32(count).u8(result).pad(3);
-                })
+                });
             }
             ServerMsg::Heartbeat => w(out, t::HEARTBEAT, &|b| {
                 b.pad(8);

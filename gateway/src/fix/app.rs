@@ -10,6 +10,10 @@
 //! BusinessMessageReject; prices and quantities are exact decimals at the market's
 //! precision.
 
+// The refusal of a message is itself the answer to send (a Reject or a business
+// reject), so parsers return `Result<AppIn, AppIn>`; it is not a hot path.
+#![allow(clippy::result_large_err)]
+
 use cascade_core::command::{ConditionalKind, ConditionalOrder, NewOrder, OrderType, StpMode};
 use cascade_core::{
     AccountId, CancelReason, ClientOrderId, CommandKind, MarketId, OrderId, Price, Qty,

@@ -38,8 +38,8 @@ pub fn next_frame(buf: &[u8], max: usize) -> Frame {
         return Frame::Garbled(resync(buf, 1));
     }
     let rest = &buf[BEGIN.len()..];
-    let Some(end) = rest.iter().take(8).position(|&b| b == SOH) else {
-        return if rest.len() < 8 && rest.iter().all(u8::is_ascii_digit) {
+    let Some(end) = rest.iter().take(10).position(|&b| b == SOH) else {
+        return if rest.len() < 10 && rest.iter().all(u8::is_ascii_digit) {
             Frame::Incomplete
         } else {
             Frame::Garbled(resync(buf, 1))
@@ -305,9 +305,10 @@ mod tests {
         let n = bad_sum.len();
         bad_sum[n - 2] = if bad_sum[n - 2] == b'0' { b'1' } else { b'0' };
         assert!(matches!(next_frame(&bad_sum, 4096), Frame::Garbled(_)));
-        let bad_len = String::from_utf8(good.clone())
-            .unwrap()
-            .replacen("9=", "9=9", 1);
+        // BodyLength 3 short of the truth: the trailer is not where it says.
+        let text = String::from_utf8(good.clone()).unwrap();
+        let len: usize = text.split('\x01').nth(1).unwrap()[2..].parse().unwrap();
+        let bad_len = text.replacen(&format!("9={len}\x01"), &format!("9={}\x01", len - 3), 1);
         let mut stream = bad_len.into_bytes();
         stream.extend_from_slice(&good);
         let Frame::Garbled(skip) = next_frame(&stream, 4096) else {

@@ -296,10 +296,10 @@ impl FixSession {
                 seq,
                 mt,
                 reason::COMP_ID,
-                Some(if msg.text(49) != Some(self.their_comp.as_str()) {
-                    49
-                } else {
+                Some(if msg.text(49) == Some(self.their_comp.as_str()) {
                     56
+                } else {
+                    49
                 }),
                 "CompID problem",
             )?;

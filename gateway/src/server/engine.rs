@@ -60,10 +60,12 @@ pub fn recover(cfg: &GatewayConfig) -> Result<(Engine, Journal, String), String>
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let engine_cfg = cfg.engine_config();
     match crate::engine_file::read_engine_config(dir) {
-        Ok(on_disk) if on_disk != engine_cfg => return Err(format!(
+        Ok(on_disk) if on_disk != engine_cfg => {
+            return Err(format!(
             "config key `engine`: differs from the capacities this journal was recorded with ({})",
             crate::engine_file::engine_config_line(&on_disk)
-        )),
+        ))
+        }
         Ok(_) => {}
         Err(_) => crate::engine_file::write_engine_config(dir, &engine_cfg)?,
     }
@@ -216,7 +218,7 @@ impl EngineThread {
         for m in (0..self.engine.market_count() as u32).map(MarketId) {
             for side in [Side::Buy, Side::Sell] {
                 self.engine.depth(m, side, usize::MAX, |p, q, n| {
-                    levels.push((m, side, p, q, n))
+                    levels.push((m, side, p, q, n));
                 });
             }
         }
@@ -372,10 +374,8 @@ impl EngineThread {
                 EventKind::LiquidationStarted { .. } => {
                     self.shared.liquidations.fetch_add(1, Ordering::Relaxed);
                 }
-                EventKind::MarketAdded(m) => {
-                    if self.touched.len() <= m.0 as usize {
-                        self.touched.resize(m.0 as usize + 1, true);
-                    }
+                EventKind::MarketAdded(m) if self.touched.len() <= m.0 as usize => {
+                    self.touched.resize(m.0 as usize + 1, true);
                 }
                 _ => {}
             }
@@ -510,7 +510,7 @@ impl EngineThread {
                 .unwrap_or_else(|| self.engine.fund());
             let leverage_bps = r
                 .leverage
-                .map_or(0, |l| (i128::from(l.to_bits()) * 10_000 >> 32) as i64);
+                .map_or(0, |l| ((i128::from(l.to_bits()) * 10_000) >> 32) as i64);
             rows.push(MarketStats {
                 market: m,
                 mark: r.mark,

@@ -125,7 +125,7 @@ pub struct Io {
 
 /// Recovers, starts the engine thread, listens, prints the ready line, and serves
 /// until `stop` is set; then drains and shuts down in order.
-pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Result<(), String> {
+pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), String> {
     let (engine, journal, note) = recover(&cfg)?;
     eprintln!("cascade-gateway: {note}");
     let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
@@ -194,7 +194,7 @@ pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> 
         io.cfg.gateway.journal_dir.display()
     );
     let _ = std::io::stdout().flush();
-    let served = io.run(&stop);
+    let served = io.run(stop);
     io.shared.stop.store(true, Ordering::Release);
     io.engine.unpark();
     let engine = handle
@@ -361,7 +361,7 @@ impl Io {
                     }
                 }
                 Proto::Md { .. } => {
-                    marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SHUTDOWN)
+                    marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SHUTDOWN);
                 }
                 _ => {}
             }
@@ -586,9 +586,8 @@ impl Io {
         let Some(c) = self.conns[t].as_mut() else {
             return;
         };
-        let user = match c.proto {
-            Proto::Fix { user } => user,
-            _ => return,
+        let Proto::Fix { user } = c.proto else {
+            return;
         };
         let msg = match Message::parse(frame) {
             Ok(m) => m,
@@ -818,7 +817,7 @@ impl Io {
                 self.metrics.business_rejects += 1;
                 let ref_id = msg.get(11);
                 self.fix_send(u, "j", |b| {
-                    app::business_reject(b, seq, msg.msg_type(), reason, text, ref_id)
+                    app::business_reject(b, seq, msg.msg_type(), reason, text, ref_id);
                 });
             }
         }
@@ -827,12 +826,12 @@ impl Io {
     fn fix_admin(&mut self, t: usize, u: usize, msg: &Message<'_>, seq: u64) {
         match crate::fix::admin::parse(&self.cfg, msg) {
             Ok(kind) => {
-                self.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order)
+                self.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order);
             }
             Err((reason, text)) => {
                 self.metrics.business_rejects += 1;
                 self.fix_send(u, "j", |b| {
-                    app::business_reject(b, seq, msg.msg_type(), reason, text, None)
+                    app::business_reject(b, seq, msg.msg_type(), reason, text, None);
                 });
             }
         }
@@ -938,7 +937,7 @@ impl Io {
             }
             Body::Order(view) => {
                 if let Some(f) = flight {
-                    self.status_answer(f, view);
+                    self.status_answer(&f, view);
                 }
             }
             Body::Positions(rows) => {
@@ -980,7 +979,7 @@ impl Io {
                     .and_then(|m| self.cfg.markets.get(m.0 as usize))
                     .map(|s| s.symbol.clone());
                 self.fix_send(f.user, "r", |b| {
-                    app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref())
+                    app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref());
                 });
                 binary_io::send_mass_cancel(self, f.user, n, rejected);
             }
@@ -994,55 +993,34 @@ impl Io {
         }
     }
 
-    fn status_answer(&mut self, f: InFlight, view: Option<cascade_core::OrderView>) {
-        let e = match view.and_then(|v| self.mirror.get(v.id.0).map(|i| (v.id.0, *i))) {
-            Some((id, info)) => report(ExecKind::Status, id, info),
-            None => {
-                let mut r = report(
-                    ExecKind::GatewayRejected("unknown order"),
-                    0,
-                    super::orders::OrderInfo {
-                        account: self.users[f.user].account.unwrap_or(AccountId(0)),
-                        market: cascade_core::MarketId(0),
-                        side: cascade_core::Side::Buy,
-                        client_id: 0,
-                        qty: 0,
-                        cum: 0,
-                        notional: 0,
-                        price: 0,
-                        leaves: 0,
-                        placer: super::orders::Placer::Client,
-                        stop: false,
-                    },
-                );
-                r.kind = ExecKind::GatewayRejected("unknown order");
-                r
-            }
-        };
-        let e = if e.kind == ExecKind::Status {
-            e
+    /// Answers an OrderStatusRequest: the order as the mirror knows it, or a reject
+    /// saying the order is unknown (not resting, or not this account's).
+    fn status_answer(&mut self, f: &InFlight, view: Option<cascade_core::OrderView>) {
+        let known = view.and_then(|v| self.mirror.get(v.id.0).map(|i| (v.id.0, *i)));
+        let e = if let Some((id, info)) = known {
+            report(ExecKind::Status, id, info)
         } else {
-            Exec {
-                kind: ExecKind::GatewayRejected("unknown order"),
-                ..e
-            }
+            let info = super::orders::OrderInfo {
+                account: self.users[f.user].account.unwrap_or(AccountId(0)),
+                market: cascade_core::MarketId(0),
+                side: cascade_core::Side::Buy,
+                client_id: 0,
+                qty: 0,
+                cum: 0,
+                notional: 0,
+                price: 0,
+                leaves: 0,
+                placer: super::orders::Placer::Client,
+                stop: false,
+            };
+            report(ExecKind::GatewayRejected("unknown order"), 0, info)
         };
-        self.send_exec_only_fix(f.user, &e);
-    }
-
-    fn send_exec_only_fix(&mut self, u: usize, e: &Exec) {
         let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize).cloned() else {
             return;
         };
         let id = format!("S{}", self.next_rid);
         self.next_rid += 1;
-        if e.kind == ExecKind::Status {
-            self.fix_send(u, "8", |b| app::exec_report(b, e, &spec, &id));
-        } else {
-            self.fix_send(u, "8", |b| {
-                app::exec_report(b, e, &spec, &id);
-            });
-        }
+        self.fix_send(f.user, "8", |b| app::exec_report(b, &e, &spec, &id));
     }
 
     fn positions_answer(&mut self, f: InFlight, rows: &[super::request::PositionRow], seq: u64) {
@@ -1054,7 +1032,7 @@ impl Io {
         };
         let rid = format!("P{seq}");
         self.fix_send(f.user, "AO", |b| {
-            app::positions_ack(b, &req, &rid, rows.len(), account)
+            app::positions_ack(b, &req, &rid, rows.len(), account);
         });
         for (i, row) in rows.iter().enumerate() {
             let Some(spec) = self.cfg.markets.get(row.market.0 as usize).cloned() else {
@@ -1062,7 +1040,7 @@ impl Io {
             };
             let id = format!("{rid}.{i}");
             self.fix_send(f.user, "AP", |b| {
-                app::position_report(b, &req, &id, row, &spec, account)
+                app::position_report(b, &req, &id, row, &spec, account);
             });
         }
     }
@@ -1093,20 +1071,19 @@ impl Io {
                         crate::binary::frame::Fields(&c.rbuf[crate::binary::frame::HEADER..len]);
                     let from = block.u64(0);
                     c.rbuf.drain(..len);
-                    match (template, schema, from) {
-                        (marketdata::template::SUBSCRIBE, marketdata::SCHEMA, Some(from)) => {
-                            self.hub.subscribe(from, &mut c.wbuf);
-                            c.proto = Proto::Md { subscribed: true };
-                            self.metrics.md_subscribes += 1;
-                        }
-                        _ => {
-                            marketdata::disconnect_frame(
-                                &mut c.wbuf,
-                                marketdata::disconnect::BAD_REQUEST,
-                            );
-                            c.closing = true;
-                            return;
-                        }
+                    if let (marketdata::template::SUBSCRIBE, marketdata::SCHEMA, Some(from)) =
+                        (template, schema, from)
+                    {
+                        self.hub.subscribe(from, &mut c.wbuf);
+                        c.proto = Proto::Md { subscribed: true };
+                        self.metrics.md_subscribes += 1;
+                    } else {
+                        marketdata::disconnect_frame(
+                            &mut c.wbuf,
+                            marketdata::disconnect::BAD_REQUEST,
+                        );
+                        c.closing = true;
+                        return;
                     }
                 }
             }

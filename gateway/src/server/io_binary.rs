@@ -68,16 +68,15 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     .flatten();
                 c.rbuf.drain(..len);
                 io.metrics.binary_in += 1;
-                match msg {
-                    Some(m) => message(io, t, m),
-                    None => {
-                        let Some(c) = io.conns[t].as_mut() else {
-                            return;
-                        };
-                        eprintln!("cascade-gateway: binary {}: unknown template {template} (schema {schema}); closing", c.peer);
-                        ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
-                        c.closing = true;
-                    }
+                if let Some(m) = msg {
+                    message(io, t, m);
+                } else {
+                    let Some(c) = io.conns[t].as_mut() else {
+                        return;
+                    };
+                    eprintln!("cascade-gateway: binary {}: unknown template {template} (schema {schema}); closing", c.peer);
+                    ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
+                    c.closing = true;
                 }
             }
         }
@@ -92,17 +91,17 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
         return;
     };
     let Some(u) = user else {
-        match m {
-            ClientMsg::Logon {
-                username,
-                password,
-                next_seq,
-                heartbeat_ms,
-            } => logon(io, t, &username, &password, next_seq, heartbeat_ms),
-            _ => {
-                ServerMsg::LogonReject { reason: 4 }.encode(&mut c.wbuf);
-                c.closing = true;
-            }
+        if let ClientMsg::Logon {
+            username,
+            password,
+            next_seq,
+            heartbeat_ms,
+        } = m
+        {
+            logon(io, t, &username, &password, next_seq, heartbeat_ms);
+        } else {
+            ServerMsg::LogonReject { reason: 4 }.encode(&mut c.wbuf);
+            c.closing = true;
         }
         return;
     };
@@ -111,12 +110,11 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
     }
     let account = io.users[u].account;
     match (m, account) {
-        (ClientMsg::Heartbeat, _) => {}
+        (ClientMsg::Heartbeat | ClientMsg::Logon { .. }, _) => {}
         (ClientMsg::Logout, _) => {
             ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
             c.closing = true;
         }
-        (ClientMsg::Logon { .. }, _) => {}
         (
             ClientMsg::Admin {
                 command,
@@ -127,7 +125,7 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
             None,
         ) => match admin(io, command, market, a, value) {
             Some(kind) => {
-                io.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order)
+                io.send_request(Some(t), u, Ask::Command(kind), Ctx::Other, Pending::Order);
             }
             None => send(io, u, |seq| ServerMsg::AdminAck {
                 seq,
@@ -141,12 +139,12 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
             command_seq: 0,
             result: 98,
         }),
-        (m, Some(account)) => order_msg(io, t, u, account, m),
+        (m, Some(account)) => order_msg(io, t, u, account, &m),
     }
 }
 
-fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: ClientMsg) {
-    let (ask, ctx, pending) = match m {
+fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: &ClientMsg) {
+    let (ask, ctx, pending) = match *m {
         ClientMsg::NewOrder {
             cl_ord_id,
             market,
@@ -429,7 +427,7 @@ fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heart
                     heartbeat: Duration::from_secs(30),
                     last_in: now,
                     last_out: now,
-                })
+                });
             }
             Err(e) => {
                 eprintln!("cascade-gateway: session store {}: {e}", dir.display());

@@ -58,5 +58,5 @@ pub fn run(cfg: GatewayConfig) -> Result<(), String> {
         signal_hook::flag::register(sig, Arc::clone(&stop_flag))
             .map_err(|e| format!("signal handler: {e}"))?;
     }
-    io::serve(cfg, shared, stop_flag)
+    io::serve(cfg, shared, &stop_flag)
 }

@@ -123,8 +123,10 @@ pub struct Reply {
     pub body: Body,
 }
 
-/// The answer itself.
+/// The answer itself. Events stay inline (the common case, no allocation per
+/// command), so the ring's slots are as large as that variant.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     /// A sequenced command's events.
     Events(SmallVec<[Event; 6]>),

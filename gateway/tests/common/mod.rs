@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,10 +71,11 @@ pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
         .unwrap()
         .to_string();
     for i in 0..extra_accounts {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "\n[[accounts]]\nusername = \"LOAD{i:02}\"\nid = {}\npassword_hash = \"{alice}\"\ndeposit = 100000000000\ncancel_on_disconnect = false\n",
             100 + i
-        ));
+        );
     }
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text).unwrap();
@@ -211,9 +213,9 @@ impl Subscriber {
         Subscriber {
             stream,
             buf: Vec::new(),
-            book: Default::default(),
+            book: std::collections::BTreeMap::default(),
             seq: from.saturating_sub(1),
-            seen: Default::default(),
+            seen: std::collections::BTreeMap::default(),
             gap: false,
             disconnected: None,
         }
@@ -223,7 +225,7 @@ impl Subscriber {
     pub fn pump(&mut self, wait: Duration) {
         use std::io::Read;
         let deadline = std::time::Instant::now() + wait;
-        let mut tmp = [0u8; 65536];
+        let mut tmp = vec![0u8; 65536];
         while std::time::Instant::now() < deadline {
             self.stream
                 .set_read_timeout(Some(Duration::from_millis(20)))
