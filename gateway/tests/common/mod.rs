@@ -277,3 +277,122 @@ impl Subscriber {
         }
     }
 }
+
+/// A raw FIX client: builds headers itself, so tests can break any rule.
+pub struct RawFix {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    /// Our SenderCompID.
+    pub comp: String,
+    /// Next MsgSeqNum to send.
+    pub seq: u64,
+}
+
+/// One received FIX message as (tag, value) pairs.
+pub type Fields = Vec<(u32, String)>;
+
+/// The first value of `tag`.
+pub fn tag(m: &Fields, tag: u32) -> Option<&str> {
+    m.iter().find(|f| f.0 == tag).map(|f| f.1.as_str())
+}
+
+impl RawFix {
+    /// Connects.
+    pub fn connect(addr: SocketAddr, comp: &str) -> RawFix {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        RawFix { stream, buf: Vec::new(), comp: comp.into(), seq: 1 }
+    }
+
+    /// Sends a message with a standard header (overridable via `header`) and `body`.
+    pub fn send_with(&mut self, msg_type: &str, header: &[(u32, String)], body: &[(u32, &str)]) {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut w = cascade_gateway::fix::message::Writer::new(&mut out, msg_type);
+        let now = cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms());
+        let defaults = [(49u32, self.comp.clone()), (56, "CASCADE".into()), (34, self.seq.to_string()), (52, now)];
+        for (t, v) in &defaults {
+            let v = header.iter().find(|h| h.0 == *t).map_or(v, |h| &h.1);
+            w.str(*t, v);
+        }
+        for (t, v) in header.iter().filter(|h| !defaults.iter().any(|d| d.0 == h.0)) {
+            w.str(*t, v);
+        }
+        for (t, v) in body {
+            w.str(*t, v);
+        }
+        w.finish();
+        self.seq += 1;
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Sends with the standard header.
+    pub fn send(&mut self, msg_type: &str, body: &[(u32, &str)]) {
+        self.send_with(msg_type, &[], body);
+    }
+
+    /// Sends raw bytes.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Logs on.
+    pub fn logon(&mut self, password: &str) -> Fields {
+        let user = self.comp.clone();
+        self.send("A", &[(98, "0"), (108, "30"), (553, &user), (554, password)]);
+        self.recv().expect("an answer to Logon")
+    }
+
+    /// The next message (heartbeats included) within 5 s; `None` on close or timeout.
+    pub fn recv(&mut self) -> Option<Fields> {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if let cascade_gateway::fix::message::Frame::Message(n) = cascade_gateway::fix::message::next_frame(&self.buf, 1 << 20) {
+                let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
+                self.buf.drain(..n);
+                return Some(
+                    text.trim_end_matches('\x01')
+                        .split('\x01')
+                        .filter_map(|f| f.split_once('='))
+                        .map(|(t, v)| (t.parse().unwrap_or(0), v.to_string()))
+                        .collect(),
+                );
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut tmp = [0u8; 8192];
+            match self.stream.read(&mut tmp) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    }
+
+    /// The next message that is not a Heartbeat.
+    pub fn recv_app(&mut self) -> Option<Fields> {
+        loop {
+            let m = self.recv()?;
+            if tag(&m, 35) != Some("0") {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Whether the server closed the connection (within 5 s), skipping messages.
+    pub fn closed(&mut self) -> bool {
+        use std::io::Read;
+        self.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut tmp = [0u8; 8192];
+        loop {
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
