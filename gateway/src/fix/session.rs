@@ -109,6 +109,11 @@ impl FixSession {
         self.store.set_next_in(seq)
     }
 
+    /// Writes buffered outgoing records (before any socket write).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.store.flush()
+    }
+
     /// Empties the store (ResetSeqNumFlag): both sides start again at 1.
     pub fn reset(&mut self) -> io::Result<()> {
         self.store.reset()

@@ -1189,6 +1189,14 @@ impl Io {
     }
 
     fn flush_all(&mut self) {
+        for u in &mut self.users {
+            if let Some(s) = u.fix.as_mut() {
+                if let Err(e) = s.flush() {
+                    eprintln!("cascade-gateway: FIX session store of {}: {e}", u.username);
+                }
+            }
+        }
+        binary_io::flush_stores(self);
         for t in 0..self.conns.len() {
             let Some(c) = self.conns[t].as_mut() else {
                 continue;

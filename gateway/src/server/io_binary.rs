@@ -31,6 +31,17 @@ pub(super) struct BinSession {
     last_out: Instant,
 }
 
+/// Writes every binary session's buffered records.
+pub(super) fn flush_stores(io: &mut Io) {
+    for u in &mut io.users {
+        if let Some(s) = u.bin.as_mut() {
+            if let Err(e) = s.store.flush() {
+                eprintln!("cascade-gateway: binary session store of {}: {e}", u.username);
+            }
+        }
+    }
+}
+
 pub(super) fn input(io: &mut Io, t: usize) {
     let max = io.cfg.gateway.max_message_bytes;
     loop {

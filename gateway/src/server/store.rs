@@ -4,9 +4,12 @@
 //!
 //! Layout, in `DIR/`: `out.log` holds records `[u32 LE length][bytes]`, record `i` being
 //! outgoing sequence `i + 1`; `in.seq` holds the next expected incoming sequence as a
-//! little-endian u64, rewritten in place. Each write is a `write` call (page cache):
-//! it survives a killed process; a machine crash may lose the tail, which the session
-//! protocols repair (FIX resend, binary replay).
+//! little-endian u64, rewritten in place by a `pwrite` before the message it counts is
+//! acted on. Outgoing records are buffered and written with one `write` by
+//! [`Store::flush`], which the I/O thread calls before it writes any socket, so a
+//! message is in the store before its bytes can leave. Both survive a killed process
+//! (page cache); a machine crash may lose the tail, which the session protocols repair
+//! (FIX resend, binary replay).
 //!
 //! Invariants: `index.len()` records are in `out.log`, `index[i]` is record `i`'s
 //! offset; a torn last record (a kill mid-write) is cut when the store opens.
@@ -25,6 +28,8 @@ pub struct Store {
     index: Vec<u64>,
     end: u64,
     next_in: u64,
+    /// Records appended but not yet written.
+    pending: Vec<u8>,
 }
 
 impl Store {
@@ -61,6 +66,7 @@ impl Store {
             index,
             end,
             next_in,
+            pending: Vec::new(),
         })
     }
 
@@ -80,19 +86,32 @@ impl Store {
         self.seq_file.write_all_at(&seq.to_le_bytes(), 0)
     }
 
-    /// Appends one outgoing message; returns its sequence number.
+    /// Appends one outgoing message (buffered until [`Store::flush`]); returns its
+    /// sequence number.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
-        let mut rec = Vec::with_capacity(bytes.len() + 4);
-        rec.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        rec.extend_from_slice(bytes);
-        self.out.write_all(&rec)?;
+        let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("record too long"))?;
+        self.pending.extend_from_slice(&len.to_le_bytes());
+        self.pending.extend_from_slice(bytes);
         self.index.push(self.end);
-        self.end += rec.len() as u64;
+        self.end += 4 + u64::from(len);
+        if self.pending.len() >= 1 << 20 {
+            self.flush()?;
+        }
         Ok(self.index.len() as u64)
     }
 
+    /// Writes the buffered records.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.out.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
     /// The stored message with this sequence number.
-    pub fn get(&self, seq: u64) -> io::Result<Option<Vec<u8>>> {
+    pub fn get(&mut self, seq: u64) -> io::Result<Option<Vec<u8>>> {
+        self.flush()?;
         let Some(&at) = seq.checked_sub(1).and_then(|i| self.index.get(i as usize)) else {
             return Ok(None);
         };
@@ -105,6 +124,7 @@ impl Store {
 
     /// Empties the store: both directions start again at 1 (FIX ResetSeqNumFlag).
     pub fn reset(&mut self) -> io::Result<()> {
+        self.pending.clear();
         self.out.set_len(0)?;
         self.index.clear();
         self.end = 0;
@@ -145,6 +165,7 @@ mod tests {
         assert_eq!(s.append(b"one").unwrap(), 1);
         assert_eq!(s.append(b"two").unwrap(), 2);
         s.set_next_in(7).unwrap();
+        s.flush().unwrap();
         drop(s);
         // a kill in the middle of a third record
         let mut f = OpenOptions::new()
@@ -157,9 +178,18 @@ mod tests {
         assert_eq!(s.get(2).unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(s.get(3).unwrap(), None);
         assert_eq!(s.append(b"three").unwrap(), 3);
+        assert_eq!(s.get(2).unwrap().as_deref(), Some(&b"two"[..]), "reads flush first");
         assert_eq!(s.get(3).unwrap().as_deref(), Some(&b"three"[..]));
         s.reset().unwrap();
         assert_eq!((s.next_out(), s.next_in()), (1, 1));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Buffered records are written when the store is dropped (errors have no one to go
+/// to here; the I/O thread's regular flushes report them).
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
