@@ -8,7 +8,16 @@ mod common;
 use common::{config, tag, temp_dir, Gateway, RawFix};
 
 fn new_order(cl: &str) -> Vec<(u32, &str)> {
-    vec![(11, cl), (55, "BTC-PERP"), (54, "1"), (38, "0.001"), (40, "2"), (44, "59000.0"), (59, "1"), (60, "20260101-00:00:00")]
+    vec![
+        (11, cl),
+        (55, "BTC-PERP"),
+        (54, "1"),
+        (38, "0.001"),
+        (40, "2"),
+        (44, "59000.0"),
+        (59, "1"),
+        (60, "20260101-00:00:00"),
+    ]
 }
 
 #[test]
@@ -22,39 +31,65 @@ fn session_rules_get_the_spec_answers() {
     assert_eq!(tag(&logon, 35), Some("A"), "{logon:?}");
     a.send("D", &new_order("1"));
     let er = a.recv_app().unwrap();
-    assert_eq!((tag(&er, 35), tag(&er, 150), tag(&er, 11)), (Some("8"), Some("0"), Some("1")));
+    assert_eq!(
+        (tag(&er, 35), tag(&er, 150), tag(&er, 11)),
+        (Some("8"), Some("0"), Some("1"))
+    );
 
     // A garbled message (bad checksum) is ignored: no answer, the sequence number is not
     // taken, and the same number is accepted next.
     let mut bytes = Vec::new();
     let mut w = cascade_gateway::fix::message::Writer::new(&mut bytes, "1");
-    w.str(49, "ALICE").str(56, "CASCADE").int(34, a.seq).str(52, &cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms())).str(112, "X");
+    w.str(49, "ALICE")
+        .str(56, "CASCADE")
+        .int(34, a.seq)
+        .str(
+            52,
+            &cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms()),
+        )
+        .str(112, "X");
     w.finish();
     let n = bytes.len();
     bytes[n - 2] = if bytes[n - 2] == b'9' { b'8' } else { b'9' };
     a.raw(&bytes);
     a.send("1", &[(112, "PING")]);
     let m = a.recv().unwrap();
-    assert_eq!((tag(&m, 35), tag(&m, 112)), (Some("0"), Some("PING")), "{m:?}");
+    assert_eq!(
+        (tag(&m, 35), tag(&m, 112)),
+        (Some("0"), Some("PING")),
+        "{m:?}"
+    );
 
     // Missing required tag → Reject 373=1 with 371=38.
     let mut body = new_order("2");
     body.retain(|f| f.0 != 38);
     a.send("D", &body);
     let r = a.recv_app().unwrap();
-    assert_eq!((tag(&r, 35), tag(&r, 373), tag(&r, 371)), (Some("3"), Some("1"), Some("38")), "{r:?}");
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 373), tag(&r, 371)),
+        (Some("3"), Some("1"), Some("38")),
+        "{r:?}"
+    );
 
     // Duplicate tag → Reject 373=13.
     let mut body = new_order("3");
     body.push((11, "4"));
     a.send("D", &body);
     let r = a.recv_app().unwrap();
-    assert_eq!((tag(&r, 35), tag(&r, 373)), (Some("3"), Some("13")), "{r:?}");
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 373)),
+        (Some("3"), Some("13")),
+        "{r:?}"
+    );
 
     // Wrong type: a ClOrdID that is not a number → Reject 373=6, 371=11.
     a.send("D", &new_order("ABC"));
     let r = a.recv_app().unwrap();
-    assert_eq!((tag(&r, 373), tag(&r, 371)), (Some("6"), Some("11")), "{r:?}");
+    assert_eq!(
+        (tag(&r, 373), tag(&r, 371)),
+        (Some("6"), Some("11")),
+        "{r:?}"
+    );
 
     // Unknown symbol → BusinessMessageReject 380=2.
     let mut body = new_order("5");
@@ -68,10 +103,25 @@ fn session_rules_get_the_spec_answers() {
     a.seq += 5;
     a.send("1", &[(112, "GAP")]);
     let r = a.recv_app().unwrap();
-    assert_eq!((tag(&r, 35), tag(&r, 7), tag(&r, 16)), (Some("2"), Some(expected.to_string().as_str()), Some("0")), "{r:?}");
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 7), tag(&r, 16)),
+        (Some("2"), Some(expected.to_string().as_str()), Some("0")),
+        "{r:?}"
+    );
     // Fill the gap (SequenceReset-GapFill in place of the missing messages).
     let to = (a.seq).to_string();
-    a.send_with("4", &[(34, expected.to_string()), (43, "Y".into()), (122, cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms()))], &[(123, "Y"), (36, &to)]);
+    a.send_with(
+        "4",
+        &[
+            (34, expected.to_string()),
+            (43, "Y".into()),
+            (
+                122,
+                cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms()),
+            ),
+        ],
+        &[(123, "Y"), (36, &to)],
+    );
     a.seq -= 1; // the gap fill reused an old number
     a.send("1", &[(112, "AFTER")]);
     let m = a.recv().unwrap();
@@ -102,15 +152,27 @@ fn session_rules_get_the_spec_answers() {
     // SendingTime far off → Reject 373=10 then Logout.
     let mut c = RawFix::connect(gw.fix, "CAROL");
     assert_eq!(tag(&c.logon("carol-demo"), 35), Some("A"));
-    c.send_with("1", &[(52, "20200101-00:00:00.000".into())], &[(112, "OLD")]);
+    c.send_with(
+        "1",
+        &[(52, "20200101-00:00:00.000".into())],
+        &[(112, "OLD")],
+    );
     let r = c.recv_app().unwrap();
-    assert_eq!((tag(&r, 35), tag(&r, 373)), (Some("3"), Some("10")), "{r:?}");
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 373)),
+        (Some("3"), Some("10")),
+        "{r:?}"
+    );
     assert_eq!(tag(&c.recv_app().unwrap(), 35), Some("5"));
 
     // ALICE still trades.
     a.send("D", &new_order("9"));
     let er = a.recv_app().unwrap();
-    assert_eq!((tag(&er, 150), tag(&er, 11)), (Some("0"), Some("9")), "{er:?}");
+    assert_eq!(
+        (tag(&er, 150), tag(&er, 11)),
+        (Some("0"), Some("9")),
+        "{er:?}"
+    );
     let (ok, _) = gw.stop();
     assert!(ok);
 }
@@ -122,14 +184,21 @@ fn wrong_passwords_are_refused_then_delayed_then_locked_out() {
     for _ in 0..3 {
         let mut x = RawFix::connect(gw.fix, "ALICE");
         let r = x.logon("wrong");
-        assert_eq!((tag(&r, 35), tag(&r, 58)), (Some("5"), Some("invalid credentials")));
+        assert_eq!(
+            (tag(&r, 35), tag(&r, 58)),
+            (Some("5"), Some("invalid credentials"))
+        );
     }
     // The fourth try from this address is held for the configured delay (1 s).
     let start = std::time::Instant::now();
     let mut x = RawFix::connect(gw.fix, "ALICE");
     let r = x.logon("wrong");
     assert_eq!(tag(&r, 58), Some("invalid credentials"));
-    assert!(start.elapsed() >= std::time::Duration::from_millis(900), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
     for _ in 0..6 {
         let mut x = RawFix::connect(gw.fix, "ALICE");
         let _ = x.logon("wrong");
@@ -137,7 +206,11 @@ fn wrong_passwords_are_refused_then_delayed_then_locked_out() {
     // Past ten failures the address is refused without a check, even with the right password.
     let mut x = RawFix::connect(gw.fix, "ALICE");
     let r = x.logon("alice-demo");
-    assert_eq!(tag(&r, 58), Some("too many failed logons from this address"), "{r:?}");
+    assert_eq!(
+        tag(&r, 58),
+        Some("too many failed logons from this address"),
+        "{r:?}"
+    );
     let m = gw.metrics();
     assert!(m.contains("cascade_logon_lockouts_total 1"), "{m}");
     let (ok, _) = gw.stop();

@@ -15,9 +15,18 @@ use std::time::Duration;
 use common::{config, temp_dir, Gateway};
 
 fn run_phase(python: &str, gw: &Gateway, store: &std::path::Path, phase: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fix/quickfix_interop.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fix/quickfix_interop.py"
+    );
     let mut child = Command::new(python)
-        .args([script, "--host", "127.0.0.1", "--port", &gw.fix.port().to_string()])
+        .args([
+            script,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &gw.fix.port().to_string(),
+        ])
         .arg("--store")
         .arg(store)
         .args(["--phase", phase])
@@ -34,10 +43,20 @@ fn run_phase(python: &str, gw: &Gateway, store: &std::path::Path, phase: &str) -
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!("--- QuickFIX {phase} ---\n{text}");
-    assert!(out.status.success(), "QuickFIX phase {phase} failed:\n{text}");
-    assert!(text.lines().any(|l| l.ends_with("passed, 0 failed")), "{text}");
+    assert!(
+        out.status.success(),
+        "QuickFIX phase {phase} failed:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.ends_with("passed, 0 failed")),
+        "{text}"
+    );
     text
 }
 
@@ -56,7 +75,10 @@ fn quickfix_runs_every_scenario_and_reconnects_after_a_restart() {
     let store = dir.join("quickfix");
     let gw = Gateway::start(&cfg);
     let before = run_phase(&python, &gw, &store, "before-restart");
-    assert!(before.contains("ok resend_gap_fill") && before.contains("ok sequence_reset"), "{before}");
+    assert!(
+        before.contains("ok resend_gap_fill") && before.contains("ok sequence_reset"),
+        "{before}"
+    );
     let (ok, err) = gw.stop();
     assert!(ok, "{err:?}");
     let gw = Gateway::start(&cfg);

@@ -19,7 +19,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cascade_gateway::binary::frame::{split, Split, HEADER, SBE_LE};
-use cascade_gateway::binary::{block_len, template, ClientMsg, ExecMsg, ServerMsg, SCHEMA, VERSION};
+use cascade_gateway::binary::{
+    block_len, template, ClientMsg, ExecMsg, ServerMsg, SCHEMA, VERSION,
+};
 use cascade_gateway::core::{AccountId, Event, EventKind, MarketId, OrderId, Price, Qty, Side};
 use cascade_gateway::marketdata::{self, template as md, Hub};
 use cascade_gateway::server::request::MarketStats;
@@ -87,7 +89,10 @@ struct Tag {
 
 impl Tag {
     fn attr(&self, key: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn req(&self, key: &str) -> &str {
@@ -120,8 +125,12 @@ fn tags(xml: &str) -> Vec<Tag> {
         if inner.starts_with('?') || inner.starts_with('!') {
             continue;
         }
-        let (closing, inner) = inner.strip_prefix('/').map_or((false, inner), |i| (true, i));
-        let (empty, inner) = inner.strip_suffix('/').map_or((false, inner), |i| (true, i));
+        let (closing, inner) = inner
+            .strip_prefix('/')
+            .map_or((false, inner), |i| (true, i));
+        let (empty, inner) = inner
+            .strip_suffix('/')
+            .map_or((false, inner), |i| (true, i));
         let inner = inner.trim();
         let name_end = inner.find(char::is_whitespace).unwrap_or(inner.len());
         out.push(Tag {
@@ -143,7 +152,9 @@ fn attributes(text: &str) -> Vec<(String, String)> {
         if s.is_empty() {
             return out;
         }
-        let eq = s.find('=').unwrap_or_else(|| panic!("attribute without a value: {s}"));
+        let eq = s
+            .find('=')
+            .unwrap_or_else(|| panic!("attribute without a value: {s}"));
         let key = s[..eq].trim().to_string();
         let value = s[eq + 1..].trim_start();
         let quote = value
@@ -152,7 +163,9 @@ fn attributes(text: &str) -> Vec<(String, String)> {
             .filter(|&c| c == '"' || c == '\'')
             .unwrap_or_else(|| panic!("attribute {key} is not quoted"));
         let value = &value[quote.len_utf8()..];
-        let close = value.find(quote).unwrap_or_else(|| panic!("attribute {key} is not terminated"));
+        let close = value
+            .find(quote)
+            .unwrap_or_else(|| panic!("attribute {key} is not terminated"));
         out.push((key, value[..close].to_string()));
         s = &value[close + quote.len_utf8()..];
     }
@@ -191,15 +204,19 @@ fn parse_schema(path: &str) -> Schema {
             ("composite", true) => in_composite = false,
             ("type", false) if !in_composite => {
                 let primitive = t.req("primitiveType");
-                let size = primitive_size(primitive)
-                    .unwrap_or_else(|| panic!("type {}: unknown primitive {primitive}", t.req("name")));
-                let length: usize = t.attr("length").map_or(1, |l| l.parse().expect("type length"));
+                let size = primitive_size(primitive).unwrap_or_else(|| {
+                    panic!("type {}: unknown primitive {primitive}", t.req("name"))
+                });
+                let length: usize = t
+                    .attr("length")
+                    .map_or(1, |l| l.parse().expect("type length"));
                 sizes.insert(t.req("name").to_string(), size * length);
             }
             ("enum" | "set", false) => {
                 let encoding = t.req("encodingType");
-                let size = primitive_size(encoding)
-                    .unwrap_or_else(|| panic!("{} {}: unknown encoding {encoding}", t.name, t.req("name")));
+                let size = primitive_size(encoding).unwrap_or_else(|| {
+                    panic!("{} {}: unknown encoding {encoding}", t.name, t.req("name"))
+                });
                 sizes.insert(t.req("name").to_string(), size);
             }
             ("sbe:message", false) => {
@@ -212,7 +229,9 @@ fn parse_schema(path: &str) -> Schema {
                 });
             }
             ("sbe:message", true) => {
-                let m = message.take().expect("</sbe:message> without <sbe:message>");
+                let m = message
+                    .take()
+                    .expect("</sbe:message> without <sbe:message>");
                 schema
                     .as_mut()
                     .expect("<sbe:message> outside <sbe:messageSchema>")
@@ -253,8 +272,18 @@ fn check_layout(schema: &Schema) {
         let mut field_ids = BTreeSet::new();
         let mut end = 0;
         for f in fields {
-            assert!(names.insert(f.name.as_str()), "{}: field {} is declared twice", m.name, f.name);
-            assert!(field_ids.insert(f.id), "{}: field id {} is used twice", m.name, f.id);
+            assert!(
+                names.insert(f.name.as_str()),
+                "{}: field {} is declared twice",
+                m.name,
+                f.name
+            );
+            assert!(
+                field_ids.insert(f.id),
+                "{}: field id {} is used twice",
+                m.name,
+                f.id
+            );
             assert!(f.size > 0, "{}.{} has no size", m.name, f.name);
             assert!(
                 f.offset >= end,
@@ -277,7 +306,11 @@ fn check_layout(schema: &Schema) {
                 m.block_length
             );
         }
-        assert_eq!(end, m.block_length, "{}: bytes {end}.. of the block are not described", m.name);
+        assert_eq!(
+            end, m.block_length,
+            "{}: bytes {end}.. of the block are not described",
+            m.name
+        );
     }
 }
 
@@ -297,17 +330,33 @@ enum V {
 /// Checks a frame's SOFH and SBE header against the message `m` of `schema`; returns
 /// its block.
 fn block<'a>(frame: &'a [u8], schema: &Schema, m: &Message, label: &str) -> &'a [u8] {
-    assert_eq!(frame.len(), HEADER + m.block_length, "{label}: frame length");
+    assert_eq!(
+        frame.len(),
+        HEADER + m.block_length,
+        "{label}: frame length"
+    );
     let sofh = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
     assert_eq!(
         usize::try_from(sofh).ok(),
         Some(frame.len()),
         "{label}: SOFH message length (u32 big-endian, whole frame)"
     );
-    assert_eq!(&frame[4..6], &[0x5B, 0xE0], "{label}: SOFH encoding type (big-endian)");
-    assert_eq!(u16::from_be_bytes([frame[4], frame[5]]), SBE_LE, "{label}: SBE_LE");
+    assert_eq!(
+        &frame[4..6],
+        &[0x5B, 0xE0],
+        "{label}: SOFH encoding type (big-endian)"
+    );
+    assert_eq!(
+        u16::from_be_bytes([frame[4], frame[5]]),
+        SBE_LE,
+        "{label}: SBE_LE"
+    );
     let header = |at: usize| u16::from_le_bytes([frame[at], frame[at + 1]]);
-    assert_eq!(usize::from(header(6)), m.block_length, "{label}: blockLength");
+    assert_eq!(
+        usize::from(header(6)),
+        m.block_length,
+        "{label}: blockLength"
+    );
     assert_eq!(header(8), m.id, "{label}: templateId");
     assert_eq!(header(10), schema.id, "{label}: schemaId");
     assert_eq!(header(12), schema.version, "{label}: version");
@@ -317,7 +366,10 @@ fn block<'a>(frame: &'a [u8], schema: &Schema, m: &Message, label: &str) -> &'a 
 /// Little-endian unsigned integer of up to 8 bytes.
 fn le(bytes: &[u8]) -> u64 {
     assert!(bytes.len() <= 8, "{} bytes do not fit a u64", bytes.len());
-    bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    bytes
+        .iter()
+        .rev()
+        .fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
 /// Every field of `m` in `block` holds its value in `values`, and padding is zero.
@@ -333,7 +385,11 @@ fn check_fields(m: &Message, block: &[u8], values: &[(&str, V)], label: &str) {
     for f in &m.fields {
         let bytes = &block[f.offset..f.offset + f.size];
         if f.name.starts_with("pad") {
-            assert!(bytes.iter().all(|&b| b == 0), "{label}: padding {} is {bytes:?}", f.name);
+            assert!(
+                bytes.iter().all(|&b| b == 0),
+                "{label}: padding {} is {bytes:?}",
+                f.name
+            );
             continue;
         }
         let Some(&(_, v)) = values.iter().find(|(n, _)| *n == f.name) else {
@@ -343,7 +399,9 @@ fn check_fields(m: &Message, block: &[u8], values: &[(&str, V)], label: &str) {
         match v {
             V::U(x) => assert_eq!(le(bytes), x, "{at}"),
             V::I(x) => {
-                let b: [u8; 8] = bytes.try_into().unwrap_or_else(|_| panic!("{at}: an int64 needs 8 bytes"));
+                let b: [u8; 8] = bytes
+                    .try_into()
+                    .unwrap_or_else(|_| panic!("{at}: an int64 needs 8 bytes"));
                 assert_eq!(i64::from_le_bytes(b), x, "{at}");
             }
             V::S(s) => {
@@ -383,7 +441,12 @@ struct Sample {
     values: Vec<(&'static str, V)>,
 }
 
-fn client(name: &'static str, template: u16, msg: &ClientMsg, values: Vec<(&'static str, V)>) -> Sample {
+fn client(
+    name: &'static str,
+    template: u16,
+    msg: &ClientMsg,
+    values: Vec<(&'static str, V)>,
+) -> Sample {
     let mut bytes = Vec::new();
     msg.encode(&mut bytes);
     let label = format!("{msg:?}");
@@ -392,10 +455,21 @@ fn client(name: &'static str, template: u16, msg: &ClientMsg, values: Vec<(&'sta
         Some(msg),
         "{label}: decode(encode(m)) is not m"
     );
-    Sample { name, template, label, bytes, values }
+    Sample {
+        name,
+        template,
+        label,
+        bytes,
+        values,
+    }
 }
 
-fn server(name: &'static str, template: u16, msg: &ServerMsg, values: Vec<(&'static str, V)>) -> Sample {
+fn server(
+    name: &'static str,
+    template: u16,
+    msg: &ServerMsg,
+    values: Vec<(&'static str, V)>,
+) -> Sample {
     let mut bytes = Vec::new();
     msg.encode(&mut bytes);
     let label = format!("{msg:?}");
@@ -404,7 +478,13 @@ fn server(name: &'static str, template: u16, msg: &ServerMsg, values: Vec<(&'sta
         Some(msg),
         "{label}: decode(encode(m)) is not m"
     );
-    Sample { name, template, label, bytes, values }
+    Sample {
+        name,
+        template,
+        label,
+        bytes,
+        values,
+    }
 }
 
 /// At least one sample of every order-entry template.
@@ -567,8 +647,14 @@ fn order_entry_samples() -> Vec<Sample> {
         client(
             "Cancel",
             t::CANCEL,
-            &ClientMsg::Cancel { cl_ord_id: 0x0102_0304_0506_0708, orig_cl_ord_id: 0x1112_1314_1516_1718 },
-            vec![("cl_ord_id", U(0x0102_0304_0506_0708)), ("orig_cl_ord_id", U(0x1112_1314_1516_1718))],
+            &ClientMsg::Cancel {
+                cl_ord_id: 0x0102_0304_0506_0708,
+                orig_cl_ord_id: 0x1112_1314_1516_1718,
+            },
+            vec![
+                ("cl_ord_id", U(0x0102_0304_0506_0708)),
+                ("orig_cl_ord_id", U(0x1112_1314_1516_1718)),
+            ],
         ),
         client(
             "Replace",
@@ -589,7 +675,9 @@ fn order_entry_samples() -> Vec<Sample> {
         client(
             "MassCancel",
             t::MASS_CANCEL,
-            &ClientMsg::MassCancel { market: 0x0A0B_0C0D },
+            &ClientMsg::MassCancel {
+                market: 0x0A0B_0C0D,
+            },
             vec![("market", U(0x0A0B_0C0D))],
         ),
         client(
@@ -600,12 +688,27 @@ fn order_entry_samples() -> Vec<Sample> {
         ),
         client("Heartbeat", t::HEARTBEAT, &ClientMsg::Heartbeat, vec![]),
         server("Heartbeat", t::HEARTBEAT, &ServerMsg::Heartbeat, vec![]),
-        client("Logout", t::LOGOUT, &ClientMsg::Logout, vec![("reason", U(0))]),
-        server("Logout", t::LOGOUT, &ServerMsg::Logout { reason: 4 }, vec![("reason", U(4))]),
+        client(
+            "Logout",
+            t::LOGOUT,
+            &ClientMsg::Logout,
+            vec![("reason", U(0))],
+        ),
+        server(
+            "Logout",
+            t::LOGOUT,
+            &ServerMsg::Logout { reason: 4 },
+            vec![("reason", U(4))],
+        ),
         client(
             "Admin",
             t::ADMIN,
-            &ClientMsg::Admin { command: 5, market: 0x0102_0304, account: 0x0506_0708, value: -0x0A0B_0C0D_0E0F_1011 },
+            &ClientMsg::Admin {
+                command: 5,
+                market: 0x0102_0304,
+                account: 0x0506_0708,
+                value: -0x0A0B_0C0D_0E0F_1011,
+            },
             vec![
                 ("command", U(5)),
                 ("market", U(0x0102_0304)),
@@ -616,12 +719,28 @@ fn order_entry_samples() -> Vec<Sample> {
         server(
             "LogonAck",
             t::LOGON_ACK,
-            &ServerMsg::LogonAck { next_seq: 0x0102_0304_0506_0708, heartbeat_ms: 0x0A0B_0C0D },
-            vec![("next_seq", U(0x0102_0304_0506_0708)), ("heartbeat_ms", U(0x0A0B_0C0D))],
+            &ServerMsg::LogonAck {
+                next_seq: 0x0102_0304_0506_0708,
+                heartbeat_ms: 0x0A0B_0C0D,
+            },
+            vec![
+                ("next_seq", U(0x0102_0304_0506_0708)),
+                ("heartbeat_ms", U(0x0A0B_0C0D)),
+            ],
         ),
-        server("LogonReject", t::LOGON_REJECT, &ServerMsg::LogonReject { reason: 3 }, vec![("reason", U(3))]),
+        server(
+            "LogonReject",
+            t::LOGON_REJECT,
+            &ServerMsg::LogonReject { reason: 3 },
+            vec![("reason", U(3))],
+        ),
         server("Exec", t::EXEC, &ServerMsg::Exec(fill), exec_values(&fill)),
-        server("Exec", t::EXEC, &ServerMsg::Exec(distinct), exec_values(&distinct)),
+        server(
+            "Exec",
+            t::EXEC,
+            &ServerMsg::Exec(distinct),
+            exec_values(&distinct),
+        ),
         server(
             "CancelReject",
             t::CANCEL_REJECT,
@@ -641,13 +760,25 @@ fn order_entry_samples() -> Vec<Sample> {
         server(
             "MassCancelDone",
             t::MASS_CANCEL_DONE,
-            &ServerMsg::MassCancelDone { seq: 0x0102_0304_0506_0708, count: 0x0A0B_0C0D, result: 0x63 },
-            vec![("seq", U(0x0102_0304_0506_0708)), ("count", U(0x0A0B_0C0D)), ("result", U(0x63))],
+            &ServerMsg::MassCancelDone {
+                seq: 0x0102_0304_0506_0708,
+                count: 0x0A0B_0C0D,
+                result: 0x63,
+            },
+            vec![
+                ("seq", U(0x0102_0304_0506_0708)),
+                ("count", U(0x0A0B_0C0D)),
+                ("result", U(0x63)),
+            ],
         ),
         server(
             "AdminAck",
             t::ADMIN_ACK,
-            &ServerMsg::AdminAck { seq: 0x0102_0304_0506_0708, command_seq: 0x1112_1314_1516_1718, result: 98 },
+            &ServerMsg::AdminAck {
+                seq: 0x0102_0304_0506_0708,
+                command_seq: 0x1112_1314_1516_1718,
+                result: 98,
+            },
             vec![
                 ("seq", U(0x0102_0304_0506_0708)),
                 ("command_seq", U(0x1112_1314_1516_1718)),
@@ -682,20 +813,38 @@ fn order_entry_schema_matches_the_codec() {
         template::MASS_CANCEL_DONE,
         template::ADMIN_ACK,
     ];
-    assert_eq!(declared, t.into_iter().collect::<BTreeSet<u16>>(), "the schema declares exactly the codec's templates");
+    assert_eq!(
+        declared,
+        t.into_iter().collect::<BTreeSet<u16>>(),
+        "the schema declares exactly the codec's templates"
+    );
     for m in &schema.messages {
-        assert_eq!(block_len(m.id), Some(m.block_length), "template {} ({}): blockLength vs block_len", m.id, m.name);
+        assert_eq!(
+            block_len(m.id),
+            Some(m.block_length),
+            "template {} ({}): blockLength vs block_len",
+            m.id,
+            m.name
+        );
     }
     for id in 0..=1000u16 {
         if !declared.contains(&id) {
-            assert_eq!(block_len(id), None, "block_len knows template {id}, the schema does not");
+            assert_eq!(
+                block_len(id),
+                None,
+                "block_len knows template {id}, the schema does not"
+            );
         }
     }
 
     let mut covered = BTreeSet::new();
     for s in order_entry_samples() {
         let m = schema.message(s.template);
-        assert_eq!(m.name, s.name, "template {}: name in the schema", s.template);
+        assert_eq!(
+            m.name, s.name,
+            "template {}: name in the schema",
+            s.template
+        );
         let b = block(&s.bytes, &schema, m, &s.label);
         check_fields(m, b, &s.values, &s.label);
         covered.insert(s.template);
@@ -706,7 +855,11 @@ fn order_entry_schema_matches_the_codec() {
 // ---- market data (schema 2) ----
 
 fn event(kind: EventKind) -> Event {
-    Event { seq: 1, index: 0, kind }
+    Event {
+        seq: 1,
+        index: 0,
+        kind,
+    }
 }
 
 #[test]
@@ -733,18 +886,32 @@ fn market_data_schema_matches_the_feed() {
         md::STATS,
         md::DISCONNECT,
     ];
-    assert_eq!(declared, t.into_iter().collect::<BTreeSet<u16>>(), "the schema declares exactly the feed's templates");
+    assert_eq!(
+        declared,
+        t.into_iter().collect::<BTreeSet<u16>>(),
+        "the schema declares exactly the feed's templates"
+    );
 
     // Subscribe has no encoder: the I/O thread reads `from_seq` as the u64 at offset 0.
     let subscribe = schema.message(md::SUBSCRIBE);
     assert_eq!(subscribe.block_length, 8, "Subscribe blockLength");
     assert_eq!(subscribe.fields.len(), 1, "Subscribe has one field");
     let from = &subscribe.fields[0];
-    assert_eq!((from.name.as_str(), from.offset, from.size), ("from_seq", 0, 8), "Subscribe.from_seq");
+    assert_eq!(
+        (from.name.as_str(), from.offset, from.size),
+        ("from_seq", 0, 8),
+        "Subscribe.from_seq"
+    );
 
     let mut hub = Hub::new(16);
     hub.on_events(&[
-        event(EventKind::Level { market: MarketId(7), side: Side::Sell, price: Price(600_005), qty: Qty(1_234), orders: 9 }),
+        event(EventKind::Level {
+            market: MarketId(7),
+            side: Side::Sell,
+            price: Price(600_005),
+            qty: Qty(1_234),
+            orders: 9,
+        }),
         event(EventKind::Fill {
             market: MarketId(7),
             maker_order: OrderId(1),
@@ -766,7 +933,12 @@ fn market_data_schema_matches_the_feed() {
             price: Price(599_000),
             qty: Qty(77),
         }),
-        event(EventKind::LiquidationStarted { account: AccountId(34), market: None, equity: -5_000, maintenance: 100 }),
+        event(EventKind::LiquidationStarted {
+            account: AccountId(34),
+            market: None,
+            equity: -5_000,
+            maintenance: 100,
+        }),
         event(EventKind::AdlFill {
             market: MarketId(7),
             account: AccountId(35),
@@ -774,23 +946,60 @@ fn market_data_schema_matches_the_feed() {
             qty: Qty(88),
             price: Price(598_000),
         }),
-        event(EventKind::MarkUpdated { market: MarketId(7), price: Price(600_100), scale_bits: 0 }),
-        event(EventKind::FundingIndexed { market: MarketId(7), delta: -42, index: 1 << 40 }),
+        event(EventKind::MarkUpdated {
+            market: MarketId(7),
+            price: Price(600_100),
+            scale_bits: 0,
+        }),
+        event(EventKind::FundingIndexed {
+            market: MarketId(7),
+            delta: -42,
+            index: 1 << 40,
+        }),
     ]);
-    hub.on_stats(&[MarketStats { market: MarketId(7), mark: 600_200, open_interest: 1_000, leverage_bps: 25_000, fund_equity: -9 }]);
+    hub.on_stats(&[MarketStats {
+        market: MarketId(7),
+        mark: 600_200,
+        open_interest: 1_000,
+        leverage_bps: 25_000,
+        fund_equity: -9,
+    }]);
     let live = hub.take();
     assert_eq!(hub.seq(), 8, "eight incrementals");
 
     let mut replay = Vec::new();
     hub.subscribe(1, &mut replay);
-    assert_eq!(replay, live, "a subscription from 1 replays the retained incrementals");
+    assert_eq!(
+        replay, live,
+        "a subscription from 1 replays the retained incrementals"
+    );
     let mut stream = live;
     hub.subscribe(0, &mut stream);
     marketdata::disconnect_frame(&mut stream, marketdata::disconnect::SLOW_CONSUMER);
 
     let expected: Vec<(u16, Vec<(&'static str, V)>)> = vec![
-        (md::LEVEL, vec![("seq", U(1)), ("market", U(7)), ("side", U(2)), ("price", I(600_005)), ("qty", I(1_234)), ("orders", U(9))]),
-        (md::TRADE, vec![("seq", U(2)), ("market", U(7)), ("taker_side", U(2)), ("liquidation", U(1)), ("price", I(600_010)), ("qty", I(55))]),
+        (
+            md::LEVEL,
+            vec![
+                ("seq", U(1)),
+                ("market", U(7)),
+                ("side", U(2)),
+                ("price", I(600_005)),
+                ("qty", I(1_234)),
+                ("orders", U(9)),
+            ],
+        ),
+        (
+            md::TRADE,
+            vec![
+                ("seq", U(2)),
+                ("market", U(7)),
+                ("taker_side", U(2)),
+                ("liquidation", U(1)),
+                ("price", I(600_010)),
+                ("qty", I(55)),
+            ],
+        ),
         (
             md::LIQUIDATION,
             vec![
@@ -819,10 +1028,28 @@ fn market_data_schema_matches_the_feed() {
         ),
         (
             md::ADL,
-            vec![("seq", U(5)), ("market", U(7)), ("account", U(35)), ("counterparty", U(36)), ("price", I(598_000)), ("qty", I(88))],
+            vec![
+                ("seq", U(5)),
+                ("market", U(7)),
+                ("account", U(35)),
+                ("counterparty", U(36)),
+                ("price", I(598_000)),
+                ("qty", I(88)),
+            ],
         ),
-        (md::MARK, vec![("seq", U(6)), ("market", U(7)), ("price", I(600_100))]),
-        (md::FUNDING, vec![("seq", U(7)), ("market", U(7)), ("delta", I(-42)), ("index", I(1 << 40))]),
+        (
+            md::MARK,
+            vec![("seq", U(6)), ("market", U(7)), ("price", I(600_100))],
+        ),
+        (
+            md::FUNDING,
+            vec![
+                ("seq", U(7)),
+                ("market", U(7)),
+                ("delta", I(-42)),
+                ("index", I(1 << 40)),
+            ],
+        ),
         (
             md::STATS,
             vec![
@@ -834,10 +1061,28 @@ fn market_data_schema_matches_the_feed() {
                 ("fund_equity", I(-9)),
             ],
         ),
-        (md::SNAPSHOT_START, vec![("seq", U(8)), ("level_count", U(1))]),
-        (md::SNAPSHOT_LEVEL, vec![("market", U(7)), ("side", U(2)), ("price", I(600_005)), ("qty", I(1_234)), ("orders", U(9))]),
+        (
+            md::SNAPSHOT_START,
+            vec![("seq", U(8)), ("level_count", U(1))],
+        ),
+        (
+            md::SNAPSHOT_LEVEL,
+            vec![
+                ("market", U(7)),
+                ("side", U(2)),
+                ("price", I(600_005)),
+                ("qty", I(1_234)),
+                ("orders", U(9)),
+            ],
+        ),
         (md::SNAPSHOT_END, vec![("seq", U(8))]),
-        (md::DISCONNECT, vec![("reason", U(u64::from(marketdata::disconnect::SLOW_CONSUMER)))]),
+        (
+            md::DISCONNECT,
+            vec![(
+                "reason",
+                U(u64::from(marketdata::disconnect::SLOW_CONSUMER)),
+            )],
+        ),
     ];
 
     let got = frames(&stream);

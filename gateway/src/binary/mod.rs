@@ -144,7 +144,7 @@ pub struct ExecMsg {
     pub account: u32,
     /// Market.
     pub market: u32,
-    /// FIX ExecType as ASCII (b'0', b'F', b'4', b'5', b'8', b'L', b'I').
+    /// FIX ExecType as ASCII (b'0', b'F', b'4', b'5', b'8', b'D', b'I'; D: a stop triggered or the open quantity reduced).
     pub exec_type: u8,
     /// FIX OrdStatus as ASCII.
     pub ord_status: u8,

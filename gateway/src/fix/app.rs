@@ -23,7 +23,7 @@ use cascade_core::{
 use super::message::{parse_uint, FieldError, Message};
 use super::session::BodyWriter;
 use crate::config::{GatewayConfig, MarketSpec};
-use crate::server::orders::{avg_px, Ctx, Exec, ExecKind, FillKind, OrderInfo, Placer};
+use crate::server::orders::{avg_px, Ctx, CxlWhy, Exec, ExecKind, FillKind, OrderInfo, Placer};
 use crate::server::request::{Ask, PositionRow};
 use crate::wire::{parse_scaled, DecimalError};
 
@@ -47,8 +47,10 @@ pub enum Pending {
     CancelOrReplace(bool),
     /// A mass cancel: the request's ClOrdID and type.
     MassCancel(String, u8, Option<MarketId>),
-    /// A status request.
-    Status,
+    /// A status request: the ClOrdID and market it named (echoed if unknown).
+    Status(u64, MarketId),
+    /// Nothing to answer beyond execution reports (cancel-on-disconnect).
+    Nothing,
     /// A position request: its PosReqID.
     Positions(String),
 }
@@ -120,7 +122,7 @@ pub fn parse(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> AppIn 
         b"F" => cancel(m, account),
         b"G" => replace(cfg, m, account),
         b"q" => mass_cancel(cfg, m, account),
-        b"H" => status(m, account),
+        b"H" => status(cfg, m, account),
         b"AN" => positions(m, account),
         _ => Err(AppIn::Business(3, "unsupported message type")),
     };
@@ -226,6 +228,9 @@ fn new_order(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Result
                 stp,
                 reduce_only,
             )
+        }
+        b"3" | b"4" if post_only => {
+            return Err(AppIn::Reject(field(5, 18), "post-only needs a limit order"));
         }
         b"3" | b"4" => {
             let trigger = decimal(
@@ -374,7 +379,7 @@ fn mass_cancel(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Resu
     ))
 }
 
-fn status(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
+fn status(cfg: &GatewayConfig, m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
     check_account(m, account)?;
     let order_id = m.get(37).and_then(parse_uint).map(OrderId);
     let cl = m.get(11).and_then(parse_uint).map(ClientOrderId);
@@ -389,7 +394,16 @@ fn status(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
         client_id: cl,
         order_id,
     };
-    Ok(AppIn::Request(ask, Ctx::Other, Pending::Status))
+    let market = m
+        .text(55)
+        .and_then(|s| cfg.market_by_symbol(s))
+        .map_or(MarketId(0), |(i, _)| MarketId(i));
+    let echo = cl.map_or(0, |c| c.0);
+    Ok(AppIn::Request(
+        ask,
+        Ctx::Other,
+        Pending::Status(echo, market),
+    ))
 }
 
 fn positions(m: &Message<'_>, account: AccountId) -> Result<AppIn, AppIn> {
@@ -481,6 +495,7 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
         ExecKind::Rejected(_) | ExecKind::GatewayRejected(_) => ("8", "8"),
         // FIX 4.4 has no "triggered" ExecType (5.0's L): a restatement, 58 says why.
         ExecKind::Triggered => ("D", "0"),
+        ExecKind::Reduced(_) => ("D", if o.cum > 0 { "1" } else { "0" }),
         ExecKind::Status => ("I", if o.cum > 0 { "1" } else { "0" }),
     };
     b.int(37, e.order_id).int(11, o.client_id);
@@ -530,17 +545,16 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
         ExecKind::Triggered => {
             b.int(378, 99).str(58, "stop triggered");
         }
+        ExecKind::Reduced(r) => {
+            b.int(378, 99).str(58, cancel_text(r));
+        }
         _ => {}
     }
 }
 
-/// OrderCancelReject for an unknown order (102 = 1) or an engine refusal.
-pub fn cancel_reject(
-    b: &mut BodyWriter<'_>,
-    ctx: &Ctx,
-    cancel: bool,
-    reason: Option<RejectReason>,
-) {
+/// OrderCancelReject: 102 = 1 for an unknown order, 2 (exchange option) when
+/// throttled, 99 with the engine's text otherwise.
+pub fn cancel_reject(b: &mut BodyWriter<'_>, ctx: &Ctx, cancel: bool, why: CxlWhy) {
     let (cl, orig) = match *ctx {
         Ctx::Cancel {
             client_id, orig, ..
@@ -555,11 +569,15 @@ pub fn cancel_reject(
         .int(41, orig)
         .str(39, "8")
         .str(434, if cancel { "1" } else { "2" });
-    match reason {
-        None | Some(RejectReason::UnknownOrder) => {
+    match why {
+        CxlWhy::Unknown | CxlWhy::Engine(RejectReason::UnknownOrder) => {
             b.int(102, 1).str(58, "unknown order");
         }
-        Some(r) => {
+        CxlWhy::Throttled => {
+            b.int(102, 2)
+                .str(58, "throttled: order rate above the session's soft limit");
+        }
+        CxlWhy::Engine(r) => {
             b.int(102, 99).str(58, reject_reason(r).1);
         }
     }

@@ -225,7 +225,8 @@ impl FixSession {
                 b.str(141, "Y");
             }
         });
-        self.heartbeat = Duration::from_secs(heartbeat.max(1));
+        // HeartBtInt 0: no heartbeats and no test requests on this session.
+        self.heartbeat = Duration::from_secs(heartbeat);
         self.logout_sent = false;
         self.resend_until = 0;
         self.test_sent = None;
@@ -252,11 +253,11 @@ impl FixSession {
             self.logout(out, "MsgSeqNum(34) missing or not a number")?;
             return Ok(Step::Close);
         };
-        if mt == b"4" && !msg.flag(123) {
-            return self.sequence_reset(msg, seq, out);
-        }
         if let Some(step) = self.check_header(msg, seq, out)? {
             return Ok(step);
+        }
+        if mt == b"4" && !msg.flag(123) {
+            return self.sequence_reset(msg, seq, out);
         }
         let expected = self.next_in();
         if seq > expected {
@@ -312,8 +313,9 @@ impl FixSession {
             return Ok(Some(Step::Close));
         }
         let Some(sent) = msg.get(52).and_then(time::parse) else {
-            self.store
-                .set_next_in(seq.max(self.next_in()).min(seq + 1))?;
+            if seq == self.next_in() {
+                self.store.set_next_in(seq + 1)?;
+            }
             self.reject(
                 out,
                 seq,
@@ -537,6 +539,9 @@ impl FixSession {
     /// Heartbeat and TestRequest timers; `true` means the counterparty is gone.
     pub fn timers(&mut self, now: Instant, out: &mut Vec<u8>) -> io::Result<bool> {
         let hb = self.heartbeat;
+        if hb.is_zero() {
+            return Ok(false);
+        }
         if let Some(t) = self.test_sent {
             if now.duration_since(t) > hb {
                 return Ok(true);

@@ -25,7 +25,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 mod binary_io;
 
 use super::engine::{recover, EngineThread};
-use super::orders::{report, Ctx, Exec, ExecKind, Mirror};
+use super::orders::{report, Ctx, CxlWhy, Exec, ExecKind, Mirror};
 use super::request::{Ask, Body, Origin, Reply, Request};
 use super::Shared;
 use crate::auth::{self, Gate, Lockout};
@@ -65,6 +65,8 @@ struct Conn {
     /// Reading stopped at the buffer bound before the socket said WouldBlock: with
     /// edge-triggered readiness no new event will come, so read again ourselves.
     unread: bool,
+    /// A closing connection that has not drained by then is cut anyway.
+    close_by: Option<Instant>,
     throttle: Throttle,
 }
 
@@ -81,18 +83,36 @@ struct User {
     bin_conn: Option<usize>,
 }
 
+/// Which protocol a request came in on (its specific answers go back on it alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Fix,
+    Binary,
+    Gateway,
+}
+
 /// A request in flight, as the answer needs it.
 struct InFlight {
     user: usize,
     pending: Pending,
     ctx: Ctx,
+    via: Via,
 }
 
+/// A logon held back by the lockout, answered when due.
 struct Delayed {
     due: Instant,
     token: usize,
     gen: u32,
-    frame: Vec<u8>,
+    logon: HeldLogon,
+}
+
+/// The held logon itself.
+enum HeldLogon {
+    /// A FIX Logon frame.
+    Fix(Vec<u8>),
+    /// A binary logon: user name, password, replay-from number, heartbeat.
+    Binary(String, String, u64, u32),
 }
 
 /// The I/O thread's state.
@@ -360,6 +380,9 @@ impl Io {
                         let _ = s.logout(&mut c.wbuf, "gateway shutting down");
                     }
                 }
+                Proto::Binary { user: Some(_) } => {
+                    crate::binary::ServerMsg::Logout { reason: 4 }.encode(&mut c.wbuf);
+                }
                 Proto::Md { .. } => {
                     marketdata::disconnect_frame(&mut c.wbuf, marketdata::disconnect::SHUTDOWN);
                 }
@@ -428,6 +451,7 @@ impl Io {
                 closing: false,
                 eof: false,
                 unread: false,
+                close_by: None,
                 throttle: Throttle::new(
                     l.soft_orders_per_sec,
                     l.hard_orders_per_sec,
@@ -521,7 +545,20 @@ impl Io {
                 gen: c.gen,
             })
         });
-        self.in_flight.insert(rid, InFlight { user, pending, ctx });
+        let via = match t.and_then(|t| self.conns[t].as_ref()).map(|c| &c.proto) {
+            Some(Proto::Fix { .. }) => Via::Fix,
+            Some(Proto::Binary { .. }) => Via::Binary,
+            _ => Via::Gateway,
+        };
+        self.in_flight.insert(
+            rid,
+            InFlight {
+                user,
+                pending,
+                ctx,
+                via,
+            },
+        );
         let mut req = Request {
             origin,
             rid,
@@ -656,7 +693,7 @@ impl Io {
                         due: now + d,
                         token: t,
                         gen: c.gen,
-                        frame: frame.to_vec(),
+                        logon: HeldLogon::Fix(frame.to_vec()),
                     });
                     return;
                 }
@@ -782,7 +819,13 @@ impl Io {
                                 );
                                 self.send_exec(u, &e, &format!("T{seq}"));
                             } else {
-                                self.send_cancel_reject(u, &ctx, false, None);
+                                self.send_cancel_reject(
+                                    u,
+                                    &ctx,
+                                    false,
+                                    CxlWhy::Throttled,
+                                    Via::Fix,
+                                );
                             }
                             return;
                         }
@@ -866,15 +909,12 @@ impl Io {
         binary_io::send_exec(self, u, e);
     }
 
-    fn send_cancel_reject(
-        &mut self,
-        u: usize,
-        ctx: &Ctx,
-        cancel: bool,
-        reason: Option<cascade_core::RejectReason>,
-    ) {
-        self.fix_send(u, "9", |b| app::cancel_reject(b, ctx, cancel, reason));
-        binary_io::send_cancel_reject(self, u, ctx, reason);
+    fn send_cancel_reject(&mut self, u: usize, ctx: &Ctx, cancel: bool, why: CxlWhy, via: Via) {
+        match via {
+            Via::Fix => self.fix_send(u, "9", |b| app::cancel_reject(b, ctx, cancel, why)),
+            Via::Binary => binary_io::send_cancel_reject(self, u, ctx, why),
+            Via::Gateway => {}
+        }
     }
 
     // ---- replies ----
@@ -931,7 +971,7 @@ impl Io {
             Body::Unknown => {
                 if let Some(f) = flight {
                     if let Pending::CancelOrReplace(cancel) = f.pending {
-                        self.send_cancel_reject(f.user, &f.ctx, cancel, None);
+                        self.send_cancel_reject(f.user, &f.ctx, cancel, CxlWhy::Unknown, f.via);
                     }
                 }
             }
@@ -959,7 +999,7 @@ impl Io {
         match f.pending {
             Pending::CancelOrReplace(cancel) => {
                 if let Some(r) = rejected {
-                    self.send_cancel_reject(f.user, &f.ctx, cancel, Some(r));
+                    self.send_cancel_reject(f.user, &f.ctx, cancel, CxlWhy::Engine(r), f.via);
                 }
             }
             Pending::MassCancel(cl, kind, market) => {
@@ -978,18 +1018,25 @@ impl Io {
                 let symbol = market
                     .and_then(|m| self.cfg.markets.get(m.0 as usize))
                     .map(|s| s.symbol.clone());
-                self.fix_send(f.user, "r", |b| {
-                    app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref());
-                });
-                binary_io::send_mass_cancel(self, f.user, n, rejected);
+                match f.via {
+                    Via::Fix => self.fix_send(f.user, "r", |b| {
+                        app::mass_cancel_report(b, &cl, kind, n, rejected, symbol.as_deref());
+                    }),
+                    Via::Binary => binary_io::send_mass_cancel(self, f.user, n, rejected),
+                    Via::Gateway => {}
+                }
             }
             Pending::Order => {
                 if self.users[f.user].account.is_none() {
-                    binary_io::send_admin_ack(self, f.user, seq, rejected);
-                    self.fix_send(f.user, "U2", |b| crate::fix::admin::ack(b, seq, rejected));
+                    match f.via {
+                        Via::Fix => self
+                            .fix_send(f.user, "U2", |b| crate::fix::admin::ack(b, seq, rejected)),
+                        Via::Binary => binary_io::send_admin_ack(self, f.user, seq, rejected),
+                        Via::Gateway => {}
+                    }
                 }
             }
-            Pending::Status | Pending::Positions(_) => {}
+            Pending::Status(..) | Pending::Positions(_) | Pending::Nothing => {}
         }
     }
 
@@ -1000,11 +1047,15 @@ impl Io {
         let e = if let Some((id, info)) = known {
             report(ExecKind::Status, id, info)
         } else {
+            let (client_id, market) = match f.pending {
+                Pending::Status(cl, m) => (cl, m),
+                _ => (0, cascade_core::MarketId(0)),
+            };
             let info = super::orders::OrderInfo {
                 account: self.users[f.user].account.unwrap_or(AccountId(0)),
-                market: cascade_core::MarketId(0),
+                market,
                 side: cascade_core::Side::Buy,
-                client_id: 0,
+                client_id,
                 qty: 0,
                 cum: 0,
                 notional: 0,
@@ -1064,15 +1115,19 @@ impl Io {
                 crate::binary::frame::Split::Frame {
                     template,
                     schema,
+                    version,
                     len,
-                    ..
                 } => {
                     let block =
                         crate::binary::frame::Fields(&c.rbuf[crate::binary::frame::HEADER..len]);
                     let from = block.u64(0);
                     c.rbuf.drain(..len);
-                    if let (marketdata::template::SUBSCRIBE, marketdata::SCHEMA, Some(from)) =
-                        (template, schema, from)
+                    if let (
+                        marketdata::template::SUBSCRIBE,
+                        marketdata::SCHEMA,
+                        marketdata::VERSION,
+                        Some(from),
+                    ) = (template, schema, version, from)
                     {
                         self.hub.subscribe(from, &mut c.wbuf);
                         c.proto = Proto::Md { subscribed: true };
@@ -1098,7 +1153,9 @@ impl Io {
                     continue;
                 }
                 if c.wbuf.len() + bytes.len() > bound {
-                    c.wbuf.clear();
+                    // Whole frames only: what is queued stays, the reason follows it, and
+                    // the connection is cut after a second whether or not it drains.
+                    c.close_by = Some(Instant::now() + Duration::from_secs(1));
                     marketdata::disconnect_frame(
                         &mut c.wbuf,
                         marketdata::disconnect::SLOW_CONSUMER,
@@ -1181,8 +1238,15 @@ impl Io {
                 .and_then(Option::as_ref)
                 .is_some_and(|c| c.gen == d.gen)
             {
-                if let Ok(m) = Message::parse(&d.frame) {
-                    self.fix_logon(d.token, &m, &d.frame, true);
+                match d.logon {
+                    HeldLogon::Fix(frame) => {
+                        if let Ok(m) = Message::parse(&frame) {
+                            self.fix_logon(d.token, &m, &frame, true);
+                        }
+                    }
+                    HeldLogon::Binary(name, pw, next, hb) => {
+                        binary_io::logon(self, d.token, &name, &pw, next, hb, true);
+                    }
                 }
             }
         }
@@ -1219,7 +1283,8 @@ impl Io {
                     }
                 }
             }
-            if c.closing && c.wbuf.is_empty() {
+            let overdue = c.close_by.is_some_and(|d| Instant::now() >= d);
+            if c.closing && (c.wbuf.is_empty() || overdue) {
                 self.close(t);
             }
         }
@@ -1262,7 +1327,7 @@ impl Io {
                         market: None,
                     }),
                     Ctx::Other,
-                    Pending::Status,
+                    Pending::Nothing,
                 );
                 self.metrics.cancel_on_disconnect += 1;
             }

@@ -18,7 +18,7 @@ use crate::auth::{self, Gate};
 use crate::binary::frame::{split, Split, HEADER};
 use crate::binary::{ClientMsg, ExecMsg, ServerMsg, SCHEMA};
 use crate::fix::app::{reject_reason, Pending};
-use crate::server::orders::{Ctx, Exec, ExecKind, FillKind, OrderInfo, Placer};
+use crate::server::orders::{Ctx, CxlWhy, Exec, ExecKind, FillKind, OrderInfo, Placer};
 use crate::server::request::Ask;
 use crate::server::store::Store;
 use crate::throttle::Verdict;
@@ -36,7 +36,10 @@ pub(super) fn flush_stores(io: &mut Io) {
     for u in &mut io.users {
         if let Some(s) = u.bin.as_mut() {
             if let Err(e) = s.store.flush() {
-                eprintln!("cascade-gateway: binary session store of {}: {e}", u.username);
+                eprintln!(
+                    "cascade-gateway: binary session store of {}: {e}",
+                    u.username
+                );
             }
         }
     }
@@ -65,8 +68,8 @@ pub(super) fn input(io: &mut Io, t: usize) {
             Split::Frame {
                 template,
                 schema,
+                version,
                 len,
-                ..
             } => {
                 if !room {
                     if !io.stalled.contains(&t) {
@@ -74,7 +77,7 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     }
                     return;
                 }
-                let msg = (schema == SCHEMA)
+                let msg = (schema == SCHEMA && version == crate::binary::VERSION)
                     .then(|| ClientMsg::decode(template, &c.rbuf[HEADER..len]))
                     .flatten();
                 c.rbuf.drain(..len);
@@ -109,7 +112,7 @@ fn message(io: &mut Io, t: usize, m: ClientMsg) {
             heartbeat_ms,
         } = m
         {
-            logon(io, t, &username, &password, next_seq, heartbeat_ms);
+            logon(io, t, &username, &password, next_seq, heartbeat_ms, false);
         } else {
             ServerMsg::LogonReject { reason: 4 }.encode(&mut c.wbuf);
             c.closing = true;
@@ -245,7 +248,7 @@ fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: &ClientMsg)
                             info,
                         ),
                     ),
-                    _ => send_cancel_reject(io, u, &ctx, Some(RejectReason::AccountOrderCapacity)),
+                    _ => send_cancel_reject(io, u, &ctx, CxlWhy::Throttled),
                 }
                 return;
             }
@@ -306,7 +309,8 @@ fn new_order(
         _ => return None,
     };
     let (post_only, reduce_only) = (flags & 1 != 0, flags & 2 != 0);
-    if flags > 3 || cl == 0 {
+    // Post-only only on plain limit orders; time in force only matters for them too.
+    if flags > 3 || cl == 0 || (post_only && ord_type != 2) {
         return None;
     }
     let p = Price(price);
@@ -315,6 +319,7 @@ fn new_order(
         (1, true) => OrderType::PostOnly(p),
         (3, false) => OrderType::Ioc(p),
         (4, false) => OrderType::Fok(p),
+        _ if ord_type != 2 => OrderType::Limit(p),
         _ => return None,
     };
     let mut info = OrderInfo {
@@ -390,20 +395,45 @@ fn admin(io: &Io, command: u8, market: u32, account: u32, value: i64) -> Option<
     })
 }
 
-fn logon(io: &mut Io, t: usize, name: &str, password: &str, next_seq: u64, heartbeat_ms: u32) {
+/// Checks a logon (after the lockout's delay when `gated`), answers it, and replays
+/// stored messages from `next_seq`.
+pub(super) fn logon(
+    io: &mut Io,
+    t: usize,
+    name: &str,
+    password: &str,
+    next_seq: u64,
+    heartbeat_ms: u32,
+    gated: bool,
+) {
     let Some(c) = io.conns[t].as_mut() else {
         return;
     };
     let now = Instant::now();
     let ip = c.peer.ip();
-    match io.lockout.gate(ip, now) {
+    match if gated {
+        Gate::Open
+    } else {
+        io.lockout.gate(ip, now)
+    } {
         Gate::Refuse => {
             io.metrics.logon_refused += 1;
             ServerMsg::LogonReject { reason: 2 }.encode(&mut c.wbuf);
             c.closing = true;
             return;
         }
-        Gate::Delay(d) => std::thread::sleep(d.min(Duration::from_millis(50))),
+        Gate::Delay(d) => {
+            let gen = c.gen;
+            let logon =
+                super::HeldLogon::Binary(name.into(), password.into(), next_seq, heartbeat_ms);
+            io.delayed.push(super::Delayed {
+                due: now + d,
+                token: t,
+                gen,
+                logon,
+            });
+            return;
+        }
         Gate::Open => {}
     }
     let user = io.by_name.get(name).copied();
@@ -494,7 +524,8 @@ pub(super) fn send_exec(io: &mut Io, u: usize, e: &Exec) {
         ExecKind::Cancelled(_) => (b'4', b'4'),
         ExecKind::Replaced => (b'5', if o.cum > 0 { b'1' } else { b'0' }),
         ExecKind::Rejected(_) | ExecKind::GatewayRejected(_) => (b'8', b'8'),
-        ExecKind::Triggered => (b'L', b'0'),
+        ExecKind::Triggered => (b'D', b'0'),
+        ExecKind::Reduced(_) => (b'D', if o.cum > 0 { b'1' } else { b'0' }),
         ExecKind::Status => (b'I', if o.cum > 0 { b'1' } else { b'0' }),
     };
     let reject_code = match e.kind {
@@ -503,7 +534,7 @@ pub(super) fn send_exec(io: &mut Io, u: usize, e: &Exec) {
         _ => 0,
     };
     let cancel_reason = match e.kind {
-        ExecKind::Cancelled(r) => cancel_code(r),
+        ExecKind::Cancelled(r) | ExecKind::Reduced(r) => cancel_code(r),
         _ => 0,
     };
     let done = matches!(
@@ -561,7 +592,9 @@ pub(super) fn cancel_code(r: CancelReason) -> u8 {
     }
 }
 
-pub(super) fn send_cancel_reject(io: &mut Io, u: usize, ctx: &Ctx, reason: Option<RejectReason>) {
+/// CancelReject: reason 1 for an unknown order (whether the gateway or the engine
+/// found it unknown), 99 when throttled, else the engine's OrdRejReason code.
+pub(super) fn send_cancel_reject(io: &mut Io, u: usize, ctx: &Ctx, why: CxlWhy) {
     let (cl, orig) = match *ctx {
         Ctx::Cancel {
             client_id, orig, ..
@@ -571,7 +604,11 @@ pub(super) fn send_cancel_reject(io: &mut Io, u: usize, ctx: &Ctx, reason: Optio
         } => (client_id, orig),
         _ => (0, 0),
     };
-    let code = reason.map_or(1, |r| reject_reason(r).0 as u8);
+    let code = match why {
+        CxlWhy::Unknown | CxlWhy::Engine(RejectReason::UnknownOrder) => 1,
+        CxlWhy::Throttled => 99,
+        CxlWhy::Engine(r) => reject_reason(r).0 as u8,
+    };
     send(io, u, |seq| ServerMsg::CancelReject {
         seq,
         cl_ord_id: cl,

@@ -59,6 +59,9 @@ pub enum ExecKind {
     Trade,
     /// Cancelled (by request, IOC/FOK remainder, self-trade, liquidation, margin...).
     Cancelled(CancelReason),
+    /// Part of the open quantity cancelled, the rest still live (self-trade
+    /// decrement, reduce-only trim).
+    Reduced(CancelReason),
     /// Price or quantity changed.
     Replaced,
     /// Refused by the engine.
@@ -69,6 +72,17 @@ pub enum ExecKind {
     Triggered,
     /// Answer to a status request.
     Status,
+}
+
+/// Why a cancel or replace request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CxlWhy {
+    /// No live order of the account has that client id.
+    Unknown,
+    /// The engine refused the command.
+    Engine(RejectReason),
+    /// The session's order throttle (replaces count as orders).
+    Throttled,
 }
 
 /// Kind of fill.
@@ -288,7 +302,12 @@ impl Mirror {
                 if remaining.0 > 0 {
                     self.orders.insert(order_id.0, info);
                 }
-                let mut r = report(ExecKind::Cancelled(reason), order_id.0, info);
+                let kind = if remaining.0 > 0 {
+                    ExecKind::Reduced(reason)
+                } else {
+                    ExecKind::Cancelled(reason)
+                };
+                let mut r = report(kind, order_id.0, info);
                 if let Ctx::Cancel {
                     client_id, orig, ..
                 } = *ctx

@@ -152,6 +152,14 @@ fn scan(bytes: &[u8]) -> (Vec<u64>, u64) {
     (index, at as u64)
 }
 
+/// Buffered records are written when the store is dropped (errors have no one to go
+/// to here; the I/O thread's regular flushes report them).
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +186,11 @@ mod tests {
         assert_eq!(s.get(2).unwrap().as_deref(), Some(&b"two"[..]));
         assert_eq!(s.get(3).unwrap(), None);
         assert_eq!(s.append(b"three").unwrap(), 3);
-        assert_eq!(s.get(2).unwrap().as_deref(), Some(&b"two"[..]), "reads flush first");
+        assert_eq!(
+            s.get(2).unwrap().as_deref(),
+            Some(&b"two"[..]),
+            "reads flush first"
+        );
         assert_eq!(s.get(3).unwrap().as_deref(), Some(&b"three"[..]));
         s.reset().unwrap();
         assert_eq!((s.next_out(), s.next_in()), (1, 1));
@@ -186,10 +198,3 @@ mod tests {
     }
 }
 
-/// Buffered records are written when the store is dropped (errors have no one to go
-/// to here; the I/O thread's regular flushes report them).
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = self.flush();
-    }
-}

@@ -300,7 +300,12 @@ impl RawFix {
     /// Connects.
     pub fn connect(addr: SocketAddr, comp: &str) -> RawFix {
         let stream = std::net::TcpStream::connect(addr).unwrap();
-        RawFix { stream, buf: Vec::new(), comp: comp.into(), seq: 1 }
+        RawFix {
+            stream,
+            buf: Vec::new(),
+            comp: comp.into(),
+            seq: 1,
+        }
     }
 
     /// Sends a message with a standard header (overridable via `header`) and `body`.
@@ -309,12 +314,20 @@ impl RawFix {
         let mut out = Vec::new();
         let mut w = cascade_gateway::fix::message::Writer::new(&mut out, msg_type);
         let now = cascade_gateway::fix::time::format(cascade_gateway::fix::time::now_ms());
-        let defaults = [(49u32, self.comp.clone()), (56, "CASCADE".into()), (34, self.seq.to_string()), (52, now)];
+        let defaults = [
+            (49u32, self.comp.clone()),
+            (56, "CASCADE".into()),
+            (34, self.seq.to_string()),
+            (52, now),
+        ];
         for (t, v) in &defaults {
             let v = header.iter().find(|h| h.0 == *t).map_or(v, |h| &h.1);
             w.str(*t, v);
         }
-        for (t, v) in header.iter().filter(|h| !defaults.iter().any(|d| d.0 == h.0)) {
+        for (t, v) in header
+            .iter()
+            .filter(|h| !defaults.iter().any(|d| d.0 == h.0))
+        {
             w.str(*t, v);
         }
         for (t, v) in body {
@@ -339,7 +352,10 @@ impl RawFix {
     /// Logs on.
     pub fn logon(&mut self, password: &str) -> Fields {
         let user = self.comp.clone();
-        self.send("A", &[(98, "0"), (108, "30"), (553, &user), (554, password)]);
+        self.send(
+            "A",
+            &[(98, "0"), (108, "30"), (553, &user), (554, password)],
+        );
         self.recv().expect("an answer to Logon")
     }
 
@@ -348,7 +364,9 @@ impl RawFix {
         use std::io::Read;
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            if let cascade_gateway::fix::message::Frame::Message(n) = cascade_gateway::fix::message::next_frame(&self.buf, 1 << 20) {
+            if let cascade_gateway::fix::message::Frame::Message(n) =
+                cascade_gateway::fix::message::next_frame(&self.buf, 1 << 20)
+            {
                 let text = String::from_utf8_lossy(&self.buf[..n]).into_owned();
                 self.buf.drain(..n);
                 return Some(
@@ -385,7 +403,9 @@ impl RawFix {
     /// Whether the server closed the connection (within 5 s), skipping messages.
     pub fn closed(&mut self) -> bool {
         use std::io::Read;
-        self.stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut tmp = [0u8; 8192];
         loop {
             match self.stream.read(&mut tmp) {
