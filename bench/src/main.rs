@@ -14,6 +14,7 @@ mod record_cmd;
 mod report_cmd;
 mod scale_cmd;
 mod snapshot_cmd;
+mod wire_cmd;
 
 /// Counts heap allocations (all threads) so `cascade` can report them per command.
 struct CountingAlloc;
@@ -114,6 +115,14 @@ const USAGE: &str = "usage:
   cascade-bench snapshot [--accounts N] [--orders M]
       cost of Engine::snapshot (the engine thread's pause), restore and state_hash at N
       accounts (default 10^6) and M resting orders (default 10^6)
+  cascade-bench wire [--protocol binary|fix] [--clients C] [--rate R] [--duration S]
+      [--addr HOST:PORT] [--fsync batch|interval-ms:N|never] [--flood] [--stalled-reader]
+      open-loop wire-to-wire latency through the gateway (in this process on free
+      loopback ports, or at --addr as the demo users), coordinated-omission corrected,
+      next to a raw loopback TCP echo floor from the same run; --flood adds a session
+      sending as fast as it can, --stalled-reader a market-data subscriber that never
+      reads; the last line is `protocol= offered= sent= acked= p50_us= p99_us= p999_us=
+      max_us= floor_p50_us= floor_p99_us=`
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -140,6 +149,7 @@ fn main() -> ExitCode {
         Some("recover") => journal_cmd::recover(&args[1..]),
         Some("convert") => journal_cmd::convert(&args[1..]),
         Some("snapshot") => snapshot_cmd::run(&args[1..]),
+        Some("wire") => wire_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");

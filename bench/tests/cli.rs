@@ -667,3 +667,64 @@ fn record_measures_the_wait_until_durable() {
     assert!(p50 <= p99, "{p50} {p99}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `wire` at a low rate through an in-process gateway: every order answered, the last
+/// line's keys in their contract order, latencies positive and ordered.
+#[test]
+fn wire_measures_both_protocols_against_a_tcp_floor() {
+    for protocol in ["binary", "fix"] {
+        let out = bin()
+            .args([
+                "wire",
+                "--protocol",
+                protocol,
+                "--rate",
+                "2000",
+                "--duration",
+                "1",
+                "--clients",
+                "2",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = text.lines().last().unwrap();
+        let kv: Vec<(&str, &str)> = last
+            .split(' ')
+            .map(|p| p.split_once('=').unwrap())
+            .collect();
+        let keys: Vec<&str> = kv.iter().map(|k| k.0).collect();
+        assert_eq!(
+            keys,
+            [
+                "protocol",
+                "offered",
+                "sent",
+                "acked",
+                "p50_us",
+                "p99_us",
+                "p999_us",
+                "max_us",
+                "floor_p50_us",
+                "floor_p99_us"
+            ]
+        );
+        let get = |k: &str| kv.iter().find(|x| x.0 == k).unwrap().1;
+        assert_eq!(get("protocol"), protocol);
+        assert_eq!(get("sent"), "2000");
+        assert_eq!(get("acked"), "2000", "every order answered");
+        let f = |k: &str| get(k).parse::<f64>().unwrap();
+        assert!(f("p50_us") > 0.0 && f("p50_us") <= f("p99_us") && f("p99_us") <= f("max_us"));
+        assert!(f("floor_p50_us") > 0.0 && f("floor_p50_us") <= f("floor_p99_us"));
+    }
+    let bad = bin()
+        .args(["wire", "--protocol", "smoke"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

@@ -103,6 +103,20 @@ pub struct JournalConfig {
     pub batch_delay: Duration,
     /// A segment is sealed once it holds this many bytes (64 MiB).
     pub segment_bytes: u64,
+    /// Called on the writer thread with the new durable watermark each time it moves,
+    /// before the appending thread hears of it (the gateway wakes its I/O thread here,
+    /// saving a hop through the engine thread).
+    pub on_durable: Option<DurableHook>,
+}
+
+/// A callback taking the new durable watermark.
+#[derive(Clone)]
+pub struct DurableHook(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for DurableHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DurableHook")
+    }
 }
 
 impl JournalConfig {
@@ -114,6 +128,7 @@ impl JournalConfig {
             batch_bytes: 256 << 10,
             batch_delay: Duration::from_millis(1),
             segment_bytes: 64 << 20,
+            on_durable: None,
         }
     }
 }

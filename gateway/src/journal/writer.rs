@@ -103,7 +103,10 @@ impl Journal {
         let (done_tx, dones) = channel::<Done>();
         let writer = std::thread::Builder::new()
             .name("journal-writer".into())
-            .spawn(move || run_writer(&mut disk, &job_rx, &done_tx))
+            .spawn({
+                let hook = cfg.on_durable.clone();
+                move || run_writer(&mut disk, &job_rx, &done_tx, hook.as_ref())
+            })
             .map_err(io_err(&cfg.dir))?;
         let capacity = cfg.batch_bytes + RECORD_HEADER_BYTES + MAX_PAYLOAD;
         let journal = Journal {
@@ -325,9 +328,19 @@ impl Drop for Journal {
 }
 
 /// The writer thread: performs jobs in order until the journal hangs up.
-fn run_writer(disk: &mut Disk, jobs: &Receiver<Job>, dones: &std::sync::mpsc::Sender<Done>) {
+fn run_writer(
+    disk: &mut Disk,
+    jobs: &Receiver<Job>,
+    dones: &std::sync::mpsc::Sender<Done>,
+    hook: Option<&super::DurableHook>,
+) {
     for job in jobs {
-        if dones.send(disk.run(job)).is_err() {
+        let before = disk.durable;
+        let done = disk.run(job);
+        if let Some(h) = hook.filter(|_| done.durable > before && done.error.is_none()) {
+            (h.0)(done.durable);
+        }
+        if dones.send(done).is_err() {
             return;
         }
     }

@@ -55,7 +55,10 @@ pub struct EngineThread {
 
 /// Recovers the engine from the newest good snapshot and the journal in `dir`, and
 /// opens the journal for appending.
-pub fn recover(cfg: &GatewayConfig) -> Result<(Engine, Journal, String), String> {
+pub fn recover(
+    cfg: &GatewayConfig,
+    on_durable: Option<crate::journal::DurableHook>,
+) -> Result<(Engine, Journal, String), String> {
     let dir = &cfg.gateway.journal_dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let engine_cfg = cfg.engine_config();
@@ -83,6 +86,7 @@ pub fn recover(cfg: &GatewayConfig) -> Result<(Engine, Journal, String), String>
     let mut replayed = 0u64;
     let mut jcfg = JournalConfig::new(dir);
     jcfg.fsync = cfg.fsync_policy().map_err(|e| e.to_string())?;
+    jcfg.on_durable = on_durable;
     let mut sink = Discard;
     let (journal, report) = Journal::open_after(jcfg, snap_seq, |c| {
         if c.seq > snap_seq {
@@ -314,8 +318,9 @@ impl EngineThread {
         let d = self.journal.durable_seq();
         if d > self.published {
             self.published = d;
-            self.shared.durable_seq.store(d, Ordering::Release);
-            self.wake_io.wake().ok();
+            if self.shared.durable_seq.fetch_max(d, Ordering::AcqRel) < d {
+                self.wake_io.wake().ok();
+            }
         }
     }
 

@@ -146,10 +146,43 @@ pub struct Io {
 /// Recovers, starts the engine thread, listens, prints the ready line, and serves
 /// until `stop` is set; then drains and shuts down in order.
 pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: &AtomicBool) -> Result<(), String> {
-    let (engine, journal, note) = recover(&cfg)?;
-    eprintln!("cascade-gateway: {note}");
+    serve_with(cfg, shared, stop, None)
+}
+
+/// The addresses a running gateway listens on.
+#[derive(Clone, Copy, Debug)]
+pub struct Addrs {
+    /// FIX order entry.
+    pub fix: SocketAddr,
+    /// Binary order entry.
+    pub binary: SocketAddr,
+    /// Market data.
+    pub marketdata: SocketAddr,
+    /// Metrics.
+    pub metrics: SocketAddr,
+}
+
+/// [`serve`] for embedding (load tools, examples): with `ready`, the addresses are sent
+/// there instead of printed.
+pub fn serve_with(
+    cfg: GatewayConfig,
+    shared: Arc<Shared>,
+    stop: &AtomicBool,
+    ready: Option<std::sync::mpsc::Sender<Addrs>>,
+) -> Result<(), String> {
     let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("waker: {e}"))?);
+    // The journal's writer thread publishes the watermark and wakes this thread itself.
+    let hook = {
+        let (shared, waker) = (Arc::clone(&shared), Arc::clone(&waker));
+        crate::journal::DurableHook(Arc::new(move |d| {
+            if shared.durable_seq.fetch_max(d, Ordering::AcqRel) < d {
+                let _ = waker.wake();
+            }
+        }))
+    };
+    let (engine, journal, note) = recover(&cfg, Some(hook))?;
+    eprintln!("cascade-gateway: {note}");
     let inbound = Arc::new(ArrayQueue::new(cfg.gateway.inbound_ring));
     let outbound = Arc::new(ArrayQueue::new(cfg.gateway.outbound_ring));
     let mut et = EngineThread::new(
@@ -205,15 +238,25 @@ pub fn serve(cfg: GatewayConfig, shared: Arc<Shared>, stop: &AtomicBool) -> Resu
         outbound,
         handle.thread().clone(),
     )?;
-    println!(
-        "listening fix={} binary={} marketdata={} metrics={} journal={}",
-        addrs[0],
-        addrs[1],
-        addrs[2],
-        addrs[3],
-        io.cfg.gateway.journal_dir.display()
-    );
-    let _ = std::io::stdout().flush();
+    let a = Addrs {
+        fix: addrs[0],
+        binary: addrs[1],
+        marketdata: addrs[2],
+        metrics: addrs[3],
+    };
+    if let Some(tx) = ready {
+        let _ = tx.send(a);
+    } else {
+        println!(
+            "listening fix={} binary={} marketdata={} metrics={} journal={}",
+            a.fix,
+            a.binary,
+            a.marketdata,
+            a.metrics,
+            io.cfg.gateway.journal_dir.display()
+        );
+        let _ = std::io::stdout().flush();
+    }
     let served = io.run(stop);
     io.shared.stop.store(true, Ordering::Release);
     io.engine.unpark();
