@@ -39,20 +39,24 @@ fn record_and_kill(dir: &PathBuf, run: u64, rng: &mut u64) -> u64 {
     }
     let mut child = cmd.spawn().expect("record starts");
     let stdout = child.stdout.take().expect("piped");
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut durable = 0;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Some(n) = line.strip_prefix("durable seq=") {
                 durable = n.parse().expect("a sequence number");
+                let _ = first_tx.send(());
             }
         }
         durable
     });
     if !by_abort {
-        // The workload takes a while to generate before the first record: kill at a
-        // random point of the whole run, writing included.
-        std::thread::sleep(Duration::from_millis(200 + *rng % 600));
+        // Writing takes tens of milliseconds after a generation phase whose length
+        // depends on the machine: kill a random 0-15 ms after the first durable batch,
+        // so the kill lands while batches are being written and synced.
+        let _ = first_rx.recv_timeout(Duration::from_secs(30));
+        std::thread::sleep(Duration::from_micros(*rng % 15_000));
         let _ = child.kill();
     }
     let _ = child.wait();

@@ -165,6 +165,27 @@ fn session_rules_get_the_spec_answers() {
     );
     assert_eq!(tag(&c.recv_app().unwrap(), 35), Some("5"));
 
+    // Admin messages: refused from a trading session, applied from the admin's.
+    a.send("U1", &[(8100, "MARK"), (55, "BTC-PERP"), (8101, "60100.0")]);
+    let r = a.recv_app().unwrap();
+    assert_eq!((tag(&r, 35), tag(&r, 380)), (Some("j"), Some("3")), "{r:?}");
+    let mut admin = RawFix::connect(gw.fix, "ADMIN");
+    assert_eq!(tag(&admin.logon("admin-demo"), 35), Some("A"));
+    admin.send("U1", &[(8100, "MARK"), (55, "BTC-PERP"), (8101, "60100.0")]);
+    let r = admin.recv_app().unwrap();
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 8103)),
+        (Some("U2"), Some("0")),
+        "{r:?}"
+    );
+    admin.send("D", &new_order("77"));
+    let r = admin.recv_app().unwrap();
+    assert_eq!(
+        (tag(&r, 35), tag(&r, 380)),
+        (Some("j"), Some("3")),
+        "the admin cannot trade: {r:?}"
+    );
+
     // ALICE still trades.
     a.send("D", &new_order("9"));
     let er = a.recv_app().unwrap();

@@ -170,7 +170,22 @@ fn orders_fill_cancel_and_sessions_act_only_on_their_own_accounts() {
         } => assert!(command_seq > 0),
         other => panic!("{other:?}"),
     }
+    // CAROL's account cancels on disconnect: her resting order goes when she does.
+    let mut carol = gw.client("CAROL", "carol-demo");
+    carol.send(&limit(31, 0, 1, 580_000, 3)).unwrap();
+    assert_eq!(exec(&mut carol).exec_type, b'0');
+    let mut sub = Subscriber::connect(gw.md, 0);
+    sub.pump(Duration::from_millis(200));
+    assert_eq!(sub.book.get(&(0, 1, 580_000)), Some(&(3, 1)));
+    drop(carol);
+    sub.pump(Duration::from_millis(500));
+    assert_eq!(
+        sub.book.get(&(0, 1, 580_000)),
+        None,
+        "cancelled on disconnect"
+    );
     let m = gw.metrics();
+    assert!(m.contains("cascade_cancel_on_disconnect_total 1"), "{m}");
     assert!(m.contains("cascade_logon_failures_total 1"), "{m}");
     assert!(
         m.contains("# TYPE cascade_journal_durable_lag gauge"),
@@ -310,6 +325,84 @@ fn market_data_rebuilds_the_book_and_repairs_gaps_while_a_reader_stalls() {
         "repaired from the window, not a snapshot"
     );
     drop(stalled);
+    let journal = gw.dir.clone();
+    let (ok, _) = gw.stop();
+    assert!(ok);
+    // The engine's own book, rebuilt from the journal, is what the subscriber built.
+    let engine = common::replay_journal(&journal);
+    let mut book = std::collections::BTreeMap::new();
+    for m in 0..2 {
+        for (side, code) in [
+            (cascade_gateway::core::Side::Buy, 1u8),
+            (cascade_gateway::core::Side::Sell, 2),
+        ] {
+            engine.depth(
+                cascade_gateway::core::MarketId(m),
+                side,
+                usize::MAX,
+                |p, q, n| {
+                    book.insert((m, code, p.0), (q.0, n));
+                },
+            );
+        }
+    }
+    assert_eq!(early.book, book, "the feed's book equals the engine's");
+}
+
+#[test]
+fn a_stalled_market_data_reader_is_cut_off_and_the_others_go_on() {
+    let dir = temp_dir("md-stall");
+    let path = config(&dir, "never", 0);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("md_buffer_bytes = 4194304", "md_buffer_bytes = 65536");
+    std::fs::write(&path, text).unwrap();
+    let gw = Gateway::start(&path);
+    let mut alice = gw.client("ALICE", "alice-demo");
+    let mut live = Subscriber::connect(gw.md, 0);
+    let run = |alice: &mut Client, live: &mut Subscriber, base: u64| {
+        let start = Instant::now();
+        let mut cancels = 0;
+        for i in 0..6_000u64 {
+            let price = 500_000 + (i % 400) as i64 * 5;
+            alice.queue(&limit(base + i, 0, 1, price, 1));
+            alice.queue(&ClientMsg::Cancel {
+                cl_ord_id: base + 100_000 + i,
+                orig_cl_ord_id: base + i,
+            });
+            if i % 200 == 199 {
+                alice.flush().unwrap();
+                while let Some(m) = alice.recv(Duration::from_millis(1)).unwrap() {
+                    cancels += usize::from(matches!(m, ServerMsg::Exec(e) if e.exec_type == b'4'));
+                }
+                live.pump(Duration::from_millis(1));
+            }
+        }
+        alice.flush().unwrap();
+        while cancels < 6_000 {
+            if let ServerMsg::Exec(e) = next(alice) {
+                cancels += usize::from(e.exec_type == b'4');
+            }
+        }
+        start.elapsed()
+    };
+    let _ = run(&mut alice, &mut live, 1);
+    let alone = run(&mut alice, &mut live, 1_000_000);
+    // Now with a reader that subscribes and never reads.
+    let stalled = Subscriber::connect(gw.md, 0);
+    let with = run(&mut alice, &mut live, 2_000_000);
+    live.pump(Duration::from_millis(300));
+    let m = gw.metrics();
+    assert!(m.contains("cascade_md_slow_disconnects_total 1"), "{m}");
+    assert!(
+        !live.gap && live.disconnected.is_none(),
+        "the reading subscriber is untouched"
+    );
+    assert!(
+        with < alone * 2 + Duration::from_millis(500),
+        "order flow slowed: {alone:?} alone, {with:?} with a stalled reader"
+    );
+    drop(stalled);
     let (ok, _) = gw.stop();
     assert!(ok);
 }
@@ -330,6 +423,8 @@ fn a_killed_gateway_restarts_with_every_acknowledged_order() {
             acked.push((e.price, e.qty));
         }
     }
+    // Killed with about 200 orders in flight.
+    let resume = alice.next_seq;
     gw.kill();
     let gw = Gateway::start(&cfg);
     let mut sub = Subscriber::connect(gw.md, 0);
@@ -341,10 +436,34 @@ fn a_killed_gateway_restarts_with_every_acknowledged_order() {
             "acknowledged order at {price} lost after the kill"
         );
     }
-    // The session resumes: a replay from 1 gives the stored reports in order.
-    let mut again = Client::connect(gw.binary, "ALICE", "alice-demo", 1).unwrap();
-    let first = exec(&mut again);
-    assert_eq!(first.seq, 1);
+    // The session resumes from the last report it saw: what was stored after it comes
+    // back numbered on from there, with no gap and no repeat, then live traffic.
+    let mut again = Client::connect(gw.binary, "ALICE", "alice-demo", resume).unwrap();
+    let mut expect = resume;
+    while let Some(m) = again.recv(Duration::from_millis(300)).unwrap() {
+        if let Some(s) = m.seq() {
+            assert_eq!(
+                s, expect,
+                "replayed sequence numbers are dense from the resume point"
+            );
+            expect += 1;
+        }
+        if let ServerMsg::Exec(e) = m {
+            if e.exec_type == b'0' {
+                let (q, _) = sub.book.get(&(0, 1, e.price)).copied().unwrap_or((0, 0));
+                assert!(
+                    q >= e.qty,
+                    "a replayed acknowledgement is in the recovered book"
+                );
+            }
+        }
+    }
+    again.send(&limit(9_999, 0, 1, 480_000, 1)).unwrap();
+    assert_eq!(
+        exec(&mut again).seq,
+        expect,
+        "live numbering continues after the replay"
+    );
     let (ok, _) = gw.stop();
     assert!(ok);
 }

@@ -463,3 +463,115 @@ impl ServerMsg {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::frame::{split, Split, HEADER};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn client_msg() -> impl Strategy<Value = ClientMsg> {
+        prop_oneof![
+            ("[A-Z]{1,32}", "[a-z0-9-]{0,64}", any::<u64>(), any::<u32>()).prop_map(
+                |(username, password, next_seq, heartbeat_ms)| ClientMsg::Logon {
+                    username,
+                    password,
+                    next_seq,
+                    heartbeat_ms
+                }
+            ),
+            (
+                any::<u64>(),
+                any::<u32>(),
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                any::<i64>(),
+                any::<i64>(),
+                any::<i64>()
+            )
+                .prop_map(
+                    |(cl_ord_id, market, side, ord_type, tif, flags, stp, price, stop_px, qty)| {
+                        ClientMsg::NewOrder {
+                            cl_ord_id,
+                            market,
+                            side,
+                            ord_type,
+                            tif,
+                            flags,
+                            stp,
+                            price,
+                            stop_px,
+                            qty,
+                        }
+                    }
+                ),
+            (any::<u64>(), any::<u64>()).prop_map(|(cl_ord_id, orig_cl_ord_id)| {
+                ClientMsg::Cancel {
+                    cl_ord_id,
+                    orig_cl_ord_id,
+                }
+            }),
+            (any::<u64>(), any::<u64>(), any::<i64>(), any::<i64>()).prop_map(
+                |(cl_ord_id, orig_cl_ord_id, price, qty)| ClientMsg::Replace {
+                    cl_ord_id,
+                    orig_cl_ord_id,
+                    price,
+                    qty
+                }
+            ),
+            any::<u32>().prop_map(|market| ClientMsg::MassCancel { market }),
+            Just(ClientMsg::Heartbeat),
+            Just(ClientMsg::Logout),
+            (any::<u8>(), any::<u32>(), any::<u32>(), any::<i64>()).prop_map(
+                |(command, market, account, value)| ClientMsg::Admin {
+                    command,
+                    market,
+                    account,
+                    value
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn client_messages_round_trip(m in client_msg()) {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let Split::Frame { template, schema, version, len } = split(&out, 4096) else { panic!("not a frame") };
+            prop_assert_eq!((schema, version, len), (SCHEMA, VERSION, out.len()));
+            prop_assert_eq!(ClientMsg::decode(template, &out[HEADER..len]), Some(m));
+        }
+
+        #[test]
+        fn server_execs_round_trip(seq in any::<u64>(), order_id in any::<u64>(), cl in any::<u64>(), price in any::<i64>(), qty in any::<i64>(), t in any::<u8>()) {
+            let m = ServerMsg::Exec(ExecMsg { seq, order_id, cl_ord_id: cl, price, qty, exec_type: t, ..ExecMsg::default() });
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let Split::Frame { template, len, .. } = split(&out, 4096) else { panic!("not a frame") };
+            prop_assert_eq!(ServerMsg::decode(template, &out[HEADER..len]), Some(m));
+        }
+
+        #[test]
+        fn arbitrary_blocks_never_panic(t in any::<u16>(), b in proptest::collection::vec(any::<u8>(), 0..160)) {
+            let _ = ClientMsg::decode(t, &b);
+            let _ = ServerMsg::decode(t, &b);
+        }
+
+        #[test]
+        fn damaged_frames_are_refused_or_decode_to_something(m in client_msg(), i in 0usize..200, x in 1u8..=255) {
+            let mut out = Vec::new();
+            m.encode(&mut out);
+            let i = i % out.len();
+            out[i] ^= x;
+            if let Split::Frame { template, len, .. } = split(&out, 4096) {
+                let _ = ClientMsg::decode(template, &out[HEADER..len]);
+            }
+        }
+    }
+}

@@ -235,7 +235,8 @@ impl FixSession {
     }
 
     /// Asks for everything from the next expected number on.
-    pub fn resend_request(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+    pub fn resend_request(&mut self, out: &mut Vec<u8>, upto: u64) -> io::Result<()> {
+        self.resend_until = upto;
         let from = self.next_in();
         let body = self.body(|b| {
             b.int(7, from).int(16, 0);
@@ -269,8 +270,7 @@ impl FixSession {
                 self.answer_resend(msg, seq, out)?;
             }
             if self.resend_until < expected {
-                self.resend_until = seq;
-                self.resend_request(out)?;
+                self.resend_request(out, seq)?;
             }
             return Ok(Step::Done);
         }

@@ -51,6 +51,8 @@ pub struct EngineThread {
     stops: HashMap<(u32, u64), OrderId>,
     touched: Vec<bool>,
     published: u64,
+    /// A reply pushed in this batch is already durable: wake the I/O thread.
+    wake_pending: bool,
 }
 
 /// Recovers the engine from the newest good snapshot and the journal in `dir`, and
@@ -151,6 +153,7 @@ impl EngineThread {
             aliases: HashMap::new(),
             stops: HashMap::new(),
             published: 0,
+            wake_pending: false,
         }
     }
 
@@ -255,6 +258,9 @@ impl EngineThread {
             if n > 0 {
                 self.stats(false);
             }
+            if std::mem::take(&mut self.wake_pending) {
+                self.wake_io.wake().ok();
+            }
             self.housekeeping(n == 0)?;
             if n == 0 {
                 if self.shared.stop.load(Ordering::Acquire) && self.inbound.is_empty() {
@@ -324,7 +330,13 @@ impl EngineThread {
         }
     }
 
-    fn push(&self, mut r: Reply) {
+    /// Pushes a reply. One that is already durable (a query's, or a command's under a
+    /// policy that has caught up) wakes the I/O thread at the end of the batch; the
+    /// others are released by the journal writer's own wake-up.
+    fn push(&mut self, mut r: Reply) {
+        if r.seq <= self.shared.durable() {
+            self.wake_pending = true;
+        }
         loop {
             match self.outbound.push(r) {
                 Ok(()) => return,
@@ -417,7 +429,8 @@ impl EngineThread {
                         price,
                         qty,
                     })?;
-                    if new_id != orig {
+                    let refused = matches!(&out.1, Body::Events(ev) if cascade_core::event::rejection(ev).is_some());
+                    if new_id != orig && !refused {
                         self.aliases.insert((account.0, new_id.0), order_id);
                     }
                     out

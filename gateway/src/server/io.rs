@@ -43,6 +43,11 @@ const MD_L: Token = Token(2);
 const METRICS_L: Token = Token(3);
 const WAKER: Token = Token(4);
 const FIRST_CONN: usize = 16;
+/// An order-entry connection with more unsent bytes than this is not reading: closed
+/// (its reports stay in the session store for a replay or resend).
+const WBUF_MAX: usize = 64 << 20;
+/// Kernel send buffer of a market-data connection.
+const MD_SNDBUF: usize = 64 * 1024;
 
 /// What a connection speaks.
 #[derive(Debug)]
@@ -320,6 +325,20 @@ impl Io {
                         .map_err(|e| format!("{}: {e}", dir.display()))?,
                 );
             }
+            // Binary sessions, likewise: reports for users not connected since the
+            // start are stored for their replay.
+            let bin = cfg
+                .gateway
+                .journal_dir
+                .join("sessions")
+                .join("binary")
+                .join(&u.username);
+            if bin.exists() {
+                u.bin = Some(
+                    binary_io::BinSession::open(&bin)
+                        .map_err(|e| format!("{}: {e}", bin.display()))?,
+                );
+            }
         }
         let by_name = users
             .iter()
@@ -454,6 +473,11 @@ impl Io {
                 }
             };
             let _ = stream.set_nodelay(true);
+            if t == MD_L {
+                // A fixed kernel send buffer (no autotuning up to megabytes): what a
+                // stalled reader can hold back is bounded by it plus md_buffer_bytes.
+                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(MD_SNDBUF);
+            }
             let slot = self
                 .conns
                 .iter()
@@ -821,7 +845,7 @@ impl Io {
             return;
         }
         if gap {
-            let _ = s.resend_request(&mut c.wbuf);
+            let _ = s.resend_request(&mut c.wbuf, seq);
         }
         c.proto = Proto::Fix { user: Some(u) };
         self.users[u].fix_conn = Some(t);
@@ -1325,6 +1349,20 @@ impl Io {
                         c.closing = true;
                     }
                 }
+            }
+            if c.closing && c.close_by.is_none() {
+                // A peer that stops reading cannot hold a closing connection (and its
+                // user's session slot) open: it gets two seconds to drain.
+                c.close_by = Some(Instant::now() + Duration::from_secs(2));
+            }
+            if c.wbuf.len() > WBUF_MAX && !c.closing {
+                eprintln!(
+                    "cascade-gateway: {} is not reading ({} bytes unsent); closing",
+                    c.peer,
+                    c.wbuf.len()
+                );
+                c.closing = true;
+                c.close_by = Some(Instant::now());
             }
             let overdue = c.close_by.is_some_and(|d| Instant::now() >= d);
             if c.closing && (c.wbuf.is_empty() || overdue) {

@@ -31,6 +31,19 @@ pub(super) struct BinSession {
     last_out: Instant,
 }
 
+impl BinSession {
+    /// Opens a user's store (created if missing).
+    pub(super) fn open(dir: &std::path::Path) -> std::io::Result<BinSession> {
+        let now = Instant::now();
+        Ok(BinSession {
+            store: Store::open(dir)?,
+            heartbeat: Duration::from_secs(30),
+            last_in: now,
+            last_out: now,
+        })
+    }
+}
+
 /// Writes every binary session's buffered records.
 pub(super) fn flush_stores(io: &mut Io) {
     for u in &mut io.users {
@@ -461,15 +474,8 @@ pub(super) fn logon(
             .join("sessions")
             .join("binary")
             .join(name);
-        match Store::open(&dir) {
-            Ok(store) => {
-                io.users[u].bin = Some(BinSession {
-                    store,
-                    heartbeat: Duration::from_secs(30),
-                    last_in: now,
-                    last_out: now,
-                });
-            }
+        match BinSession::open(&dir) {
+            Ok(s) => io.users[u].bin = Some(s),
             Err(e) => {
                 eprintln!("cascade-gateway: session store {}: {e}", dir.display());
                 c.closing = true;

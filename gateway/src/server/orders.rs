@@ -299,6 +299,7 @@ impl Mirror {
                     return;
                 };
                 info.leaves = remaining.0;
+                info.qty = info.qty.min(info.cum + remaining.0).max(info.cum);
                 if remaining.0 > 0 {
                     self.orders.insert(order_id.0, info);
                 }

@@ -416,3 +416,19 @@ impl RawFix {
         }
     }
 }
+
+/// The engine state a journal directory replays to.
+pub fn replay_journal(dir: &Path) -> cascade_gateway::core::Engine {
+    let cfg = cascade_gateway::engine_file::read_engine_config(dir).unwrap();
+    let mut engine = cascade_gateway::core::Engine::new(cfg);
+    let mut events = Vec::new();
+    let mut jc = cascade_gateway::journal::JournalConfig::new(dir);
+    jc.fsync = cascade_gateway::journal::FsyncPolicy::Never;
+    let (journal, _) = cascade_gateway::journal::Journal::open(jc, |c| {
+        events.clear();
+        engine.apply(c, &mut events);
+    })
+    .unwrap();
+    drop(journal);
+    engine
+}
