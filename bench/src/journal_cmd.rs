@@ -20,7 +20,6 @@ use cascade_gateway::engine_file::{
     engine_config_line, parse_engine_line, read_engine_config, write_engine_config,
 };
 use cascade_gateway::journal::{scan, Journal, JournalConfig, TornTail};
-use cascade_gateway::snapshot_file::latest_snapshot;
 use cascade_gateway::text_log::{parse_log, write_line, HEADER};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -143,32 +142,12 @@ pub(crate) fn convert(args: &[String]) -> Result<(), String> {
 pub(crate) fn recover(args: &[String]) -> Result<(), String> {
     let dir = &one_dir(args, "recover")?;
     let start = Instant::now();
-    let (found, skipped) = latest_snapshot(dir)?;
-    for s in &skipped {
+    let r = cascade_gateway::recovery::recover(JournalConfig::new(dir), read_engine_config(dir)?)?;
+    for s in &r.skipped {
         println!("snapshot skipped: {}: {}", s.path.display(), s.reason);
     }
-    let (snapshot_seq, mut engine) = match found {
-        Some((seq, engine)) => (seq, engine),
-        None => (
-            0,
-            Engine::try_new(read_engine_config(dir)?).map_err(|e| format!("{e:?}"))?,
-        ),
-    };
-    let mut sink = HashSink::default();
-    let mut replayed = 0u64;
-    let (journal, report) = Journal::open_after(JournalConfig::new(dir), snapshot_seq, |c| {
-        if c.seq > snapshot_seq {
-            engine.apply(c, &mut sink);
-            replayed += 1;
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    if report.last_seq < snapshot_seq {
-        return Err(format!(
-            "snapshot at seq {snapshot_seq} is ahead of the journal (last seq {})",
-            report.last_seq
-        ));
-    }
+    let (engine, journal, report) = (r.engine, r.journal, r.report);
+    let (snapshot_seq, replayed) = (r.snapshot_seq, r.replayed);
     let state = engine.state_hash();
     let ms = start.elapsed().as_secs_f64() * 1e3;
     drop(journal);

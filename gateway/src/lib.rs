@@ -18,6 +18,7 @@ pub mod fix;
 pub mod journal;
 pub mod marketdata;
 pub mod metrics;
+pub mod recovery;
 pub mod server;
 pub mod snapshot_file;
 pub mod text_log;

@@ -555,15 +555,7 @@ pub fn exec_report(b: &mut BodyWriter<'_>, e: &Exec, spec: &MarketSpec, exec_id:
 /// OrderCancelReject: 102 = 1 for an unknown order, 2 (exchange option) when
 /// throttled, 99 with the engine's text otherwise.
 pub fn cancel_reject(b: &mut BodyWriter<'_>, ctx: &Ctx, cancel: bool, why: CxlWhy) {
-    let (cl, orig) = match *ctx {
-        Ctx::Cancel {
-            client_id, orig, ..
-        }
-        | Ctx::Replace {
-            client_id, orig, ..
-        } => (client_id, orig),
-        _ => (0, 0),
-    };
+    let (cl, orig) = ctx.ids();
     b.str(37, "NONE")
         .int(11, cl)
         .int(41, orig)

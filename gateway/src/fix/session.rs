@@ -414,34 +414,8 @@ impl FixSession {
 
     /// SequenceReset-GapFill (in sequence): moves the expected number forward.
     fn gap_fill(&mut self, msg: &Message<'_>, seq: u64, out: &mut Vec<u8>) -> io::Result<Step> {
-        match msg.uint(36) {
-            Ok(n) if n > seq => {
-                self.store.set_next_in(n)?;
-                Ok(Step::Done)
-            }
-            Ok(_) => {
-                self.reject(
-                    out,
-                    seq,
-                    b"4",
-                    reason::VALUE_INCORRECT,
-                    Some(36),
-                    "NewSeqNo must be above MsgSeqNum",
-                )?;
-                Ok(Step::Done)
-            }
-            Err(e) => {
-                self.reject(
-                    out,
-                    seq,
-                    b"4",
-                    e.reason,
-                    e.tag,
-                    "NewSeqNo(36) missing or malformed",
-                )?;
-                Ok(Step::Done)
-            }
-        }
+        let floor = seq + 1;
+        self.new_seq_no(msg, seq, out, floor, "NewSeqNo must be above MsgSeqNum")
     }
 
     /// SequenceReset-Reset: sets the expected number whatever MsgSeqNum says; never
@@ -452,34 +426,39 @@ impl FixSession {
         seq: u64,
         out: &mut Vec<u8>,
     ) -> io::Result<Step> {
+        let floor = self.next_in();
+        self.new_seq_no(
+            msg,
+            seq,
+            out,
+            floor,
+            "NewSeqNo would move the sequence backwards",
+        )
+    }
+
+    /// Takes NewSeqNo (36) as the next expected number if it is at least `floor`;
+    /// otherwise a Reject saying why.
+    fn new_seq_no(
+        &mut self,
+        msg: &Message<'_>,
+        seq: u64,
+        out: &mut Vec<u8>,
+        floor: u64,
+        too_low: &str,
+    ) -> io::Result<Step> {
         match msg.uint(36) {
-            Ok(n) if n >= self.next_in() => {
-                self.store.set_next_in(n)?;
-                Ok(Step::Done)
-            }
-            Ok(_) => {
-                self.reject(
-                    out,
-                    seq,
-                    b"4",
-                    reason::VALUE_INCORRECT,
-                    Some(36),
-                    "NewSeqNo would move the sequence backwards",
-                )?;
-                Ok(Step::Done)
-            }
-            Err(e) => {
-                self.reject(
-                    out,
-                    seq,
-                    b"4",
-                    e.reason,
-                    e.tag,
-                    "NewSeqNo(36) missing or malformed",
-                )?;
-                Ok(Step::Done)
-            }
+            Ok(n) if n >= floor => self.store.set_next_in(n)?,
+            Ok(_) => self.reject(out, seq, b"4", reason::VALUE_INCORRECT, Some(36), too_low)?,
+            Err(e) => self.reject(
+                out,
+                seq,
+                b"4",
+                e.reason,
+                e.tag,
+                "NewSeqNo(36) missing or malformed",
+            )?,
         }
+        Ok(Step::Done)
     }
 
     /// Resends `BeginSeqNo..=EndSeqNo` (0: all) from the store.

@@ -23,7 +23,7 @@ use super::request::{Ask, Body, MarketStats, PositionRow, Reply, Request};
 use super::Shared;
 use crate::config::GatewayConfig;
 use crate::journal::{Journal, JournalConfig};
-use crate::snapshot_file::{latest_snapshot, write_snapshot};
+use crate::snapshot_file::write_snapshot;
 
 /// Collects one command's events.
 struct Collect(SmallVec<[Event; 6]>);
@@ -74,47 +74,24 @@ pub fn recover(
         Ok(_) => {}
         Err(_) => crate::engine_file::write_engine_config(dir, &engine_cfg)?,
     }
-    let (found, skipped) = latest_snapshot(dir)?;
-    let skipped = skipped
-        .iter()
-        .map(|s| format!(" skipped {}: {};", s.path.display(), s.reason));
-    let (snap_seq, mut engine) = match found {
-        Some(x) => x,
-        None => (
-            0,
-            Engine::try_new(engine_cfg).map_err(|e| format!("engine: {e:?}"))?,
-        ),
-    };
-    let mut replayed = 0u64;
     let mut jcfg = JournalConfig::new(dir);
     jcfg.fsync = cfg.fsync_policy().map_err(|e| e.to_string())?;
     jcfg.on_durable = on_durable;
-    let mut sink = Discard;
-    let (journal, report) = Journal::open_after(jcfg, snap_seq, |c| {
-        if c.seq > snap_seq {
-            engine.apply(c, &mut sink);
-            replayed += 1;
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    if report.last_seq < snap_seq {
-        return Err(format!(
-            "snapshot at seq {snap_seq} is ahead of the journal (last seq {})",
-            report.last_seq
-        ));
-    }
+    let r = crate::recovery::recover(jcfg, engine_cfg)?;
+    let skipped = r
+        .skipped
+        .iter()
+        .map(|s| format!(" skipped {}: {};", s.path.display(), s.reason));
     let note = format!(
-        "recovered snapshot_seq={snap_seq} replayed={replayed} last_seq={} state_hash={:016x}{}",
-        report.last_seq,
-        engine.state_hash(),
+        "recovered snapshot_seq={} replayed={} last_seq={} state_hash={:016x}{}",
+        r.snapshot_seq,
+        r.replayed,
+        r.report.last_seq,
+        r.engine.state_hash(),
         skipped.collect::<String>()
     );
+    let (engine, journal) = (r.engine, r.journal);
     Ok((engine, journal, note))
-}
-
-struct Discard;
-impl EventSink for Discard {
-    fn emit(&mut self, _: Event) {}
 }
 
 fn now_ns() -> u64 {

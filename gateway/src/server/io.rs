@@ -1118,19 +1118,16 @@ impl Io {
                 Pending::Status(cl, m) => (cl, m),
                 _ => (0, cascade_core::MarketId(0)),
             };
-            let info = super::orders::OrderInfo {
-                account: self.users[f.user].account.unwrap_or(AccountId(0)),
+            let account = self.users[f.user].account.unwrap_or(AccountId(0));
+            let info = super::orders::OrderInfo::open(
+                account,
                 market,
-                side: cascade_core::Side::Buy,
+                cascade_core::Side::Buy,
                 client_id,
-                qty: 0,
-                cum: 0,
-                notional: 0,
-                price: 0,
-                leaves: 0,
-                placer: super::orders::Placer::Client,
-                stop: false,
-            };
+                0,
+                0,
+                super::orders::Placer::Client,
+            );
             report(ExecKind::GatewayRejected("unknown order"), 0, info)
         };
         let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize).cloned() else {

@@ -282,17 +282,16 @@ fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: &ClientMsg)
 
 fn bare(account: AccountId, cl: u64, market: u32, qty: i64) -> OrderInfo {
     OrderInfo {
-        account,
-        market: MarketId(market),
-        side: Side::Buy,
-        client_id: cl,
-        qty,
-        cum: 0,
-        notional: 0,
-        price: 0,
         leaves: 0,
-        placer: Placer::Client,
-        stop: false,
+        ..OrderInfo::open(
+            account,
+            MarketId(market),
+            Side::Buy,
+            cl,
+            0,
+            qty,
+            Placer::Client,
+        )
     }
 }
 
@@ -601,15 +600,7 @@ pub(super) fn cancel_code(r: CancelReason) -> u8 {
 /// CancelReject: reason 1 for an unknown order (whether the gateway or the engine
 /// found it unknown), 99 when throttled, else the engine's OrdRejReason code.
 pub(super) fn send_cancel_reject(io: &mut Io, u: usize, ctx: &Ctx, why: CxlWhy) {
-    let (cl, orig) = match *ctx {
-        Ctx::Cancel {
-            client_id, orig, ..
-        }
-        | Ctx::Replace {
-            client_id, orig, ..
-        } => (client_id, orig),
-        _ => (0, 0),
-    };
+    let (cl, orig) = ctx.ids();
     let code = match why {
         CxlWhy::Unknown | CxlWhy::Engine(RejectReason::UnknownOrder) => 1,
         CxlWhy::Throttled => 99,

@@ -50,6 +50,34 @@ pub struct OrderInfo {
     pub stop: bool,
 }
 
+impl OrderInfo {
+    /// A new open order: nothing filled, all of `qty` open.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        account: AccountId,
+        market: MarketId,
+        side: Side,
+        client_id: u64,
+        price: i64,
+        qty: i64,
+        placer: Placer,
+    ) -> OrderInfo {
+        OrderInfo {
+            account,
+            market,
+            side,
+            client_id,
+            qty,
+            cum: 0,
+            notional: 0,
+            price,
+            leaves: qty,
+            placer,
+            stop: false,
+        }
+    }
+}
+
 /// What an execution report says happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExecKind {
@@ -158,22 +186,16 @@ impl Mirror {
     /// ordered is taken to be what is open: fills before the restart are not known).
     pub fn seed(&mut self, orders: &[OrderView]) {
         for o in orders {
-            self.orders.insert(
-                o.id.0,
-                OrderInfo {
-                    account: o.account,
-                    market: o.market,
-                    side: o.side,
-                    client_id: o.client_id.0,
-                    qty: o.qty.0,
-                    cum: 0,
-                    notional: 0,
-                    price: o.price.0,
-                    leaves: o.qty.0,
-                    placer: Placer::Client,
-                    stop: false,
-                },
+            let info = OrderInfo::open(
+                o.account,
+                o.market,
+                o.side,
+                o.client_id.0,
+                o.price.0,
+                o.qty.0,
+                Placer::Client,
             );
+            self.orders.insert(o.id.0, info);
         }
     }
 
@@ -211,19 +233,15 @@ impl Mirror {
                 price,
                 qty,
             } => {
-                let mut info = OrderInfo {
+                let mut info = OrderInfo::open(
                     account,
                     market,
                     side,
-                    client_id: client_id.0,
-                    qty: qty.0,
-                    cum: 0,
-                    notional: 0,
-                    price: price.0,
-                    leaves: qty.0,
-                    placer: Placer::Client,
-                    stop: false,
-                };
+                    client_id.0,
+                    price.0,
+                    qty.0,
+                    Placer::Client,
+                );
                 if let Ctx::New(n) = ctx {
                     if n.client_id == client_id.0 && n.account == account {
                         info.qty = n.qty.max(qty.0);
@@ -240,19 +258,15 @@ impl Mirror {
                 price,
                 qty,
             } => {
-                let info = OrderInfo {
+                let info = OrderInfo::open(
                     account,
                     market,
                     side,
-                    client_id: 0,
-                    qty: qty.0,
-                    cum: 0,
-                    notional: 0,
-                    price: price.0,
-                    leaves: qty.0,
-                    placer: Placer::Liquidation,
-                    stop: false,
-                };
+                    0,
+                    price.0,
+                    qty.0,
+                    Placer::Liquidation,
+                );
                 self.orders.insert(order_id.0, info);
             }
             EventKind::FundOrder {
@@ -262,19 +276,15 @@ impl Mirror {
                 price,
                 qty,
             } => {
-                let info = OrderInfo {
-                    account: AccountId(u32::MAX),
+                let info = OrderInfo::open(
+                    AccountId(u32::MAX),
                     market,
                     side,
-                    client_id: 0,
-                    qty: qty.0,
-                    cum: 0,
-                    notional: 0,
-                    price: price.0,
-                    leaves: qty.0,
-                    placer: Placer::Fund,
-                    stop: false,
-                };
+                    0,
+                    price.0,
+                    qty.0,
+                    Placer::Fund,
+                );
                 self.orders.insert(order_id.0, info);
             }
             EventKind::Fill {
@@ -362,17 +372,16 @@ impl Mirror {
                     _ => 0,
                 };
                 let info = OrderInfo {
-                    account,
-                    market,
-                    side,
-                    client_id,
-                    qty: qty.0,
-                    cum: 0,
-                    notional: 0,
-                    price: trigger.0,
-                    leaves: qty.0,
-                    placer: Placer::Client,
                     stop: true,
+                    ..OrderInfo::open(
+                        account,
+                        market,
+                        side,
+                        client_id,
+                        trigger.0,
+                        qty.0,
+                        Placer::Client,
+                    )
                 };
                 self.stops.insert(order_id.0, info);
                 out.push(report(ExecKind::New, order_id.0, info));
@@ -482,6 +491,21 @@ pub fn report(kind: ExecKind, order_id: u64, order: OrderInfo) -> Exec {
         fee: 0,
         maker: false,
         fill: FillKind::Normal,
+    }
+}
+
+impl Ctx {
+    /// The client ids a cancel or replace carries: (its own, the order's); zeros otherwise.
+    pub fn ids(&self) -> (u64, u64) {
+        match *self {
+            Ctx::Cancel {
+                client_id, orig, ..
+            }
+            | Ctx::Replace {
+                client_id, orig, ..
+            } => (client_id, orig),
+            _ => (0, 0),
+        }
     }
 }
 
