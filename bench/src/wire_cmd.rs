@@ -172,8 +172,12 @@ impl InProcess {
         g.fsync.clone_from(&o.fsync);
         g.engine_cpu = -1;
         g.snapshot_every = 0;
-        cfg.limits.soft_orders_per_sec = 1_000_000;
-        cfg.limits.hard_orders_per_sec = 10_000_000;
+        // The default config's throttles, raised only as far as the measured clients'
+        // own rate needs (a flooding session meets them as configured).
+        let per_client = u32::try_from(o.rate.div_ceil(o.clients as u64) * 2).unwrap_or(u32::MAX);
+        let soft = cfg.limits.soft_orders_per_sec.max(per_client);
+        cfg.limits.soft_orders_per_sec = soft;
+        cfg.limits.hard_orders_per_sec = cfg.limits.hard_orders_per_sec.max(soft.saturating_mul(2));
         let hash = cfg.accounts[0].password_hash.clone();
         for i in 0..=o.clients {
             let mut acct = cfg.accounts[0].clone();

@@ -43,6 +43,9 @@ const MD_L: Token = Token(2);
 const METRICS_L: Token = Token(3);
 const WAKER: Token = Token(4);
 const FIRST_CONN: usize = 16;
+/// Messages one connection may have processed per turn of the poll loop: a flooding
+/// session waits its turn behind the others instead of starving them.
+const TURN_BUDGET: usize = 64;
 /// An order-entry connection with more unsent bytes than this is not reading: closed
 /// (its reports stay in the session store for a replay or resend).
 const WBUF_MAX: usize = 64 << 20;
@@ -573,6 +576,7 @@ impl Io {
             return;
         };
         let wants_more = c.unread || c.rbuf.len() >= 4 * self.cfg.gateway.max_message_bytes;
+        let wants_more = wants_more || self.stalled.contains(&t);
         if c.eof && !wants_more {
             self.close(t);
         } else if wants_more && !self.stalled.contains(&t) {
@@ -645,6 +649,7 @@ impl Io {
     fn fix_input(&mut self, t: usize) {
         let max = self.cfg.gateway.max_message_bytes;
         let mut at = 0;
+        let mut budget = TURN_BUDGET;
         loop {
             let room = self.ring_has_room();
             let Some(c) = self.conns[t].as_mut() else {
@@ -668,12 +673,13 @@ impl Io {
                     break;
                 }
                 Frame::Message(n) => {
-                    if !room {
+                    if !room || budget == 0 {
                         if !self.stalled.contains(&t) {
                             self.stalled.push(t);
                         }
                         break;
                     }
+                    budget -= 1;
                     let frame = c.rbuf[at..at + n].to_vec();
                     at += n;
                     self.metrics.fix_in += 1;

@@ -60,6 +60,7 @@ pub(super) fn flush_stores(io: &mut Io) {
 
 pub(super) fn input(io: &mut Io, t: usize) {
     let max = io.cfg.gateway.max_message_bytes;
+    let mut budget = super::TURN_BUDGET;
     loop {
         let room = io.ring_has_room();
         let Some(c) = io.conns[t].as_mut() else {
@@ -84,12 +85,13 @@ pub(super) fn input(io: &mut Io, t: usize) {
                 version,
                 len,
             } => {
-                if !room {
+                if !room || budget == 0 {
                     if !io.stalled.contains(&t) {
                         io.stalled.push(t);
                     }
                     return;
                 }
+                budget -= 1;
                 let msg = (schema == SCHEMA && version == crate::binary::VERSION)
                     .then(|| ClientMsg::decode(template, &c.rbuf[HEADER..len]))
                     .flatten();
