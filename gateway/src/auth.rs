@@ -112,6 +112,53 @@ impl Lockout {
     }
 }
 
+/// Checks passwords on a thread of its own: an argon2id verification takes tens of
+/// milliseconds by design, and the I/O thread must not stop for it. Each check carries
+/// a tag that comes back with its answer.
+pub struct Verifier<T> {
+    tx: crossbeam::channel::Sender<(String, Vec<u8>, T)>,
+    rx: crossbeam::channel::Receiver<(T, bool)>,
+}
+
+/// A hash no password matches in practice, checked for unknown user names so that
+/// answering them takes as long as answering known ones.
+const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$7Q8i0WlcY0Xq2P1l0z0mJ8y3fF2u0xq2m0k6b1a9c8Q";
+
+impl<T: Send + 'static> Verifier<T> {
+    /// Starts the thread; `wake` is called after each answer.
+    pub fn spawn(wake: impl Fn() + Send + 'static) -> std::io::Result<Verifier<T>> {
+        let (tx, jobs) = crossbeam::channel::unbounded::<(String, Vec<u8>, T)>();
+        let (answers, rx) = crossbeam::channel::unbounded();
+        std::thread::Builder::new()
+            .name("cascade-auth".into())
+            .spawn(move || {
+                for (phc, password, tag) in jobs {
+                    let ok = verify(&phc, &password);
+                    if answers.send((tag, ok)).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            })?;
+        Ok(Verifier { tx, rx })
+    }
+
+    /// Queues a check of `password` against `phc` (`None`: an unknown user, checked
+    /// against a dummy hash and always refused).
+    pub fn submit(&self, phc: Option<&str>, password: &[u8], tag: T) {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or(DUMMY).to_string();
+        // An unknown user is refused whatever the dummy check says.
+        let password = if known { password.to_vec() } else { Vec::new() };
+        let _ = self.tx.send((phc, password, tag));
+    }
+
+    /// An answer, if one is ready.
+    pub fn try_recv(&self) -> Option<(T, bool)> {
+        self.rx.try_recv().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

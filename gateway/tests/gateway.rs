@@ -576,3 +576,45 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
     );
     assert_eq!(format!("{:016x}", engine.state_hash()), hash);
 }
+
+/// Password checks run on their own thread: four logons being verified at once do not
+/// hold up an order from a session already logged on (one check on the I/O thread
+/// would have held it for its whole duration, four for four times that).
+#[test]
+fn logons_being_verified_do_not_stall_other_sessions() {
+    let dir = temp_dir("auth-thread");
+    let gw = Gateway::start(&config(&dir, "never", 4));
+    let mut alice = gw.client("ALICE", "alice-demo");
+    let hash = cascade_gateway::config::GatewayConfig::default_config().accounts[0]
+        .password_hash
+        .clone();
+    let t = Instant::now();
+    assert!(cascade_gateway::auth::verify(&hash, b"alice-demo"));
+    let one_check = t.elapsed();
+    let mut waiting = Vec::new();
+    for i in 0..4 {
+        let mut s = std::net::TcpStream::connect(gw.binary).unwrap();
+        let mut msg = Vec::new();
+        ClientMsg::Logon {
+            username: format!("LOAD{i:02}"),
+            password: "alice-demo".into(),
+            next_seq: 0,
+            heartbeat_ms: 30_000,
+        }
+        .encode(&mut msg);
+        s.write_all(&msg).unwrap();
+        waiting.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    let t = Instant::now();
+    alice.send(&limit(1, 0, 1, 590_000, 1)).unwrap();
+    assert_eq!(exec(&mut alice).exec_type, b'0');
+    let ack = t.elapsed();
+    assert!(
+        ack < one_check * 2,
+        "ack took {ack:?} with four logons in check (one check: {one_check:?})"
+    );
+    drop(waiting);
+    let (ok, _) = gw.stop();
+    assert!(ok);
+}

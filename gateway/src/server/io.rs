@@ -73,6 +73,8 @@ struct Conn {
     /// Reading stopped at the buffer bound before the socket said WouldBlock: with
     /// edge-triggered readiness no new event will come, so read again ourselves.
     unread: bool,
+    /// Its logon's password is being checked: input waits in the buffer.
+    auth_pending: bool,
     /// A closing connection that has not drained by then is cut anyway.
     close_by: Option<Instant>,
     throttle: Throttle,
@@ -115,6 +117,15 @@ struct Delayed {
     logon: HeldLogon,
 }
 
+/// A logon waiting for its password check.
+struct AuthTag {
+    token: usize,
+    gen: u32,
+    /// The user the name belongs to (`None`: unknown, or the name fields disagree).
+    user: Option<usize>,
+    logon: HeldLogon,
+}
+
 /// The held logon itself.
 enum HeldLogon {
     /// A FIX Logon frame.
@@ -143,6 +154,7 @@ pub struct Io {
     mirror: Mirror,
     hub: Hub,
     lockout: Lockout,
+    verifier: Option<auth::Verifier<AuthTag>>,
     delayed: Vec<Delayed>,
     stalled: Vec<usize>,
     execs: Vec<Exec>,
@@ -199,7 +211,7 @@ pub fn serve_with(
         Arc::clone(&shared),
         Arc::clone(&inbound),
         Arc::clone(&outbound),
-        waker,
+        Arc::clone(&waker),
     );
     et.genesis(&cfg)?;
     let startup = et.startup_reply();
@@ -237,6 +249,13 @@ pub fn serve_with(
             et.run(startup)
         })
         .map_err(|e| e.to_string())?;
+    let verifier = {
+        let waker = Arc::clone(&waker);
+        auth::Verifier::spawn(move || {
+            let _ = waker.wake();
+        })
+        .map_err(|e| format!("auth thread: {e}"))?
+    };
     let mut io = Io::new(
         cfg,
         poll,
@@ -246,6 +265,7 @@ pub fn serve_with(
         outbound,
         handle.thread().clone(),
     )?;
+    io.verifier = Some(verifier);
     let a = Addrs {
         fix: addrs[0],
         binary: addrs[1],
@@ -355,6 +375,7 @@ impl Io {
             .collect();
         Ok(Io {
             lockout: Lockout::new(cfg.limits),
+            verifier: None,
             cfg,
             poll,
             listeners,
@@ -402,6 +423,7 @@ impl Io {
                     t => self.on_ready(t.0 - FIRST_CONN),
                 }
             }
+            self.take_auth();
             self.retry_stalled();
             self.take_replies();
             let now = Instant::now();
@@ -521,6 +543,7 @@ impl Io {
                 closing: false,
                 eof: false,
                 unread: false,
+                auth_pending: false,
                 close_by: None,
                 throttle: Throttle::new(
                     l.soft_orders_per_sec,
@@ -659,6 +682,9 @@ impl Io {
                 c.rbuf.clear();
                 return;
             }
+            if c.auth_pending {
+                break;
+            }
             match next_frame(&c.rbuf[at..], max) {
                 Frame::Incomplete => break,
                 Frame::Garbled(n) => {
@@ -773,19 +799,63 @@ impl Io {
             }
         }
         let name = msg.text(49).unwrap_or("");
-        let user = self.by_name.get(name).copied();
-        let ok = user.is_some_and(|u| {
-            msg.text(553).is_none_or(|n| n == name)
-                && msg
-                    .get(554)
-                    .is_some_and(|p| auth::verify(&self.users[u].hash, p))
-        });
-        self.lockout.record(ip, ok, now);
-        let (Some(u), true) = (user, ok) else {
+        let user = self
+            .by_name
+            .get(name)
+            .copied()
+            .filter(|_| msg.text(553).is_none_or(|n| n == name));
+        let phc = user.map(|u| self.users[u].hash.as_str());
+        c.auth_pending = true;
+        let tag = AuthTag {
+            token: t,
+            gen: c.gen,
+            user,
+            logon: HeldLogon::Fix(frame.to_vec()),
+        };
+        if let Some(v) = &self.verifier {
+            v.submit(phc, msg.get(554).unwrap_or(b""), tag);
+        }
+    }
+
+    /// Password answers: each logon goes on where it stopped, then its buffered input.
+    fn take_auth(&mut self) {
+        while let Some((tag, ok)) = self.verifier.as_ref().and_then(auth::Verifier::try_recv) {
+            let Some(c) = self.conns.get_mut(tag.token).and_then(Option::as_mut) else {
+                continue;
+            };
+            if c.gen != tag.gen {
+                continue;
+            }
+            c.auth_pending = false;
+            let ip = c.peer.ip();
+            let ok = ok && tag.user.is_some();
+            self.lockout.record(ip, ok, Instant::now());
+            match tag.logon {
+                HeldLogon::Fix(frame) => {
+                    if let Ok(m) = Message::parse(&frame) {
+                        self.fix_logon_checked(tag.token, &m, tag.user.filter(|_| ok));
+                    }
+                }
+                HeldLogon::Binary(_, _, next, hb) => {
+                    binary_io::logon_checked(self, tag.token, tag.user.filter(|_| ok), next, hb);
+                }
+            }
+            self.process(tag.token);
+        }
+    }
+
+    /// The rest of a FIX logon once the password check answered (`user`: `None` if it
+    /// failed).
+    fn fix_logon_checked(&mut self, t: usize, msg: &Message<'_>, user: Option<usize>) {
+        let Some(c) = self.conns[t].as_mut() else {
+            return;
+        };
+        let Some(u) = user else {
             self.metrics.logon_failed += 1;
             refuse_fix(c, msg, &self.cfg.gateway.comp_id, "invalid credentials");
             return;
         };
+        let name = self.users[u].username.clone();
         if self.users[u].fix_conn.is_some() {
             refuse_fix(
                 c,
@@ -814,9 +884,9 @@ impl Io {
                 .journal_dir
                 .join("sessions")
                 .join("fix")
-                .join(name);
+                .join(&name);
             let tol = (self.cfg.gateway.sending_time_tolerance_secs * 1000) as i64;
-            match FixSession::open(&dir, name, &self.cfg.gateway.comp_id, tol) {
+            match FixSession::open(&dir, &name, &self.cfg.gateway.comp_id, tol) {
                 Ok(s) => self.users[u].fix = Some(s),
                 Err(e) => {
                     eprintln!("cascade-gateway: session store {}: {e}", dir.display());

@@ -14,7 +14,7 @@ use cascade_core::{
 };
 
 use super::{Io, Proto};
-use crate::auth::{self, Gate};
+use crate::auth::Gate;
 use crate::binary::frame::{split, Split, HEADER};
 use crate::binary::{ClientMsg, ExecMsg, ServerMsg, SCHEMA};
 use crate::fix::app::{reject_reason, Pending};
@@ -68,6 +68,9 @@ pub(super) fn input(io: &mut Io, t: usize) {
         };
         if c.closing {
             c.rbuf.clear();
+            return;
+        }
+        if c.auth_pending {
             return;
         }
         match split(&c.rbuf, max) {
@@ -451,12 +454,36 @@ pub(super) fn logon(
         Gate::Open => {}
     }
     let user = io.by_name.get(name).copied();
-    let ok = user.is_some_and(|u| auth::verify(&io.users[u].hash, password.as_bytes()));
-    io.lockout.record(ip, ok, now);
+    c.auth_pending = true;
+    let tag = super::AuthTag {
+        token: t,
+        gen: c.gen,
+        user,
+        logon: super::HeldLogon::Binary(name.into(), String::new(), next_seq, heartbeat_ms),
+    };
+    if let Some(v) = &io.verifier {
+        v.submit(
+            user.map(|u| io.users[u].hash.as_str()),
+            password.as_bytes(),
+            tag,
+        );
+    }
+}
+
+/// The rest of a binary logon once the password check answered (`user`: `None` if it
+/// failed): the session store, the acknowledgement, the replay from `next_seq`.
+pub(super) fn logon_checked(
+    io: &mut Io,
+    t: usize,
+    user: Option<usize>,
+    next_seq: u64,
+    heartbeat_ms: u32,
+) {
+    let now = Instant::now();
     let Some(c) = io.conns[t].as_mut() else {
         return;
     };
-    let (Some(u), true) = (user, ok) else {
+    let Some(u) = user else {
         io.metrics.logon_failed += 1;
         ServerMsg::LogonReject { reason: 1 }.encode(&mut c.wbuf);
         c.closing = true;
@@ -474,7 +501,7 @@ pub(super) fn logon(
             .journal_dir
             .join("sessions")
             .join("binary")
-            .join(name);
+            .join(&io.users[u].username);
         match BinSession::open(&dir) {
             Ok(s) => io.users[u].bin = Some(s),
             Err(e) => {
