@@ -16,6 +16,7 @@ pub mod config;
 pub mod engine_file;
 pub mod fix;
 pub mod journal;
+pub mod log;
 pub mod marketdata;
 pub mod metrics;
 pub mod recovery;

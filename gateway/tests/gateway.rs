@@ -52,7 +52,8 @@ fn next(c: &mut Client) -> ServerMsg {
 #[test]
 fn orders_fill_cancel_and_sessions_act_only_on_their_own_accounts() {
     let dir = temp_dir("orders");
-    let gw = Gateway::start(&config(&dir, "batch", 0));
+    let cfg = config(&dir, "batch", 0);
+    let gw = Gateway::start(&cfg);
     let mut alice = gw.client("ALICE", "alice-demo");
     let mut bob = gw.client("BOB", "bob-demo");
     // ALICE rests a buy of 10 lots at 59000.0 (core units: price decimals 1).
@@ -193,10 +194,33 @@ fn orders_fill_cancel_and_sessions_act_only_on_their_own_accounts() {
     );
     let (ok, err) = gw.stop();
     assert!(ok, "exit status: {err:?}");
+    let last = err
+        .iter()
+        .find(|l| l.contains("event=final_snapshot seq="))
+        .expect("final snapshot logged");
+    let hash = |l: &str| {
+        l.split("state_hash=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // A restart recovers exactly the state the shutdown left.
+    let gw = Gateway::start(&cfg);
+    let log = gw.log_lines();
+    let recovered = log
+        .iter()
+        .find(|l| l.contains("event=recovered"))
+        .expect("recovery logged");
+    assert_eq!(hash(recovered), hash(last), "{recovered} / {last}");
     assert!(
-        err.iter().any(|l| l.contains("final snapshot at seq")),
-        "{err:?}"
+        recovered.contains("replayed=0"),
+        "recovered from the shutdown snapshot: {recovered}"
     );
+    let (ok, _) = gw.stop();
+    assert!(ok);
 }
 
 #[test]
@@ -539,11 +563,11 @@ fn twenty_clients_get_every_order_answered_once_and_the_journal_replays_to_the_s
     assert!(ok, "{err:?}");
     let line = err
         .iter()
-        .find(|l| l.contains("final snapshot at seq"))
+        .find(|l| l.contains("event=final_snapshot"))
         .expect("final snapshot line");
     let hash = line.rsplit("state_hash=").next().unwrap().to_string();
     let last: u64 = line
-        .split("seq ")
+        .split("seq=")
         .nth(1)
         .unwrap()
         .split(' ')

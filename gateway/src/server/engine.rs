@@ -81,12 +81,14 @@ pub fn recover(
     jcfg.fsync = cfg.fsync_policy().map_err(|e| e.to_string())?;
     jcfg.on_durable = on_durable;
     let r = crate::recovery::recover(jcfg, engine_cfg)?;
-    let skipped = r
-        .skipped
-        .iter()
-        .map(|s| format!(" skipped {}: {};", s.path.display(), s.reason));
+    let skipped = r.skipped.iter().map(|s| {
+        format!(
+            " skipped={:?}",
+            format!("{}: {}", s.path.display(), s.reason)
+        )
+    });
     let note = format!(
-        "recovered snapshot_seq={} replayed={} last_seq={} state_hash={:016x}{}",
+        "snapshot_seq={} replayed={} last_seq={} state_hash={:016x}{}",
         r.snapshot_seq,
         r.replayed,
         r.report.last_seq,
@@ -278,8 +280,10 @@ impl EngineThread {
         self.journal.sync().map_err(|e| e.to_string())?;
         self.publish_durable();
         self.snapshot()?;
-        eprintln!(
-            "cascade-gateway: final snapshot at seq {} state_hash={:016x}",
+        crate::log!(
+            "info",
+            "final_snapshot",
+            "seq={} state_hash={:016x}",
             self.next_seq - 1,
             self.engine.state_hash()
         );

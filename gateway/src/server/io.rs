@@ -202,7 +202,7 @@ pub fn serve_with(
         }))
     };
     let (engine, journal, note) = recover(&cfg, Some(hook))?;
-    eprintln!("cascade-gateway: {note}");
+    crate::log!("info", "recovered", "{note}");
     let inbound = Arc::new(ArrayQueue::new(cfg.gateway.inbound_ring));
     let outbound = Arc::new(ArrayQueue::new(cfg.gateway.outbound_ring));
     let mut et = EngineThread::new(
@@ -243,7 +243,11 @@ pub fn serve_with(
                     .and_then(|ids| ids.into_iter().find(|c| c.id == cpu as usize))
                     .is_some_and(core_affinity::set_for_current);
                 if !ok {
-                    eprintln!("cascade-gateway: could not pin the engine thread to CPU {cpu}; running unpinned");
+                    crate::log!(
+                        "warn",
+                        "unpinned",
+                        "cpu={cpu} reason=\"could not pin the engine thread\""
+                    );
                 }
             }
             et.run(startup)
@@ -293,10 +297,7 @@ pub fn serve_with(
         .map_err(|_| "the engine thread panicked".to_string())?;
     served?;
     engine?;
-    eprintln!(
-        "cascade-gateway: stopped cleanly at seq {}",
-        io.shared.durable()
-    );
+    crate::log!("info", "stopped", "durable_seq={}", io.shared.durable());
     Ok(())
 }
 
@@ -446,7 +447,7 @@ impl Io {
     }
 
     fn begin_stop(&mut self) {
-        eprintln!("cascade-gateway: stopping: no new connections, draining");
+        crate::log!("info", "stopping", "reason=signal");
         self.stopping = true;
         for (_, l) in &mut self.listeners {
             let _ = self.poll.registry().deregister(l);
@@ -493,7 +494,7 @@ impl Io {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    eprintln!("cascade-gateway: accept: {e}");
+                    crate::log!("error", "accept", "error={:?}", e.to_string());
                     return;
                 }
             };
@@ -851,6 +852,12 @@ impl Io {
             return;
         };
         let Some(u) = user else {
+            crate::log!(
+                "warn",
+                "logon_refused",
+                "peer={} proto=fix reason=credentials",
+                c.peer
+            );
             self.metrics.logon_failed += 1;
             refuse_fix(c, msg, &self.cfg.gateway.comp_id, "invalid credentials");
             return;
@@ -889,7 +896,13 @@ impl Io {
             match FixSession::open(&dir, &name, &self.cfg.gateway.comp_id, tol) {
                 Ok(s) => self.users[u].fix = Some(s),
                 Err(e) => {
-                    eprintln!("cascade-gateway: session store {}: {e}", dir.display());
+                    crate::log!(
+                        "error",
+                        "session_store",
+                        "path={:?} error={:?}",
+                        dir.display().to_string(),
+                        e.to_string()
+                    );
                     c.closing = true;
                     return;
                 }
@@ -924,6 +937,13 @@ impl Io {
             let _ = s.resend_request(&mut c.wbuf, seq);
         }
         c.proto = Proto::Fix { user: Some(u) };
+        crate::log!(
+            "info",
+            "logon",
+            "user={name} proto=fix peer={} next_in={}",
+            c.peer,
+            seq + u64::from(!gap)
+        );
         self.users[u].fix_conn = Some(t);
         self.metrics.logons += 1;
     }
@@ -1396,7 +1416,13 @@ impl Io {
         for u in &mut self.users {
             if let Some(s) = u.fix.as_mut() {
                 if let Err(e) = s.flush() {
-                    eprintln!("cascade-gateway: FIX session store of {}: {e}", u.username);
+                    crate::log!(
+                        "error",
+                        "session_store",
+                        "user={} proto=fix error={:?}",
+                        u.username,
+                        e.to_string()
+                    );
                 }
             }
         }
@@ -1429,8 +1455,10 @@ impl Io {
                 c.close_by = Some(Instant::now() + Duration::from_secs(2));
             }
             if c.wbuf.len() > WBUF_MAX && !c.closing {
-                eprintln!(
-                    "cascade-gateway: {} is not reading ({} bytes unsent); closing",
+                crate::log!(
+                    "warn",
+                    "not_reading",
+                    "peer={} unsent={}",
                     c.peer,
                     c.wbuf.len()
                 );
@@ -1466,6 +1494,13 @@ impl Io {
             _ => None,
         };
         if let Some(u) = user {
+            crate::log!(
+                "info",
+                "disconnect",
+                "user={} peer={}",
+                self.users[u].username,
+                c.peer
+            );
             let still = self.users[u].fix_conn.is_some() || self.users[u].bin_conn.is_some();
             if let (false, true, Some(account), false) = (
                 still,

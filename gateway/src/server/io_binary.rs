@@ -49,9 +49,12 @@ pub(super) fn flush_stores(io: &mut Io) {
     for u in &mut io.users {
         if let Some(s) = u.bin.as_mut() {
             if let Err(e) = s.store.flush() {
-                eprintln!(
-                    "cascade-gateway: binary session store of {}: {e}",
-                    u.username
+                crate::log!(
+                    "error",
+                    "session_store",
+                    "user={} proto=binary error={:?}",
+                    u.username,
+                    e.to_string()
                 );
             }
         }
@@ -76,7 +79,12 @@ pub(super) fn input(io: &mut Io, t: usize) {
         match split(&c.rbuf, max) {
             Split::Incomplete => return,
             Split::Bad(why) => {
-                eprintln!("cascade-gateway: binary {}: {why}; closing", c.peer);
+                crate::log!(
+                    "warn",
+                    "bad_frame",
+                    "peer={} proto=binary reason={why:?}",
+                    c.peer
+                );
                 ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
                 c.rbuf.clear();
                 c.closing = true;
@@ -106,7 +114,12 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     let Some(c) = io.conns[t].as_mut() else {
                         return;
                     };
-                    eprintln!("cascade-gateway: binary {}: unknown template {template} (schema {schema}); closing", c.peer);
+                    crate::log!(
+                        "warn",
+                        "bad_frame",
+                        "peer={} proto=binary template={template} schema={schema}",
+                        c.peer
+                    );
                     ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
                     c.closing = true;
                 }
@@ -272,10 +285,7 @@ fn order_msg(io: &mut Io, t: usize, u: usize, account: AccountId, m: &ClientMsg)
             }
             Verdict::Logout => {
                 io.metrics.throttled += 1;
-                eprintln!(
-                    "cascade-gateway: binary {}: order rate above the hard limit; logged out",
-                    c.peer
-                );
+                crate::log!("warn", "throttle_logout", "peer={} proto=binary", c.peer);
                 ServerMsg::Logout { reason: 2 }.encode(&mut c.wbuf);
                 c.closing = true;
                 return;
@@ -484,6 +494,12 @@ pub(super) fn logon_checked(
         return;
     };
     let Some(u) = user else {
+        crate::log!(
+            "warn",
+            "logon_refused",
+            "peer={} proto=binary reason=credentials",
+            c.peer
+        );
         io.metrics.logon_failed += 1;
         ServerMsg::LogonReject { reason: 1 }.encode(&mut c.wbuf);
         c.closing = true;
@@ -505,7 +521,13 @@ pub(super) fn logon_checked(
         match BinSession::open(&dir) {
             Ok(s) => io.users[u].bin = Some(s),
             Err(e) => {
-                eprintln!("cascade-gateway: session store {}: {e}", dir.display());
+                crate::log!(
+                    "error",
+                    "session_store",
+                    "path={:?} error={:?}",
+                    dir.display().to_string(),
+                    e.to_string()
+                );
                 c.closing = true;
                 return;
             }
@@ -530,6 +552,13 @@ pub(super) fn logon_checked(
         }
     }
     c.proto = Proto::Binary { user: Some(u) };
+    crate::log!(
+        "info",
+        "logon",
+        "user={} proto=binary peer={} replay_from={next_seq} next_out={live}",
+        io.users[u].username,
+        c.peer
+    );
     io.users[u].bin_conn = Some(t);
     io.metrics.logons += 1;
 }

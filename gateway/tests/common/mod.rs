@@ -159,6 +159,12 @@ impl Gateway {
         self.child.wait().unwrap();
     }
 
+    /// The log lines (stderr) that have arrived so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(50));
+        self.stderr.try_iter().collect()
+    }
+
     /// The `/metrics` page.
     pub fn metrics(&self) -> String {
         use std::io::{Read, Write};
