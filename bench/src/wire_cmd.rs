@@ -453,8 +453,10 @@ fn measure(o: &Opts, addr: SocketAddr) -> Result<Outcome, String> {
             c.flush()?;
             let elapsed = start.elapsed();
             c.poll(o.protocol, |cl| {
-                let k = (cl - 1) * o.clients as u64 + ci as u64;
-                if cl >= 1 && cl <= per && k < total && !done[k as usize] {
+                let Some(k) = cl.checked_sub(1).map(|c| c * o.clients as u64 + ci as u64) else {
+                    return;
+                };
+                if cl <= per && k < total && !done[k as usize] {
                     done[k as usize] = true;
                     acked += 1;
                     let lat = elapsed.saturating_sub(due[k as usize]);
