@@ -642,3 +642,68 @@ fn logons_being_verified_do_not_stall_other_sessions() {
     let (ok, _) = gw.stop();
     assert!(ok);
 }
+
+/// Throttles: past the soft rate orders are rejected with a reason while cancels still
+/// go through; past the hard rate the session is logged out.
+#[test]
+fn throttles_reject_then_log_out_and_never_block_cancels() {
+    let dir = temp_dir("throttle");
+    let path = config(&dir, "never", 0);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("soft_orders_per_sec = 200000", "soft_orders_per_sec = 100")
+        .replace("hard_orders_per_sec = 400000", "hard_orders_per_sec = 300");
+    std::fs::write(&path, text).unwrap();
+    let gw = Gateway::start(&path);
+    let mut alice = gw.client("ALICE", "alice-demo");
+    for i in 0..150u64 {
+        alice.queue(&limit(1 + i, 0, 1, 500_000 + i as i64 * 5, 1));
+    }
+    alice.flush().unwrap();
+    let (mut new, mut throttled) = (0, 0);
+    while new + throttled < 150 {
+        if let ServerMsg::Exec(e) = next(&mut alice) {
+            match e.exec_type {
+                b'0' => new += 1,
+                b'8' => {
+                    assert_eq!(e.reject_code, 99);
+                    throttled += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    // The first second's window: 100 pass, 50 are refused.
+    assert_eq!((new, throttled), (100, 50));
+    // Cancels are never throttled.
+    for i in 0..100u64 {
+        alice.queue(&ClientMsg::Cancel {
+            cl_ord_id: 1_000 + i,
+            orig_cl_ord_id: 1 + i,
+        });
+    }
+    alice.flush().unwrap();
+    let mut cancelled = 0;
+    while cancelled < 100 {
+        if let ServerMsg::Exec(e) = next(&mut alice) {
+            cancelled += usize::from(e.exec_type == b'4');
+        }
+    }
+    // Past the hard rate (400 > 300 even if a new one-second window has begun): Logout
+    // (reason 2) and the connection closes.
+    for i in 0..400u64 {
+        alice.queue(&limit(5_000 + i, 0, 1, 500_000, 1));
+    }
+    alice.flush().unwrap();
+    let logout = loop {
+        match alice.recv(WAIT) {
+            Ok(Some(ServerMsg::Logout { reason })) => break Some(reason),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break None,
+        }
+    };
+    assert_eq!(logout, Some(2), "logged out for the hard limit");
+    assert!(gw.metrics().contains("cascade_throttled_total"));
+    let (ok, _) = gw.stop();
+    assert!(ok);
+}

@@ -49,7 +49,16 @@ pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
             &format!("journal_dir = \"{}\"", dir.join("journal").display()),
         )
         .replace("fsync = \"batch\"", &format!("fsync = \"{fsync}\""))
-        .replace("engine_cpu = 1 ", "engine_cpu = -1 ");
+        .replace("engine_cpu = 1 ", "engine_cpu = -1 ")
+        // The tests send bursts far above a trading session's default throttle.
+        .replace(
+            "soft_orders_per_sec = 10000",
+            "soft_orders_per_sec = 200000",
+        )
+        .replace(
+            "hard_orders_per_sec = 20000",
+            "hard_orders_per_sec = 400000",
+        );
     for p in [
         "fix_port = 9876",
         "binary_port = 9877",
