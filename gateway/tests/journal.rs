@@ -438,3 +438,62 @@ fn a_missing_first_segment_is_an_error() {
     let err = Journal::open_after(config(&dir), 0, |_| {}).err().unwrap();
     assert!(matches!(err, JournalError::Corrupt { offset: 0, .. }));
 }
+
+/// Writing on the appending thread (`inline_writes`, for `fsync = never`) keeps the
+/// journal's behaviour: the same files and commands across segments and reopenings,
+/// the watermark moving at each flush, the durable hook called with it.
+#[test]
+fn inline_writes_give_the_same_journal_as_the_writer_thread() {
+    let threaded = temp_dir("inline-a");
+    write(&threaded, 1, 500);
+    let inline = temp_dir("inline-b");
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let hook = {
+        let seen = std::sync::Arc::clone(&seen);
+        cascade_gateway::journal::DurableHook(std::sync::Arc::new(move |d| {
+            seen.fetch_max(d, std::sync::atomic::Ordering::SeqCst);
+        }))
+    };
+    let cfg = JournalConfig {
+        fsync: FsyncPolicy::Never,
+        inline_writes: true,
+        on_durable: Some(hook),
+        ..config(&inline)
+    };
+    let (mut j, _) = Journal::open(cfg, |_| {}).unwrap();
+    for seq in 1..=500 {
+        j.append(&command(seq)).unwrap();
+        if seq % 37 == 0 {
+            j.flush().unwrap();
+            j.flush().unwrap();
+            assert_eq!(
+                j.durable_seq(),
+                seq,
+                "written (never: durable) at the flush"
+            );
+            assert_eq!(
+                seen.load(std::sync::atomic::Ordering::SeqCst),
+                seq,
+                "the hook saw it"
+            );
+        }
+    }
+    assert_eq!(j.close().unwrap(), 500);
+    let (a, _) = recover(&threaded).unwrap();
+    let (b, _) = recover(&inline).unwrap();
+    assert_eq!(a, b);
+    let names = |d: &Path| {
+        segment_files(d)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&threaded), names(&inline), "the same segments");
+    for (x, y) in segment_files(&threaded).iter().zip(segment_files(&inline)) {
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(&y).unwrap(),
+            "byte for byte"
+        );
+    }
+}

@@ -107,6 +107,11 @@ pub struct JournalConfig {
     /// before the appending thread hears of it (the gateway wakes its I/O thread here,
     /// saving a hop through the engine thread).
     pub on_durable: Option<DurableHook>,
+    /// Write batches on the appending thread itself instead of the writer thread: no
+    /// hand-off per batch. Meant for `FsyncPolicy::Never`, where a batch is one
+    /// `write` into the page cache; with a sync policy the appending thread would wait
+    /// for each `fdatasync`.
+    pub inline_writes: bool,
 }
 
 /// A callback taking the new durable watermark.
@@ -129,6 +134,7 @@ impl JournalConfig {
             batch_delay: Duration::from_millis(1),
             segment_bytes: 64 << 20,
             on_durable: None,
+            inline_writes: false,
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct Journal {
     cfg: JournalConfig,
     jobs: Option<SyncSender<Job>>,
     dones: Receiver<Done>,
+    /// With `inline_writes`: the disk, written on this thread, and its answers not yet
+    /// taken in (the same order and accounting as the writer thread's).
+    inline: Option<(Disk, std::collections::VecDeque<Done>)>,
     writer: Option<JoinHandle<()>>,
     /// Jobs sent and not yet answered.
     outstanding: usize,
@@ -101,13 +104,16 @@ impl Journal {
         let mut disk = cfg.disk(file, path, segment_len, report.last_seq);
         let (jobs, job_rx) = sync_channel::<Job>(2);
         let (done_tx, dones) = channel::<Done>();
-        let writer = std::thread::Builder::new()
-            .name("journal-writer".into())
-            .spawn({
-                let hook = cfg.on_durable.clone();
-                move || run_writer(&mut disk, &job_rx, &done_tx, hook.as_ref())
-            })
-            .map_err(io_err(&cfg.dir))?;
+        let (writer, inline) = if cfg.inline_writes {
+            (None, Some((disk, std::collections::VecDeque::new())))
+        } else {
+            let hook = cfg.on_durable.clone();
+            let w = std::thread::Builder::new()
+                .name("journal-writer".into())
+                .spawn(move || run_writer(&mut disk, &job_rx, &done_tx, hook.as_ref()))
+                .map_err(io_err(&cfg.dir))?;
+            (Some(w), None)
+        };
         let capacity = cfg.batch_bytes + RECORD_HEADER_BYTES + MAX_PAYLOAD;
         let journal = Journal {
             batch: Vec::with_capacity(capacity),
@@ -115,7 +121,8 @@ impl Journal {
             cfg,
             jobs: Some(jobs),
             dones,
-            writer: Some(writer),
+            inline,
+            writer,
             outstanding: 0,
             segment_len,
             batch_records: 0,
@@ -261,6 +268,21 @@ impl Journal {
         if self.failed {
             return Err(self.stopped());
         }
+        if let Some((disk, ready)) = self.inline.as_mut() {
+            let before = disk.durable;
+            let done = disk.run(job);
+            if let Some(h) = self
+                .cfg
+                .on_durable
+                .as_ref()
+                .filter(|_| done.durable > before && done.error.is_none())
+            {
+                (h.0)(done.durable);
+            }
+            ready.push_back(done);
+            self.outstanding += 1;
+            return Ok(());
+        }
         let jobs = self.jobs.as_ref().ok_or_else(|| self.stopped())?;
         jobs.send(job).map_err(|_| self.stopped())?;
         self.outstanding += 1;
@@ -270,7 +292,10 @@ impl Journal {
     /// Takes in every answer, waiting for those not yet given.
     fn wait_all(&mut self, out: &mut FlushOutcome) -> Result<(), JournalError> {
         while self.outstanding > 0 {
-            let done = self.dones.recv().map_err(|_| self.stopped())?;
+            let done = match self.inline.as_mut().and_then(|(_, r)| r.pop_front()) {
+                Some(d) => d,
+                None => self.dones.recv().map_err(|_| self.stopped())?,
+            };
             self.take(done, out)?;
         }
         Ok(())
@@ -279,8 +304,12 @@ impl Journal {
     /// Takes in the answers already given.
     fn poll(&mut self, out: &mut FlushOutcome) -> Result<(), JournalError> {
         while self.outstanding > 0 {
-            let Ok(done) = self.dones.try_recv() else {
-                break;
+            let done = match self.inline.as_mut().and_then(|(_, r)| r.pop_front()) {
+                Some(d) => d,
+                None => match self.dones.try_recv() {
+                    Ok(d) => d,
+                    Err(_) => break,
+                },
             };
             self.take(done, out)?;
         }

@@ -80,6 +80,9 @@ pub fn recover(
     let mut jcfg = JournalConfig::new(dir);
     jcfg.fsync = cfg.fsync_policy().map_err(|e| e.to_string())?;
     jcfg.on_durable = on_durable;
+    // With no fsync a batch is one write into the page cache: done on the engine thread
+    // it saves a hand-off to the writer thread and back.
+    jcfg.inline_writes = jcfg.fsync == crate::journal::FsyncPolicy::Never;
     let r = crate::recovery::recover(jcfg, engine_cfg)?;
     let skipped = r.skipped.iter().map(|s| {
         format!(
