@@ -26,7 +26,7 @@ use crate::journal::{Journal, JournalConfig};
 use crate::snapshot_file::write_snapshot;
 
 /// How long the engine thread watches its ring before parking.
-const SPIN: Duration = Duration::from_micros(20);
+const SPIN: Duration = Duration::from_micros(100);
 
 /// Collects one command's events.
 struct Collect(SmallVec<[Event; 6]>);
