@@ -180,6 +180,7 @@ mod tests {
             failures_before_delay: 2,
             failure_delay_ms: 500,
             failures_before_refusal: 4,
+            checks_per_address: 1,
         };
         let mut l = Lockout::new(limits);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();

@@ -707,3 +707,52 @@ fn throttles_reject_then_log_out_and_never_block_cancels() {
     let (ok, _) = gw.stop();
     assert!(ok);
 }
+
+/// One address cannot queue more password checks than `limits.checks_per_address`:
+/// the logons past it are refused at once (binary LogonReject reason 2).
+#[test]
+fn an_address_cannot_queue_unbounded_password_checks() {
+    let dir = temp_dir("checks");
+    let path = config(&dir, "never", 8);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("checks_per_address = 64 ", "checks_per_address = 2 ");
+    std::fs::write(&path, text).unwrap();
+    let gw = Gateway::start(&path);
+    let mut conns = Vec::new();
+    for i in 0..8 {
+        let mut s = std::net::TcpStream::connect(gw.binary).unwrap();
+        let mut msg = Vec::new();
+        ClientMsg::Logon {
+            username: format!("LOAD{i:02}"),
+            password: "alice-demo".into(),
+            next_seq: 0,
+            heartbeat_ms: 30_000,
+        }
+        .encode(&mut msg);
+        s.write_all(&msg).unwrap();
+        conns.push(s);
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for mut s in conns {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut b = [0u8; 64];
+        let n = s.read(&mut b).unwrap();
+        match cascade_gateway::binary::frame::split(&b[..n], 4096) {
+            cascade_gateway::binary::frame::Split::Frame { template: 101, .. } => accepted += 1,
+            cascade_gateway::binary::frame::Split::Frame {
+                template: 102, len, ..
+            } => {
+                assert_eq!(b[len - 8], 2, "reason 2");
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        accepted >= 2 && refused >= 1,
+        "accepted {accepted}, refused {refused}"
+    );
+    let (ok, _) = gw.stop();
+    assert!(ok);
+}

@@ -107,6 +107,9 @@ pub struct Limits {
     pub failure_delay_ms: u64,
     /// Failed logons from one address after which it is refused outright.
     pub failures_before_refusal: u32,
+    /// Logons from one address whose passwords may be in check at once (each check
+    /// takes tens of milliseconds of a core); more are refused until they finish.
+    pub checks_per_address: u32,
 }
 
 /// The admin credential (admin commands come only from this user's session).
@@ -259,6 +262,9 @@ impl GatewayConfig {
                 "limits.hard_orders_per_sec",
                 "soft must be > 0 and hard ≥ soft",
             ));
+        }
+        if l.checks_per_address == 0 {
+            return Err(bad("limits.checks_per_address", "must be at least 1"));
         }
         if l.failures_before_refusal < l.failures_before_delay {
             return Err(bad(

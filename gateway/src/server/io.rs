@@ -121,6 +121,7 @@ struct Delayed {
 struct AuthTag {
     token: usize,
     gen: u32,
+    ip: IpAddr,
     /// The user the name belongs to (`None`: unknown, or the name fields disagree).
     user: Option<usize>,
     logon: HeldLogon,
@@ -155,6 +156,9 @@ pub struct Io {
     hub: Hub,
     lockout: Lockout,
     verifier: Option<auth::Verifier<AuthTag>>,
+    /// Password checks queued or running, per address (at most
+    /// `limits.checks_per_address`).
+    checking: HashMap<IpAddr, u32>,
     delayed: Vec<Delayed>,
     stalled: Vec<usize>,
     execs: Vec<Exec>,
@@ -377,6 +381,7 @@ impl Io {
         Ok(Io {
             lockout: Lockout::new(cfg.limits),
             verifier: None,
+            checking: HashMap::new(),
             cfg,
             poll,
             listeners,
@@ -805,11 +810,21 @@ impl Io {
             .get(name)
             .copied()
             .filter(|_| msg.text(553).is_none_or(|n| n == name));
+        if !start_check(&mut self.checking, ip, self.cfg.limits.checks_per_address) {
+            refuse_fix(
+                c,
+                msg,
+                &self.cfg.gateway.comp_id,
+                "too many logons in progress from this address",
+            );
+            return;
+        }
         let phc = user.map(|u| self.users[u].hash.as_str());
         c.auth_pending = true;
         let tag = AuthTag {
             token: t,
             gen: c.gen,
+            ip,
             user,
             logon: HeldLogon::Fix(frame.to_vec()),
         };
@@ -821,6 +836,12 @@ impl Io {
     /// Password answers: each logon goes on where it stopped, then its buffered input.
     fn take_auth(&mut self) {
         while let Some((tag, ok)) = self.verifier.as_ref().and_then(auth::Verifier::try_recv) {
+            if let Some(n) = self.checking.get_mut(&tag.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.checking.remove(&tag.ip);
+                }
+            }
             let Some(c) = self.conns.get_mut(tag.token).and_then(Option::as_mut) else {
                 continue;
             };
@@ -1522,6 +1543,16 @@ impl Io {
             }
         }
     }
+}
+
+/// Counts a password check for `ip`; `false` if the address has too many running.
+fn start_check(checking: &mut HashMap<IpAddr, u32>, ip: IpAddr, max: u32) -> bool {
+    let n = checking.entry(ip).or_insert(0);
+    if *n >= max {
+        return false;
+    }
+    *n += 1;
+    true
 }
 
 /// A Logon refused before a session exists: Logout with the reason, then close.

@@ -464,10 +464,22 @@ pub(super) fn logon(
         Gate::Open => {}
     }
     let user = io.by_name.get(name).copied();
+    let gen = c.gen;
+    if !super::start_check(&mut io.checking, ip, io.cfg.limits.checks_per_address) {
+        if let Some(c) = io.conns[t].as_mut() {
+            ServerMsg::LogonReject { reason: 2 }.encode(&mut c.wbuf);
+            c.closing = true;
+        }
+        return;
+    }
+    let Some(c) = io.conns[t].as_mut() else {
+        return;
+    };
     c.auth_pending = true;
     let tag = super::AuthTag {
         token: t,
-        gen: c.gen,
+        gen,
+        ip,
         user,
         logon: super::HeldLogon::Binary(name.into(), String::new(), next_seq, heartbeat_ms),
     };

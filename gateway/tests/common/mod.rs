@@ -50,6 +50,8 @@ pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
         )
         .replace("fsync = \"batch\"", &format!("fsync = \"{fsync}\""))
         .replace("engine_cpu = 1 ", "engine_cpu = -1 ")
+        // Every test client logs on from 127.0.0.1, twenty of them at once in one test.
+        .replace("checks_per_address = 8 ", "checks_per_address = 64 ")
         // The tests send bursts far above a trading session's default throttle.
         .replace(
             "soft_orders_per_sec = 10000",
