@@ -162,6 +162,9 @@ pub struct Io {
     delayed: Vec<Delayed>,
     stalled: Vec<usize>,
     execs: Vec<Exec>,
+    /// The markets' wire conventions, shared so a report can hold one while the
+    /// session writes it (no copy per report).
+    markets: Arc<[crate::config::MarketSpec]>,
     metrics: Metrics,
     last_timers: Instant,
     stopping: bool,
@@ -381,6 +384,7 @@ impl Io {
         Ok(Io {
             lockout: Lockout::new(cfg.limits),
             verifier: None,
+            markets: cfg.markets.clone().into(),
             checking: HashMap::new(),
             cfg,
             poll,
@@ -677,6 +681,12 @@ impl Io {
 
     fn fix_input(&mut self, t: usize) {
         let max = self.cfg.gateway.max_message_bytes;
+        // The input is taken out of the connection while its messages are handled, so
+        // each is handed on as a slice (no copy); what is left goes back afterwards.
+        let Some(c) = self.conns[t].as_mut() else {
+            return;
+        };
+        let buf = std::mem::take(&mut c.rbuf);
         let mut at = 0;
         let mut budget = TURN_BUDGET;
         loop {
@@ -684,14 +694,10 @@ impl Io {
             let Some(c) = self.conns[t].as_mut() else {
                 return;
             };
-            if c.closing {
-                c.rbuf.clear();
-                return;
-            }
-            if c.auth_pending {
+            if c.closing || c.auth_pending {
                 break;
             }
-            match next_frame(&c.rbuf[at..], max) {
+            match next_frame(&buf[at..], max) {
                 Frame::Incomplete => break,
                 Frame::Garbled(n) => {
                     at += n;
@@ -699,8 +705,6 @@ impl Io {
                 }
                 Frame::TooLong => {
                     self.metrics.garbled += 1;
-                    c.rbuf.clear();
-                    at = 0;
                     c.closing = true;
                     break;
                 }
@@ -712,15 +716,22 @@ impl Io {
                         break;
                     }
                     budget -= 1;
-                    let frame = c.rbuf[at..at + n].to_vec();
+                    let frame = &buf[at..at + n];
                     at += n;
                     self.metrics.fix_in += 1;
-                    self.fix_message(t, &frame);
+                    self.fix_message(t, frame);
                 }
             }
         }
         if let Some(c) = self.conns[t].as_mut() {
-            c.rbuf.drain(..at.min(c.rbuf.len()));
+            if c.closing {
+                c.rbuf.clear();
+            } else {
+                let mut rest = buf;
+                rest.drain(..at);
+                rest.extend_from_slice(&c.rbuf);
+                c.rbuf = rest;
+            }
         }
     }
 
@@ -1085,11 +1096,11 @@ impl Io {
     }
 
     fn send_exec(&mut self, u: usize, e: &Exec, exec_id: &str) {
-        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize) else {
+        let markets = Arc::clone(&self.markets);
+        let Some(spec) = markets.get(e.order.market.0 as usize) else {
             return;
         };
-        let spec = spec.clone();
-        self.fix_send(u, "8", |b| app::exec_report(b, e, &spec, exec_id));
+        self.fix_send(u, "8", |b| app::exec_report(b, e, spec, exec_id));
         binary_io::send_exec(self, u, e);
     }
 
@@ -1247,12 +1258,13 @@ impl Io {
             );
             report(ExecKind::GatewayRejected("unknown order"), 0, info)
         };
-        let Some(spec) = self.cfg.markets.get(e.order.market.0 as usize).cloned() else {
+        let markets = Arc::clone(&self.markets);
+        let Some(spec) = markets.get(e.order.market.0 as usize) else {
             return;
         };
         let id = format!("S{}", self.next_rid);
         self.next_rid += 1;
-        self.fix_send(f.user, "8", |b| app::exec_report(b, &e, &spec, &id));
+        self.fix_send(f.user, "8", |b| app::exec_report(b, &e, spec, &id));
     }
 
     fn positions_answer(&mut self, f: InFlight, rows: &[super::request::PositionRow], seq: u64) {
@@ -1267,12 +1279,13 @@ impl Io {
             app::positions_ack(b, &req, &rid, rows.len(), account);
         });
         for (i, row) in rows.iter().enumerate() {
-            let Some(spec) = self.cfg.markets.get(row.market.0 as usize).cloned() else {
+            let markets = Arc::clone(&self.markets);
+            let Some(spec) = markets.get(row.market.0 as usize) else {
                 continue;
             };
             let id = format!("{rid}.{i}");
             self.fix_send(f.user, "AP", |b| {
-                app::position_report(b, &req, &id, row, &spec, account);
+                app::position_report(b, &req, &id, row, spec, account);
             });
         }
     }

@@ -64,20 +64,18 @@ pub(super) fn flush_stores(io: &mut Io) {
 pub(super) fn input(io: &mut Io, t: usize) {
     let max = io.cfg.gateway.max_message_bytes;
     let mut budget = super::TURN_BUDGET;
+    // Frames are taken from `at` on; what they used is dropped once, at the end.
+    let mut at = 0;
     loop {
         let room = io.ring_has_room();
         let Some(c) = io.conns[t].as_mut() else {
             return;
         };
-        if c.closing {
-            c.rbuf.clear();
-            return;
+        if c.closing || c.auth_pending {
+            break;
         }
-        if c.auth_pending {
-            return;
-        }
-        match split(&c.rbuf, max) {
-            Split::Incomplete => return,
+        match split(&c.rbuf[at..], max) {
+            Split::Incomplete => break,
             Split::Bad(why) => {
                 crate::log!(
                     "warn",
@@ -86,9 +84,8 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     c.peer
                 );
                 ServerMsg::Logout { reason: 1 }.encode(&mut c.wbuf);
-                c.rbuf.clear();
                 c.closing = true;
-                return;
+                break;
             }
             Split::Frame {
                 template,
@@ -100,20 +97,17 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     if !io.stalled.contains(&t) {
                         io.stalled.push(t);
                     }
-                    return;
+                    break;
                 }
                 budget -= 1;
                 let msg = (schema == SCHEMA && version == crate::binary::VERSION)
-                    .then(|| ClientMsg::decode(template, &c.rbuf[HEADER..len]))
+                    .then(|| ClientMsg::decode(template, &c.rbuf[at + HEADER..at + len]))
                     .flatten();
-                c.rbuf.drain(..len);
+                at += len;
                 io.metrics.binary_in += 1;
                 if let Some(m) = msg {
                     message(io, t, m);
                 } else {
-                    let Some(c) = io.conns[t].as_mut() else {
-                        return;
-                    };
                     crate::log!(
                         "warn",
                         "bad_frame",
@@ -124,6 +118,13 @@ pub(super) fn input(io: &mut Io, t: usize) {
                     c.closing = true;
                 }
             }
+        }
+    }
+    if let Some(c) = io.conns[t].as_mut() {
+        if c.closing {
+            c.rbuf.clear();
+        } else {
+            c.rbuf.drain(..at);
         }
     }
 }

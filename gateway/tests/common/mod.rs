@@ -93,6 +93,37 @@ pub fn config(dir: &Path, fsync: &str, extra_accounts: usize) -> PathBuf {
     path
 }
 
+/// Replaces settings in a config file written by [`config`]; each one must be there.
+pub fn edit_config(path: &Path, edits: &[(&str, &str)]) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "config lacks {from:?}");
+        text = text.replace(from, to);
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Opens `n` binary connections to `addr`, each sending a logon as LOAD00.. with the
+/// demo password, without waiting for the answers.
+pub fn raw_binary_logons(addr: SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let mut msg = Vec::new();
+            cascade_gateway::binary::ClientMsg::Logon {
+                username: format!("LOAD{i:02}"),
+                password: "alice-demo".into(),
+                next_seq: 0,
+                heartbeat_ms: 30_000,
+            }
+            .encode(&mut msg);
+            s.write_all(&msg).unwrap();
+            s
+        })
+        .collect()
+}
+
 impl Gateway {
     /// Starts the gateway on `config` and waits for its ready line.
     pub fn start(config: &Path) -> Gateway {
