@@ -1220,6 +1220,17 @@ impl Engine {
             .map(|i| (book.cfg.price_of(i), Qty(book.level(i).qty)))
     }
 
+    /// Total quantity resting at `price` on `side` (0 if none, or the price is not admissible).
+    pub fn level_qty(&self, m: MarketId, side: Side, price: Price) -> Qty {
+        self.markets
+            .get(m.0 as usize)
+            .filter(|s| {
+                s.book.cfg.admits_price(price)
+                    && s.book.side_at(s.book.cfg.level_of(price)) == Some(side)
+            })
+            .map_or(Qty(0), |s| Qty(s.book.level_at(price).qty))
+    }
+
     /// Visits up to `n` levels of `side` from the best: `(price, qty, orders)`.
     pub fn depth(&self, m: MarketId, side: Side, n: usize, f: impl FnMut(Price, Qty, u32)) {
         if let Some(s) = self.markets.get(m.0 as usize) {

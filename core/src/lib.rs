@@ -2,7 +2,8 @@
 //!
 //! Commands go in through [`Engine::apply`]; events come out through an [`EventSink`].
 //! The crate does no I/O, starts no threads, reads no clock or randomness, uses no
-//! floats, and allocates only at start-up (engine construction and `AddMarket`).
+//! floats, and allocates only at start-up (engine construction and `AddMarket`); the
+//! [`lab`], which works on private copies of the engine, allocates its copies and reports.
 //! The same command log therefore yields the same event log, byte for byte.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -13,6 +14,7 @@ pub mod command;
 pub mod engine;
 pub mod event;
 pub mod idmap;
+pub mod lab;
 pub mod market;
 pub mod pool;
 pub mod ring;

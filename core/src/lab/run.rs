@@ -1,0 +1,525 @@
+//! The lab runner: an index path applied step by step to a private copy of the engine,
+//! with the mark formed by the scenario's rule and the book refilled by its maker.
+//!
+//! Invariants: the engine passed in is only read (it is cloned once); each step applies
+//! at most `max_rounds` mark updates, each inside the market's oracle guard and price
+//! band (a larger move is clamped to the guard and flagged); the refill maker holds at
+//! most one quote per profile level, so a run adds at most `2 × levels` orders to the
+//! book whatever its length.
+
+use super::scenario::{median3, MarkRule, Refill, Scenario, ScenarioError};
+use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
+use crate::engine::Engine;
+use crate::event::{Event, EventKind, EventSink};
+use crate::market::MarketConfig;
+use crate::risk::Rate;
+use crate::types::{AccountId, ClientOrderId, MarketId, Price, Qty, Side};
+
+/// Client ids of the refill quotes: profile level `j` (bids first, then asks) is
+/// `BASE + j`.
+const REFILL_CLIENT_BASE: u64 = 0x4C41_0000_0000;
+
+/// The figures of one step (one index price).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// The index of this step.
+    pub index: i64,
+    /// The mark after the step.
+    pub mark: i64,
+    /// Mark updates applied in this step (feedback rounds).
+    pub rounds: u32,
+    /// The oracle guard limited a mark move in this step.
+    pub clamped: bool,
+    /// Pools liquidated.
+    pub liquidations: u32,
+    /// Lots traded by liquidation orders (the fund's unwinds excluded).
+    pub liquidated_lots: i64,
+    /// Σ price × lots of those trades (atoms).
+    pub liquidated_notional: i128,
+    /// Stop and take-profit orders that fired.
+    pub stops_triggered: u32,
+    /// Auto-deleveraging fills.
+    pub adl_fills: u32,
+    /// Σ price × lots of the ADL fills (atoms).
+    pub adl_notional: i128,
+    /// Bad debt written off (atoms).
+    pub bad_debt: i128,
+    /// Price of the last trade so far (0: none yet).
+    pub last_trade: i64,
+    /// Best bid after the step (0: none).
+    pub best_bid: i64,
+    /// Best ask after the step (0: none).
+    pub best_ask: i64,
+    /// Lots bid within `depth_bps` below the mark.
+    pub bid_depth: i64,
+    /// Lots offered within `depth_bps` above the mark.
+    pub ask_depth: i64,
+    /// Equity of the market's insurance fund (atoms).
+    pub fund_equity: i128,
+    /// Open interest (lots, one side).
+    pub open_interest: i64,
+    /// Aggregate leverage ratio (open interest notional / backing); `None` if backing ≤ 0.
+    pub leverage: Option<Rate>,
+}
+
+/// What a whole run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabReport {
+    /// Mark before the first step.
+    pub start_mark: i64,
+    /// Fund equity before the first step.
+    pub fund_start: i128,
+    /// One entry per index price.
+    pub steps: Vec<StepReport>,
+}
+
+impl LabReport {
+    /// Σ liquidations over the run.
+    pub fn liquidations(&self) -> u64 {
+        self.steps.iter().map(|s| u64::from(s.liquidations)).sum()
+    }
+
+    /// Σ liquidated notional over the run.
+    pub fn liquidated_notional(&self) -> i128 {
+        self.steps.iter().map(|s| s.liquidated_notional).sum()
+    }
+
+    /// Σ ADL notional over the run.
+    pub fn adl_notional(&self) -> i128 {
+        self.steps.iter().map(|s| s.adl_notional).sum()
+    }
+
+    /// Σ bad debt over the run.
+    pub fn bad_debt(&self) -> i128 {
+        self.steps.iter().map(|s| s.bad_debt).sum()
+    }
+
+    /// Σ stop orders fired over the run.
+    pub fn stops_triggered(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| u64::from(s.stops_triggered))
+            .sum()
+    }
+
+    /// Most liquidations in one step.
+    pub fn peak_liquidations(&self) -> u32 {
+        self.steps.iter().map(|s| s.liquidations).max().unwrap_or(0)
+    }
+
+    /// Lowest and highest mark over the run (the start included).
+    pub fn mark_range(&self) -> (i64, i64) {
+        self.steps
+            .iter()
+            .fold((self.start_mark, self.start_mark), |(lo, hi), s| {
+                (lo.min(s.mark), hi.max(s.mark))
+            })
+    }
+
+    /// Lowest fund equity after any step (the start included).
+    pub fn fund_low(&self) -> i128 {
+        self.steps
+            .iter()
+            .map(|s| s.fund_equity)
+            .fold(self.fund_start, i128::min)
+    }
+
+    /// First step with a liquidation, if any.
+    pub fn first_liquidation(&self) -> Option<usize> {
+        self.steps.iter().position(|s| s.liquidations > 0)
+    }
+
+    /// First step with an ADL fill, if any.
+    pub fn first_adl(&self) -> Option<usize> {
+        self.steps.iter().position(|s| s.adl_fills > 0)
+    }
+
+    /// FNV-1a 64 over every figure of every step, in field order, little-endian: equal
+    /// reports hash equal, and any change of behaviour shows.
+    pub fn hash(&self) -> u64 {
+        let mut h = Fnv::new();
+        h.i128(i128::from(self.start_mark));
+        h.i128(self.fund_start);
+        for s in &self.steps {
+            for v in [
+                i128::from(s.index),
+                i128::from(s.mark),
+                i128::from(s.rounds),
+                i128::from(s.clamped),
+                i128::from(s.liquidations),
+                i128::from(s.liquidated_lots),
+                s.liquidated_notional,
+                i128::from(s.stops_triggered),
+                i128::from(s.adl_fills),
+                s.adl_notional,
+                s.bad_debt,
+                i128::from(s.last_trade),
+                i128::from(s.best_bid),
+                i128::from(s.best_ask),
+                i128::from(s.bid_depth),
+                i128::from(s.ask_depth),
+                s.fund_equity,
+                i128::from(s.open_interest),
+                s.leverage.map_or(-1, |r| i128::from(r.to_bits())),
+            ] {
+                h.i128(v);
+            }
+        }
+        h.0
+    }
+}
+
+/// FNV-1a, 64 bits.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn i128(&mut self, v: i128) {
+        for b in v.to_le_bytes() {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Runs `s` on a copy of `engine` and reports every step.
+pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
+    s.validate()?;
+    let m = s.market;
+    let start = engine
+        .market_risk(m)
+        .map(|r| r.mark)
+        .filter(|&p| p > 0)
+        .ok_or(ScenarioError::NoMark)?;
+    let cfg = *engine.market_config(m).ok_or(ScenarioError::NoMark)?;
+    let guard = cfg.risk.map_or(0, |r| r.max_mark_move_bps);
+    let mut lab = Lab {
+        engine: engine.clone(),
+        m,
+        cfg,
+        seq: 0,
+        last_trade: 0,
+        profile: Vec::new(),
+    };
+    if let Some(r) = s.refill {
+        lab.fund_maker(r)?;
+        lab.profile = profile(engine, m, r.levels, start);
+    }
+    let mut report = LabReport {
+        start_mark: start,
+        fund_start: lab.fund_equity(),
+        steps: Vec::with_capacity(s.index.len()),
+    };
+    let mut prev_index = start;
+    for &index in s.index {
+        let mut step = StepReport {
+            index: index.0,
+            ..StepReport::default()
+        };
+        for _ in 0..s.max_rounds {
+            let (cur, want) = (lab.mark(), lab.mark_for(s.rule, index.0));
+            let next = clamp_move(cur, want, guard, &cfg);
+            step.clamped |= next != want;
+            if next == cur {
+                break;
+            }
+            lab.apply(
+                CommandKind::MarkPrice {
+                    market: m,
+                    price: Price(next),
+                },
+                &mut step,
+            );
+            step.rounds += 1;
+        }
+        if let Some(r) = s.refill {
+            let moved_bps = (index.0 - prev_index).unsigned_abs() as u128 * 10_000;
+            if r.pull_bps > 0 && moved_bps > u128::from(r.pull_bps) * prev_index as u128 {
+                lab.pull(r, &mut step);
+            } else {
+                lab.refill(r, index.0, &mut step);
+            }
+        }
+        lab.close_step(&mut step, s.depth_bps);
+        report.steps.push(step);
+        prev_index = index.0;
+    }
+    Ok(report)
+}
+
+/// `want`, or the furthest the oracle guard lets the mark go from `cur` towards it,
+/// inside the market's price band.
+fn clamp_move(cur: i64, want: i64, guard_bps: u32, cfg: &MarketConfig) -> i64 {
+    let want = want.clamp(cfg.min_price.0, cfg.max_price.0);
+    if guard_bps == 0 {
+        return want;
+    }
+    // The engine refuses |next − cur| × 10^4 > guard × cur: the floor is the largest move.
+    let max = (i128::from(cur) * i128::from(guard_bps) / 10_000) as i64;
+    want.clamp(cur - max, cur + max)
+}
+
+/// The starting book's shape: `(side, offset from the start mark, lots)` of up to
+/// `levels` levels per side.
+fn profile(engine: &Engine, m: MarketId, levels: u32, start: i64) -> Vec<(Side, i64, i64)> {
+    let mut out = Vec::with_capacity(2 * levels as usize);
+    for side in [Side::Buy, Side::Sell] {
+        engine.depth(m, side, levels as usize, |p, q, _| {
+            out.push((side, p.0 - start, q.0));
+        });
+    }
+    out
+}
+
+/// The private engine and what the runner tracks across steps.
+struct Lab {
+    engine: Engine,
+    m: MarketId,
+    cfg: MarketConfig,
+    seq: u64,
+    last_trade: i64,
+    profile: Vec<(Side, i64, i64)>,
+}
+
+impl Lab {
+    fn apply(&mut self, kind: CommandKind, step: &mut StepReport) -> bool {
+        self.seq += 1;
+        let cmd = Command {
+            seq: self.seq,
+            ts_ns: 0,
+            kind,
+        };
+        let mut sink = StepSink {
+            m: self.m,
+            step,
+            last_trade: &mut self.last_trade,
+            rejected: false,
+        };
+        self.engine.apply(&cmd, &mut sink);
+        !sink.rejected
+    }
+
+    fn mark(&self) -> i64 {
+        self.engine.market_risk(self.m).map_or(0, |r| r.mark)
+    }
+
+    fn fund_equity(&self) -> i128 {
+        self.engine
+            .market_fund(self.m)
+            .unwrap_or_else(|| self.engine.fund())
+            .equity
+    }
+
+    fn best(&self, side: Side) -> Option<i64> {
+        self.engine.best(self.m, side).map(|(p, _)| p.0)
+    }
+
+    /// The mark the rule asks for at this index.
+    fn mark_for(&self, rule: MarkRule, index: i64) -> i64 {
+        match rule {
+            MarkRule::Index => index,
+            MarkRule::MedianOfThree => {
+                let last = if self.last_trade > 0 {
+                    self.last_trade
+                } else {
+                    index
+                };
+                let mid = match (self.best(Side::Buy), self.best(Side::Sell)) {
+                    (Some(b), Some(a)) => {
+                        let mid = (b + a).div_euclid(2);
+                        mid - mid.rem_euclid(self.cfg.tick)
+                    }
+                    _ => index,
+                };
+                median3(index, last, mid)
+            }
+        }
+    }
+
+    fn fund_maker(&mut self, r: Refill) -> Result<(), ScenarioError> {
+        let kind = CommandKind::Deposit {
+            account: r.account,
+            amount: r.deposit,
+        };
+        let mut scratch = StepReport::default();
+        if r.deposit > 0 && !self.apply(kind, &mut scratch) {
+            return Err(ScenarioError::RefillAccount);
+        }
+        Ok(())
+    }
+
+    /// Client id of the quote for profile level `j`.
+    fn client_id(j: usize) -> ClientOrderId {
+        ClientOrderId(REFILL_CLIENT_BASE + j as u64)
+    }
+
+    /// Cancels every refill quote (makers pull in a fast market).
+    fn pull(&mut self, r: Refill, step: &mut StepReport) {
+        for j in 0..self.profile.len() {
+            let cid = Lab::client_id(j);
+            if let Some(o) = self.engine.order_by_client(r.account, cid) {
+                let cancel = CommandKind::Cancel {
+                    account: r.account,
+                    order_id: o.id,
+                };
+                self.apply(cancel, step);
+            }
+        }
+    }
+
+    /// Tops each profile level, placed around `index`, up towards its starting quantity
+    /// by `rate_bps` of what is missing (counting whatever else rests there).
+    fn refill(&mut self, r: Refill, index: i64, step: &mut StepReport) {
+        for j in 0..self.profile.len() {
+            let (side, offset, lots) = self.profile[j];
+            let cid = Lab::client_id(j);
+            let own = self.engine.order_by_client(r.account, cid);
+            let price = self.quote_price(side, index + offset);
+            let crossing = price.is_none_or(|p| self.crosses(side, p));
+            let target = match price.filter(|_| !crossing) {
+                Some(p) => {
+                    let here = self.engine.level_qty(self.m, side, Price(p)).0;
+                    let own_here = own.filter(|o| o.price.0 == p).map_or(0, |o| o.qty.0);
+                    let want = (lots - (here - own_here)).max(0);
+                    let have = own.map_or(0, |o| o.qty.0);
+                    let grow = (i128::from(want - have) * i128::from(r.rate_bps)).div_euclid(10_000)
+                        as i64;
+                    Some((p, if want > have { have + grow } else { want }))
+                }
+                None => None,
+            };
+            self.requote(
+                r.account,
+                cid,
+                side,
+                own.map(|o| (o.id, o.price.0, o.qty.0)),
+                target,
+                step,
+            );
+        }
+    }
+
+    /// Moves, resizes, places or cancels one refill quote.
+    fn requote(
+        &mut self,
+        account: AccountId,
+        cid: ClientOrderId,
+        side: Side,
+        own: Option<(crate::types::OrderId, i64, i64)>,
+        target: Option<(i64, i64)>,
+        step: &mut StepReport,
+    ) {
+        let target = target.filter(|&(_, q)| q > 0);
+        let kind = match (own, target) {
+            (Some((id, p0, q0)), Some((p, q))) if (p0, q0) != (p, q) => {
+                CommandKind::CancelReplace {
+                    account,
+                    order_id: id,
+                    price: Price(p),
+                    qty: Qty(q),
+                }
+            }
+            (Some((id, ..)), None) => CommandKind::Cancel {
+                account,
+                order_id: id,
+            },
+            (None, Some((p, q))) => CommandKind::NewOrder(NewOrder {
+                account,
+                market: self.m,
+                client_id: cid,
+                side,
+                order_type: OrderType::PostOnly(Price(p)),
+                qty: Qty(q),
+                stp: StpMode::CancelResting,
+                reduce_only: false,
+            }),
+            _ => return,
+        };
+        self.apply(kind, step);
+    }
+
+    /// `price` on tick (bids down, asks up) inside the band, if it is there.
+    fn quote_price(&self, side: Side, price: i64) -> Option<i64> {
+        let t = self.cfg.tick;
+        let p = match side {
+            Side::Buy => price - price.rem_euclid(t),
+            Side::Sell => price + (t - price.rem_euclid(t)) % t,
+        };
+        self.cfg.admits_price(Price(p)).then_some(p)
+    }
+
+    /// True if a quote at `p` on `side` would trade now.
+    fn crosses(&self, side: Side, p: i64) -> bool {
+        match side {
+            Side::Buy => self.best(Side::Sell).is_some_and(|a| p >= a),
+            Side::Sell => self.best(Side::Buy).is_some_and(|b| p <= b),
+        }
+    }
+
+    /// Fills the step's end-of-step figures.
+    fn close_step(&self, step: &mut StepReport, depth_bps: u32) {
+        let mark = self.mark();
+        step.mark = mark;
+        step.last_trade = self.last_trade;
+        step.best_bid = self.best(Side::Buy).unwrap_or(0);
+        step.best_ask = self.best(Side::Sell).unwrap_or(0);
+        let reach = (i128::from(mark) * i128::from(depth_bps) / 10_000) as i64;
+        self.engine.depth(self.m, Side::Buy, usize::MAX, |p, q, _| {
+            if p.0 >= mark - reach {
+                step.bid_depth += q.0;
+            }
+        });
+        self.engine
+            .depth(self.m, Side::Sell, usize::MAX, |p, q, _| {
+                if p.0 <= mark + reach {
+                    step.ask_depth += q.0;
+                }
+            });
+        step.fund_equity = self.fund_equity();
+        if let Some(r) = self.engine.market_risk(self.m) {
+            step.open_interest = r.open_interest;
+            step.leverage = r.leverage;
+        }
+    }
+}
+
+/// Tallies one step's events.
+struct StepSink<'a> {
+    m: MarketId,
+    step: &'a mut StepReport,
+    last_trade: &'a mut i64,
+    rejected: bool,
+}
+
+impl EventSink for StepSink<'_> {
+    fn emit(&mut self, e: Event) {
+        let s = &mut *self.step;
+        match e.kind {
+            EventKind::Rejected(_) => self.rejected = true,
+            EventKind::Fill {
+                market,
+                price,
+                qty,
+                liquidation,
+                taker_account,
+                ..
+            } if market == self.m => {
+                *self.last_trade = price.0;
+                if liquidation && taker_account != AccountId::FUND {
+                    s.liquidated_lots += qty.0;
+                    s.liquidated_notional += i128::from(price.0) * i128::from(qty.0);
+                }
+            }
+            EventKind::LiquidationStarted { .. } => s.liquidations += 1,
+            EventKind::ConditionalTriggered { .. } => s.stops_triggered += 1,
+            EventKind::AdlFill { qty, price, .. } => {
+                s.adl_fills += 1;
+                s.adl_notional += i128::from(price.0) * i128::from(qty.0);
+            }
+            EventKind::BadDebt { amount, .. } => s.bad_debt += amount,
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! What a lab run is asked to do: the index path, how the mark follows it, and how the
+//! book's liquidity responds.
+//!
+//! Invariants: a scenario is plain data; [`Scenario::validate`] is the only judge of
+//! whether it can run, and the runner refuses nothing else.
+
+use crate::types::{AccountId, MarketId, Price};
+
+/// How the mark is formed from the index and the market's own prices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkRule {
+    /// Exogenous: the mark is the index (the engine's oracle input, unchanged).
+    Index,
+    /// Endogenous: the median of the index, the last trade price and the book's mid
+    /// (the mid rounded down to a tick; a missing price is replaced by the index). Trades
+    /// that walk the book therefore move the mark, which can liquidate more: the
+    /// feedback loop. This is the shape of Hyperliquid's median-of-three mark.
+    MedianOfThree,
+}
+
+/// Liquidity that comes back after it is taken (Obizhaeva–Wang resilience), quoted by
+/// one maker account around the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refill {
+    /// The maker that quotes the refill; must be an open account. The lab credits it
+    /// `deposit` atoms on its copy so its quotes pass margin.
+    pub account: AccountId,
+    /// Atoms credited to `account` on the copy before the first step.
+    pub deposit: i64,
+    /// Share of each profile level's missing quantity restored per step, in bps
+    /// (10,000: the profile is restored in full every step; 0: no refill).
+    pub rate_bps: u32,
+    /// Levels of the starting book on each side that form the profile: their distance
+    /// from the starting mark and their quantity. The refill keeps that shape around the
+    /// current index.
+    pub levels: u32,
+    /// Makers pull: in a step whose index moves more than this many bps, the refill
+    /// quotes are cancelled and not restored until a calmer step (0: never pull).
+    pub pull_bps: u32,
+}
+
+/// One lab run.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario<'a> {
+    /// Market the index path drives (leveraged, with a mark).
+    pub market: MarketId,
+    /// The index, one price per step.
+    pub index: &'a [Price],
+    /// How the mark follows the index.
+    pub rule: MarkRule,
+    /// Liquidity refill, if any.
+    pub refill: Option<Refill>,
+    /// Most mark updates per step while the mark chases its own feedback (≥ 1). A step
+    /// ends early when the rule gives the mark it already has.
+    pub max_rounds: u32,
+    /// Depth is reported as the lots resting within this many bps of the mark.
+    pub depth_bps: u32,
+}
+
+/// Why a scenario cannot run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioError {
+    /// The market does not exist, is not leveraged, or has no mark yet.
+    NoMark,
+    /// The index path is empty.
+    EmptyPath,
+    /// `max_rounds` is 0.
+    NoRounds,
+    /// The refill account is not open, or its deposit was refused.
+    RefillAccount,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScenarioError::NoMark => "the market is not leveraged or has no mark yet",
+            ScenarioError::EmptyPath => "the index path is empty",
+            ScenarioError::NoRounds => "max_rounds must be at least 1",
+            ScenarioError::RefillAccount => "the refill account is not open or cannot deposit",
+        })
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl<'a> Scenario<'a> {
+    /// An exogenous run of `index` on market `m` with no refill: the mark is the index.
+    pub fn exogenous(m: MarketId, index: &'a [Price]) -> Scenario<'a> {
+        Scenario {
+            market: m,
+            index,
+            rule: MarkRule::Index,
+            refill: None,
+            max_rounds: 1,
+            depth_bps: 200,
+        }
+    }
+
+    /// An endogenous run: median-of-three mark, up to 16 feedback rounds per step.
+    pub fn endogenous(m: MarketId, index: &'a [Price], refill: Option<Refill>) -> Scenario<'a> {
+        Scenario {
+            rule: MarkRule::MedianOfThree,
+            refill,
+            max_rounds: 16,
+            ..Scenario::exogenous(m, index)
+        }
+    }
+
+    /// Checks what can be checked without an engine.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.index.is_empty() {
+            return Err(ScenarioError::EmptyPath);
+        }
+        if self.max_rounds == 0 {
+            return Err(ScenarioError::NoRounds);
+        }
+        Ok(())
+    }
+}
+
+/// The median of three prices.
+pub fn median3(a: i64, b: i64, c: i64) -> i64 {
+    a.max(b).min(a.min(b).max(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median3;
+
+    #[test]
+    fn median_of_three_is_the_middle_value_in_every_order() {
+        for (a, b, c) in [
+            (1, 2, 3),
+            (1, 3, 2),
+            (2, 1, 3),
+            (2, 3, 1),
+            (3, 1, 2),
+            (3, 2, 1),
+        ] {
+            assert_eq!(median3(a, b, c), 2, "{a} {b} {c}");
+        }
+        assert_eq!(median3(5, 5, 1), 5);
+        assert_eq!(median3(1, 5, 1), 1);
+    }
+}
