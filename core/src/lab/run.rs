@@ -235,8 +235,8 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
             step.rounds += 1;
         }
         if let Some(r) = s.refill {
-            let moved_bps = (index.0 - prev_index).unsigned_abs() as u128 * 10_000;
-            if r.pull_bps > 0 && moved_bps > u128::from(r.pull_bps) * prev_index as u128 {
+            let moved = i128::from((index.0 - prev_index).abs()) * 10_000;
+            if r.pull_bps > 0 && moved > i128::from(r.pull_bps) * i128::from(prev_index) {
                 lab.pull(r, &mut step);
             } else {
                 lab.refill(r, index.0, &mut step);

@@ -17,6 +17,7 @@ use crate::risk::Rate;
 use crate::types::{AccountId, MarketId};
 
 /// Q(z) = 1 − Φ(z) at z = i/64, i = 0..=512, times 2³² rounded to nearest.
+#[allow(clippy::unreadable_literal)] // a generated table: digit groups would not help
 static UPPER_TAIL: [u32; 513] = [
     2147483648, 2120712174, 2093947235, 2067195362, 2040463074, 2013756880, 1987083264, 1960448693,
     1933859599, 1907322386, 1880843416, 1854429013, 1828085449, 1801818950, 1775635683, 1749541754,
@@ -141,7 +142,7 @@ pub fn first_passage(d: Rate, sigma: Rate, horizon: u32) -> Rate {
     if d <= Rate::ZERO {
         return Rate::ONE;
     }
-    let spread = i128::from(sigma.to_bits()) * i128::from(sqrt_steps(horizon).to_bits()) >> 32;
+    let spread = (i128::from(sigma.to_bits()) * i128::from(sqrt_steps(horizon).to_bits())) >> 32;
     if spread <= 0 {
         return Rate::ZERO;
     }
@@ -282,7 +283,7 @@ mod tests {
     use super::*;
 
     fn approx(r: Rate, x_e9: i64, tol_e9: i64) {
-        let v = (i128::from(r.to_bits()) * 1_000_000_000 >> 32) as i64;
+        let v = ((i128::from(r.to_bits()) * 1_000_000_000) >> 32) as i64;
         assert!((v - x_e9).abs() <= tol_e9, "{v} vs {x_e9}");
     }
 
