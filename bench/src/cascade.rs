@@ -44,6 +44,15 @@ pub struct Population {
     /// Share of traders (percent) holding a reduce-only stop-loss on their whole position,
     /// halfway from the entry to the price where their margin would be gone.
     pub stops_pct: i64,
+    /// Maintenance tier rates in percent of the defaults (100: 0.5% / 1% / 2% / 3%).
+    pub mm_pct: i64,
+    /// Liquidation fee, bps of the liquidated notional.
+    pub liq_fee_bps: i64,
+    /// Liquidation buffer: how far above maintenance a partial liquidation restores the
+    /// pool, bps of maintenance margin.
+    pub buffer_bps: i64,
+    /// Volatility scaling slope `k` (margin × (1 + k × EWMA |return|), capped at 1.5).
+    pub vol_k: i64,
 }
 
 impl Population {
@@ -60,6 +69,10 @@ impl Population {
             fund_haircut_bps: 1_000,
             unwind_bps: 2_500,
             stops_pct: 0,
+            mm_pct: 100,
+            liq_fee_bps: 50,
+            buffer_bps: 2_500,
+            vol_k: 10,
         }
     }
 
@@ -85,11 +98,12 @@ impl Population {
     /// 10 lots' notional closed whole; the fund's haircut and unwind share as configured
     /// (10% and 25% by default).
     pub fn market(&self) -> MarketConfig {
+        let mm = |b: i64| bps(b * self.mm_pct / 100);
         let (tiers, tier_count) = tier_table(&[
-            (100_000_000, bps(50)),
-            (1_000_000_000, bps(100)),
-            (10_000_000_000, bps(200)),
-            (1_000_000_000_000_000, bps(300)),
+            (100_000_000, mm(50)),
+            (1_000_000_000, mm(100)),
+            (10_000_000_000, mm(200)),
+            (1_000_000_000_000_000, mm(300)),
         ]);
         MarketConfig {
             tick: 1,
@@ -105,17 +119,17 @@ impl Population {
                 maker_fee: bps(2),
                 taker_fee: bps(5),
                 vol_lambda: bps(1_000),
-                vol_k: Rate::from_num(10),
+                vol_k: Rate::from_num(self.vol_k),
                 vol_floor: Rate::ONE,
                 vol_cap: bps(15_000),
                 oi_cap: 1 << 39,
                 account_oi_share_bps: 10_000,
                 max_mark_move_bps: self.max_move_bps,
                 liquidation: Some(LiquidationConfig {
-                    buffer: bps(2_500),
+                    buffer: bps(self.buffer_bps),
                     min_notional: 10 * self.start,
                     band_bps: 50,
-                    fee_rate: bps(50),
+                    fee_rate: bps(self.liq_fee_bps),
                     adl: self.adl,
                     order_margin: true,
                     fund_haircut: bps(self.fund_haircut_bps),
@@ -377,6 +391,20 @@ impl EventSink for Tally {
             _ => {}
         }
     }
+}
+
+/// A fresh engine holding the population (every set-up command applied and accepted).
+pub fn build(pop: &Population) -> Result<cascade_core::Engine, String> {
+    let mut engine = cascade_core::Engine::try_new(pop.engine_config())
+        .map_err(|e| format!("engine config: {e:?}"))?;
+    let mut tally = Tally::default();
+    for c in sequence(pop.setup(), 1) {
+        engine.apply(&c, &mut tally);
+    }
+    if tally.rejects > 0 {
+        return Err(format!("{} set-up commands were rejected", tally.rejects));
+    }
+    Ok(engine)
 }
 
 /// Sequences command bodies from `first`.

@@ -10,6 +10,7 @@ use std::time::Instant;
 mod cascade_cmd;
 mod follower;
 mod journal_cmd;
+mod lab_cmd;
 mod record_cmd;
 mod report_cmd;
 mod scale_cmd;
@@ -123,6 +124,10 @@ const USAGE: &str = "usage:
       sending as fast as it can, --stalled-reader a market-data subscriber that never
       reads; the last line is `protocol= offered= sent= acked= p50_us= p99_us= p999_us=
       max_us= floor_p50_us= floor_p99_us=`
+  cascade-bench lab <run|distance|warning|whatif|oct10> [--help]
+      the leverage-dynamics lab: cascades with price feedback on a copy of the engine,
+      distance to cascade, early-warning calibration on recorded BTC paths, parameter
+      what-ifs, the 2025-10-10 crash against Hyperliquid's record (`lab --help`)
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
         Some("snapshot") => snapshot_cmd::run(&args[1..]),
         Some("wire") => wire_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
+        Some("lab") => lab_cmd::run_cli(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

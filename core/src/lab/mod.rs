@@ -18,5 +18,5 @@ pub use distance::{
 };
 pub use exposure::{liquidatable_within, Exposure};
 pub use run::{run, LabReport, StepReport};
-pub use scenario::{MarkRule, Refill, Scenario, ScenarioError};
+pub use scenario::{Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
 pub use warning::{at_risk, first_passage, liquidation_probability, MarginWarning, WarningMonitor};

@@ -7,7 +7,7 @@
 //! most one quote per profile level, so a run adds at most `2 × levels` orders to the
 //! book whatever its length.
 
-use super::scenario::{median3, MarkRule, Refill, Scenario, ScenarioError};
+use super::scenario::{median3, Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, EventSink};
@@ -200,12 +200,18 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
         m,
         cfg,
         seq: 0,
+        seq_client: 0,
         last_trade: 0,
         profile: Vec::new(),
     };
     if let Some(r) = s.refill {
-        lab.fund_maker(r)?;
+        lab.credit(r.account, r.deposit)
+            .map_err(|()| ScenarioError::RefillAccount)?;
         lab.profile = profile(engine, m, r.levels, start);
+    }
+    if let Some(a) = s.arbitrage {
+        lab.credit(a.account, a.deposit)
+            .map_err(|()| ScenarioError::ArbitrageAccount)?;
     }
     let mut report = LabReport {
         start_mark: start,
@@ -234,12 +240,22 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
             );
             step.rounds += 1;
         }
+        if let Some(a) = s.arbitrage {
+            lab.arbitrage(a, index.0, &mut step);
+        }
         if let Some(r) = s.refill {
             let moved = i128::from((index.0 - prev_index).abs()) * 10_000;
             if r.pull_bps > 0 && moved > i128::from(r.pull_bps) * i128::from(prev_index) {
                 lab.pull(r, &mut step);
             } else {
-                lab.refill(r, index.0, &mut step);
+                let own = if lab.last_trade > 0 {
+                    lab.last_trade
+                } else {
+                    lab.mark()
+                };
+                let w = i128::from(r.index_weight_bps.min(10_000));
+                let anchor = own + (i128::from(index.0 - own) * w).div_euclid(10_000) as i64;
+                lab.refill(r, anchor, &mut step);
             }
         }
         lab.close_step(&mut step, s.depth_bps);
@@ -279,6 +295,7 @@ struct Lab {
     m: MarketId,
     cfg: MarketConfig,
     seq: u64,
+    seq_client: u64,
     last_trade: i64,
     profile: Vec<(Side, i64, i64)>,
 }
@@ -338,16 +355,46 @@ impl Lab {
         }
     }
 
-    fn fund_maker(&mut self, r: Refill) -> Result<(), ScenarioError> {
-        let kind = CommandKind::Deposit {
-            account: r.account,
-            amount: r.deposit,
-        };
+    /// Credits `amount` atoms to `account` on the copy (nothing if `amount` ≤ 0).
+    fn credit(&mut self, account: AccountId, amount: i64) -> Result<(), ()> {
+        let kind = CommandKind::Deposit { account, amount };
         let mut scratch = StepReport::default();
-        if r.deposit > 0 && !self.apply(kind, &mut scratch) {
-            return Err(ScenarioError::RefillAccount);
+        if amount > 0 && !self.apply(kind, &mut scratch) {
+            return Err(());
         }
         Ok(())
+    }
+
+    /// Takes bids above the index and asks below it, up to the capacity each way, with
+    /// IOC orders limited at the index.
+    fn arbitrage(&mut self, a: Arbitrage, index: i64, step: &mut StepReport) {
+        let t = self.cfg.tick;
+        for side in [Side::Sell, Side::Buy] {
+            // Sell down to the index rounded up to a tick; buy up to it rounded down.
+            let limit = match side {
+                Side::Sell => index + (t - index.rem_euclid(t)) % t,
+                Side::Buy => index - index.rem_euclid(t),
+            };
+            let stale = match side {
+                Side::Sell => self.best(Side::Buy).is_some_and(|b| b > limit),
+                Side::Buy => self.best(Side::Sell).is_some_and(|x| x < limit),
+            };
+            if !stale || a.lots_per_step <= 0 || !self.cfg.admits_price(Price(limit)) {
+                continue;
+            }
+            self.seq_client += 1;
+            let order = NewOrder {
+                account: a.account,
+                market: self.m,
+                client_id: ClientOrderId(REFILL_CLIENT_BASE - self.seq_client),
+                side,
+                order_type: OrderType::Ioc(Price(limit)),
+                qty: Qty(a.lots_per_step.min(self.cfg.max_qty.0)),
+                stp: StpMode::CancelResting,
+                reduce_only: false,
+            };
+            self.apply(CommandKind::NewOrder(order), step);
+        }
     }
 
     /// Client id of the quote for profile level `j`.
@@ -369,14 +416,14 @@ impl Lab {
         }
     }
 
-    /// Tops each profile level, placed around `index`, up towards its starting quantity
+    /// Tops each profile level, placed around `anchor`, up towards its starting quantity
     /// by `rate_bps` of what is missing (counting whatever else rests there).
-    fn refill(&mut self, r: Refill, index: i64, step: &mut StepReport) {
+    fn refill(&mut self, r: Refill, anchor: i64, step: &mut StepReport) {
         for j in 0..self.profile.len() {
             let (side, offset, lots) = self.profile[j];
             let cid = Lab::client_id(j);
             let own = self.engine.order_by_client(r.account, cid);
-            let price = self.quote_price(side, index + offset);
+            let price = self.quote_price(side, anchor + offset);
             let crossing = price.is_none_or(|p| self.crosses(side, p));
             let target = match price.filter(|_| !crossing) {
                 Some(p) => {

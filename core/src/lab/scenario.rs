@@ -19,7 +19,8 @@ pub enum MarkRule {
 }
 
 /// Liquidity that comes back after it is taken (Obizhaeva–Wang resilience), quoted by
-/// one maker account around the index.
+/// one maker account around an anchor between the market's own price (the last trade,
+/// or the mark before any) and the index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refill {
     /// The maker that quotes the refill; must be an open account. The lab credits it
@@ -32,11 +33,29 @@ pub struct Refill {
     pub rate_bps: u32,
     /// Levels of the starting book on each side that form the profile: their distance
     /// from the starting mark and their quantity. The refill keeps that shape around the
-    /// current index.
+    /// anchor.
     pub levels: u32,
+    /// Weight of the index in the anchor, bps: 10,000 quotes around the index (makers
+    /// know fair value), 0 around the last trade (makers follow the market they quote
+    /// in, and carry a crash's price into the mid).
+    pub index_weight_bps: u32,
     /// Makers pull: in a step whose index moves more than this many bps, the refill
     /// quotes are cancelled and not restored until a calmer step (0: never pull).
     pub pull_bps: u32,
+}
+
+/// Basis arbitrage: a trader who sells the perpetual when its bids stand above the
+/// index and buys when its asks stand below, up to a capacity per step. It pulls the
+/// market's own prices, and so the endogenous mark, back towards the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arbitrage {
+    /// The arbitrageur; must be an open account other than the refill maker's. The lab
+    /// credits it `deposit` atoms on its copy.
+    pub account: AccountId,
+    /// Atoms credited to `account` on the copy before the first step.
+    pub deposit: i64,
+    /// Most lots it trades per step (each way).
+    pub lots_per_step: i64,
 }
 
 /// One lab run.
@@ -50,6 +69,8 @@ pub struct Scenario<'a> {
     pub rule: MarkRule,
     /// Liquidity refill, if any.
     pub refill: Option<Refill>,
+    /// Basis arbitrage, if any.
+    pub arbitrage: Option<Arbitrage>,
     /// Most mark updates per step while the mark chases its own feedback (≥ 1). A step
     /// ends early when the rule gives the mark it already has.
     pub max_rounds: u32,
@@ -68,6 +89,8 @@ pub enum ScenarioError {
     NoRounds,
     /// The refill account is not open, or its deposit was refused.
     RefillAccount,
+    /// The arbitrageur is not open, is the refill maker, or its deposit was refused.
+    ArbitrageAccount,
 }
 
 impl std::fmt::Display for ScenarioError {
@@ -77,6 +100,9 @@ impl std::fmt::Display for ScenarioError {
             ScenarioError::EmptyPath => "the index path is empty",
             ScenarioError::NoRounds => "max_rounds must be at least 1",
             ScenarioError::RefillAccount => "the refill account is not open or cannot deposit",
+            ScenarioError::ArbitrageAccount => {
+                "the arbitrage account is not open, is the refill maker, or cannot deposit"
+            }
         })
     }
 }
@@ -91,6 +117,7 @@ impl<'a> Scenario<'a> {
             index,
             rule: MarkRule::Index,
             refill: None,
+            arbitrage: None,
             max_rounds: 1,
             depth_bps: 200,
         }
@@ -113,6 +140,11 @@ impl<'a> Scenario<'a> {
         }
         if self.max_rounds == 0 {
             return Err(ScenarioError::NoRounds);
+        }
+        if let (Some(r), Some(a)) = (self.refill, self.arbitrage) {
+            if r.account == a.account {
+                return Err(ScenarioError::ArbitrageAccount);
+            }
         }
         Ok(())
     }

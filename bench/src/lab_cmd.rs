@@ -1,0 +1,386 @@
+//! `cascade-bench lab`: the leverage-dynamics lab over a generated population.
+
+use cascade_bench::cascade::{self, Population, MARKET};
+use cascade_bench::lab::{self, Liquidity};
+use cascade_core::lab::{
+    amplification_curve, distance_to_cascade, liquidatable_within, run, Direction, MarkRule, Shock,
+};
+use cascade_core::{AdlMode, Engine, Price};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The leverage-dynamics lab: cascades with price feedback, distance to cascade,
+/// early warning, parameter what-ifs. Every run works on a copy of the engine.
+#[derive(Parser, Debug)]
+#[command(name = "cascade-bench lab", about)]
+struct Lab {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum LabCommand {
+    /// A shock or a recorded path, exogenous and endogenous side by side: one summary
+    /// line per mode (`mode= steps= liquidations= … report_hash=`).
+    Run(RunArgs),
+    /// Exposure within ±1/3/5/10% from the trigger index, the amplification curve both
+    /// ways, and the distance to cascade (`distance direction= bps=`).
+    Distance(DistanceArgs),
+}
+
+/// The generated population (cascade-bench's simulator).
+#[derive(Args, Debug, Clone)]
+struct PopArgs {
+    /// Accounts, the 8 market makers included.
+    #[arg(long, default_value_t = 20_000)]
+    accounts: u32,
+    /// Population seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Makers' resting bids, percent of the traders' open interest (thin book: low).
+    #[arg(long, default_value_t = 40)]
+    depth: i64,
+    /// Insurance fund seed, bps of open interest notional.
+    #[arg(long, default_value_t = 10)]
+    fund_bps: i64,
+    /// Auto-deleveraging mode.
+    #[arg(long, value_enum, default_value_t = Adl::Queue)]
+    adl: Adl,
+    /// Percent of traders holding a reduce-only stop-loss.
+    #[arg(long, default_value_t = 0)]
+    stops: i64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Adl {
+    /// Whole positions in rank order (PnL% × leverage).
+    Queue,
+    /// Spread over profitable opposite positions by size.
+    ProRata,
+}
+
+/// How liquidity responds.
+#[derive(Args, Debug, Clone)]
+struct LiquidityArgs {
+    /// Share of each level's taken depth restored per step, bps (0: no refill).
+    #[arg(long, default_value_t = 0)]
+    refill_bps: u32,
+    /// Levels per side of the starting book that the refill restores.
+    #[arg(long, default_value_t = 40)]
+    refill_levels: u32,
+    /// Weight of the index in the refill quotes' anchor, bps (10000: around the index;
+    /// 0: around the last trade).
+    #[arg(long, default_value_t = 5_000)]
+    index_weight_bps: u32,
+    /// Makers pull their refill quotes in a step whose index moves more than this (bps;
+    /// 0: never).
+    #[arg(long, default_value_t = 0)]
+    pull_bps: u32,
+    /// Most mark updates per step while the endogenous mark chases its own feedback.
+    #[arg(long, default_value_t = 16)]
+    rounds: u32,
+    /// Lots a basis arbitrageur trades per step each way, taking bids above the index
+    /// and asks below it (0: none).
+    #[arg(long, default_value_t = 0)]
+    arb_lots: i64,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
+    /// Index fall of the shock, bps of the start.
+    #[arg(long, default_value_t = 1_000)]
+    move_bps: u32,
+    /// Steps over which the index falls.
+    #[arg(long, default_value_t = 10)]
+    steps: u32,
+    /// Steps the index then holds at its low.
+    #[arg(long, default_value_t = 10)]
+    settle: u32,
+    /// A recorded path instead of the shock: a Binance kline CSV (per minute the low,
+    /// then the close).
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// Print every step.
+    #[arg(long)]
+    table: bool,
+}
+
+#[derive(Args, Debug)]
+struct DistanceArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
+    /// Mark rule of the cascades.
+    #[arg(long, value_enum, default_value_t = Rule::Endogenous)]
+    rule: Rule,
+    /// Steps over which each shock moves the index.
+    #[arg(long, default_value_t = 5)]
+    steps: u32,
+    /// Steps the index then holds.
+    #[arg(long, default_value_t = 10)]
+    settle: u32,
+    /// Largest move searched, bps.
+    #[arg(long, default_value_t = 3_000)]
+    max_bps: u32,
+    /// Resolution of the search, bps.
+    #[arg(long, default_value_t = 10)]
+    resolution_bps: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// The mark is the index.
+    Exogenous,
+    /// The mark is the median of index, last trade and mid.
+    Endogenous,
+}
+
+impl Rule {
+    fn mark_rule(self) -> MarkRule {
+        match self {
+            Rule::Exogenous => MarkRule::Index,
+            Rule::Endogenous => MarkRule::MedianOfThree,
+        }
+    }
+}
+
+impl PopArgs {
+    fn population(&self) -> Population {
+        let mut pop = Population::new(self.accounts);
+        pop.seed = self.seed;
+        pop.depth_percent = self.depth;
+        pop.fund_bps = self.fund_bps;
+        pop.stops_pct = self.stops;
+        pop.adl = match self.adl {
+            Adl::Queue => AdlMode::Queue,
+            Adl::ProRata => AdlMode::ProRata,
+        };
+        pop
+    }
+}
+
+impl LiquidityArgs {
+    fn liquidity(&self) -> Liquidity {
+        Liquidity {
+            refill_bps: self.refill_bps.min(10_000),
+            levels: self.refill_levels,
+            index_weight_bps: self.index_weight_bps.min(10_000),
+            pull_bps: self.pull_bps,
+            rounds: self.rounds.max(1),
+            arb_lots: self.arb_lots.max(0),
+        }
+    }
+}
+
+/// Entry point: `args` are the words after `lab`.
+pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
+    let words = std::iter::once("lab".to_string()).chain(args.iter().cloned());
+    let lab = match Lab::try_parse_from(words) {
+        Ok(lab) => lab,
+        Err(e) if !e.use_stderr() => {
+            print!("{e}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string().trim_end().to_string()),
+    };
+    match lab.command {
+        LabCommand::Run(a) => run_cmd(&a),
+        LabCommand::Distance(a) => distance_cmd(&a),
+    }
+}
+
+/// Builds the population and says what it is.
+fn population(args: &PopArgs, start: Option<i64>) -> Result<(Population, Engine), String> {
+    let mut pop = args.population();
+    if let Some(s) = start {
+        pop.start = s;
+    }
+    if !(1..=1_000).contains(&pop.depth_percent) || !(0..=100).contains(&pop.stops_pct) {
+        return Err("--depth must be 1..=1000 and --stops 0..=100".into());
+    }
+    let t = Instant::now();
+    let engine = cascade::build(&pop)?;
+    let risk = engine.market_risk(MARKET).ok_or("no leveraged market")?;
+    println!(
+        "population: {} accounts (seed {}), open interest {} lots, aggregate leverage {:.2}, \
+         bids {}% of open interest, insurance fund {} (built in {:.2} s)",
+        pop.accounts,
+        pop.seed,
+        risk.open_interest,
+        risk.leverage.map_or(0.0, |r| r.to_num::<f64>()),
+        pop.depth_percent,
+        engine.fund().equity,
+        t.elapsed().as_secs_f64()
+    );
+    Ok((pop, engine))
+}
+
+fn run_cmd(a: &RunArgs) -> Result<(), String> {
+    let recorded = a
+        .path
+        .as_ref()
+        .map(|p| cascade::load_mark_path(p))
+        .transpose()?;
+    let (pop, engine) = population(&a.pop, recorded.as_ref().map(|p| p[0]))?;
+    let index: Vec<Price> = match &recorded {
+        Some(p) => {
+            println!(
+                "index path: {} ({} marks)",
+                a.path.as_ref().unwrap().display(),
+                p.len()
+            );
+            p.iter().map(|&x| Price(x)).collect()
+        }
+        None => {
+            println!(
+                "index path: a {} bps fall in {} steps, then {} steps at the low",
+                a.move_bps, a.steps, a.settle
+            );
+            let shock = Shock {
+                direction: Direction::Down,
+                steps: a.steps.max(1),
+                settle: a.settle,
+            };
+            cascade_core::lab::shock_path(pop.start, a.move_bps, shock)
+        }
+    };
+    let liq = a.liquidity.liquidity();
+    print_liquidity(liq);
+    let before = engine.state_hash();
+    let mut lines = Vec::new();
+    for rule in [MarkRule::Index, MarkRule::MedianOfThree] {
+        let t = Instant::now();
+        let report = run(&engine, &lab::scenario(rule, &index, liq)).map_err(|e| e.to_string())?;
+        let secs = t.elapsed().as_secs_f64();
+        if a.table {
+            print_table(rule, &report);
+        }
+        lines.push(format!(
+            "{} ms={:.1}",
+            lab::summary(rule, &report),
+            secs * 1e3
+        ));
+    }
+    if engine.state_hash() != before {
+        return Err("the live engine changed during a lab run".into());
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+fn print_liquidity(liq: Liquidity) {
+    if liq.refill_bps == 0 {
+        println!("liquidity: no refill (taken depth stays taken)");
+    } else {
+        println!(
+            "liquidity: {} bps of taken depth restored per step over {} levels a side around \
+             an anchor {} bps index / the rest last trade; makers pull in steps moving more \
+             than {} bps",
+            liq.refill_bps,
+            liq.levels,
+            liq.index_weight_bps,
+            if liq.pull_bps == 0 {
+                "∞".to_string()
+            } else {
+                liq.pull_bps.to_string()
+            }
+        );
+    }
+}
+
+fn print_table(rule: MarkRule, r: &cascade_core::lab::LabReport) {
+    println!("| {} step | index | mark | rounds | liquidations | liquidated notional | stops | ADL fills | ADL notional | bad debt | best bid | best ask | bid depth ±2% | fund equity | open interest | leverage |", lab::rule_name(rule));
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (k, s) in r.steps.iter().enumerate() {
+        println!(
+            "| {k} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            s.index,
+            s.mark,
+            s.rounds,
+            s.liquidations,
+            s.liquidated_notional,
+            s.stops_triggered,
+            s.adl_fills,
+            s.adl_notional,
+            s.bad_debt,
+            s.best_bid,
+            s.best_ask,
+            s.bid_depth,
+            s.fund_equity,
+            s.open_interest,
+            s.leverage.map_or(0.0, |x| x.to_num::<f64>())
+        );
+    }
+}
+
+fn distance_cmd(a: &DistanceArgs) -> Result<(), String> {
+    let (_, engine) = population(&a.pop, None)?;
+    let liq = a.liquidity.liquidity();
+    print_liquidity(liq);
+    let moves = [100, 300, 500, 1_000];
+    println!("| move | long lots liquidatable | long notional | sell stops | bids within | short lots liquidatable | short notional | buy stops | asks within |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for e in liquidatable_within(&engine, MARKET, &moves) {
+        println!(
+            "| ±{}% | {} | {} | {} | {} | {} | {} | {} | {} |",
+            e.move_bps / 100,
+            e.long_lots,
+            e.long_notional,
+            e.sell_stop_lots,
+            e.bid_lots,
+            e.short_lots,
+            e.short_notional,
+            e.buy_stop_lots,
+            e.ask_lots
+        );
+    }
+    let empty = [];
+    let template = lab::scenario(a.rule.mark_rule(), &empty, liq);
+    let curve_moves = [25, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000];
+    for direction in [Direction::Down, Direction::Up] {
+        let shock = Shock {
+            direction,
+            steps: a.steps.max(1),
+            settle: a.settle,
+        };
+        let t = Instant::now();
+        let curve = amplification_curve(&engine, &template, shock, &curve_moves)
+            .map_err(|e| e.to_string())?;
+        let per_run = t.elapsed().as_secs_f64() * 1e3 / curve_moves.len() as f64;
+        println!("| {direction:?} move (bps) | mark move (bps) | amplification | liquidated notional | ADL notional | bad debt |");
+        println!("|---:|---:|---:|---:|---:|---:|");
+        for p in &curve {
+            println!(
+                "| {} | {} | {:.2} | {} | {} | {} |",
+                p.move_bps,
+                i128::from(p.mark_move) * i128::from(p.move_bps) / i128::from(p.index_move.max(1)),
+                p.amplification.to_num::<f64>(),
+                p.liquidated_notional,
+                p.adl_notional,
+                p.bad_debt
+            );
+        }
+        let t = Instant::now();
+        let d = distance_to_cascade(&engine, &template, shock, a.max_bps, a.resolution_bps)
+            .map_err(|e| e.to_string())?;
+        println!(
+            "distance direction={} bps={} rule={} ms_per_simulation={per_run:.1} search_ms={:.0}",
+            match direction {
+                Direction::Down => "down",
+                Direction::Up => "up",
+            },
+            d.map_or("none".to_string(), |x| x.to_string()),
+            lab::rule_name(a.rule.mark_rule()),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
