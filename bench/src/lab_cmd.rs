@@ -222,33 +222,28 @@ fn population(args: &PopArgs, start: Option<i64>) -> Result<(Population, Engine)
 }
 
 fn run_cmd(a: &RunArgs) -> Result<(), String> {
-    let recorded = a
-        .path
-        .as_ref()
-        .map(|p| cascade::load_mark_path(p))
-        .transpose()?;
+    let recorded = match &a.path {
+        Some(file) => {
+            let p = cascade::load_mark_path(file)?;
+            println!("index path: {} ({} marks)", file.display(), p.len());
+            Some(p)
+        }
+        None => None,
+    };
     let (pop, engine) = population(&a.pop, recorded.as_ref().map(|p| p[0]))?;
-    let index: Vec<Price> = match &recorded {
-        Some(p) => {
-            println!(
-                "index path: {} ({} marks)",
-                a.path.as_ref().unwrap().display(),
-                p.len()
-            );
-            p.iter().map(|&x| Price(x)).collect()
-        }
-        None => {
-            println!(
-                "index path: a {} bps fall in {} steps, then {} steps at the low",
-                a.move_bps, a.steps, a.settle
-            );
-            let shock = Shock {
-                direction: Direction::Down,
-                steps: a.steps.max(1),
-                settle: a.settle,
-            };
-            cascade_core::lab::shock_path(pop.start, a.move_bps, shock)
-        }
+    let index: Vec<Price> = if let Some(p) = &recorded {
+        p.iter().map(|&x| Price(x)).collect()
+    } else {
+        println!(
+            "index path: a {} bps fall in {} steps, then {} steps at the low",
+            a.move_bps, a.steps, a.settle
+        );
+        let shock = Shock {
+            direction: Direction::Down,
+            steps: a.steps.max(1),
+            settle: a.settle,
+        };
+        cascade_core::lab::shock_path(pop.start, a.move_bps, shock)
     };
     let liq = a.liquidity.liquidity();
     print_liquidity(liq);
