@@ -1,0 +1,277 @@
+//! The leverage-dynamics lab against what it must agree with: the engine's own what-if
+//! (exogenous runs), the trigger index's exposure figures (upper bounds on what a fall
+//! liquidates), its own search (distance to cascade brackets its threshold), and the
+//! early-warning model's ordering. The live engine is never changed by any of it.
+
+use cascade_bench::cascade::{self, Population, MARKET};
+use cascade_bench::lab::{self as benchlab, Liquidity};
+use cascade_core::lab::{
+    self, amplification_at, at_risk, distance_to_cascade, liquidatable_within, shock_path,
+    Direction, MarkRule, Shock, WarningMonitor,
+};
+use cascade_core::{AccountId, Command, CommandKind, Engine, Event, EventKind, Price, Rate};
+
+fn population(accounts: u32, depth: i64, stops: i64) -> (Population, Engine) {
+    let mut pop = Population::new(accounts);
+    pop.depth_percent = depth;
+    pop.stops_pct = stops;
+    let engine = cascade::build(&pop).expect("population builds");
+    (pop, engine)
+}
+
+/// Thin book, stop-losses, makers refill around the index and last trade, arbitrage:
+/// the configuration where feedback shows.
+fn thin() -> Liquidity {
+    Liquidity {
+        refill_bps: 10_000,
+        arb_lots: 2_000,
+        index_weight_bps: 0,
+        ..Liquidity::default()
+    }
+}
+
+#[test]
+fn an_exogenous_run_agrees_with_the_engines_what_if() {
+    let (pop, engine) = population(2_000, 40, 0);
+    let path: Vec<Price> = cascade::crash_path(pop.start, 25, 10)
+        .into_iter()
+        .map(Price)
+        .collect();
+    let report = lab::run(&engine, &lab::Scenario::exogenous(MARKET, &path)).expect("runs");
+    let what_if = engine.simulate_marks(MARKET, &path);
+    assert_eq!(what_if.marks_applied, path.len());
+    assert_eq!(report.liquidations(), what_if.liquidations);
+    assert_eq!(report.bad_debt(), what_if.bad_debt);
+    assert_eq!(report.fund_start, what_if.fund_start);
+    assert_eq!(report.steps.last().unwrap().fund_equity, what_if.fund_end);
+    let last = report.steps.last().unwrap();
+    let top = |p: i64| (p != 0).then_some(Price(p));
+    assert_eq!((top(last.best_bid), top(last.best_ask)), what_if.top_after);
+    for (s, p) in report.steps.iter().zip(&path) {
+        assert_eq!(
+            (s.index, s.mark, s.rounds),
+            (p.0, p.0, 1),
+            "the mark is the index"
+        );
+    }
+    assert!(report.liquidations() > 0, "a 25% fall liquidates someone");
+}
+
+#[test]
+fn runs_repeat_byte_for_byte_and_never_touch_the_live_engine() {
+    let (pop, engine) = population(2_000, 10, 40);
+    let before = engine.state_hash();
+    let path = shock_path(
+        pop.start,
+        1_000,
+        Shock {
+            direction: Direction::Down,
+            steps: 10,
+            settle: 10,
+        },
+    );
+    let s = benchlab::scenario(MarkRule::MedianOfThree, &path, thin());
+    let (a, b) = (
+        lab::run(&engine, &s).unwrap(),
+        lab::run(&engine, &s).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.hash(), b.hash());
+    assert_eq!(engine.state_hash(), before, "the live engine is unchanged");
+    // Golden: any change of the runner's behaviour or of the engine under it shows here.
+    assert_eq!(a.hash(), 0x5847_596e_5c1d_40f7, "report hash");
+}
+
+#[test]
+fn feedback_carries_the_mark_past_the_index_on_a_thin_book() {
+    let (pop, engine) = population(2_000, 10, 40);
+    let path = shock_path(
+        pop.start,
+        1_000,
+        Shock {
+            direction: Direction::Down,
+            steps: 10,
+            settle: 10,
+        },
+    );
+    let exo = lab::run(&engine, &benchlab::scenario(MarkRule::Index, &path, thin())).unwrap();
+    let endo = lab::run(
+        &engine,
+        &benchlab::scenario(MarkRule::MedianOfThree, &path, thin()),
+    )
+    .unwrap();
+    let index_low = path.iter().map(|p| p.0).min().unwrap();
+    assert_eq!(
+        exo.mark_range().0,
+        index_low,
+        "exogenous: the mark is the index"
+    );
+    assert!(
+        endo.mark_range().0 < index_low,
+        "endogenous: stops and liquidations walking a thin book pull the mark below the \
+         index ({} vs {index_low})",
+        endo.mark_range().0
+    );
+    assert!(endo.liquidations() > exo.liquidations());
+    // Measured 3.00 (cascade-bench lab run --accounts 2000 --depth 10 --stops 40
+    // --refill-bps 10000 --arb-lots 2000 --index-weight-bps 0).
+    assert!(benchlab::amplification(&endo) >= 2.5);
+}
+
+#[test]
+fn quotes_anchored_on_the_index_damp_what_quotes_following_the_market_amplify() {
+    let (pop, engine) = population(2_000, 10, 40);
+    let path = shock_path(
+        pop.start,
+        1_000,
+        Shock {
+            direction: Direction::Down,
+            steps: 10,
+            settle: 10,
+        },
+    );
+    let run = |w: u32| {
+        let liq = Liquidity {
+            index_weight_bps: w,
+            refill_bps: 10_000,
+            ..thin()
+        };
+        lab::run(
+            &engine,
+            &benchlab::scenario(MarkRule::MedianOfThree, &path, liq),
+        )
+        .unwrap()
+    };
+    let (follow, fair) = (run(0), run(10_000));
+    assert!(fair.mark_range().0 > follow.mark_range().0);
+    assert!(fair.liquidations() < follow.liquidations());
+    assert_eq!(fair.mark_range().0, path.iter().map(|p| p.0).min().unwrap());
+}
+
+#[test]
+fn exposure_bounds_what_a_fall_liquidates() {
+    let (pop, engine) = population(2_000, 40, 0);
+    for move_bps in [300u32, 500, 1_000] {
+        let exposure = liquidatable_within(&engine, MARKET, &[move_bps])[0];
+        // Independently of the lab: apply the fall in 20 steps to a copy and add up the
+        // longs that were liquidated.
+        let mut copy = engine.clone();
+        let mut liquidated = vec![false; pop.accounts as usize];
+        let mut events: Vec<Event> = Vec::new();
+        let low = pop.start - pop.start * i64::from(move_bps) / 10_000;
+        for k in 1..=20 {
+            let price = pop.start - (pop.start - low) * k / 20;
+            events.clear();
+            let cmd = Command {
+                seq: k as u64,
+                ts_ns: 0,
+                kind: CommandKind::MarkPrice {
+                    market: MARKET,
+                    price: Price(price),
+                },
+            };
+            copy.apply(&cmd, &mut events);
+            for e in &events {
+                if let EventKind::LiquidationStarted { account, .. } = e.kind {
+                    liquidated[account.0 as usize] = true;
+                }
+            }
+        }
+        let long_lots: i64 = (0..pop.accounts)
+            .filter(|&a| liquidated[a as usize])
+            .filter_map(|a| engine.position(AccountId(a), MARKET))
+            .map(|p| p.size.max(0))
+            .sum();
+        assert!(
+            long_lots <= exposure.long_lots,
+            "{move_bps} bps: {long_lots} long lots liquidated, exposure says at most {}",
+            exposure.long_lots
+        );
+        assert!(exposure.bid_lots > 0);
+    }
+}
+
+#[test]
+fn distance_to_cascade_brackets_its_threshold() {
+    let (_, engine) = population(2_000, 10, 40);
+    let empty = [];
+    let template = benchlab::scenario(MarkRule::MedianOfThree, &empty, thin());
+    let shock = Shock {
+        direction: Direction::Down,
+        steps: 5,
+        settle: 10,
+    };
+    let d = distance_to_cascade(&engine, &template, shock, 3_000, 10)
+        .unwrap()
+        .expect("a thin book with stops cascades within 30%");
+    let two = Rate::from_num(2);
+    assert!(
+        amplification_at(&engine, &template, shock, d)
+            .unwrap()
+            .amplification
+            >= two
+    );
+    let below = amplification_at(&engine, &template, shock, d - 10).unwrap();
+    assert!(below.amplification < two, "{d} - 10 bps already amplifies");
+    // Exogenous: the mark is the index, so nothing ever amplifies.
+    let exo = benchlab::scenario(MarkRule::Index, &empty, thin());
+    assert_eq!(
+        distance_to_cascade(&engine, &exo, shock, 3_000, 10).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn warnings_rank_the_most_exposed_first_and_fire_once_per_threshold() {
+    let (pop, engine) = population(2_000, 40, 0);
+    let sigma = Rate::from_num(1) / 200; // 0.5% per step
+    let all = at_risk(&engine, MARKET, sigma, 60, Rate::ZERO);
+    assert!(all.windows(2).all(|w| w[0].probability >= w[1].probability));
+    assert!(all.iter().all(|w| w.probability <= Rate::ONE));
+    // A long whose trigger is nearer the mark is at least as likely to be liquidated.
+    let mut longs: Vec<_> = all.iter().filter(|w| w.size > 0).collect();
+    longs.sort_by_key(|w| std::cmp::Reverse(w.trigger));
+    assert!(longs.len() > 100);
+    for w in longs.windows(2) {
+        assert!(
+            w[0].probability >= w[1].probability,
+            "{:?} {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    let thresholds = [
+        Rate::from_num(1) / 100,
+        Rate::from_num(1) / 10,
+        Rate::from_num(1) / 2,
+    ];
+    let mut monitor = WarningMonitor::new(&thresholds);
+    let first = monitor.scan(&engine, MARKET, sigma, 60);
+    assert_eq!(
+        first.len(),
+        all.iter()
+            .filter(|w| w.probability >= thresholds[0])
+            .count()
+    );
+    assert!(
+        monitor.scan(&engine, MARKET, sigma, 60).is_empty(),
+        "nothing new"
+    );
+    // The mark falls 3%: longs come nearer their triggers; only rises are reported.
+    let mut copy = engine.clone();
+    let fall = Command {
+        seq: 1,
+        ts_ns: 0,
+        kind: CommandKind::MarkPrice {
+            market: MARKET,
+            price: Price(pop.start - pop.start * 3 / 100),
+        },
+    };
+    copy.apply(&fall, &mut Vec::<Event>::new());
+    let risen = monitor.scan(&copy, MARKET, sigma, 60);
+    assert!(!risen.is_empty());
+    assert!(
+        risen.iter().all(|w| w.size > 0),
+        "a fall raises only longs' risk"
+    );
+}
