@@ -27,6 +27,33 @@ enum LabCommand {
     /// Exposure within ±1/3/5/10% from the trigger index, the amplification curve both
     /// ways, and the distance to cascade (`distance direction= bps=`).
     Distance(DistanceArgs),
+    /// Calibration of the early-warning model on recorded BTC one-minute paths against a
+    /// distance-only baseline: bins, Brier scores, one `warning data= …` line each.
+    Warning(WarningArgs),
+}
+
+#[derive(Args, Debug)]
+struct WarningArgs {
+    /// Directory holding BTCUSD_PERP-1m-2025-10-09.csv, BTCUSD_PERP-1m-2025-10-10.csv and
+    /// btc-perp-20211231-20220201_1m.csv (default: $CASCADE_CRYPTO_DIR/prices, else
+    /// ../shared/data/crypto/prices).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Horizons, minutes.
+    #[arg(long, value_delimiter = ',', default_values_t = [60usize, 240])]
+    horizons: Vec<usize>,
+    /// Leverages of the generated positions (both sides at each).
+    #[arg(long, value_delimiter = ',', default_values_t = [2u32, 3, 5, 10, 20, 25, 50, 100])]
+    leverages: Vec<u32>,
+    /// Minutes between decisions.
+    #[arg(long, default_value_t = 15)]
+    stride: usize,
+    /// Maintenance margin rate of the positions, bps.
+    #[arg(long, default_value_t = 50)]
+    mm_bps: i64,
+    /// Half-life of the volatility EWMA, minutes.
+    #[arg(long, default_value_t = 30.0)]
+    half_life: f64,
 }
 
 /// The generated population (cascade-bench's simulator).
@@ -192,6 +219,7 @@ pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
     match lab.command {
         LabCommand::Run(a) => run_cmd(&a),
         LabCommand::Distance(a) => distance_cmd(&a),
+        LabCommand::Warning(a) => warning_cmd(&a),
     }
 }
 
@@ -378,4 +406,88 @@ fn distance_cmd(a: &DistanceArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn warning_cmd(a: &WarningArgs) -> Result<(), String> {
+    use cascade_bench::warning_eval::{self as we, Setup};
+    let dir = a.data.clone().unwrap_or_else(|| {
+        std::env::var_os("CASCADE_CRYPTO_DIR")
+            .map_or_else(|| PathBuf::from("../shared/data/crypto"), PathBuf::from)
+            .join("prices")
+    });
+    let load = |name: &str| we::load_bars(&dir.join(name));
+    let month = load("btc-perp-20211231-20220201_1m.csv")?;
+    let mut crash = load("BTCUSD_PERP-1m-2025-10-09.csv")?;
+    crash.extend(load("BTCUSD_PERP-1m-2025-10-10.csv")?);
+    let warmup = 60;
+    // The baseline's one volatility: the median estimate over the 2022 month (in sample
+    // there, out of sample for the 2025 crash days).
+    let naive_sigma = we::median_sigma(&month, a.half_life, warmup);
+    println!(
+        "data: {} ({} + {} one-minute bars); model sigma: EWMA of squared 1-minute log \
+         returns, half-life {} min; baseline sigma: {naive_sigma:.6} per minute (median of \
+         the 2022 month); positions at {:?}x both sides every {} min, MM {} bps",
+        dir.display(),
+        crash.len(),
+        month.len(),
+        a.half_life,
+        a.leverages,
+        a.stride,
+        a.mm_bps
+    );
+    for (name, bars) in [
+        ("2025-10-09..10", &crash),
+        ("2021-12-31..2022-02-01", &month),
+    ] {
+        for &horizon in &a.horizons {
+            let setup = Setup {
+                horizon,
+                stride: a.stride,
+                leverages: a.leverages.clone(),
+                mm_bps: a.mm_bps,
+                warmup,
+                half_life: a.half_life,
+                naive_sigma,
+            };
+            let e = we::evaluate(bars, &setup);
+            print_calibration(name, horizon, &e);
+            println!(
+                "warning data={name} horizon_min={horizon} samples={} liquidated={} \
+                 base_rate={:.4} brier_model={:.5} brier_naive={:.5} brier_base_rate={:.5}",
+                e.samples,
+                e.hits,
+                e.hits as f64 / e.samples.max(1) as f64,
+                e.brier_model,
+                e.brier_naive,
+                e.brier_climatology
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_calibration(name: &str, horizon: usize, e: &cascade_bench::warning_eval::Evaluation) {
+    use cascade_bench::warning_eval::BIN_EDGES;
+    println!("| {name}, {horizon} min: predicted | model n | model mean predicted | model realised | baseline n | baseline mean predicted | baseline realised |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (k, (m, b)) in e.model_bins.iter().zip(&e.naive_bins).enumerate() {
+        let cell = |x: &cascade_bench::warning_eval::Bin| {
+            if x.n == 0 {
+                ("0".to_string(), "–".to_string(), "–".to_string())
+            } else {
+                (
+                    x.n.to_string(),
+                    format!("{:.4}", x.predicted / x.n as f64),
+                    format!("{:.4}", x.hits as f64 / x.n as f64),
+                )
+            }
+        };
+        let (mn, mp, mr) = cell(m);
+        let (bn, bp, br) = cell(b);
+        println!(
+            "| [{:.2}, {:.2}) | {mn} | {mp} | {mr} | {bn} | {bp} | {br} |",
+            BIN_EDGES[k],
+            BIN_EDGES[k + 1].min(1.0)
+        );
+    }
 }

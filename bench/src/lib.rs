@@ -7,4 +7,5 @@ pub mod lobster;
 pub mod peers;
 pub mod plot;
 pub mod rng;
+pub mod warning_eval;
 pub mod workload;
