@@ -1,8 +1,8 @@
 //! The lab's scenarios over the generated population: which maker refills, how a run is
 //! summarised in one line, and the paths the lab drives.
 //!
-//! Invariants: the summary line's keys are a contract (`mode= steps= liquidations= …
-//! report_hash=`); figures are integers (atoms, price units of $0.1, bps) except
+//! Invariants: the summary line's keys are a contract (`mode= steps= liquidations=
+//! liquidated_notional= backstop_notional= … report_hash=`); figures are integers (atoms, price units of $0.1, bps) except
 //! `amplification`, printed with two decimals.
 
 use crate::cascade::MARKET;
@@ -36,15 +36,18 @@ pub struct Liquidity {
     pub arb_lots: i64,
 }
 
+/// A book that responds: 20% of the taken depth restored per step around an anchor
+/// halfway between the last trade and the index, 5,000 lots of arbitrage per step, 16
+/// feedback rounds. Without a response the median-of-three mark is held by a stale book.
 impl Default for Liquidity {
     fn default() -> Self {
         Liquidity {
-            refill_bps: 0,
+            refill_bps: 2_000,
             levels: 40,
             index_weight_bps: 5_000,
             pull_bps: 0,
             rounds: 16,
-            arb_lots: 0,
+            arb_lots: 5_000,
         }
     }
 }
@@ -112,7 +115,8 @@ pub fn summary(rule: MarkRule, r: &LabReport) -> String {
         .unwrap_or(r.start_mark);
     let opt = |v: Option<usize>| v.map_or("none".to_string(), |s| s.to_string());
     format!(
-        "mode={} steps={} liquidations={} liquidated_notional={} stops={} adl_fills={} \
+        "mode={} steps={} liquidations={} liquidated_notional={} backstop_notional={} \
+         stops={} adl_fills={} \
          adl_notional={} bad_debt={} peak_liquidations={} start_mark={} index_low={} \
          mark_low={} amplification={:.2} first_liquidation_step={} first_adl_step={} \
          fund_start={} fund_low={} report_hash={:016x}",
@@ -120,6 +124,7 @@ pub fn summary(rule: MarkRule, r: &LabReport) -> String {
         r.steps.len(),
         r.liquidations(),
         r.liquidated_notional(),
+        r.backstop_notional(),
         r.stops_triggered(),
         r.steps.iter().map(|s| u64::from(s.adl_fills)).sum::<u64>(),
         r.adl_notional(),

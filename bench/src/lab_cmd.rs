@@ -30,6 +30,45 @@ enum LabCommand {
     /// Calibration of the early-warning model on recorded BTC one-minute paths against a
     /// distance-only baseline: bins, Brier scores, one `warning data= …` line each.
     Warning(WarningArgs),
+    /// The same population and shock under several parameter sets, one table row each
+    /// (margin rates, volatility scaling, liquidation fee and buffer, ADL mode, fund
+    /// size, liquidity).
+    Whatif(WhatifArgs),
+    /// The recorded 2025-10-10 BTCUSD_PERP path through the endogenous lab beside what
+    /// Hyperliquid recorded that day: time to first ADL, ADL share, drawdown.
+    Oct10(Oct10Args),
+}
+
+#[derive(Args, Debug)]
+struct WhatifArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
+    /// Mark rule of every row.
+    #[arg(long, value_enum, default_value_t = Rule::Endogenous)]
+    rule: Rule,
+    /// Index fall of the shock, bps.
+    #[arg(long, default_value_t = 1_000)]
+    move_bps: u32,
+    /// Steps over which the index falls.
+    #[arg(long, default_value_t = 10)]
+    steps: u32,
+    /// Steps the index then holds.
+    #[arg(long, default_value_t = 10)]
+    settle: u32,
+}
+
+#[derive(Args, Debug)]
+struct Oct10Args {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
+    /// The crypto data directory (prices/ and liquidations/; default $CASCADE_CRYPTO_DIR,
+    /// else ../shared/data/crypto).
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -91,7 +130,7 @@ enum Adl {
 #[derive(Args, Debug, Clone)]
 struct LiquidityArgs {
     /// Share of each level's taken depth restored per step, bps (0: no refill).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 2_000)]
     refill_bps: u32,
     /// Levels per side of the starting book that the refill restores.
     #[arg(long, default_value_t = 40)]
@@ -109,7 +148,7 @@ struct LiquidityArgs {
     rounds: u32,
     /// Lots a basis arbitrageur trades per step each way, taking bids above the index
     /// and asks below it (0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 5_000)]
     arb_lots: i64,
 }
 
@@ -220,6 +259,8 @@ pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
         LabCommand::Run(a) => run_cmd(&a),
         LabCommand::Distance(a) => distance_cmd(&a),
         LabCommand::Warning(a) => warning_cmd(&a),
+        LabCommand::Whatif(a) => whatif_cmd(&a),
+        LabCommand::Oct10(a) => oct10_cmd(&a),
     }
 }
 
@@ -490,4 +531,199 @@ fn print_calibration(name: &str, horizon: usize, e: &cascade_bench::warning_eval
             BIN_EDGES[k + 1].min(1.0)
         );
     }
+}
+
+/// The crypto data directory: `--data`, else `$CASCADE_CRYPTO_DIR`, else the shared one.
+fn crypto_dir(flag: Option<&PathBuf>) -> PathBuf {
+    flag.cloned().unwrap_or_else(|| {
+        std::env::var_os("CASCADE_CRYPTO_DIR")
+            .map_or_else(|| PathBuf::from("../shared/data/crypto"), PathBuf::from)
+    })
+}
+
+/// One what-if row's change to the population or the liquidity.
+type Edit = fn(&mut Population, &mut Liquidity);
+
+fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
+    let base = a.pop.population();
+    let liq = a.liquidity.liquidity();
+    let shock = Shock {
+        direction: Direction::Down,
+        steps: a.steps.max(1),
+        settle: a.settle,
+    };
+    println!(
+        "population: {} accounts (seed {}), bids {}% of open interest; shock: {} bps in {} \
+         steps, {} steps at the low; rule: {}",
+        base.accounts,
+        base.seed,
+        base.depth_percent,
+        a.move_bps,
+        a.steps,
+        a.settle,
+        lab::rule_name(a.rule.mark_rule())
+    );
+    print_liquidity(liq);
+    let rows: [(&str, Edit); 13] = [
+        ("baseline", |_, _| {}),
+        ("MM rates ×0.5", |p, _| p.mm_pct = 50),
+        (
+            "MM rates ×1.25 (3.75% top tier, under the 4% IM of 25×)",
+            |p, _| {
+                p.mm_pct = 125;
+            },
+        ),
+        ("no volatility scaling (k = 0)", |p, _| p.vol_k = 0),
+        ("volatility slope k = 16 (the most allowed)", |p, _| {
+            p.vol_k = 16;
+        }),
+        ("liquidation fee 1%", |p, _| p.liq_fee_bps = 100),
+        ("liquidation buffer 0", |p, _| p.buffer_bps = 0),
+        ("ADL pro-rata", |p, _| p.adl = AdlMode::ProRata),
+        ("fund ×10", |p, _| p.fund_bps *= 10),
+        ("no fund", |p, _| p.fund_bps = 0),
+        ("refill 100% per step", |_, l| l.refill_bps = 10_000),
+        ("no refill", |_, l| l.refill_bps = 0),
+        ("makers pull above 50 bps", |_, l| l.pull_bps = 50),
+    ];
+    println!("| parameters | liquidations | peak per step | liquidated notional | backstop notional | stops | ADL notional | bad debt | fund low | mark low | amplification | ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, edit) in rows {
+        let (mut pop, mut l) = (base, liq);
+        edit(&mut pop, &mut l);
+        let engine = match cascade::build(&pop) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("| {name} | refused: {e} |||||||||||");
+                continue;
+            }
+        };
+        let path = cascade_core::lab::shock_path(pop.start, a.move_bps, shock);
+        let t = Instant::now();
+        let r = run(&engine, &lab::scenario(a.rule.mark_rule(), &path, l))
+            .map_err(|e| e.to_string())?;
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} |",
+            r.liquidations(),
+            r.peak_liquidations(),
+            r.liquidated_notional(),
+            r.backstop_notional(),
+            r.stops_triggered(),
+            r.adl_notional(),
+            r.bad_debt(),
+            r.fund_low(),
+            r.mark_range().0,
+            lab::amplification(&r),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+/// What Hyperliquid recorded on 2025-10-10 (`liquidations/cascade_timing_results.json`).
+struct Recorded {
+    delay_s: f64,
+    liquidations: u64,
+    adls: u64,
+}
+
+fn recorded_timing(dir: &std::path::Path) -> Result<Recorded, String> {
+    let file = dir.join("liquidations/cascade_timing_results.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    // A small, fixed file: the keys are read directly rather than through a JSON crate.
+    let number_after = |key: &str, from: usize| -> Option<(f64, usize)> {
+        let at = text[from..].find(key)? + from + key.len();
+        let rest = text[at..].trim_start_matches([':', ' ', '"']);
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        Some((rest[..end].parse().ok()?, at))
+    };
+    let (delay_s, _) = number_after("\"delay_seconds\"", 0)
+        .ok_or_else(|| format!("{}: no delay_seconds", file.display()))?;
+    let timeline = text.find("\"timeline\"").unwrap_or(0);
+    let stop = text.find("\"top_bursts\"").unwrap_or(text.len());
+    let (mut liquidations, mut adls, mut at) = (0u64, 0u64, timeline);
+    while let Some((l, next)) = number_after("\"liquidations\"", at).filter(|&(_, n)| n < stop) {
+        let (d, after) = number_after("\"adls\"", next).ok_or("timeline row without adls")?;
+        liquidations += l as u64;
+        adls += d as u64;
+        at = after;
+    }
+    Ok(Recorded {
+        delay_s,
+        liquidations,
+        adls,
+    })
+}
+
+fn oct10_cmd(a: &Oct10Args) -> Result<(), String> {
+    let dir = crypto_dir(a.data.as_ref());
+    let file = dir.join("prices/BTCUSD_PERP-1m-2025-10-10.csv");
+    let marks = cascade::load_mark_path(&file)?;
+    let recorded = recorded_timing(&dir)?;
+    let (_, engine) = population(&a.pop, Some(marks[0]))?;
+    println!(
+        "population leverage: traders in long/short pairs, each side drawing its leverage \
+         from {{1, 2, 2, 3, 3, 5, 5, 10, 20, 24}}x (median 4x), deposits 0.2 to 20 lots' \
+         notional; not fitted to the day"
+    );
+    println!(
+        "index path: {} ({} marks: per minute the low, then the close; one step = 30 s)",
+        file.display(),
+        marks.len()
+    );
+    let liq = a.liquidity.liquidity();
+    print_liquidity(liq);
+    let index: Vec<Price> = marks.iter().map(|&p| Price(p)).collect();
+    let high = *marks.iter().max().unwrap_or(&0);
+    let low = *marks.iter().min().unwrap_or(&0);
+    println!(
+        "| run | first liquidation | first ADL | ADL after first liquidation | ADL / liquidated notional | ADL events / liquidations | drawdown (mark) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut lines = Vec::new();
+    for rule in [MarkRule::Index, MarkRule::MedianOfThree] {
+        let r = run(&engine, &lab::scenario(rule, &index, liq)).map_err(|e| e.to_string())?;
+        let liquidated = r.liquidated_notional() + r.backstop_notional() + r.adl_notional();
+        let (mark_low, _) = r.mark_range();
+        let peak = r
+            .steps
+            .iter()
+            .map(|s| s.mark)
+            .max()
+            .unwrap_or(r.start_mark)
+            .max(r.start_mark);
+        let delay = match (r.first_liquidation(), r.first_adl()) {
+            (Some(l), Some(d)) => format!("{} s", (d - l) * 30),
+            _ => "none".into(),
+        };
+        let adls: u64 = r.steps.iter().map(|s| u64::from(s.adl_fills)).sum();
+        println!(
+            "| Cascade, {} | {} | {} | {delay} | {:.3} | {:.3} | {:.2}% |",
+            lab::rule_name(rule),
+            r.first_liquidation()
+                .map_or("none".into(), |s| format!("step {s}")),
+            r.first_adl().map_or("none".into(), |s| format!("step {s}")),
+            r.adl_notional() as f64 / liquidated.max(1) as f64,
+            adls as f64 / r.liquidations().max(1) as f64,
+            (peak - mark_low) as f64 * 100.0 / peak as f64
+        );
+        lines.push(lab::summary(rule, &r));
+    }
+    println!(
+        "| Hyperliquid, recorded | 21:15:03 UTC | 21:16:04 UTC | {:.1} s | ≈ 0.33 (median coin, as the issue states; not in these files) | {:.3} | {:.2}% (BTCUSD_PERP, Binance) |",
+        recorded.delay_s,
+        recorded.adls as f64 / recorded.liquidations.max(1) as f64,
+        (high - low) as f64 * 100.0 / high as f64
+    );
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "oct10 recorded_delay_s={:.1} recorded_liquidations={} recorded_adls={} path_drawdown_bps={}",
+        recorded.delay_s,
+        recorded.liquidations,
+        recorded.adls,
+        (high - low) * 10_000 / high
+    );
+    Ok(())
 }

@@ -36,6 +36,8 @@ pub struct StepReport {
     pub liquidated_lots: i64,
     /// Σ price × lots of those trades (atoms).
     pub liquidated_notional: i128,
+    /// Σ bankruptcy price × lots the insurance fund took over (atoms).
+    pub backstop_notional: i128,
     /// Stop and take-profit orders that fired.
     pub stops_triggered: u32,
     /// Auto-deleveraging fills.
@@ -82,6 +84,11 @@ impl LabReport {
     /// Σ liquidated notional over the run.
     pub fn liquidated_notional(&self) -> i128 {
         self.steps.iter().map(|s| s.liquidated_notional).sum()
+    }
+
+    /// Σ backstop notional over the run.
+    pub fn backstop_notional(&self) -> i128 {
+        self.steps.iter().map(|s| s.backstop_notional).sum()
     }
 
     /// Σ ADL notional over the run.
@@ -149,6 +156,7 @@ impl LabReport {
                 i128::from(s.liquidations),
                 i128::from(s.liquidated_lots),
                 s.liquidated_notional,
+                s.backstop_notional,
                 i128::from(s.stops_triggered),
                 i128::from(s.adl_fills),
                 s.adl_notional,
@@ -561,6 +569,9 @@ impl EventSink for StepSink<'_> {
             }
             EventKind::LiquidationStarted { .. } => s.liquidations += 1,
             EventKind::ConditionalTriggered { .. } => s.stops_triggered += 1,
+            EventKind::Backstop { qty, price, .. } => {
+                s.backstop_notional += i128::from(price.0) * i128::from(qty.0);
+            }
             EventKind::AdlFill { qty, price, .. } => {
                 s.adl_fills += 1;
                 s.adl_notional += i128::from(price.0) * i128::from(qty.0);
