@@ -77,6 +77,7 @@ pub fn scenario(rule: MarkRule, index: &[Price], liq: Liquidity) -> Scenario<'_>
             liq.rounds
         },
         depth_bps: 200,
+        compare_adl: false,
     }
 }
 

@@ -174,6 +174,11 @@ struct RunArgs {
     /// Print every step.
     #[arg(long)]
     table: bool,
+    /// Compare the ADL policies (queue, pro-rata, capped pro-rata, leverage-draining) on
+    /// every step's ADL deficit: overshoot and notional closed, one `adl policy=` line
+    /// each per mode.
+    #[arg(long)]
+    compare_adl: bool,
 }
 
 #[derive(Args, Debug)]
@@ -320,7 +325,11 @@ fn run_cmd(a: &RunArgs) -> Result<(), String> {
     let mut lines = Vec::new();
     for rule in [MarkRule::Index, MarkRule::MedianOfThree] {
         let t = Instant::now();
-        let report = run(&engine, &lab::scenario(rule, &index, liq)).map_err(|e| e.to_string())?;
+        let scenario = cascade_core::lab::Scenario {
+            compare_adl: a.compare_adl,
+            ..lab::scenario(rule, &index, liq)
+        };
+        let report = run(&engine, &scenario).map_err(|e| e.to_string())?;
         let secs = t.elapsed().as_secs_f64();
         if a.table {
             print_table(rule, &report);
@@ -330,6 +339,9 @@ fn run_cmd(a: &RunArgs) -> Result<(), String> {
             lab::summary(rule, &report),
             secs * 1e3
         ));
+        if a.compare_adl {
+            lines.extend(adl_lines(rule, &report));
+        }
     }
     if engine.state_hash() != before {
         return Err("the live engine changed during a lab run".into());
@@ -726,4 +738,37 @@ fn oct10_cmd(a: &Oct10Args) -> Result<(), String> {
         (high - low) * 10_000 / high
     );
     Ok(())
+}
+
+/// One `adl policy=` line per policy: the run's totals over every step with ADL fills.
+fn adl_lines(rule: MarkRule, r: &cascade_core::lab::LabReport) -> Vec<String> {
+    use cascade_core::lab::{AdlPolicy, ADL_POLICIES};
+    let deficit: i128 = r.steps.iter().map(|s| s.adl_deficit).sum();
+    ADL_POLICIES
+        .iter()
+        .enumerate()
+        .map(|(k, policy)| {
+            let name = match policy {
+                AdlPolicy::Queue => "queue",
+                AdlPolicy::ProRata => "pro-rata",
+                AdlPolicy::CappedProRata { .. } => "capped-pro-rata",
+                AdlPolicy::LeverageDraining => "leverage-draining",
+            };
+            let o = r.steps.iter().filter_map(|s| s.adl_compare.map(|c| c[k]));
+            let (mut taken, mut over, mut unc, mut closed, mut touched) =
+                (0i128, 0i128, 0i128, 0i128, 0u64);
+            for x in o {
+                taken += x.taken;
+                over += x.overshoot;
+                unc += x.uncovered;
+                closed += x.notional_closed;
+                touched += u64::from(x.accounts);
+            }
+            format!(
+                "adl mode={} policy={name} deficit={deficit} taken={taken} overshoot={over} \
+                 uncovered={unc} notional_closed={closed} accounts_touched={touched}",
+                lab::rule_name(rule)
+            )
+        })
+        .collect()
 }

@@ -6,17 +6,19 @@
 //! the same scenario give the same report, byte for byte (see [`LabReport::hash`]).
 //! Unlike the engine's hot path, the lab allocates (its copy of the engine, its report).
 
+pub mod adl;
 pub mod distance;
 pub mod exposure;
 pub mod run;
 pub mod scenario;
 pub mod warning;
 
+pub use adl::{allocate, AdlPolicy, Allocation, Take, Winner};
 pub use distance::{
     amplification_at, amplification_curve, distance_to_cascade, shock_path, AmplificationPoint,
     Direction, Shock,
 };
 pub use exposure::{liquidatable_within, Exposure};
-pub use run::{run, LabReport, StepReport};
+pub use run::{run, AdlOutcome, LabReport, StepReport, ADL_POLICIES};
 pub use scenario::{Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
 pub use warning::{at_risk, first_passage, liquidation_probability, MarginWarning, WarningMonitor};

@@ -7,6 +7,7 @@
 //! most one quote per profile level, so a run adds at most `2 × levels` orders to the
 //! book whatever its length.
 
+use super::adl::{allocate, AdlPolicy, Winner};
 use super::scenario::{median3, Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 use crate::engine::Engine;
@@ -18,6 +19,29 @@ use crate::types::{AccountId, ClientOrderId, MarketId, Price, Qty, Side};
 /// Client ids of the refill quotes: profile level `j` (bids first, then asks) is
 /// `BASE + j`.
 const REFILL_CLIENT_BASE: u64 = 0x4C41_0000_0000;
+
+/// The policies the lab compares on every step's ADL deficit.
+pub const ADL_POLICIES: [AdlPolicy; 4] = [
+    AdlPolicy::Queue,
+    AdlPolicy::ProRata,
+    AdlPolicy::CappedProRata { cap_bps: 10_000 },
+    AdlPolicy::LeverageDraining,
+];
+
+/// One policy's allocation of a step's ADL deficit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdlOutcome {
+    /// Profit taken (atoms).
+    pub taken: i128,
+    /// Profit taken beyond the deficit (atoms).
+    pub overshoot: i128,
+    /// Deficit the winners could not cover (atoms).
+    pub uncovered: i128,
+    /// Notional closed (atoms).
+    pub notional_closed: i128,
+    /// Winners touched.
+    pub accounts: u32,
+}
 
 /// The figures of one step (one index price).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +86,15 @@ pub struct StepReport {
     pub open_interest: i64,
     /// Aggregate leverage ratio (open interest notional / backing); `None` if backing ≤ 0.
     pub leverage: Option<Rate>,
+    /// The deficit the step's ADL fills covered, at the mark: Σ lots × (bankruptcy
+    /// price − mark) on the bankrupt's side, floored at 0 (atoms).
+    pub adl_deficit: i128,
+    /// With `Scenario::compare_adl`, each of [`ADL_POLICIES`] applied to that deficit
+    /// over the winners standing after the step (a counterfactual: the engine's own
+    /// mode is what ran).
+    pub adl_compare: Option<[AdlOutcome; 4]>,
+    /// The last ADL fill of the step was against shorts (a bankrupt long).
+    pub adl_winners_short: bool,
 }
 
 /// What a whole run did.
@@ -169,8 +202,15 @@ impl LabReport {
                 s.fund_equity,
                 i128::from(s.open_interest),
                 s.leverage.map_or(-1, |r| i128::from(r.to_bits())),
+                s.adl_deficit,
             ] {
                 h.i128(v);
+            }
+            for o in s.adl_compare.iter().flatten() {
+                for v in [o.taken, o.overshoot, o.uncovered, o.notional_closed] {
+                    h.i128(v);
+                }
+                h.i128(i128::from(o.accounts));
             }
         }
         h.0
@@ -210,6 +250,7 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
         seq: 0,
         seq_client: 0,
         last_trade: 0,
+        prev_index: start,
         profile: Vec::new(),
     };
     if let Some(r) = s.refill {
@@ -267,8 +308,13 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
             }
         }
         lab.close_step(&mut step, s.depth_bps);
+        step.adl_deficit = step.adl_deficit.max(0);
+        if s.compare_adl && step.adl_fills > 0 {
+            step.adl_compare = Some(lab.compare_adl(&step));
+        }
         report.steps.push(step);
         prev_index = index.0;
+        lab.prev_index = index.0;
     }
     Ok(report)
 }
@@ -305,6 +351,7 @@ struct Lab {
     seq: u64,
     seq_client: u64,
     last_trade: i64,
+    prev_index: i64,
     profile: Vec<(Side, i64, i64)>,
 }
 
@@ -316,11 +363,16 @@ impl Lab {
             ts_ns: 0,
             kind,
         };
+        let mut mark = self.mark();
+        let falling = step.index < self.prev_index;
         let mut sink = StepSink {
             m: self.m,
             step,
             last_trade: &mut self.last_trade,
+            mark: &mut mark,
             rejected: false,
+            changed: [(AccountId(u32::MAX), 0); 2],
+            falling,
         };
         self.engine.apply(&cmd, &mut sink);
         !sink.rejected
@@ -513,6 +565,41 @@ impl Lab {
         }
     }
 
+    /// Each policy of [`ADL_POLICIES`] over the step's deficit and the winners now on
+    /// the side the step deleveraged. O(accounts).
+    fn compare_adl(&self, step: &StepReport) -> [AdlOutcome; 4] {
+        let mark = self.mark();
+        let winners: Vec<Winner> = (0..self.engine.config().max_accounts)
+            .filter_map(|a| {
+                let account = AccountId(a);
+                let p = self.engine.position(account, self.m)?;
+                let short = p.size < 0;
+                if p.size == 0 || short != step.adl_winners_short {
+                    return None;
+                }
+                let pnl = i128::from(p.size) * i128::from(mark) - p.cost;
+                let (equity, _) = self.engine.pool_risk(account, Some(self.m))?;
+                Some(Winner {
+                    account,
+                    pnl,
+                    equity,
+                    notional: i128::from(p.size.unsigned_abs()) * i128::from(mark),
+                    lots: p.size.abs(),
+                })
+            })
+            .collect();
+        ADL_POLICIES.map(|policy| {
+            let a = allocate(policy, step.adl_deficit, &winners, mark);
+            AdlOutcome {
+                taken: a.taken,
+                overshoot: a.overshoot,
+                uncovered: a.uncovered,
+                notional_closed: a.notional_closed,
+                accounts: a.takes.len() as u32,
+            }
+        })
+    }
+
     /// Fills the step's end-of-step figures.
     fn close_step(&self, step: &mut StepReport, depth_bps: u32) {
         let mark = self.mark();
@@ -545,7 +632,32 @@ struct StepSink<'a> {
     m: MarketId,
     step: &'a mut StepReport,
     last_trade: &'a mut i64,
+    mark: &'a mut i64,
     rejected: bool,
+    /// The last two `PositionChanged`: `(account, size after)`. An ADL fill follows the
+    /// bankrupt's (unless it is the fund) and the counterparty's.
+    changed: [(AccountId, i64); 2],
+    /// The index fell in this step (decides the side when both positions closed).
+    falling: bool,
+}
+
+impl StepSink<'_> {
+    /// Whether the winners of an ADL fill are short: the counterparty's side, read from
+    /// its size after the fill, else from the bankrupt's, else from the index's move.
+    fn winners_short(&self, bankrupt: AccountId, counterparty: AccountId) -> bool {
+        let after = |a: AccountId| {
+            self.changed
+                .iter()
+                .rev()
+                .find(|&&(x, _)| x == a)
+                .map_or(0, |&(_, size)| size)
+        };
+        match (after(counterparty), after(bankrupt)) {
+            (c, _) if c != 0 => c < 0,
+            (_, b) if b != 0 => b > 0,
+            _ => self.falling,
+        }
+    }
 }
 
 impl EventSink for StepSink<'_> {
@@ -572,9 +684,33 @@ impl EventSink for StepSink<'_> {
             EventKind::Backstop { qty, price, .. } => {
                 s.backstop_notional += i128::from(price.0) * i128::from(qty.0);
             }
-            EventKind::AdlFill { qty, price, .. } => {
+            EventKind::MarkUpdated { market, price, .. } if market == self.m => {
+                *self.mark = price.0;
+            }
+            EventKind::PositionChanged { account, size, .. } => {
+                self.changed = [self.changed[1], (account, size)];
+            }
+            EventKind::AdlFill {
+                account,
+                counterparty,
+                qty,
+                price,
+                ..
+            } => {
+                let short = self.winners_short(account, counterparty);
+                let s = &mut *self.step;
                 s.adl_fills += 1;
                 s.adl_notional += i128::from(price.0) * i128::from(qty.0);
+                s.adl_winners_short = short;
+                // What the winners give up against the mark: positive when the bankrupt
+                // pool is below zero (bankruptcy price beyond the mark), negative when it
+                // still had equity (the fund could not take it over).
+                let edge = if short {
+                    price.0 - *self.mark
+                } else {
+                    *self.mark - price.0
+                };
+                s.adl_deficit += i128::from(edge) * i128::from(qty.0);
             }
             EventKind::BadDebt { amount, .. } => s.bad_debt += amount,
             _ => {}

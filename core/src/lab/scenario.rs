@@ -76,6 +76,9 @@ pub struct Scenario<'a> {
     pub max_rounds: u32,
     /// Depth is reported as the lots resting within this many bps of the mark.
     pub depth_bps: u32,
+    /// Compare the ADL policies on every step with ADL fills (O(accounts) per such
+    /// step).
+    pub compare_adl: bool,
 }
 
 /// Why a scenario cannot run.
@@ -120,6 +123,7 @@ impl<'a> Scenario<'a> {
             arbitrage: None,
             max_rounds: 1,
             depth_bps: 200,
+            compare_adl: false,
         }
     }
 
