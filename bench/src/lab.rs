@@ -2,11 +2,12 @@
 //! summarised in one line, and the paths the lab drives.
 //!
 //! Invariants: the summary line's keys are a contract (`mode= steps= liquidations=
-//! liquidated_notional= backstop_notional= … report_hash=`); figures are integers (atoms, price units of $0.1, bps) except
+//! liquidated_notional= backstop_notional= pre_liquidations= pre_liquidated_notional= …
+//! report_hash=`); figures are integers (atoms, price units of $0.1, bps) except
 //! `amplification`, printed with two decimals.
 
 use crate::cascade::MARKET;
-use cascade_core::lab::{Arbitrage, LabReport, MarkRule, Refill, Scenario};
+use cascade_core::lab::{Arbitrage, LabReport, MarkRule, PreLiquidation, Refill, Scenario};
 use cascade_core::{AccountId, Price};
 
 /// The refill maker: market maker 0 of the population.
@@ -34,6 +35,8 @@ pub struct Liquidity {
     pub rounds: u32,
     /// Lots the basis arbitrageur may trade per step each way (0: none).
     pub arb_lots: i64,
+    /// Pre-liquidation, if on.
+    pub pre_liquidation: Option<PreLiquidation>,
 }
 
 /// A book that responds: 20% of the taken depth restored per step around an anchor
@@ -48,6 +51,7 @@ impl Default for Liquidity {
             pull_bps: 0,
             rounds: 16,
             arb_lots: 5_000,
+            pre_liquidation: None,
         }
     }
 }
@@ -78,6 +82,7 @@ pub fn scenario(rule: MarkRule, index: &[Price], liq: Liquidity) -> Scenario<'_>
         },
         depth_bps: 200,
         compare_adl: false,
+        pre_liquidation: liq.pre_liquidation,
     }
 }
 
@@ -106,6 +111,14 @@ pub fn amplification(r: &LabReport) -> f64 {
     (r.start_mark - mark_low) as f64 / fall as f64
 }
 
+/// The default pre-liquidation: a band from 1.5 × MM down to MM, closing up to half
+/// the position per step at MM, half the taker fee refunded.
+pub const PRE_LIQUIDATION: PreLiquidation = PreLiquidation {
+    level_bps: 15_000,
+    max_close_bps: 5_000,
+    fee_refund_bps: 5_000,
+};
+
 /// The one-line summary of a run.
 pub fn summary(rule: MarkRule, r: &LabReport) -> String {
     let index_low = r
@@ -117,7 +130,7 @@ pub fn summary(rule: MarkRule, r: &LabReport) -> String {
     let opt = |v: Option<usize>| v.map_or("none".to_string(), |s| s.to_string());
     format!(
         "mode={} steps={} liquidations={} liquidated_notional={} backstop_notional={} \
-         stops={} adl_fills={} \
+         pre_liquidations={} pre_liquidated_notional={} stops={} adl_fills={} \
          adl_notional={} bad_debt={} peak_liquidations={} start_mark={} index_low={} \
          mark_low={} amplification={:.2} first_liquidation_step={} first_adl_step={} \
          fund_start={} fund_low={} report_hash={:016x}",
@@ -126,6 +139,14 @@ pub fn summary(rule: MarkRule, r: &LabReport) -> String {
         r.liquidations(),
         r.liquidated_notional(),
         r.backstop_notional(),
+        r.steps
+            .iter()
+            .map(|s| u64::from(s.pre_liquidations))
+            .sum::<u64>(),
+        r.steps
+            .iter()
+            .map(|s| s.pre_liquidated_notional)
+            .sum::<i128>(),
         r.stops_triggered(),
         r.steps.iter().map(|s| u64::from(s.adl_fills)).sum::<u64>(),
         r.adl_notional(),

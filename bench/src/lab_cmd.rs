@@ -150,6 +150,16 @@ struct LiquidityArgs {
     /// and asks below it (0: none).
     #[arg(long, default_value_t = 5_000)]
     arb_lots: i64,
+    /// Pre-liquidation: reduce positions gradually between this level (bps of MM, e.g.
+    /// 15000) and MM with reduce-only orders (0: off).
+    #[arg(long, default_value_t = 0)]
+    pre_liq_level_bps: u32,
+    /// Pre-liquidation close factor at MM, bps of the position per step.
+    #[arg(long, default_value_t = 5_000)]
+    pre_liq_close_bps: u32,
+    /// Share of the taker fee refunded on pre-liquidation fills, bps.
+    #[arg(long, default_value_t = 5_000)]
+    pre_liq_fee_refund_bps: u32,
 }
 
 #[derive(Args, Debug)]
@@ -245,6 +255,13 @@ impl LiquidityArgs {
             pull_bps: self.pull_bps,
             rounds: self.rounds.max(1),
             arb_lots: self.arb_lots.max(0),
+            pre_liquidation: (self.pre_liq_level_bps > 0).then_some(
+                cascade_core::lab::PreLiquidation {
+                    level_bps: self.pre_liq_level_bps,
+                    max_close_bps: self.pre_liq_close_bps.min(10_000),
+                    fee_refund_bps: self.pre_liq_fee_refund_bps.min(10_000),
+                },
+            ),
         }
     }
 }
@@ -576,7 +593,7 @@ fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
         lab::rule_name(a.rule.mark_rule())
     );
     print_liquidity(liq);
-    let rows: [(&str, Edit); 13] = [
+    let rows: [(&str, Edit); 15] = [
         ("baseline", |_, _| {}),
         ("MM rates ×0.5", |p, _| p.mm_pct = 50),
         (
@@ -597,16 +614,31 @@ fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
         ("refill 100% per step", |_, l| l.refill_bps = 10_000),
         ("no refill", |_, l| l.refill_bps = 0),
         ("makers pull above 50 bps", |_, l| l.pull_bps = 50),
+        (
+            "pre-liquidation 1.5×MM → MM, ≤ 50%/step, half fee",
+            |_, l| {
+                l.pre_liquidation = Some(lab::PRE_LIQUIDATION);
+            },
+        ),
+        (
+            "pre-liquidation 4×MM → MM, ≤ 50%/step, half fee",
+            |_, l| {
+                l.pre_liquidation = Some(cascade_core::lab::PreLiquidation {
+                    level_bps: 40_000,
+                    ..lab::PRE_LIQUIDATION
+                });
+            },
+        ),
     ];
-    println!("| parameters | liquidations | peak per step | liquidated notional | backstop notional | stops | ADL notional | bad debt | fund low | mark low | amplification | ms |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| parameters | liquidations | peak per step | pre-liquidation orders | liquidated notional | backstop notional | stops | ADL notional | bad debt | fund low | mark low | amplification | ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, edit) in rows {
         let (mut pop, mut l) = (base, liq);
         edit(&mut pop, &mut l);
         let engine = match cascade::build(&pop) {
             Ok(e) => e,
             Err(e) => {
-                println!("| {name} | refused: {e} |||||||||||");
+                println!("| {name} | refused: {e} ||||||||||||");
                 continue;
             }
         };
@@ -615,9 +647,13 @@ fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
         let r = run(&engine, &lab::scenario(a.rule.mark_rule(), &path, l))
             .map_err(|e| e.to_string())?;
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} |",
             r.liquidations(),
             r.peak_liquidations(),
+            r.steps
+                .iter()
+                .map(|s| u64::from(s.pre_liquidations))
+                .sum::<u64>(),
             r.liquidated_notional(),
             r.backstop_notional(),
             r.stops_triggered(),

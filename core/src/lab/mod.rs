@@ -20,5 +20,5 @@ pub use distance::{
 };
 pub use exposure::{liquidatable_within, Exposure};
 pub use run::{run, AdlOutcome, LabReport, StepReport, ADL_POLICIES};
-pub use scenario::{Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
+pub use scenario::{Arbitrage, MarkRule, PreLiquidation, Refill, Scenario, ScenarioError};
 pub use warning::{at_risk, first_passage, liquidation_probability, MarginWarning, WarningMonitor};

@@ -8,7 +8,9 @@
 //! book whatever its length.
 
 use super::adl::{allocate, AdlPolicy, Winner};
-use super::scenario::{median3, Arbitrage, MarkRule, Refill, Scenario, ScenarioError};
+use super::scenario::{
+    median3, Arbitrage, MarkRule, PreLiquidation, Refill, Scenario, ScenarioError,
+};
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, EventSink};
@@ -62,6 +64,12 @@ pub struct StepReport {
     pub liquidated_notional: i128,
     /// Σ bankruptcy price × lots the insurance fund took over (atoms).
     pub backstop_notional: i128,
+    /// Pre-liquidation orders sent.
+    pub pre_liquidations: u32,
+    /// Lots they traded.
+    pub pre_liquidated_lots: i64,
+    /// Σ price × lots of their trades (atoms).
+    pub pre_liquidated_notional: i128,
     /// Stop and take-profit orders that fired.
     pub stops_triggered: u32,
     /// Auto-deleveraging fills.
@@ -190,6 +198,9 @@ impl LabReport {
                 i128::from(s.liquidated_lots),
                 s.liquidated_notional,
                 s.backstop_notional,
+                i128::from(s.pre_liquidations),
+                i128::from(s.pre_liquidated_lots),
+                s.pre_liquidated_notional,
                 i128::from(s.stops_triggered),
                 i128::from(s.adl_fills),
                 s.adl_notional,
@@ -251,6 +262,8 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
         seq_client: 0,
         last_trade: 0,
         prev_index: start,
+        taker_fees: 0,
+        pre_order: false,
         profile: Vec::new(),
     };
     if let Some(r) = s.refill {
@@ -288,6 +301,9 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
                 &mut step,
             );
             step.rounds += 1;
+        }
+        if let Some(p) = s.pre_liquidation {
+            lab.pre_liquidate(p, &mut step);
         }
         if let Some(a) = s.arbitrage {
             lab.arbitrage(a, index.0, &mut step);
@@ -352,6 +368,10 @@ struct Lab {
     seq_client: u64,
     last_trade: i64,
     prev_index: i64,
+    /// Taker fees of the last command (pre-liquidation refunds).
+    taker_fees: i64,
+    /// The command being applied is a pre-liquidation order.
+    pre_order: bool,
     profile: Vec<(Side, i64, i64)>,
 }
 
@@ -373,6 +393,8 @@ impl Lab {
             rejected: false,
             changed: [(AccountId(u32::MAX), 0); 2],
             falling,
+            pre_order: self.pre_order,
+            taker_fees: &mut self.taker_fees,
         };
         self.engine.apply(&cmd, &mut sink);
         !sink.rejected
@@ -423,6 +445,60 @@ impl Lab {
             return Err(());
         }
         Ok(())
+    }
+
+    /// Sends a reduce-only market order for every pool in the pre-liquidation band,
+    /// accounts in id order, and refunds part of its taker fee.
+    fn pre_liquidate(&mut self, p: PreLiquidation, step: &mut StepReport) {
+        for a in 0..self.engine.config().max_accounts {
+            let account = AccountId(a);
+            let Some(lots) = self.pre_liquidation_lots(p, account) else {
+                continue;
+            };
+            let Some(pos) = self.engine.position(account, self.m) else {
+                continue;
+            };
+            self.seq_client += 1;
+            let order = NewOrder {
+                account,
+                market: self.m,
+                client_id: ClientOrderId(REFILL_CLIENT_BASE - self.seq_client),
+                side: if pos.size > 0 { Side::Sell } else { Side::Buy },
+                order_type: OrderType::Market,
+                qty: Qty(lots),
+                stp: StpMode::CancelResting,
+                reduce_only: true,
+            };
+            self.taker_fees = 0;
+            self.pre_order = true;
+            self.apply(CommandKind::NewOrder(order), step);
+            self.pre_order = false;
+            step.pre_liquidations += 1;
+            let refund = (i128::from(self.taker_fees) * i128::from(p.fee_refund_bps)) / 10_000;
+            if refund > 0 {
+                self.credit(account, refund as i64).ok();
+            }
+        }
+    }
+
+    /// Lots a pool in the band closes now: `ceil(|size| × max_close × (level − h) /
+    /// (level − 1))` with `h` = equity / MM; `None` outside the band (h ≥ level) or
+    /// already liquidatable (h < 1), or with no position.
+    fn pre_liquidation_lots(&self, p: PreLiquidation, a: AccountId) -> Option<i64> {
+        let pos = self.engine.position(a, self.m).filter(|x| x.size != 0)?;
+        let (equity, mm) = self.engine.pool_risk(a, Some(self.m))?;
+        let level = i128::from(p.level_bps);
+        // In the band: mm ≤ equity < mm × level / 10^4.
+        if mm <= 0 || equity < mm || equity * 10_000 >= mm * level {
+            return None;
+        }
+        // close = max_close × (level − h) / (level − 1), all in bps of MM:
+        // (level·mm − 10^4·equity) / ((level − 10^4)·mm).
+        let num = i128::from(p.max_close_bps) * (level * mm - 10_000 * equity);
+        let den = 10_000 * (level - 10_000) * mm;
+        let size = i128::from(pos.size.unsigned_abs());
+        let lots = (size * num + den - 1).div_euclid(den).clamp(0, size) as i64;
+        (lots > 0).then_some(lots)
     }
 
     /// Takes bids above the index and asks below it, up to the capacity each way, with
@@ -639,6 +715,10 @@ struct StepSink<'a> {
     changed: [(AccountId, i64); 2],
     /// The index fell in this step (decides the side when both positions closed).
     falling: bool,
+    /// The command is a pre-liquidation order: its trades count as such.
+    pre_order: bool,
+    /// Σ taker fees of the command's trades.
+    taker_fees: &'a mut i64,
 }
 
 impl StepSink<'_> {
@@ -671,10 +751,15 @@ impl EventSink for StepSink<'_> {
                 qty,
                 liquidation,
                 taker_account,
+                taker_fee,
                 ..
             } if market == self.m => {
                 *self.last_trade = price.0;
-                if liquidation && taker_account != AccountId::FUND {
+                *self.taker_fees += taker_fee;
+                if self.pre_order {
+                    s.pre_liquidated_lots += qty.0;
+                    s.pre_liquidated_notional += i128::from(price.0) * i128::from(qty.0);
+                } else if liquidation && taker_account != AccountId::FUND {
                     s.liquidated_lots += qty.0;
                     s.liquidated_notional += i128::from(price.0) * i128::from(qty.0);
                 }

@@ -58,6 +58,23 @@ pub struct Arbitrage {
     pub lots_per_step: i64,
 }
 
+/// Pre-liquidation: between a pre-liquidation level above maintenance margin and MM
+/// itself, positions are reduced gradually by reduce-only market orders instead of
+/// waiting for one large liquidation at MM. The close factor rises linearly with the
+/// loss of health, as in Morpho's pre-liquidations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreLiquidation {
+    /// The band's upper edge: a pool enters it when equity < MM × level (bps of MM,
+    /// > 10,000; 15,000: at one and a half times maintenance margin).
+    pub level_bps: u32,
+    /// Share of the position closed per step at MM (bps); at health `h` in the band,
+    /// `max_close × (level − h) / (level − 1)`, rounded up to whole lots.
+    pub max_close_bps: u32,
+    /// Share of the taker fee the lab refunds on pre-liquidation fills (bps): the lower
+    /// fee that rewards closing early (rounded down: against the account).
+    pub fee_refund_bps: u32,
+}
+
 /// One lab run.
 #[derive(Clone, Copy, Debug)]
 pub struct Scenario<'a> {
@@ -79,6 +96,8 @@ pub struct Scenario<'a> {
     /// Compare the ADL policies on every step with ADL fills (O(accounts) per such
     /// step).
     pub compare_adl: bool,
+    /// Pre-liquidation after every step's marks (O(accounts) per step), if any.
+    pub pre_liquidation: Option<PreLiquidation>,
 }
 
 /// Why a scenario cannot run.
@@ -94,6 +113,8 @@ pub enum ScenarioError {
     RefillAccount,
     /// The arbitrageur is not open, is the refill maker, or its deposit was refused.
     ArbitrageAccount,
+    /// The pre-liquidation level is not above MM (`level_bps` ≤ 10,000).
+    PreLiquidationLevel,
 }
 
 impl std::fmt::Display for ScenarioError {
@@ -103,6 +124,7 @@ impl std::fmt::Display for ScenarioError {
             ScenarioError::EmptyPath => "the index path is empty",
             ScenarioError::NoRounds => "max_rounds must be at least 1",
             ScenarioError::RefillAccount => "the refill account is not open or cannot deposit",
+            ScenarioError::PreLiquidationLevel => "the pre-liquidation level must exceed 10000 bps",
             ScenarioError::ArbitrageAccount => {
                 "the arbitrage account is not open, is the refill maker, or cannot deposit"
             }
@@ -124,6 +146,7 @@ impl<'a> Scenario<'a> {
             max_rounds: 1,
             depth_bps: 200,
             compare_adl: false,
+            pre_liquidation: None,
         }
     }
 
@@ -144,6 +167,9 @@ impl<'a> Scenario<'a> {
         }
         if self.max_rounds == 0 {
             return Err(ScenarioError::NoRounds);
+        }
+        if self.pre_liquidation.is_some_and(|p| p.level_bps <= 10_000) {
+            return Err(ScenarioError::PreLiquidationLevel);
         }
         if let (Some(r), Some(a)) = (self.refill, self.arbitrage) {
             if r.account == a.account {
