@@ -416,3 +416,50 @@ fn pre_liquidation_closes_early_and_leaves_less_to_deleverage() {
         Err(lab::ScenarioError::PreLiquidationLevel)
     );
 }
+
+#[test]
+fn history_keeps_the_last_samples_of_every_mark() {
+    let (pop, engine) = population(2_000, 40, 0);
+    let mut copy = engine.clone();
+    let mut history = lab::History::new(MARKET, 8, 5);
+    let path = cascade::crash_path(pop.start, 10, 20);
+    let mut due = 0;
+    for (k, &p) in path.iter().enumerate() {
+        let cmd = Command {
+            seq: k as u64 + 1,
+            ts_ns: 0,
+            kind: CommandKind::MarkPrice {
+                market: MARKET,
+                price: Price(p),
+            },
+        };
+        copy.apply(&cmd, &mut Vec::<Event>::new());
+        let d = history.distance_due().then_some(k as u32);
+        due += u32::from(d.is_some());
+        history.record(&copy, cmd.seq, d);
+    }
+    assert_eq!(
+        (history.recorded(), history.samples().len(), due),
+        (20, 8, 4)
+    );
+    let kept: Vec<_> = history.samples().collect();
+    assert_eq!(kept[0].seq, 13, "the oldest kept is the 13th of 20");
+    assert_eq!(kept[7].mark, *path.last().unwrap());
+    assert_eq!(
+        kept[3].distance_bps,
+        Some(15),
+        "samples 0, 5, 10, 15 carry a distance"
+    );
+    assert!(kept
+        .iter()
+        .enumerate()
+        .all(|(i, s)| (i == 3) == s.distance_bps.is_some()));
+    let risk = copy.market_risk(MARKET).unwrap();
+    assert_eq!(kept[7].open_interest, risk.open_interest);
+    assert_eq!(kept[7].fund_equity, copy.fund().equity);
+    // Opening pairs: longs and shorts alike, so the skew is near zero at the start.
+    let mut fresh = lab::History::new(MARKET, 1, 0);
+    fresh.record(&engine, 0, None);
+    let s = *fresh.samples().next().unwrap();
+    assert!(s.skew_bps().abs() < 2_000, "skew {}", s.skew_bps());
+}

@@ -9,6 +9,7 @@
 pub mod adl;
 pub mod distance;
 pub mod exposure;
+pub mod history;
 pub mod run;
 pub mod scenario;
 pub mod warning;
@@ -19,6 +20,7 @@ pub use distance::{
     Direction, Shock,
 };
 pub use exposure::{liquidatable_within, Exposure};
+pub use history::{History, Sample};
 pub use run::{run, AdlOutcome, LabReport, StepReport, ADL_POLICIES};
 pub use scenario::{Arbitrage, MarkRule, PreLiquidation, Refill, Scenario, ScenarioError};
 pub use warning::{at_risk, first_passage, liquidation_probability, MarginWarning, WarningMonitor};
