@@ -83,6 +83,7 @@ pub fn scenario(rule: MarkRule, index: &[Price], liq: Liquidity) -> Scenario<'_>
         depth_bps: 200,
         compare_adl: false,
         pre_liquidation: liq.pre_liquidation,
+        also: &[],
     }
 }
 

@@ -10,8 +10,10 @@ pub mod adl;
 pub mod distance;
 pub mod exposure;
 pub mod history;
+pub mod report;
 pub mod run;
 pub mod scenario;
+mod sink;
 pub mod warning;
 
 pub use adl::{allocate, AdlPolicy, Allocation, Take, Winner};
@@ -21,6 +23,7 @@ pub use distance::{
 };
 pub use exposure::{liquidatable_within, Exposure};
 pub use history::{History, Sample};
-pub use run::{run, AdlOutcome, LabReport, StepReport, ADL_POLICIES};
+pub use report::{AdlOutcome, LabReport, MarketTally, StepReport, ADL_POLICIES};
+pub use run::run;
 pub use scenario::{Arbitrage, MarkRule, PreLiquidation, Refill, Scenario, ScenarioError};
 pub use warning::{at_risk, first_passage, liquidation_probability, MarginWarning, WarningMonitor};

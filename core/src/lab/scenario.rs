@@ -96,15 +96,23 @@ pub struct Scenario<'a> {
     /// Compare the ADL policies on every step with ADL fills (O(accounts) per such
     /// step).
     pub compare_adl: bool,
-    /// Pre-liquidation after every step's marks (O(accounts) per step), if any.
+    /// Pre-liquidation in `market` after every step's marks (O(accounts) per step), if
+    /// any.
     pub pre_liquidation: Option<PreLiquidation>,
+    /// Other markets the run drives: their index stays at their starting mark while
+    /// their mark follows the rule, and the refill and arbitrage act there too, so a
+    /// shock in `market` reaches them through cross-margined accounts (contagion).
+    pub also: &'a [MarketId],
 }
 
 /// Why a scenario cannot run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScenarioError {
-    /// The market does not exist, is not leveraged, or has no mark yet.
+    /// The market (or one in `also`) does not exist, is not leveraged, or has no mark
+    /// yet.
     NoMark,
+    /// `also` names the scenario's market or one market twice.
+    DuplicateMarket,
     /// The index path is empty.
     EmptyPath,
     /// `max_rounds` is 0.
@@ -120,7 +128,8 @@ pub enum ScenarioError {
 impl std::fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            ScenarioError::NoMark => "the market is not leveraged or has no mark yet",
+            ScenarioError::NoMark => "a market is not leveraged or has no mark yet",
+            ScenarioError::DuplicateMarket => "a market is driven twice",
             ScenarioError::EmptyPath => "the index path is empty",
             ScenarioError::NoRounds => "max_rounds must be at least 1",
             ScenarioError::RefillAccount => "the refill account is not open or cannot deposit",
@@ -147,6 +156,7 @@ impl<'a> Scenario<'a> {
             depth_bps: 200,
             compare_adl: false,
             pre_liquidation: None,
+            also: &[],
         }
     }
 
@@ -167,6 +177,11 @@ impl<'a> Scenario<'a> {
         }
         if self.max_rounds == 0 {
             return Err(ScenarioError::NoRounds);
+        }
+        for (k, m) in self.also.iter().enumerate() {
+            if *m == self.market || self.also[..k].contains(m) {
+                return Err(ScenarioError::DuplicateMarket);
+            }
         }
         if self.pre_liquidation.is_some_and(|p| p.level_bps <= 10_000) {
             return Err(ScenarioError::PreLiquidationLevel);
