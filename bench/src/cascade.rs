@@ -255,9 +255,14 @@ fn stop_loss(account: u32, close: Side, p0: i64, lev: i64, size: i64) -> Command
 }
 
 fn new_order(account: u32, side: Side, price: i64, qty: i64) -> NewOrder {
+    new_order_in(MARKET, account, side, price, qty)
+}
+
+/// A GTC limit order of `account` in market `m`, client id 0, cancel-resting STP.
+pub fn new_order_in(m: MarketId, account: u32, side: Side, price: i64, qty: i64) -> NewOrder {
     NewOrder {
         account: AccountId(account),
-        market: MARKET,
+        market: m,
         client_id: ClientOrderId(0),
         side,
         order_type: OrderType::Limit(Price(price)),

@@ -37,6 +37,34 @@ enum LabCommand {
     /// The recorded 2025-10-10 BTCUSD_PERP path through the endogenous lab beside what
     /// Hyperliquid recorded that day: time to first ADL, ADL share, drawdown.
     Oct10(Oct10Args),
+    /// A shock in each market of a multi-market population in turn, the others' index
+    /// held: the contagion matrix (closed notional and mark move in every market) and
+    /// the cross-margined accounts that carried it.
+    Contagion(ContagionArgs),
+}
+
+#[derive(Args, Debug)]
+struct ContagionArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
+    /// Markets (copies of the BTC-like market).
+    #[arg(long, default_value_t = 3)]
+    markets: u32,
+    /// Percent of trader pairs holding the same side in two neighbouring markets on one
+    /// cross-margined balance.
+    #[arg(long, default_value_t = 50)]
+    cross_pct: u64,
+    /// Index fall in the shocked market, bps.
+    #[arg(long, default_value_t = 1_500)]
+    move_bps: u32,
+    /// Steps over which it falls.
+    #[arg(long, default_value_t = 10)]
+    steps: u32,
+    /// Steps it then holds.
+    #[arg(long, default_value_t = 10)]
+    settle: u32,
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +311,7 @@ pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
         LabCommand::Warning(a) => warning_cmd(&a),
         LabCommand::Whatif(a) => whatif_cmd(&a),
         LabCommand::Oct10(a) => oct10_cmd(&a),
+        LabCommand::Contagion(a) => contagion_cmd(&a),
     }
 }
 
@@ -807,4 +836,72 @@ fn adl_lines(rule: MarkRule, r: &cascade_core::lab::LabReport) -> Vec<String> {
             )
         })
         .collect()
+}
+
+fn contagion_cmd(a: &ContagionArgs) -> Result<(), String> {
+    use cascade_bench::contagion::{self, MultiPopulation};
+    use cascade_core::MarketId;
+    if !(2..=16).contains(&a.markets) || a.cross_pct > 100 {
+        return Err("--markets must be 2..=16 and --cross-pct 0..=100".into());
+    }
+    let mut pop = MultiPopulation::new(a.pop.accounts, a.markets);
+    pop.base = a.pop.population();
+    pop.cross_pct = a.cross_pct;
+    let engine = contagion::build(&pop)?;
+    println!(
+        "population: {} accounts over {} markets, {}% of trader pairs cross-margined over \
+         two neighbouring markets; shock: {} bps in {} steps, {} at the low; others' index held",
+        pop.base.accounts, a.markets, a.cross_pct, a.move_bps, a.steps, a.settle
+    );
+    let liq = a.liquidity.liquidity();
+    print_liquidity(liq);
+    let shock = Shock {
+        direction: Direction::Down,
+        steps: a.steps.max(1),
+        settle: a.settle,
+    };
+    let markets: Vec<MarketId> = (0..a.markets).map(MarketId).collect();
+    println!(
+        "| shock in → | {} |",
+        markets
+            .iter()
+            .map(|m| format!("market {}: closed notional / mark move / carriers", m.0))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---:|".repeat(markets.len()));
+    let mut lines = Vec::new();
+    for &i in &markets {
+        let others: Vec<MarketId> = markets.iter().copied().filter(|&m| m != i).collect();
+        let path = cascade_core::lab::shock_path(pop.base.start, a.move_bps, shock);
+        let scenario = cascade_core::lab::Scenario {
+            market: i,
+            also: &others,
+            ..lab::scenario(MarkRule::MedianOfThree, &path, liq)
+        };
+        let r = run(&engine, &scenario).map_err(|e| e.to_string())?;
+        let mut cells = vec![String::new(); markets.len()];
+        for t in &r.markets {
+            let j = t.market;
+            let holders = MultiPopulation::holders(&engine, pop.base.accounts, i, j);
+            let carriers = r
+                .liquidated
+                .iter()
+                .filter(|x| holders[x.0 as usize])
+                .count();
+            let move_bps = (t.start_mark - t.mark_low) * 10_000 / t.start_mark;
+            cells[j.0 as usize] = format!("{} / {move_bps} bps / {carriers}", t.closed_notional());
+            lines.push(format!(
+                "contagion from={} to={} closed_notional={} mark_move_bps={move_bps} carriers={carriers}",
+                i.0,
+                j.0,
+                t.closed_notional()
+            ));
+        }
+        println!("| market {} | {} |", i.0, cells.join(" | "));
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
 }

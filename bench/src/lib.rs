@@ -1,6 +1,7 @@
 //! cascade-bench: replay of recorded order flow, workload generation and benchmarks.
 
 pub mod cascade;
+pub mod contagion;
 pub mod lab;
 pub mod latency;
 pub mod lobster;

@@ -463,3 +463,52 @@ fn history_keeps_the_last_samples_of_every_mark() {
     let s = *fresh.samples().next().unwrap();
     assert!(s.skew_bps().abs() < 2_000, "skew {}", s.skew_bps());
 }
+
+#[test]
+fn contagion_travels_only_through_cross_margined_accounts() {
+    use cascade_bench::contagion::{self, MultiPopulation};
+    use cascade_core::MarketId;
+    let run = |cross: u64| {
+        let mut pop = MultiPopulation::new(2_000, 2);
+        pop.cross_pct = cross;
+        let engine = contagion::build(&pop).expect("population builds");
+        let path = shock_path(
+            pop.base.start,
+            1_500,
+            Shock {
+                direction: Direction::Down,
+                steps: 10,
+                settle: 10,
+            },
+        );
+        let also = [MarketId(1)];
+        let s = lab::Scenario {
+            market: MarketId(0),
+            also: &also,
+            ..benchlab::scenario(MarkRule::MedianOfThree, &path, Liquidity::default())
+        };
+        let before = engine.state_hash();
+        let r = lab::run(&engine, &s).unwrap();
+        assert_eq!(engine.state_hash(), before);
+        let both = MultiPopulation::holders(&engine, 2_000, MarketId(0), MarketId(1));
+        let carriers = r.liquidated.iter().filter(|a| both[a.0 as usize]).count();
+        (r, carriers)
+    };
+    let (isolated, carriers) = run(0);
+    assert_eq!(isolated.markets.len(), 2);
+    assert!(isolated.markets[0].closed_notional() > 0);
+    assert_eq!(carriers, 0, "nobody holds both markets");
+    assert_eq!(
+        isolated.markets[1].closed_notional(),
+        0,
+        "no path from 0 to 1"
+    );
+    assert_eq!(isolated.markets[1].mark_low, isolated.markets[1].start_mark);
+    let (crossed, carriers) = run(100);
+    assert!(carriers > 0);
+    assert!(
+        crossed.markets[1].closed_notional() > 0,
+        "cross accounts carry it"
+    );
+    assert!(crossed.markets[1].mark_low < crossed.markets[1].start_mark);
+}
