@@ -309,7 +309,10 @@ pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
         LabCommand::Run(a) => run_cmd(&a),
         LabCommand::Distance(a) => distance_cmd(&a),
         LabCommand::Warning(a) => warning_cmd(&a),
-        LabCommand::Whatif(a) => whatif_cmd(&a),
+        LabCommand::Whatif(a) => {
+            whatif_cmd(&a);
+            Ok(())
+        }
         LabCommand::Oct10(a) => oct10_cmd(&a),
         LabCommand::Contagion(a) => contagion_cmd(&a),
     }
@@ -508,59 +511,44 @@ fn distance_cmd(a: &DistanceArgs) -> Result<(), String> {
 }
 
 fn warning_cmd(a: &WarningArgs) -> Result<(), String> {
-    use cascade_bench::warning_eval::{self as we, Setup};
-    let dir = a.data.clone().unwrap_or_else(|| {
-        std::env::var_os("CASCADE_CRYPTO_DIR")
-            .map_or_else(|| PathBuf::from("../shared/data/crypto"), PathBuf::from)
-            .join("prices")
-    });
-    let load = |name: &str| we::load_bars(&dir.join(name));
-    let month = load("btc-perp-20211231-20220201_1m.csv")?;
-    let mut crash = load("BTCUSD_PERP-1m-2025-10-09.csv")?;
-    crash.extend(load("BTCUSD_PERP-1m-2025-10-10.csv")?);
-    let warmup = 60;
-    // The baseline's one volatility: the median estimate over the 2022 month (in sample
-    // there, out of sample for the 2025 crash days).
-    let naive_sigma = we::median_sigma(&month, a.half_life, warmup);
+    use cascade_bench::lab_studies::{warning_study, WarningStudy};
+    let dir = a
+        .data
+        .clone()
+        .unwrap_or_else(|| crypto_dir(None).join("prices"));
+    let study = WarningStudy {
+        horizons: a.horizons.clone(),
+        leverages: a.leverages.clone(),
+        stride: a.stride,
+        mm_bps: a.mm_bps,
+        half_life: a.half_life,
+    };
+    let w = warning_study(&dir, &study)?;
     println!(
         "data: {} ({} + {} one-minute bars); model sigma: EWMA of squared 1-minute log \
-         returns, half-life {} min; baseline sigma: {naive_sigma:.6} per minute (median of \
-         the 2022 month); positions at {:?}x both sides every {} min, MM {} bps",
+         returns, half-life {} min; baseline sigma: {:.6} per minute (median of the 2022 \
+         month); positions at {:?}x both sides every {} min, MM {} bps",
         dir.display(),
-        crash.len(),
-        month.len(),
+        w.bars.0,
+        w.bars.1,
         a.half_life,
+        w.naive_sigma,
         a.leverages,
         a.stride,
         a.mm_bps
     );
-    for (name, bars) in [
-        ("2025-10-09..10", &crash),
-        ("2021-12-31..2022-02-01", &month),
-    ] {
-        for &horizon in &a.horizons {
-            let setup = Setup {
-                horizon,
-                stride: a.stride,
-                leverages: a.leverages.clone(),
-                mm_bps: a.mm_bps,
-                warmup,
-                half_life: a.half_life,
-                naive_sigma,
-            };
-            let e = we::evaluate(bars, &setup);
-            print_calibration(name, horizon, &e);
-            println!(
-                "warning data={name} horizon_min={horizon} samples={} liquidated={} \
-                 base_rate={:.4} brier_model={:.5} brier_naive={:.5} brier_base_rate={:.5}",
-                e.samples,
-                e.hits,
-                e.hits as f64 / e.samples.max(1) as f64,
-                e.brier_model,
-                e.brier_naive,
-                e.brier_climatology
-            );
-        }
+    for (name, horizon, e) in &w.rows {
+        print_calibration(name, *horizon, e);
+        println!(
+            "warning data={name} horizon_min={horizon} samples={} liquidated={} \
+             base_rate={:.4} brier_model={:.5} brier_naive={:.5} brier_base_rate={:.5}",
+            e.samples,
+            e.hits,
+            e.hits as f64 / e.samples.max(1) as f64,
+            e.brier_model,
+            e.brier_naive,
+            e.brier_climatology
+        );
     }
     Ok(())
 }
@@ -599,10 +587,7 @@ fn crypto_dir(flag: Option<&PathBuf>) -> PathBuf {
     })
 }
 
-/// One what-if row's change to the population or the liquidity.
-type Edit = fn(&mut Population, &mut Liquidity);
-
-fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
+fn whatif_cmd(a: &WhatifArgs) {
     let base = a.pop.population();
     let liq = a.liquidity.liquidity();
     let shock = Shock {
@@ -622,59 +607,18 @@ fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
         lab::rule_name(a.rule.mark_rule())
     );
     print_liquidity(liq);
-    let rows: [(&str, Edit); 15] = [
-        ("baseline", |_, _| {}),
-        ("MM rates ×0.5", |p, _| p.mm_pct = 50),
-        (
-            "MM rates ×1.25 (3.75% top tier, under the 4% IM of 25×)",
-            |p, _| {
-                p.mm_pct = 125;
-            },
-        ),
-        ("no volatility scaling (k = 0)", |p, _| p.vol_k = 0),
-        ("volatility slope k = 16 (the most allowed)", |p, _| {
-            p.vol_k = 16;
-        }),
-        ("liquidation fee 1%", |p, _| p.liq_fee_bps = 100),
-        ("liquidation buffer 0", |p, _| p.buffer_bps = 0),
-        ("ADL pro-rata", |p, _| p.adl = AdlMode::ProRata),
-        ("fund ×10", |p, _| p.fund_bps *= 10),
-        ("no fund", |p, _| p.fund_bps = 0),
-        ("refill 100% per step", |_, l| l.refill_bps = 10_000),
-        ("no refill", |_, l| l.refill_bps = 0),
-        ("makers pull above 50 bps", |_, l| l.pull_bps = 50),
-        (
-            "pre-liquidation 1.5×MM → MM, ≤ 50%/step, half fee",
-            |_, l| {
-                l.pre_liquidation = Some(lab::PRE_LIQUIDATION);
-            },
-        ),
-        (
-            "pre-liquidation 4×MM → MM, ≤ 50%/step, half fee",
-            |_, l| {
-                l.pre_liquidation = Some(cascade_core::lab::PreLiquidation {
-                    level_bps: 40_000,
-                    ..lab::PRE_LIQUIDATION
-                });
-            },
-        ),
-    ];
     println!("| parameters | liquidations | peak per step | pre-liquidation orders | liquidated notional | backstop notional | stops | ADL notional | bad debt | fund low | mark low | amplification | ms |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, edit) in rows {
-        let (mut pop, mut l) = (base, liq);
-        edit(&mut pop, &mut l);
-        let engine = match cascade::build(&pop) {
-            Ok(e) => e,
+    let rows = cascade_bench::lab_studies::whatif(base, liq, a.rule.mark_rule(), a.move_bps, shock);
+    for row in rows {
+        let name = row.name;
+        let r = match row.result {
+            Ok(r) => r,
             Err(e) => {
                 println!("| {name} | refused: {e} ||||||||||||");
                 continue;
             }
         };
-        let path = cascade_core::lab::shock_path(pop.start, a.move_bps, shock);
-        let t = Instant::now();
-        let r = run(&engine, &lab::scenario(a.rule.mark_rule(), &path, l))
-            .map_err(|e| e.to_string())?;
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} |",
             r.liquidations(),
@@ -691,10 +635,9 @@ fn whatif_cmd(a: &WhatifArgs) -> Result<(), String> {
             r.fund_low(),
             r.mark_range().0,
             lab::amplification(&r),
-            t.elapsed().as_secs_f64() * 1e3
+            row.ms
         );
     }
-    Ok(())
 }
 
 /// What Hyperliquid recorded on 2025-10-10 (`liquidations/cascade_timing_results.json`).
@@ -807,47 +750,35 @@ fn oct10_cmd(a: &Oct10Args) -> Result<(), String> {
 
 /// One `adl policy=` line per policy: the run's totals over every step with ADL fills.
 fn adl_lines(rule: MarkRule, r: &cascade_core::lab::LabReport) -> Vec<String> {
-    use cascade_core::lab::{AdlPolicy, ADL_POLICIES};
-    let deficit: i128 = r.steps.iter().map(|s| s.adl_deficit).sum();
-    ADL_POLICIES
+    use cascade_bench::lab_studies::{adl_totals, policy_name};
+    let (deficit, totals) = adl_totals(r);
+    cascade_core::lab::ADL_POLICIES
         .iter()
-        .enumerate()
-        .map(|(k, policy)| {
-            let name = match policy {
-                AdlPolicy::Queue => "queue",
-                AdlPolicy::ProRata => "pro-rata",
-                AdlPolicy::CappedProRata { .. } => "capped-pro-rata",
-                AdlPolicy::LeverageDraining => "leverage-draining",
-            };
-            let o = r.steps.iter().filter_map(|s| s.adl_compare.map(|c| c[k]));
-            let (mut taken, mut over, mut unc, mut closed, mut touched) =
-                (0i128, 0i128, 0i128, 0i128, 0u64);
-            for x in o {
-                taken += x.taken;
-                over += x.overshoot;
-                unc += x.uncovered;
-                closed += x.notional_closed;
-                touched += u64::from(x.accounts);
-            }
+        .zip(totals)
+        .map(|(&policy, t)| {
             format!(
-                "adl mode={} policy={name} deficit={deficit} taken={taken} overshoot={over} \
-                 uncovered={unc} notional_closed={closed} accounts_touched={touched}",
-                lab::rule_name(rule)
+                "adl mode={} policy={} deficit={deficit} taken={} overshoot={} uncovered={} \
+                 notional_closed={} accounts_touched={}",
+                lab::rule_name(rule),
+                policy_name(policy),
+                t.taken,
+                t.overshoot,
+                t.uncovered,
+                t.notional_closed,
+                t.accounts
             )
         })
         .collect()
 }
 
 fn contagion_cmd(a: &ContagionArgs) -> Result<(), String> {
-    use cascade_bench::contagion::{self, MultiPopulation};
-    use cascade_core::MarketId;
+    use cascade_bench::contagion::MultiPopulation;
     if !(2..=16).contains(&a.markets) || a.cross_pct > 100 {
         return Err("--markets must be 2..=16 and --cross-pct 0..=100".into());
     }
     let mut pop = MultiPopulation::new(a.pop.accounts, a.markets);
     pop.base = a.pop.population();
     pop.cross_pct = a.cross_pct;
-    let engine = contagion::build(&pop)?;
     println!(
         "population: {} accounts over {} markets, {}% of trader pairs cross-margined over \
          two neighbouring markets; shock: {} bps in {} steps, {} at the low; others' index held",
@@ -860,48 +791,33 @@ fn contagion_cmd(a: &ContagionArgs) -> Result<(), String> {
         steps: a.steps.max(1),
         settle: a.settle,
     };
-    let markets: Vec<MarketId> = (0..a.markets).map(MarketId).collect();
+    let cells = cascade_bench::lab_studies::contagion_matrix(&pop, liq, a.move_bps, shock)?;
+    let n = a.markets as usize;
     println!(
-        "| shock in → | {} |",
-        markets
-            .iter()
-            .map(|m| format!("market {}: closed notional / mark move / carriers", m.0))
+        "| shock in ↓, effect in → | {} |",
+        (0..n)
+            .map(|m| format!("market {m}: closed notional / mark move / carriers"))
             .collect::<Vec<_>>()
             .join(" | ")
     );
-    println!("|---|{}", "---:|".repeat(markets.len()));
-    let mut lines = Vec::new();
-    for &i in &markets {
-        let others: Vec<MarketId> = markets.iter().copied().filter(|&m| m != i).collect();
-        let path = cascade_core::lab::shock_path(pop.base.start, a.move_bps, shock);
-        let scenario = cascade_core::lab::Scenario {
-            market: i,
-            also: &others,
-            ..lab::scenario(MarkRule::MedianOfThree, &path, liq)
-        };
-        let r = run(&engine, &scenario).map_err(|e| e.to_string())?;
-        let mut cells = vec![String::new(); markets.len()];
-        for t in &r.markets {
-            let j = t.market;
-            let holders = MultiPopulation::holders(&engine, pop.base.accounts, i, j);
-            let carriers = r
-                .liquidated
-                .iter()
-                .filter(|x| holders[x.0 as usize])
-                .count();
-            let move_bps = (t.start_mark - t.mark_low) * 10_000 / t.start_mark;
-            cells[j.0 as usize] = format!("{} / {move_bps} bps / {carriers}", t.closed_notional());
-            lines.push(format!(
-                "contagion from={} to={} closed_notional={} mark_move_bps={move_bps} carriers={carriers}",
-                i.0,
-                j.0,
-                t.closed_notional()
-            ));
-        }
-        println!("| market {} | {} |", i.0, cells.join(" | "));
+    println!("|---|{}", "---:|".repeat(n));
+    for row in cells.chunks(n) {
+        let text: Vec<String> = row
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} / {} bps / {}",
+                    c.closed_notional, c.mark_move_bps, c.carriers
+                )
+            })
+            .collect();
+        println!("| market {} | {} |", row[0].from.0, text.join(" | "));
     }
-    for l in lines {
-        println!("{l}");
+    for c in &cells {
+        println!(
+            "contagion from={} to={} closed_notional={} mark_move_bps={} carriers={}",
+            c.from.0, c.to.0, c.closed_notional, c.mark_move_bps, c.carriers
+        );
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod cascade;
 pub mod contagion;
 pub mod lab;
+pub mod lab_studies;
 pub mod latency;
 pub mod lobster;
 pub mod peers;
