@@ -53,7 +53,18 @@ pub struct Population {
     pub buffer_bps: i64,
     /// Volatility scaling slope `k` (margin × (1 + k × EWMA |return|), capped at 1.5).
     pub vol_k: i64,
+    /// The leverages traders draw from, uniformly (each below `max_leverage`).
+    pub leverages: &'static [i64],
+    /// The market's maximum leverage.
+    pub max_leverage: u32,
 }
+
+/// The default leverage draw: skewed low, median 4×.
+pub const LEVERAGE_DEFAULT: [i64; 10] = [1, 2, 2, 3, 3, 5, 5, 10, 20, 24];
+
+/// The risk report's draw: clustered at 5×, 10×, 20× and 50× (needs `max_leverage` 50 and
+/// maintenance rates under 2%).
+pub const LEVERAGE_CLUSTERED: [i64; 4] = [5, 10, 20, 50];
 
 impl Population {
     /// `accounts` accounts around a $121,662 start (the 2025-10-10 open), queue ADL.
@@ -73,6 +84,8 @@ impl Population {
             liq_fee_bps: 50,
             buffer_bps: 2_500,
             vol_k: 10,
+            leverages: &LEVERAGE_DEFAULT,
+            max_leverage: 25,
         }
     }
 
@@ -113,7 +126,7 @@ impl Population {
             max_qty: Qty(1 << 40),
             market_band_bps: 1_000,
             risk: Some(RiskConfig {
-                max_leverage: 25,
+                max_leverage: self.max_leverage,
                 tiers,
                 tier_count,
                 maker_fee: bps(2),
@@ -145,7 +158,6 @@ impl Population {
     /// 0.2 to 20 lots' notional; then the makers' ladders (bids every 0.5% down to
     /// −35%, asks every 0.5% up to +10%) and the insurance fund.
     pub fn setup(&self) -> Vec<CommandKind> {
-        const LEVERAGE: [i64; 10] = [1, 2, 2, 3, 3, 5, 5, 10, 20, 24];
         let mut rng = Rng::new(self.seed);
         let p0 = self.start;
         let mut out = vec![
@@ -169,9 +181,10 @@ impl Population {
                 (a + 1, a)
             };
             let money = p0 * rng.range(20, 2_000) / 100;
-            let lev = LEVERAGE[rng.below(10) as usize];
+            let draw = self.leverages.len() as u64;
+            let lev = self.leverages[rng.below(draw) as usize];
             let size = (money * lev / p0).max(1);
-            let short_lev = LEVERAGE[rng.below(10) as usize];
+            let short_lev = self.leverages[rng.below(draw) as usize];
             // Deposits: the target leverage, plus the fee reserve and a rounding margin.
             let need = |lev: i64| size * p0 / lev + size * p0 / 1_000 + 10 * size;
             out.push(deposit(long, need(lev)));

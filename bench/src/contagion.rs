@@ -47,7 +47,6 @@ impl MultiPopulation {
 
     /// The commands that build it.
     pub fn setup(&self) -> Vec<CommandKind> {
-        const LEVERAGE: [i64; 10] = [1, 2, 2, 3, 3, 5, 5, 10, 20, 24];
         let (pop, p0) = (self.base, self.base.start);
         let mut rng = Rng::new(pop.seed);
         let mut out = Vec::new();
@@ -78,10 +77,9 @@ impl MultiPopulation {
                 vec![first]
             };
             let money = p0 * rng.range(20, 2_000) / 100;
-            let (lev, short_lev) = (
-                LEVERAGE[rng.below(10) as usize],
-                LEVERAGE[rng.below(10) as usize],
-            );
+            let draw = pop.leverages.len() as u64;
+            let lev = pop.leverages[rng.below(draw) as usize];
+            let short_lev = pop.leverages[rng.below(draw) as usize];
             let size = (money * lev / p0).max(1);
             let n = held.len() as i64;
             let need = |lev: i64| n * (size * p0 / lev + size * p0 / 1_000 + 10 * size);

@@ -22,13 +22,8 @@ pub type Edit = fn(&mut Population, &mut Liquidity);
 /// The parameter sets of the what-if table, in order.
 pub const WHATIF: [(&str, Edit); 15] = [
     ("baseline", |_, _| {}),
-    ("MM rates ×0.5", |p, _| p.mm_pct = 50),
-    (
-        "MM rates ×1.25 (3.75% top tier, under the 4% IM of 25×)",
-        |p, _| {
-            p.mm_pct = 125;
-        },
-    ),
+    ("MM rates ×0.5", |p, _| p.mm_pct /= 2),
+    ("MM rates ×1.25", |p, _| p.mm_pct = p.mm_pct * 5 / 4),
     ("no volatility scaling (k = 0)", |p, _| p.vol_k = 0),
     ("volatility slope k = 16 (the most allowed)", |p, _| {
         p.vol_k = 16;

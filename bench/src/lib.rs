@@ -8,6 +8,7 @@ pub mod latency;
 pub mod lobster;
 pub mod peers;
 pub mod plot;
+pub mod risk_report;
 pub mod rng;
 pub mod warning_eval;
 pub mod workload;

@@ -13,6 +13,7 @@ mod journal_cmd;
 mod lab_cmd;
 mod record_cmd;
 mod report_cmd;
+mod risk_cmd;
 mod scale_cmd;
 mod snapshot_cmd;
 mod wire_cmd;
@@ -128,6 +129,10 @@ const USAGE: &str = "usage:
       the leverage-dynamics lab: cascades with price feedback on a copy of the engine,
       distance to cascade, early-warning calibration on recorded BTC paths, parameter
       what-ifs, the 2025-10-10 crash against Hyperliquid's record (`lab --help`)
+  cascade-bench risk-report [--out DIR] [--accounts N] [--move-bps B] [--prices DIR]
+      the default scenario (leverage clustered at 5/10/20/50x, stops, endogenous marks)
+      through every study of the lab: a self-contained HTML page with plots and SVG
+      copies; last line `report=PATH plots=N scenario_hash=HASH` (`risk-report --help`)
   cascade-bench cascade --curve
       cascade resolution time against the number of liquidated accounts (10^3..10^6)
   cascade-bench report [--out DIR] [--quick] [--max-orders N] [--max-accounts N]
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Some("wire") => wire_cmd::run(&args[1..]),
         Some("report") => report_cmd::run(&args[1..]),
         Some("lab") => lab_cmd::run_cli(&args[1..]),
+        Some("risk-report") => risk_cmd::run(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

@@ -153,9 +153,96 @@ pub fn line_chart(
     out
 }
 
+/// An SVG bar chart, 720 × 420: one group per label, one bar per series in each group,
+/// values ≥ 0 on a linear axis from 0, and a legend.
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    labels: &[&str],
+    series: &[(&str, Vec<f64>)],
+) -> String {
+    let (w, h, left, right, top, bottom) = (720.0, 420.0, 80.0, 170.0, 40.0, 60.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let plot_w = w - left - right;
+    let group = plot_w / labels.len().max(1) as f64;
+    let bar = group * 0.8 / series.len().max(1) as f64;
+    let sy = |v: f64| h - bottom - v.max(0.0) / max * (h - top - bottom);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{title}</text>"#,
+        (w - right + left) / 2.0
+    );
+    for k in 0..=5 {
+        let v = max * f64::from(k) / 5.0;
+        let y = sy(v);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            w - right,
+            left - 6.0,
+            y + 4.0,
+            if v.abs() >= 1e4 {
+                format!("{v:.2e}")
+            } else {
+                format!("{v:.3}")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{y_label}</text>"#,
+        h / 2.0,
+        h / 2.0
+    );
+    for (g, label) in labels.iter().enumerate() {
+        let x0 = left + group * g as f64 + group * 0.1;
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="middle">{label}</text>"#,
+            x0 + group * 0.4,
+            h - bottom + 16.0
+        );
+        for (k, (_, values)) in series.iter().enumerate() {
+            let v = values.get(g).copied().unwrap_or(0.0);
+            let (x, y) = (x0 + bar * k as f64, sy(v));
+            let _ = writeln!(
+                out,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
+                bar * 0.95,
+                (h - bottom - y).max(0.0),
+                COLOURS[k % COLOURS.len()]
+            );
+        }
+    }
+    for (k, (name, _)) in series.iter().enumerate() {
+        let ly = top + 16.0 * k as f64;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{}" y="{}" width="20" height="8" fill="{}"/><text x="{}" y="{}">{name}</text>"#,
+            w - right + 10.0,
+            ly - 4.0,
+            COLOURS[k % COLOURS.len()],
+            w - right + 36.0,
+            ly + 4.0
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{line_chart, Scale, Series};
+    use super::{bar_chart, line_chart, Scale, Series};
 
     #[test]
     fn a_chart_has_one_polyline_per_series_and_survives_empty_input() {
@@ -174,5 +261,22 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         let empty = line_chart("t", ("x", Scale::Linear), ("y", Scale::Linear), &[]);
         assert!(!empty.contains("NaN"));
+    }
+
+    #[test]
+    fn a_bar_chart_has_one_bar_per_value_and_scales_to_the_largest() {
+        let svg = bar_chart(
+            "t",
+            "y",
+            &["a", "b"],
+            &[("s", vec![1.0, 4.0]), ("u", vec![2.0, 0.0])],
+        );
+        // Four bars, two legend swatches and the background.
+        assert_eq!(svg.matches("<rect").count(), 7);
+        assert!(
+            svg.contains(r#"height="320.0""#),
+            "the largest bar spans the plot"
+        );
+        assert!(!bar_chart("t", "y", &[], &[]).contains("NaN"));
     }
 }
