@@ -41,6 +41,18 @@ enum LabCommand {
     /// held: the contagion matrix (closed notional and mark move in every market) and
     /// the cross-margined accounts that carried it.
     Contagion(ContagionArgs),
+    /// What the lab costs at scale: heatmap query, state copy, a 30-step endogenous
+    /// crash, a distance-to-cascade search; last line `lab_perf accounts= heatmap_us=
+    /// clone_ms= simulate_ms= distance_ms=`.
+    Perf(PerfArgs),
+}
+
+#[derive(Args, Debug)]
+struct PerfArgs {
+    #[command(flatten)]
+    pop: PopArgs,
+    #[command(flatten)]
+    liquidity: LiquidityArgs,
 }
 
 #[derive(Args, Debug)]
@@ -315,6 +327,7 @@ pub(crate) fn run_cli(args: &[String]) -> Result<(), String> {
         }
         LabCommand::Oct10(a) => oct10_cmd(&a),
         LabCommand::Contagion(a) => contagion_cmd(&a),
+        LabCommand::Perf(a) => perf_cmd(&a),
     }
 }
 
@@ -819,5 +832,52 @@ fn contagion_cmd(a: &ContagionArgs) -> Result<(), String> {
             c.from.0, c.to.0, c.closed_notional, c.mark_move_bps, c.carriers
         );
     }
+    Ok(())
+}
+
+fn perf_cmd(a: &PerfArgs) -> Result<(), String> {
+    let (pop, engine) = population(&a.pop, None)?;
+    let liq = a.liquidity.liquidity();
+    print_liquidity(liq);
+    // Heatmap: the median of 1,001 queries.
+    let mut times: Vec<f64> = (0..1_001)
+        .map(|_| {
+            let t = Instant::now();
+            let mut lots = 0i64;
+            engine.liquidation_heatmap(MARKET, |_, _, l, s| lots += l + s);
+            std::hint::black_box(lots);
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let heatmap_us = times[times.len() / 2];
+    let t = Instant::now();
+    let copy = engine.clone();
+    let clone_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(copy);
+    let path = cascade_core::lab::shock_path(
+        pop.start,
+        3_000,
+        Shock { direction: Direction::Down, steps: 30, settle: 0 },
+    );
+    let t = Instant::now();
+    let r = run(&engine, &lab::scenario(MarkRule::MedianOfThree, &path, liq)).map_err(|e| e.to_string())?;
+    let simulate_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!("{}", lab::summary(MarkRule::MedianOfThree, &r));
+    let empty = [];
+    let template = lab::scenario(MarkRule::MedianOfThree, &empty, liq);
+    let shock = Shock { direction: Direction::Down, steps: 5, settle: 10 };
+    let t = Instant::now();
+    let d = distance_to_cascade(&engine, &template, shock, 3_000, 10).map_err(|e| e.to_string())?;
+    let distance_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "distance to cascade (down): {}",
+        d.map_or("none within 30%".to_string(), |x| format!("{x} bps"))
+    );
+    println!(
+        "lab_perf accounts={} heatmap_us={heatmap_us:.2} clone_ms={clone_ms:.1} \
+         simulate_ms={simulate_ms:.0} distance_ms={distance_ms:.0}",
+        pop.accounts
+    );
     Ok(())
 }
