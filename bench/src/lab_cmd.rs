@@ -789,6 +789,9 @@ fn contagion_cmd(a: &ContagionArgs) -> Result<(), String> {
     if !(2..=16).contains(&a.markets) || a.cross_pct > 100 {
         return Err("--markets must be 2..=16 and --cross-pct 0..=100".into());
     }
+    if a.pop.stops != 0 || !(1..=1_000).contains(&a.pop.depth) {
+        return Err("contagion: --stops is not supported (the multi-market population holds no stops) and --depth must be 1..=1000".into());
+    }
     let mut pop = MultiPopulation::new(a.pop.accounts, a.markets);
     pop.base = a.pop.population();
     pop.cross_pct = a.cross_pct;
@@ -858,15 +861,24 @@ fn perf_cmd(a: &PerfArgs) -> Result<(), String> {
     let path = cascade_core::lab::shock_path(
         pop.start,
         3_000,
-        Shock { direction: Direction::Down, steps: 30, settle: 0 },
+        Shock {
+            direction: Direction::Down,
+            steps: 30,
+            settle: 0,
+        },
     );
     let t = Instant::now();
-    let r = run(&engine, &lab::scenario(MarkRule::MedianOfThree, &path, liq)).map_err(|e| e.to_string())?;
+    let r = run(&engine, &lab::scenario(MarkRule::MedianOfThree, &path, liq))
+        .map_err(|e| e.to_string())?;
     let simulate_ms = t.elapsed().as_secs_f64() * 1e3;
     println!("{}", lab::summary(MarkRule::MedianOfThree, &r));
     let empty = [];
     let template = lab::scenario(MarkRule::MedianOfThree, &empty, liq);
-    let shock = Shock { direction: Direction::Down, steps: 5, settle: 10 };
+    let shock = Shock {
+        direction: Direction::Down,
+        steps: 5,
+        settle: 10,
+    };
     let t = Instant::now();
     let d = distance_to_cascade(&engine, &template, shock, 3_000, 10).map_err(|e| e.to_string())?;
     let distance_ms = t.elapsed().as_secs_f64() * 1e3;

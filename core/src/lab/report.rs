@@ -78,7 +78,9 @@ pub struct StepReport {
     pub fund_equity: i128,
     /// Open interest (lots, one side).
     pub open_interest: i64,
-    /// Aggregate leverage ratio (open interest notional / backing); `None` if backing ≤ 0.
+    /// Aggregate leverage ratio: open interest notional / the backing of the accounts
+    /// holding positions, the lab's refill maker and arbitrageur left out (their deposits
+    /// are hypothetical); rounded down; `None` if that backing is ≤ 0.
     pub leverage: Option<Rate>,
     /// The deficit the step's ADL fills covered, at the mark: Σ lots × (bankruptcy
     /// price − mark) on the bankrupt's side, floored at 0 (atoms).

@@ -3,7 +3,8 @@
 //!
 //! Invariants: the engine passed in is only read (it is cloned once); each step applies
 //! at most `max_rounds` rounds of mark updates, each inside its market's oracle guard
-//! and price band (a larger move is clamped and flagged); the refill maker holds at most
+//! and price band (a larger move is clamped; the scenario market's step is flagged
+//! `clamped`); the refill maker holds at most
 //! one quote per profile level and driven market, so a run adds at most `2 × levels`
 //! orders per driven market whatever its length.
 
@@ -16,6 +17,7 @@ use super::sink::StepSink;
 use crate::command::{Command, CommandKind, NewOrder, OrderType, StpMode};
 use crate::engine::Engine;
 use crate::market::MarketConfig;
+use crate::risk::Rate;
 use crate::types::{AccountId, ClientOrderId, MarketId, OrderId, Price, Qty, Side};
 
 /// Client ids of the refill quotes: profile level `j` (bids first, then asks) of driven
@@ -46,10 +48,12 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
     if let Some(r) = s.refill {
         lab.credit(r.account, r.deposit)
             .map_err(|()| ScenarioError::RefillAccount)?;
+        lab.own_accounts.push(r.account);
     }
     if let Some(a) = s.arbitrage {
         lab.credit(a.account, a.deposit)
             .map_err(|()| ScenarioError::ArbitrageAccount)?;
+        lab.own_accounts.push(a.account);
     }
     let mut report = LabReport {
         start_mark: lab.driven[0].index,
@@ -125,6 +129,8 @@ struct Lab {
     taker_fees: i64,
     /// The command being applied is a pre-liquidation order.
     pre_order: bool,
+    /// The refill maker and the arbitrageur (their money is not the market's backing).
+    own_accounts: Vec<AccountId>,
 }
 
 impl Lab {
@@ -151,6 +157,7 @@ impl Lab {
             seen: vec![false; engine.config().max_accounts as usize],
             taker_fees: 0,
             pre_order: false,
+            own_accounts: Vec::new(),
         }
     }
 
@@ -570,7 +577,19 @@ impl Lab {
         step.fund_equity = self.fund_equity();
         if let Some(r) = self.engine.market_risk(m) {
             step.open_interest = r.open_interest;
-            step.leverage = r.leverage;
+            // The lab's own accounts hold hypothetical deposits: left out of the backing.
+            let lab_money: i128 = self
+                .own_accounts
+                .iter()
+                .filter(|&&a| self.engine.position(a, m).is_some_and(|p| p.size != 0))
+                .filter_map(|&a| self.engine.account_risk(a))
+                .map(|x| x.collateral)
+                .sum();
+            let backing = r.backing - lab_money;
+            step.leverage = (backing > 0).then(|| {
+                let bits = (r.oi_notional << 32) / backing;
+                Rate::from_bits(bits.min(i128::from(i64::MAX)) as i64)
+            });
         }
     }
 }

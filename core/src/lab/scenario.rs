@@ -1,8 +1,9 @@
 //! What a lab run is asked to do: the index path, how the mark follows it, and how the
 //! book's liquidity responds.
 //!
-//! Invariants: a scenario is plain data; [`Scenario::validate`] is the only judge of
-//! whether it can run, and the runner refuses nothing else.
+//! Invariants: a scenario is plain data; [`Scenario::validate`] judges what can be judged
+//! without an engine, and the runner refuses only what needs one (a market without a
+//! mark, a lab account that cannot take its deposit).
 
 use crate::types::{AccountId, MarketId, Price};
 
@@ -67,8 +68,9 @@ pub struct PreLiquidation {
     /// The band's upper edge: a pool enters it when equity < MM × level (bps of MM,
     /// > 10,000; 15,000: at one and a half times maintenance margin).
     pub level_bps: u32,
-    /// Share of the position closed per step at MM (bps); at health `h` in the band,
-    /// `max_close × (level − h) / (level − 1)`, rounded up to whole lots.
+    /// Share of the position closed per step at MM (bps); at health `h` = equity / MM in
+    /// the band (`h` and `level` in multiples of MM), `max_close × (level − h) / (level
+    /// − 1)`, rounded up to whole lots.
     pub max_close_bps: u32,
     /// Share of the taker fee the lab refunds on pre-liquidation fills (bps): the lower
     /// fee that rewards closing early (rounded down: against the account).
