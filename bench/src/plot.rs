@@ -31,6 +31,35 @@ fn project(v: f64, scale: Scale) -> f64 {
     }
 }
 
+/// The chart's size and margins: width, height, left, right, top, bottom.
+const FRAME: (f64, f64, f64, f64, f64, f64) = (720.0, 420.0, 80.0, 170.0, 40.0, 60.0);
+
+/// Opens an SVG of the frame's size: white background and the title.
+fn open_svg(out: &mut String, title: &str) {
+    let (w, h, left, right, ..) = FRAME;
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{title}</text>"#,
+        (w - right + left) / 2.0
+    );
+}
+
+/// The vertical axis label, rotated, at the left edge.
+fn y_axis_label(out: &mut String, label: &str) {
+    let h = FRAME.1;
+    let _ = writeln!(
+        out,
+        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{label}</text>"#,
+        h / 2.0,
+        h / 2.0
+    );
+}
+
 /// An SVG line chart, 720 × 420, with axes, ticks at the data's decades (log) or five
 /// even steps (linear), and a legend.
 pub fn line_chart(
@@ -39,7 +68,7 @@ pub fn line_chart(
     (y_label, y_scale): (&str, Scale),
     series: &[Series],
 ) -> String {
-    let (w, h, left, right, top, bottom) = (720.0, 420.0, 80.0, 170.0, 40.0, 60.0);
+    let (w, h, left, right, top, bottom) = FRAME;
     let all = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all {
@@ -64,16 +93,7 @@ pub fn line_chart(
     let sx = |v: f64| left + (v - x0) / xs * (w - left - right);
     let sy = |v: f64| h - bottom - (v - y0) / ys * (h - top - bottom);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{title}</text>"#,
-        (w - right + left) / 2.0
-    );
+    open_svg(&mut out, title);
     let ticks = |lo: f64, hi: f64, scale: Scale| -> Vec<f64> {
         match scale {
             Scale::Log => (lo as i64..=hi as i64).map(|d| d as f64).collect(),
@@ -114,12 +134,7 @@ pub fn line_chart(
         (w - right + left) / 2.0,
         h - 18.0
     );
-    let _ = writeln!(
-        out,
-        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{y_label}</text>"#,
-        h / 2.0,
-        h / 2.0
-    );
+    y_axis_label(&mut out, y_label);
     for (k, s) in series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         let path: Vec<String> = s
@@ -161,7 +176,7 @@ pub fn bar_chart(
     labels: &[&str],
     series: &[(&str, Vec<f64>)],
 ) -> String {
-    let (w, h, left, right, top, bottom) = (720.0, 420.0, 80.0, 170.0, 40.0, 60.0);
+    let (w, h, left, right, top, bottom) = FRAME;
     let max = series
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
@@ -172,16 +187,7 @@ pub fn bar_chart(
     let bar = group * 0.8 / series.len().max(1) as f64;
     let sy = |v: f64| h - bottom - v.max(0.0) / max * (h - top - bottom);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="22" font-size="15" text-anchor="middle">{title}</text>"#,
-        (w - right + left) / 2.0
-    );
+    open_svg(&mut out, title);
     for k in 0..=5 {
         let v = max * f64::from(k) / 5.0;
         let y = sy(v);
@@ -198,12 +204,7 @@ pub fn bar_chart(
             }
         );
     }
-    let _ = writeln!(
-        out,
-        r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{y_label}</text>"#,
-        h / 2.0,
-        h / 2.0
-    );
+    y_axis_label(&mut out, y_label);
     for (g, label) in labels.iter().enumerate() {
         let x0 = left + group * g as f64 + group * 0.1;
         let _ = writeln!(

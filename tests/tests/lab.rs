@@ -19,6 +19,16 @@ fn population(accounts: u32, depth: i64, stops: i64) -> (Population, Engine) {
     (pop, engine)
 }
 
+/// The index falling `bps` from `start` in `steps` steps, then held `settle` steps.
+fn fall(start: i64, bps: u32, steps: u32, settle: u32) -> Vec<Price> {
+    let shape = Shock {
+        direction: Direction::Down,
+        steps,
+        settle,
+    };
+    shock_path(start, bps, shape)
+}
+
 /// Thin book, stop-losses, makers refill around the index and last trade, arbitrage:
 /// the configuration where feedback shows.
 fn thin() -> Liquidity {
@@ -61,15 +71,7 @@ fn an_exogenous_run_agrees_with_the_engines_what_if() {
 fn runs_repeat_byte_for_byte_and_never_touch_the_live_engine() {
     let (pop, engine) = population(2_000, 10, 40);
     let before = engine.state_hash();
-    let path = shock_path(
-        pop.start,
-        1_000,
-        Shock {
-            direction: Direction::Down,
-            steps: 10,
-            settle: 10,
-        },
-    );
+    let path = fall(pop.start, 1_000, 10, 10);
     let s = lab::Scenario {
         compare_adl: true,
         ..benchlab::scenario(MarkRule::MedianOfThree, &path, thin())
@@ -102,15 +104,7 @@ fn runs_repeat_byte_for_byte_and_never_touch_the_live_engine() {
 #[test]
 fn feedback_carries_the_mark_past_the_index_on_a_thin_book() {
     let (pop, engine) = population(2_000, 10, 40);
-    let path = shock_path(
-        pop.start,
-        1_000,
-        Shock {
-            direction: Direction::Down,
-            steps: 10,
-            settle: 10,
-        },
-    );
+    let path = fall(pop.start, 1_000, 10, 10);
     let exo = lab::run(&engine, &benchlab::scenario(MarkRule::Index, &path, thin())).unwrap();
     let endo = lab::run(
         &engine,
@@ -138,15 +132,7 @@ fn feedback_carries_the_mark_past_the_index_on_a_thin_book() {
 #[test]
 fn quotes_anchored_on_the_index_damp_what_quotes_following_the_market_amplify() {
     let (pop, engine) = population(2_000, 10, 40);
-    let path = shock_path(
-        pop.start,
-        1_000,
-        Shock {
-            direction: Direction::Down,
-            steps: 10,
-            settle: 10,
-        },
-    );
+    let path = fall(pop.start, 1_000, 10, 10);
     let run = |w: u32| {
         let liq = Liquidity {
             index_weight_bps: w,
@@ -365,15 +351,7 @@ fn early_warning_on_the_recorded_2025_10_09_10_path() {
 #[test]
 fn pre_liquidation_closes_early_and_leaves_less_to_deleverage() {
     let (pop, engine) = population(2_000, 40, 0);
-    let path = shock_path(
-        pop.start,
-        1_000,
-        Shock {
-            direction: Direction::Down,
-            steps: 30,
-            settle: 10,
-        },
-    );
+    let path = fall(pop.start, 1_000, 30, 10);
     let run = |pre: Option<lab::PreLiquidation>| {
         let liq = Liquidity {
             pre_liquidation: pre,
@@ -472,15 +450,7 @@ fn contagion_travels_only_through_cross_margined_accounts() {
         let mut pop = MultiPopulation::new(2_000, 2);
         pop.cross_pct = cross;
         let engine = contagion::build(&pop).expect("population builds");
-        let path = shock_path(
-            pop.base.start,
-            1_500,
-            Shock {
-                direction: Direction::Down,
-                steps: 10,
-                settle: 10,
-            },
-        );
+        let path = fall(pop.base.start, 1_500, 10, 10);
         let also = [MarketId(1)];
         let s = lab::Scenario {
             market: MarketId(0),
