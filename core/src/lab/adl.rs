@@ -303,7 +303,10 @@ fn draining(deficit: i128, winners: &[Winner], eligible: &[usize], x: &mut [(i12
         .unwrap_or(0);
     let (mut lo, mut hi) = (0i64, top);
     while lo < hi {
-        let mid = lo + (hi - lo + 1) / 2;
+        // The upper middle, without overflow when `hi` is i64::MAX (a winner with no
+        // equity has unbounded leverage).
+        let gap = hi - lo;
+        let mid = lo + (gap >> 1) + (gap & 1);
         if cover(Rate::from_bits(mid)) >= need {
             lo = mid;
         } else {
@@ -373,15 +376,25 @@ mod tests {
         let p = allocate(AdlPolicy::ProRata, 100, &ws, 1_000);
         let l: Vec<(i128, i64)> = p.takes.iter().map(|t| (t.haircut, t.lots)).collect();
         assert_eq!(l, vec![(60, 2), (20, 2), (20, 4)]);
-        // Leverage draining: C (40×) drains first; C's 20 lots hold 100 of profit, so it
-        // closes all of them only if nothing else is needed: at λ = 10× C closes 15 lots
-        // (notional 20,000 → 5,000 = 10 × 500): 75; then A and C drain further together.
+        // No smaller fraction covers: at most 3/20 of C (ceil 3 lots, 15) gives 95.
+        assert_eq!((p.taken, p.overshoot, p.notional_closed), (100, 0, 8_000));
+        // Leverage draining: the highest level λ that covers 100. At λ = 10×, C (40×)
+        // keeps notional 10 × 500 = 5,000: it closes ceil(20 × 15,000 / 20,000) = 15 lots,
+        // profit ceil(100 × 15 / 20) = 75 < 100, and A (10×) closes nothing. Just under
+        // 10× (λ = 10 − 2⁻³²), A's kept notional floors to 9,999: 1 lot, profit 30; C's to
+        // 4,999: ceil(15.0005) = 16 lots, profit 80. Taken 110, overshoot 10, B (5×)
+        // untouched, 17 lots closed.
         let d = allocate(AdlPolicy::LeverageDraining, 100, &ws, 1_000);
-        assert!(d.taken >= 100 && d.overshoot <= 30, "{d:?}");
-        assert_eq!(d.takes[0].account, AccountId(1));
-        assert!(
-            d.takes.iter().all(|t| t.account != AccountId(2)),
-            "B (5×) untouched: {d:?}"
-        );
+        let l: Vec<(u32, i128, i64)> = d
+            .takes
+            .iter()
+            .map(|t| (t.account.0, t.haircut, t.lots))
+            .collect();
+        assert_eq!(l, vec![(1, 30, 1), (3, 80, 16)]);
+        assert_eq!((d.taken, d.overshoot, d.notional_closed), (110, 10, 17_000));
+        // A winner with no equity has unbounded leverage: drained first, no overflow.
+        let broke = [w(1, 1, 0, 1, 1)];
+        let d = allocate(AdlPolicy::LeverageDraining, 1, &broke, 1_000);
+        assert_eq!((d.taken, d.takes.len()), (1, 1));
     }
 }
