@@ -92,6 +92,7 @@ pub fn rule_name(rule: MarkRule) -> &'static str {
     match rule {
         MarkRule::Index => "exogenous",
         MarkRule::MedianOfThree => "endogenous",
+        MarkRule::AdverseMedian => "adverse",
     }
 }
 

@@ -21,8 +21,9 @@ struct Lab {
 
 #[derive(Subcommand, Debug)]
 enum LabCommand {
-    /// A shock or a recorded path, exogenous and endogenous side by side: one summary
-    /// line per mode (`mode= steps= liquidations= … report_hash=`).
+    /// A shock or a recorded path under the three mark rules side by side (exogenous,
+    /// endogenous median, adverse median): one summary line per mode (`mode= steps=
+    /// liquidations= … report_hash=`).
     Run(RunArgs),
     /// Exposure within ±1/3/5/10% from the trigger index, the amplification curve both
     /// ways, and the distance to cascade (`distance direction= bps=`).
@@ -260,6 +261,8 @@ enum Rule {
     Exogenous,
     /// The mark is the median of index, last trade and mid.
     Endogenous,
+    /// The median, but no better than the index for the side the index moved against.
+    Adverse,
 }
 
 impl Rule {
@@ -267,6 +270,7 @@ impl Rule {
         match self {
             Rule::Exogenous => MarkRule::Index,
             Rule::Endogenous => MarkRule::MedianOfThree,
+            Rule::Adverse => MarkRule::AdverseMedian,
         }
     }
 }
@@ -385,7 +389,11 @@ fn run_cmd(a: &RunArgs) -> Result<(), String> {
     print_liquidity(liq);
     let before = engine.state_hash();
     let mut lines = Vec::new();
-    for rule in [MarkRule::Index, MarkRule::MedianOfThree] {
+    for rule in [
+        MarkRule::Index,
+        MarkRule::MedianOfThree,
+        MarkRule::AdverseMedian,
+    ] {
         let t = Instant::now();
         let scenario = cascade_core::lab::Scenario {
             compare_adl: a.compare_adl,

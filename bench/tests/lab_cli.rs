@@ -39,7 +39,7 @@ fn lab_run_prints_one_summary_line_per_mode_with_the_documented_keys() {
     ]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("mode=")).collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3);
     for l in lines {
         assert_eq!(
             keys(l),

@@ -482,3 +482,43 @@ fn contagion_travels_only_through_cross_margined_accounts() {
     );
     assert!(crossed.markets[1].mark_low < crossed.markets[1].start_mark);
 }
+
+#[test]
+fn adverse_marks_liquidate_every_pool_the_exogenous_run_does() {
+    use std::collections::BTreeSet;
+    // Without stop-losses: a long's pool changes only by liquidation, so a mark at or
+    // below the index liquidates it no later. (With stops it need not: at seed 3, depth
+    // 10, 30% stops, account 1255's stop fires earlier under the lower mark and closes
+    // the position before the liquidation the exogenous run makes.)
+    for (seed, depth) in [(1, 10), (2, 40), (3, 10), (4, 40), (5, 20), (6, 100)] {
+        let mut pop = Population::new(2_000);
+        (pop.seed, pop.depth_percent) = (seed, depth);
+        let engine = cascade::build(&pop).unwrap();
+        let path = fall(pop.start, 1_500, 15, 5);
+        let run = |rule| {
+            let r = lab::run(
+                &engine,
+                &benchlab::scenario(rule, &path, Liquidity::default()),
+            )
+            .unwrap();
+            r.liquidated.into_iter().collect::<BTreeSet<AccountId>>()
+        };
+        let (exo, adverse) = (run(MarkRule::Index), run(MarkRule::AdverseMedian));
+        assert!(!exo.is_empty());
+        assert!(
+            exo.is_subset(&adverse),
+            "seed {seed}, depth {depth}: {:?} liquidated only exogenously",
+            exo.difference(&adverse).collect::<Vec<_>>()
+        );
+    }
+    // The constructed case: a thin book with stops.
+    let (pop, engine) = population(2_000, 10, 40);
+    let path = fall(pop.start, 1_000, 10, 10);
+    let count = |rule| {
+        lab::run(&engine, &benchlab::scenario(rule, &path, thin()))
+            .unwrap()
+            .liquidated
+            .len()
+    };
+    assert!(count(MarkRule::AdverseMedian) > count(MarkRule::Index));
+}

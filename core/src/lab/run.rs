@@ -30,7 +30,8 @@ struct Driven {
     cfg: MarketConfig,
     /// The oracle guard, bps.
     guard: u32,
-    /// Index now and at the previous step.
+    /// Index at the start, now and at the previous step.
+    start: i64,
     index: i64,
     prev_index: i64,
     /// The starting book's shape: `(side, offset from the start mark, lots)`.
@@ -97,6 +98,7 @@ fn driven(engine: &Engine, m: MarketId, refill: Option<Refill>) -> Result<Driven
         m,
         cfg,
         guard: cfg.risk.map_or(0, |r| r.max_mark_move_bps),
+        start,
         index: start,
         prev_index: start,
         profile,
@@ -289,6 +291,14 @@ impl Lab {
                     _ => d.index,
                 };
                 median3(d.index, last, mid)
+            }
+            MarkRule::AdverseMedian => {
+                let median = self.mark_for(k, MarkRule::MedianOfThree);
+                match d.index.cmp(&d.start) {
+                    std::cmp::Ordering::Less => median.min(d.index),
+                    std::cmp::Ordering::Greater => median.max(d.index),
+                    std::cmp::Ordering::Equal => d.index,
+                }
             }
         }
     }

@@ -17,6 +17,13 @@ pub enum MarkRule {
     /// that walk the book therefore move the mark, which can liquidate more: the
     /// feedback loop. This is the shape of Hyperliquid's median-of-three mark.
     MedianOfThree,
+    /// Endogenous, never sheltered by a lagging book: the median of three, but no
+    /// better than the index for the side the index has moved against (the lower of
+    /// the two while the index is below its start, the higher while above, the index
+    /// itself at the start). Trades through the book can push the mark past the index;
+    /// a book that has not caught up cannot hold it back. A monotone fall then
+    /// liquidates every long pool the exogenous run does.
+    AdverseMedian,
 }
 
 /// Liquidity that comes back after it is taken (Obizhaeva–Wang resilience), quoted by
