@@ -2089,7 +2089,10 @@ const LN2_Q62: i128 = 3_196_577_161_300_663_915;
 pub fn upper_tail(z: Rate) -> Rate {
     const T: i128 = 1 << 25;
     if z < Rate::ZERO {
-        return Rate::ONE - upper_tail(-z);
+        // Q(−z) = 1 − Q(z); the most negative z has no negation and a tail of 1.
+        return z
+            .checked_neg()
+            .map_or(Rate::ONE, |n| Rate::ONE - upper_tail(n));
     }
     // z in 1/128 steps: index = floor(z × 128), t = the low 25 bits of z's bits.
     let bits = z.to_bits() as u64;
@@ -2177,11 +2180,12 @@ pub fn first_passage(d: Rate, sigma: Rate, horizon: u32) -> Rate {
     if spread <= 0 {
         return Rate::ZERO;
     }
-    let num = i128::from(d.to_bits()).checked_mul(1 << 64);
-    let Some(num) = num else {
-        return Rate::ZERO; // d ≥ 2^31: beyond any table
-    };
-    let z = (num + spread / 2) / spread;
+    // d < 2^63 units, so d·2^64 fits; only the rounding term can overflow, where z is
+    // beyond the table anyway.
+    let num = i128::from(d.to_bits()) << 64;
+    let z = num
+        .checked_add(spread / 2)
+        .map_or(num / spread, |n| n / spread);
     let z = Rate::from_bits(z.min(i128::from(i64::MAX)) as i64);
     (upper_tail(z) * 2).min(Rate::ONE)
 }
@@ -2331,6 +2335,13 @@ mod tests {
         approx(upper_tail(-Rate::ONE), 841_344_746, 10);
         assert_eq!(upper_tail(Rate::ZERO), Rate::from_bits(1 << 31));
         assert_eq!(upper_tail(Rate::from_num(9)), Rate::ZERO);
+        assert_eq!(upper_tail(Rate::MIN), Rate::ONE);
+        assert_eq!(upper_tail(Rate::MAX), Rate::ZERO);
+        assert_eq!(first_passage(Rate::MAX, Rate::from_bits(1), 1), Rate::ZERO);
+        assert_eq!(
+            first_passage(Rate::from_bits(1), Rate::MAX, u32::MAX),
+            Rate::ONE
+        );
     }
 
     #[test]
