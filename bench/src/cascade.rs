@@ -189,16 +189,7 @@ impl Population {
             let need = |lev: i64| size * p0 / lev + size * p0 / 1_000 + 10 * size;
             out.push(deposit(long, need(lev)));
             out.push(deposit(short, need(short_lev)));
-            out.push(CommandKind::NewOrder(new_order(
-                short,
-                Side::Sell,
-                p0,
-                size,
-            )));
-            out.push(CommandKind::NewOrder(NewOrder {
-                order_type: OrderType::Ioc(Price(p0)),
-                ..new_order(long, Side::Buy, p0, size)
-            }));
+            out.extend(open_pair(MARKET, (long, short), p0, size));
             open_interest += size;
             // Drawn only when asked for, so the default population stays the same.
             if self.stops_pct > 0 {
@@ -265,6 +256,18 @@ fn stop_loss(account: u32, close: Side, p0: i64, lev: i64, size: i64) -> Command
         reduce_only: true,
         stp: StpMode::CancelResting,
     })
+}
+
+/// `short` rests a sell of `size` lots at `p0` in `m` and `long` takes it with an IOC buy:
+/// a new long/short pair.
+pub fn open_pair(m: MarketId, (long, short): (u32, u32), p0: i64, size: i64) -> [CommandKind; 2] {
+    [
+        CommandKind::NewOrder(new_order_in(m, short, Side::Sell, p0, size)),
+        CommandKind::NewOrder(NewOrder {
+            order_type: OrderType::Ioc(Price(p0)),
+            ..new_order_in(m, long, Side::Buy, p0, size)
+        }),
+    ]
 }
 
 fn new_order(account: u32, side: Side, price: i64, qty: i64) -> NewOrder {

@@ -6,11 +6,10 @@
 //! Invariants: deterministic in the seed; every set-up command is accepted (checked by
 //! [`build`]); a cross-margined pair holds markets `a` and `a + 1 mod markets`.
 
-use crate::cascade::{new_order_in, Population, MAKERS};
+use crate::cascade::{new_order_in, open_pair, Population, MAKERS};
 use crate::rng::Rng;
 use cascade_core::{
-    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, MarketId, NewOrder, OrderType,
-    Price, Side,
+    AccountId, ClientOrderId, CommandKind, Engine, EngineConfig, MarketId, NewOrder, Price, Side,
 };
 
 /// The multi-market population.
@@ -87,17 +86,7 @@ impl MultiPopulation {
             out.push(deposit(short, need(short_lev)));
             for &m in &held {
                 let m = MarketId(m);
-                out.push(CommandKind::NewOrder(new_order_in(
-                    m,
-                    short,
-                    Side::Sell,
-                    p0,
-                    size,
-                )));
-                out.push(CommandKind::NewOrder(NewOrder {
-                    order_type: OrderType::Ioc(Price(p0)),
-                    ..new_order_in(m, long, Side::Buy, p0, size)
-                }));
+                out.extend(open_pair(m, (long, short), p0, size));
                 oi[m.0 as usize] += size;
             }
             a += 2;
