@@ -533,6 +533,12 @@ fn distance_cmd(a: &DistanceArgs) -> Result<(), String> {
 
 fn warning_cmd(a: &WarningArgs) -> Result<(), String> {
     use cascade_bench::lab_studies::{warning_study, WarningStudy};
+    if a.leverages.contains(&0) || !(0..10_000).contains(&a.mm_bps) {
+        return Err("--leverages must all be ≥ 1 and --mm-bps 0..10000".into());
+    }
+    if !(a.half_life.is_finite() && a.half_life > 0.0) || a.stride == 0 || a.horizons.contains(&0) {
+        return Err("--half-life must be > 0, --stride ≥ 1 and every horizon ≥ 1".into());
+    }
     let dir = a
         .data
         .clone()
@@ -734,7 +740,7 @@ fn oct10_cmd(a: &Oct10Args) -> Result<(), String> {
             .unwrap_or(r.start_mark)
             .max(r.start_mark);
         let delay = match (r.first_liquidation(), r.first_adl()) {
-            (Some(l), Some(d)) => format!("{} s", (d - l) * 30),
+            (Some(l), Some(d)) => format!("{} s", (d as i64 - l as i64) * 30),
             _ => "none".into(),
         };
         let adls: u64 = r.steps.iter().map(|s| u64::from(s.adl_fills)).sum();

@@ -166,6 +166,9 @@ pub fn evaluate(bars: &[Bar], s: &Setup) -> Evaluation {
                 } else {
                     ln_ratio(trigger, p0)
                 };
+                let Some(d) = d else {
+                    continue; // a trigger at or below 0: no liquidation price
+                };
                 let pm = first_passage(d, to_rate(sigma[t]), h).to_num::<f64>();
                 let pn = first_passage(d, to_rate(s.naive_sigma), h).to_num::<f64>();
                 outcomes.push(hit);

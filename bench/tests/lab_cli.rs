@@ -143,11 +143,14 @@ fn the_risk_report_is_self_contained_and_opens_in_headless_chromium() {
     let mut args = vec!["risk-report", "--accounts", "2000", "--out"];
     let out_s = out.to_string_lossy().to_string();
     args.push(&out_s);
+    // Always named, so the binary reads exactly what this test expects (found, or a
+    // directory that cannot exist).
     let prices = prices();
-    let prices_s = prices.as_ref().map(|p| p.to_string_lossy().to_string());
-    if let Some(p) = &prices_s {
-        args.extend(["--prices", p.as_str()]);
-    }
+    let prices_s = prices.as_ref().map_or_else(
+        || out.join("no-such-prices").to_string_lossy().to_string(),
+        |p| p.to_string_lossy().to_string(),
+    );
+    args.extend(["--prices", prices_s.as_str()]);
     let (ok, stdout, err) = stdout_of(&args);
     assert!(ok, "{err}");
     let last = stdout.lines().last().unwrap();

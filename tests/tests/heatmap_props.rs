@@ -101,7 +101,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn heatmaps_and_exposure_equal_brute_force_after_every_command(
+    fn heatmap_is_bounded_by_positions_and_depth_equals_orders_after_every_command(
         cmds in gen::arb_liquidation_stream(60, true)
     ) {
         let mut engine = Engine::new(gen::CONFIG);

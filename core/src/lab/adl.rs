@@ -129,9 +129,8 @@ fn queue_score(w: &Winner) -> i128 {
     if w.equity <= 0 {
         return i128::MAX; // a winner with no equity ranks first (infinite leverage)
     }
-    let pnl_pct = (w.pnl << 32) / w.equity;
-    let leverage = (w.notional << 32) / w.equity;
-    pnl_pct.saturating_mul(leverage) >> 32
+    let fixed = |x: i128| x.checked_mul(1 << 32).map_or(i128::MAX, |v| v / w.equity);
+    fixed(w.pnl).saturating_mul(fixed(w.notional)) >> 32
 }
 
 fn queue(deficit: i128, winners: &[Winner], eligible: &[usize], x: &mut [(i128, i64)]) {
@@ -264,7 +263,11 @@ fn leverage(w: &Winner) -> Rate {
     if w.equity <= 0 {
         return Rate::MAX;
     }
-    Rate::from_bits(((w.notional << 32) / w.equity).min(i128::from(i64::MAX)) as i64)
+    let bits = w
+        .notional
+        .checked_mul(1 << 32)
+        .map_or(i128::MAX, |n| n / w.equity);
+    Rate::from_bits(bits.min(i128::from(i64::MAX)) as i64)
 }
 
 /// Lots that bring a winner's leverage down to `level` (closing at the mark leaves its
@@ -276,10 +279,17 @@ fn lots_to_level(w: &Winner, level: Rate) -> i64 {
     let target = if w.equity <= 0 {
         0
     } else {
-        (i128::from(level.to_bits()) * w.equity) >> 32
+        // Past i128, the level keeps every notional: nothing to close.
+        i128::from(level.to_bits())
+            .checked_mul(w.equity)
+            .map_or(i128::MAX, |t| t >> 32)
     };
     let excess = (w.notional - target).max(0);
-    let c = (i128::from(w.lots) * excess + w.notional - 1).div_euclid(w.notional);
+    let c = i128::from(w.lots)
+        .checked_mul(excess)
+        .map_or(i128::from(w.lots), |x| {
+            x.saturating_add(w.notional - 1).div_euclid(w.notional)
+        });
     c.clamp(0, i128::from(w.lots)) as i64
 }
 
@@ -392,9 +402,14 @@ mod tests {
             .collect();
         assert_eq!(l, vec![(1, 30, 1), (3, 80, 16)]);
         assert_eq!((d.taken, d.overshoot, d.notional_closed), (110, 10, 17_000));
-        // A winner with no equity has unbounded leverage: drained first, no overflow.
-        let broke = [w(1, 1, 0, 1, 1)];
+        // A winner with no equity has unbounded leverage: drained first, no overflow,
+        // beside one with more equity than any probe level times it can hold.
+        let broke = [w(1, 1, 0, 1, 1), w(2, 1, 1 << 70, 1, 1)];
         let d = allocate(AdlPolicy::LeverageDraining, 1, &broke, 1_000);
         assert_eq!((d.taken, d.takes.len()), (1, 1));
+        let huge = [w(1, i128::MAX >> 2, 1, i128::MAX >> 2, 1)];
+        for policy in [AdlPolicy::Queue, AdlPolicy::LeverageDraining] {
+            assert_eq!(allocate(policy, 5, &huge, 1).taken, i128::MAX >> 2);
+        }
     }
 }

@@ -52,13 +52,18 @@ pub struct AmplificationPoint {
     pub bad_debt: i128,
 }
 
-/// The index path of a `move_bps` shock from `start`.
+/// The index path of a `move_bps` shock from `start` (a fall stops at 1, a rise at
+/// `i64::MAX`).
 pub fn shock_path(start: i64, move_bps: u32, shock: Shock) -> Vec<Price> {
     let sign = match shock.direction {
         Direction::Down => -1,
         Direction::Up => 1,
     };
-    let total = i128::from(start) * i128::from(move_bps) / 10_000;
+    // A fall stops at a price of 1: a move of 100% or more is read as to 1.
+    let total = (i128::from(start) * i128::from(move_bps) / 10_000).min(match shock.direction {
+        Direction::Down => i128::from(start - 1).max(0),
+        Direction::Up => i128::from(i64::MAX - start),
+    });
     let steps = i128::from(shock.steps.max(1));
     (1..=steps)
         .map(|k| start + sign * (total * k / steps) as i64)
@@ -94,7 +99,8 @@ pub fn amplification_at(
         Direction::Up => (hi - start, path.last().map_or(start, |p| p.0) - start),
     };
     let amplification = if index_move > 0 {
-        Rate::from_bits(((i128::from(mark_move) << 32) / i128::from(index_move)) as i64)
+        let bits = (i128::from(mark_move) << 32) / i128::from(index_move);
+        Rate::from_bits(bits.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     } else {
         Rate::ZERO
     };

@@ -41,8 +41,9 @@ pub fn liquidatable_within(engine: &Engine, m: MarketId, moves_bps: &[u32]) -> V
     moves_bps
         .iter()
         .map(|&x| {
-            let reach = (i128::from(mark) * i128::from(x) / 10_000) as i64;
-            let (down, up) = (mark - reach, mark + reach);
+            let reach =
+                (i128::from(mark) * i128::from(x) / 10_000).min(i128::from(i64::MAX)) as i64;
+            let (down, up) = (mark.saturating_sub(reach), mark.saturating_add(reach));
             let mut e = Exposure {
                 move_bps: x,
                 ..Exposure::default()

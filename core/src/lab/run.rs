@@ -49,12 +49,12 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
     if let Some(r) = s.refill {
         lab.credit(r.account, r.deposit)
             .map_err(|()| ScenarioError::RefillAccount)?;
-        lab.own_accounts.push(r.account);
+        lab.own_accounts.push((r.account, r.deposit.max(0)));
     }
     if let Some(a) = s.arbitrage {
         lab.credit(a.account, a.deposit)
             .map_err(|()| ScenarioError::ArbitrageAccount)?;
-        lab.own_accounts.push(a.account);
+        lab.own_accounts.push((a.account, a.deposit.max(0)));
     }
     let mut report = LabReport {
         start_mark: lab.driven[0].index,
@@ -62,8 +62,10 @@ pub fn run(engine: &Engine, s: &Scenario) -> Result<LabReport, ScenarioError> {
         steps: Vec::with_capacity(s.index.len()),
         ..LabReport::default()
     };
+    let band = (lab.driven[0].cfg.min_price.0, lab.driven[0].cfg.max_price.0);
     for &index in s.index {
-        lab.driven[0].index = index.0;
+        // An index outside the market's price band is read at the band's edge.
+        lab.driven[0].index = index.0.clamp(band.0, band.1);
         let step = lab.step(s);
         report.steps.push(step);
         for d in &mut lab.driven {
@@ -110,8 +112,9 @@ fn driven(engine: &Engine, m: MarketId, refill: Option<Refill>) -> Result<Driven
 fn clamp_move(cur: i64, want: i64, guard_bps: u32, cfg: &MarketConfig) -> i64 {
     let want = want.clamp(cfg.min_price.0, cfg.max_price.0);
     // The engine refuses |next − cur| × 10^4 > guard × cur: the floor is the largest move.
-    let max = (i128::from(cur) * i128::from(guard_bps) / 10_000) as i64;
-    want.clamp(cur - max, cur + max)
+    let max = (i128::from(cur) * i128::from(guard_bps) / 10_000).min(i128::from(i64::MAX));
+    let max = max as i64;
+    want.clamp(cur.saturating_sub(max), cur.saturating_add(max))
 }
 
 /// The private engine and what the runner tracks across steps.
@@ -132,7 +135,7 @@ struct Lab {
     /// The command being applied is a pre-liquidation order.
     pre_order: bool,
     /// The refill maker and the arbitrageur (their money is not the market's backing).
-    own_accounts: Vec<AccountId>,
+    own_accounts: Vec<(AccountId, i64)>,
 }
 
 impl Lab {
@@ -294,6 +297,9 @@ impl Lab {
             }
             MarkRule::AdverseMedian => {
                 let median = self.mark_for(k, MarkRule::MedianOfThree);
+                if k > 0 {
+                    return median; // a market of `also`: its index never moves
+                }
                 match d.index.cmp(&d.start) {
                     std::cmp::Ordering::Less => median.min(d.index),
                     std::cmp::Ordering::Greater => median.max(d.index),
@@ -363,15 +369,22 @@ impl Lab {
         let (equity, mm) = self.engine.pool_risk(a, Some(m))?;
         let level = i128::from(p.level_bps);
         // In the band: mm ≤ equity < mm × level / 10^4.
-        if mm <= 0 || equity < mm || equity * 10_000 >= mm * level {
+        if mm <= 0 || equity < mm || equity.saturating_mul(10_000) >= mm.saturating_mul(level) {
             return None;
         }
         // close = max_close × (level − h) / (level − 1), all in bps of MM:
         // (level·mm − 10^4·equity) / ((level − 10^4)·mm).
-        let num = i128::from(p.max_close_bps) * (level * mm - 10_000 * equity);
-        let den = 10_000 * (level - 10_000) * mm;
+        let gap = level
+            .checked_mul(mm)?
+            .checked_sub(equity.checked_mul(10_000)?)?;
+        let num = gap.checked_mul(i128::from(p.max_close_bps))?;
+        let den = (10_000 * (level - 10_000)).checked_mul(mm)?;
         let size = i128::from(pos.size.unsigned_abs());
-        let lots = (size * num + den - 1).div_euclid(den).clamp(0, size) as i64;
+        let lots = size
+            .checked_mul(num)?
+            .saturating_add(den - 1)
+            .div_euclid(den)
+            .clamp(0, size) as i64;
         let side = if pos.size > 0 { Side::Sell } else { Side::Buy };
         (lots > 0).then_some((lots, side))
     }
@@ -573,14 +586,16 @@ impl Lab {
         step.last_trade = self.last_trades[m.0 as usize];
         step.best_bid = self.best(m, Side::Buy).unwrap_or(0);
         step.best_ask = self.best(m, Side::Sell).unwrap_or(0);
-        let reach = (i128::from(mark) * i128::from(depth_bps) / 10_000) as i64;
+        let reach =
+            (i128::from(mark) * i128::from(depth_bps) / 10_000).min(i128::from(i64::MAX)) as i64;
+        let (low, high) = (mark.saturating_sub(reach), mark.saturating_add(reach));
         self.engine.depth(m, Side::Buy, usize::MAX, |p, q, _| {
-            if p.0 >= mark - reach {
+            if p.0 >= low {
                 step.bid_depth += q.0;
             }
         });
         self.engine.depth(m, Side::Sell, usize::MAX, |p, q, _| {
-            if p.0 <= mark + reach {
+            if p.0 <= high {
                 step.ask_depth += q.0;
             }
         });
@@ -588,16 +603,25 @@ impl Lab {
         if let Some(r) = self.engine.market_risk(m) {
             step.open_interest = r.open_interest;
             // The lab's own accounts hold hypothetical deposits: left out of the backing.
+            // Only what the lab credited is left out (up to the cross money still there).
             let lab_money: i128 = self
                 .own_accounts
                 .iter()
-                .filter(|&&a| self.engine.position(a, m).is_some_and(|p| p.size != 0))
-                .filter_map(|&a| self.engine.account_risk(a))
-                .map(|x| x.collateral)
+                .filter(|&&(a, _)| {
+                    self.engine
+                        .position(a, m)
+                        .is_some_and(|p| p.size != 0 && !p.isolated)
+                })
+                .filter_map(|&(a, credited)| {
+                    Some(i128::from(credited).min(self.engine.account_risk(a)?.collateral.max(0)))
+                })
                 .sum();
             let backing = r.backing - lab_money;
             step.leverage = (backing > 0).then(|| {
-                let bits = (r.oi_notional << 32) / backing;
+                let bits = r
+                    .oi_notional
+                    .checked_mul(1 << 32)
+                    .map_or(i128::MAX, |n| n / backing);
                 Rate::from_bits(bits.min(i128::from(i64::MAX)) as i64)
             });
         }

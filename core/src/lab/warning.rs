@@ -2116,13 +2116,15 @@ pub fn upper_tail(z: Rate) -> Rate {
     Rate::from_bits(r.clamp(0, 1 << 32) as i64)
 }
 
-/// ln(a / b) for a, b > 0, rounded down to a `Rate`.
-pub fn ln_ratio(a: i64, b: i64) -> Rate {
-    assert!(a > 0 && b > 0, "ln_ratio of non-positive values");
-    if a < b {
-        return -ln_ratio_up(b, a);
+/// ln(a / b) rounded down to a `Rate`; `None` unless a, b > 0.
+pub fn ln_ratio(a: i64, b: i64) -> Option<Rate> {
+    if a <= 0 || b <= 0 {
+        return None;
     }
-    Rate::from_bits((ln_q62(a, b) >> 30) as i64)
+    if a < b {
+        return Some(-ln_ratio_up(b, a));
+    }
+    Some(Rate::from_bits((ln_q62(a, b) >> 30) as i64))
 }
 
 /// ln(a / b) for a ≥ b > 0, rounded up.
@@ -2200,7 +2202,7 @@ pub fn liquidation_probability(mark: i64, trigger: i64, sigma: Rate, horizon: u3
     } else {
         ln_ratio(trigger, mark)
     };
-    first_passage(d, sigma, horizon)
+    d.map_or(Rate::ZERO, |d| first_passage(d, sigma, horizon))
 }
 
 /// One account at risk in one market.
@@ -2346,11 +2348,12 @@ mod tests {
 
     #[test]
     fn ln_matches_known_values() {
-        approx(ln_ratio(2, 1), 693_147_180, 1);
-        approx(ln_ratio(1_000, 1), 6_907_755_278, 2);
-        approx(ln_ratio(11, 10), 95_310_179, 1);
-        approx(ln_ratio(1, 2), -693_147_181, 1);
-        assert_eq!(ln_ratio(7, 7), Rate::ZERO);
+        approx(ln_ratio(2, 1).unwrap(), 693_147_180, 1);
+        approx(ln_ratio(1_000, 1).unwrap(), 6_907_755_278, 2);
+        approx(ln_ratio(11, 10).unwrap(), 95_310_179, 1);
+        approx(ln_ratio(1, 2).unwrap(), -693_147_181, 1);
+        assert_eq!(ln_ratio(7, 7), Some(Rate::ZERO));
+        assert_eq!((ln_ratio(0, 1), ln_ratio(1, -1)), (None, None));
     }
 
     #[test]
