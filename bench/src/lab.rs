@@ -99,14 +99,8 @@ pub fn rule_name(rule: MarkRule) -> &'static str {
 /// `mark move / index move` over the run, both measured to their lowest point from the
 /// start (a fall); 0 when the index did not fall.
 pub fn amplification(r: &LabReport) -> f64 {
-    let index_low = r
-        .steps
-        .iter()
-        .map(|s| s.index)
-        .min()
-        .unwrap_or(r.start_mark);
     let (mark_low, _) = r.mark_range();
-    let fall = r.start_mark - index_low;
+    let fall = r.start_mark - r.index_low();
     if fall <= 0 {
         return 0.0;
     }
@@ -123,12 +117,6 @@ pub const PRE_LIQUIDATION: PreLiquidation = PreLiquidation {
 
 /// The one-line summary of a run.
 pub fn summary(rule: MarkRule, r: &LabReport) -> String {
-    let index_low = r
-        .steps
-        .iter()
-        .map(|s| s.index)
-        .min()
-        .unwrap_or(r.start_mark);
     let opt = |v: Option<usize>| v.map_or("none".to_string(), |s| s.to_string());
     format!(
         "mode={} steps={} liquidations={} liquidated_notional={} backstop_notional={} \
@@ -141,21 +129,15 @@ pub fn summary(rule: MarkRule, r: &LabReport) -> String {
         r.liquidations(),
         r.liquidated_notional(),
         r.backstop_notional(),
-        r.steps
-            .iter()
-            .map(|s| u64::from(s.pre_liquidations))
-            .sum::<u64>(),
-        r.steps
-            .iter()
-            .map(|s| s.pre_liquidated_notional)
-            .sum::<i128>(),
+        r.pre_liquidations(),
+        r.pre_liquidated_notional(),
         r.stops_triggered(),
-        r.steps.iter().map(|s| u64::from(s.adl_fills)).sum::<u64>(),
+        r.adl_fills(),
         r.adl_notional(),
         r.bad_debt(),
         r.peak_liquidations(),
         r.start_mark,
-        index_low,
+        r.index_low(),
         r.mark_range().0,
         amplification(r),
         opt(r.first_liquidation()),

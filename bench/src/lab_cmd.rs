@@ -650,10 +650,7 @@ fn whatif_cmd(a: &WhatifArgs) {
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0} |",
             r.liquidations(),
             r.peak_liquidations(),
-            r.steps
-                .iter()
-                .map(|s| u64::from(s.pre_liquidations))
-                .sum::<u64>(),
+            r.pre_liquidations(),
             r.liquidated_notional(),
             r.backstop_notional(),
             r.stops_triggered(),
@@ -743,7 +740,7 @@ fn oct10_cmd(a: &Oct10Args) -> Result<(), String> {
             (Some(l), Some(d)) => format!("{} s", (d as i64 - l as i64) * 30),
             _ => "none".into(),
         };
-        let adls: u64 = r.steps.iter().map(|s| u64::from(s.adl_fills)).sum();
+        let adls = r.adl_fills();
         println!(
             "| Cascade, {} | {} | {} | {delay} | {:.3} | {:.3} | {:.2}% |",
             lab::rule_name(rule),

@@ -49,6 +49,15 @@ fn open_svg(out: &mut String, title: &str) {
     );
 }
 
+/// A tick label on a linear axis: scientific from 10^4 up.
+fn linear_label(v: f64) -> String {
+    if v.abs() >= 1e4 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// The vertical axis label, rotated, at the left edge.
 fn y_axis_label(out: &mut String, label: &str) {
     let h = FRAME.1;
@@ -104,8 +113,7 @@ pub fn line_chart(
     };
     let label = |v: f64, scale: Scale| match scale {
         Scale::Log => format!("1e{v}"),
-        Scale::Linear if v.abs() >= 1e4 => format!("{v:.2e}"),
-        Scale::Linear => format!("{v:.3}"),
+        Scale::Linear => linear_label(v),
     };
     for t in ticks(x0, x1, x_scale) {
         let x = sx(t);
@@ -197,11 +205,7 @@ pub fn bar_chart(
             w - right,
             left - 6.0,
             y + 4.0,
-            if v.abs() >= 1e4 {
-                format!("{v:.2e}")
-            } else {
-                format!("{v:.3}")
-            }
+            linear_label(v)
         );
     }
     y_axis_label(&mut out, y_label);

@@ -187,20 +187,12 @@ fn intro(page: &mut Page, setup: &ReportSetup, engine: &Engine, endo: &LabReport
             setup.liquidity.arb_lots,
             endo.liquidations(),
             dollars(endo.mark_range().0),
-            dollars(path_low(endo)),
+            dollars(endo.index_low()),
             lab::amplification(endo),
             exo.liquidations(),
             endo.hash()
         ),
     );
-}
-
-fn path_low(r: &LabReport) -> i64 {
-    r.steps
-        .iter()
-        .map(|s| s.index)
-        .min()
-        .unwrap_or(r.start_mark)
 }
 
 fn heatmaps(page: &mut Page, engine: &Engine) {
@@ -214,24 +206,29 @@ fn heatmaps(page: &mut Page, engine: &Engine) {
     );
     let mark = engine.market_risk(MARKET).map_or(0, |r| r.mark);
     let near = |lo: i64, hi: i64| hi >= mark * 7 / 10 && lo <= mark * 13 / 10;
+    // The book read once per side, ascending by price, then summed per bucket.
+    let levels = |side| {
+        let mut v = Vec::new();
+        engine.depth(MARKET, side, usize::MAX, |p, q, _| v.push((p.0, q.0)));
+        v.sort_unstable();
+        v
+    };
+    let (bid_levels, ask_levels) = (levels(Side::Buy), levels(Side::Sell));
+    let within = |book: &[(i64, i64)], lo: i64, hi: i64| -> i64 {
+        let start = book.partition_point(|&(p, _)| p < lo);
+        book[start..]
+            .iter()
+            .take_while(|&&(p, _)| p <= hi)
+            .map(|&(_, q)| q)
+            .sum()
+    };
     engine.liquidation_heatmap(MARKET, |lo, hi, l, s| {
         if near(lo.0, hi.0) {
             let x = dollars((lo.0 + hi.0) / 2);
             long.push((x, l as f64));
             short.push((x, s as f64));
-            let (mut b, mut a) = (0i64, 0i64);
-            engine.depth(MARKET, Side::Buy, usize::MAX, |p, q, _| {
-                if p >= lo && p <= hi {
-                    b += q.0;
-                }
-            });
-            engine.depth(MARKET, Side::Sell, usize::MAX, |p, q, _| {
-                if p >= lo && p <= hi {
-                    a += q.0;
-                }
-            });
-            bids.push((x, b as f64));
-            asks.push((x, a as f64));
+            bids.push((x, within(&bid_levels, lo.0, hi.0) as f64));
+            asks.push((x, within(&ask_levels, lo.0, hi.0) as f64));
         }
     });
     engine.stop_heatmap(MARKET, |lo, hi, b, s| {

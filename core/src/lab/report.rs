@@ -168,6 +168,33 @@ impl LabReport {
             .sum()
     }
 
+    /// Σ pre-liquidation orders over the run.
+    pub fn pre_liquidations(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| u64::from(s.pre_liquidations))
+            .sum()
+    }
+
+    /// Σ pre-liquidated notional over the run.
+    pub fn pre_liquidated_notional(&self) -> i128 {
+        self.steps.iter().map(|s| s.pre_liquidated_notional).sum()
+    }
+
+    /// Σ ADL fills over the run.
+    pub fn adl_fills(&self) -> u64 {
+        self.steps.iter().map(|s| u64::from(s.adl_fills)).sum()
+    }
+
+    /// Lowest index of the steps (the start mark for a run with no steps).
+    pub fn index_low(&self) -> i64 {
+        self.steps
+            .iter()
+            .map(|s| s.index)
+            .min()
+            .unwrap_or(self.start_mark)
+    }
+
     /// Most liquidations in one step.
     pub fn peak_liquidations(&self) -> u32 {
         self.steps.iter().map(|s| s.liquidations).max().unwrap_or(0)
